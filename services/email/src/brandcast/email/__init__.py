@@ -1,0 +1,1 @@
+"""Brandcast email service."""

@@ -1,0 +1,1 @@
+"""Brandcast sms service."""

@@ -1,0 +1,1 @@
+"""Brandcast social service."""

@@ -1,0 +1,1 @@
+"""Brandcast common library: contracts, bus topology, configuration and telemetry."""

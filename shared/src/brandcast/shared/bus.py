@@ -1,0 +1,155 @@
+"""Publishing Brandcast's bus messages to RabbitMQ.
+
+Every publish waits for the broker's publisher confirm (kombu's
+``confirm_publish``), so a returned call means the broker has the message on
+disk. Many deliveries ride in one message, so confirming each message costs
+little. A lost connection is retried transparently a bounded number of times.
+
+Dispatch batches travel in Celery's message protocol (v2) because the adapters
+are Celery workers; the protobuf payload is base64 inside the JSON envelope.
+Receipts and suppression events are plain protobuf bodies on the receipts
+exchange, told apart by the AMQP ``type`` property.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any, Final
+
+from kombu import Connection, Exchange, Producer
+
+from brandcast.shared import topology
+from brandcast.v1 import bus_pb2
+
+#: Reconnection attempts of one publish before the error reaches the caller.
+PUBLISH_MAX_RETRIES: Final = 5
+
+
+def encode_task_payload(batch: bus_pb2.DispatchBatch) -> str:
+    """The Celery task argument carrying a dispatch batch."""
+    return base64.b64encode(batch.SerializeToString()).decode("ascii")
+
+
+def decode_task_payload(payload: str) -> bus_pb2.DispatchBatch:
+    """Inverse of :func:`encode_task_payload`; raises ``ValueError`` on garbage."""
+    try:
+        raw = base64.b64decode(payload.encode("ascii"), validate=True)
+        batch = bus_pb2.DispatchBatch()
+        batch.ParseFromString(raw)
+    except Exception as exc:  # binascii.Error, DecodeError, UnicodeEncodeError
+        raise ValueError(f"not a dispatch batch: {exc}") from exc
+    return batch
+
+
+def celery_task_message(
+    task: str, args: list[Any], *, task_id: str | None = None, origin: str = "brandcast"
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Body, headers and properties of a Celery protocol v2 task message."""
+    task_id = task_id or str(uuid.uuid4())
+    headers = {
+        "lang": "py",
+        "task": task,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": f"<{len(args)} args>",
+        "kwargsrepr": "{}",
+        "origin": origin,
+        "ignore_result": True,
+    }
+    body = json.dumps(
+        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    )
+    properties = {"correlation_id": task_id, "reply_to": ""}
+    return body, headers, properties
+
+
+class BusPublisher:
+    """Confirmed publishing of dispatch batches, receipts and suppression events.
+
+    Not thread-safe: give each thread its own publisher.
+    """
+
+    def __init__(self, broker_url: str, *, origin: str = "brandcast") -> None:
+        self._connection = Connection(
+            broker_url,
+            transport_options={"confirm_publish": True},
+            heartbeat=30,
+            connect_timeout=10,
+        )
+        self._origin = origin
+        self._producer: Producer | None = None
+
+    def __enter__(self) -> BusPublisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def declare_topology(self) -> None:
+        """Declare every exchange and queue (idempotent)."""
+        channel = self._connection.default_channel
+        for queue in topology.all_queues():
+            queue(channel).declare()
+
+    def publish_dispatch(self, batch: bus_pb2.DispatchBatch) -> None:
+        """Publish one batch to its channel's queue and wait for the confirm."""
+        channel = topology.channel_name(batch.channel)
+        body, headers, properties = celery_task_message(
+            topology.task_name(channel),
+            [encode_task_payload(batch)],
+            task_id=batch.batch_id or None,
+            origin=self._origin,
+        )
+        self._publish(
+            body,
+            exchange=topology.dispatch_exchange,
+            routing_key=channel,
+            headers=headers,
+            content_type="application/json",
+            content_encoding="utf-8",
+            declare=[topology.dispatch_queue(channel), topology.dead_letter_queue(channel)],
+            **properties,
+        )
+
+    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
+        self._publish(
+            batch.SerializeToString(),
+            exchange=topology.receipts_exchange,
+            routing_key=topology.RECEIPT_ROUTING_KEY_PREFIX + channel,
+            type=topology.RECEIPT_BATCH_TYPE,
+            content_type=topology.PROTOBUF_CONTENT_TYPE,
+            content_encoding="binary",
+            declare=[topology.receipts_queue()],
+        )
+
+    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
+        self._publish(
+            event.SerializeToString(),
+            exchange=topology.receipts_exchange,
+            routing_key=topology.SUPPRESSION_ROUTING_KEY,
+            type=topology.SUPPRESSION_EVENT_TYPE,
+            content_type=topology.PROTOBUF_CONTENT_TYPE,
+            content_encoding="binary",
+            declare=[topology.receipts_queue()],
+        )
+
+    def close(self) -> None:
+        self._connection.release()
+
+    def _publish(self, body: str | bytes, *, exchange: Exchange, **kwargs: Any) -> None:
+        if self._producer is None:
+            self._producer = Producer(self._connection)
+        publish = self._connection.ensure(
+            self._producer, self._producer.publish, max_retries=PUBLISH_MAX_RETRIES
+        )
+        publish(body, exchange=exchange, delivery_mode=2, retry=False, **kwargs)

@@ -1,0 +1,109 @@
+"""The one home of Brandcast's RabbitMQ topology.
+
+The orchestrator and every adapter import these names and declarations; nothing
+else about the bus is shared. Queues are durable quorum queues: they survive a
+broker restart and replicate in a cluster. A message that keeps failing is
+dead-lettered after ``DELIVERY_LIMIT`` redeliveries instead of looping.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from kombu import Exchange, Queue
+
+from brandcast.v1 import campaign_pb2
+
+DISPATCH_EXCHANGE_NAME: Final = "brandcast.dispatch"
+RECEIPTS_EXCHANGE_NAME: Final = "brandcast.receipts"
+DEAD_LETTER_EXCHANGE_NAME: Final = "brandcast.dead"
+
+RECEIPTS_QUEUE_NAME: Final = "brandcast.receipts"
+#: Routing keys on the receipts exchange.
+RECEIPT_ROUTING_KEY_PREFIX: Final = "receipt."
+SUPPRESSION_ROUTING_KEY: Final = "feedback.suppression"
+
+#: Redeliveries of one message (crashes, rejects) before it is dead-lettered.
+DELIVERY_LIMIT: Final = 5
+
+#: AMQP message type header values for bus payloads (all protobuf-encoded).
+RECEIPT_BATCH_TYPE: Final = "brandcast.v1.ReceiptBatch"
+SUPPRESSION_EVENT_TYPE: Final = "brandcast.v1.SuppressionEvent"
+PROTOBUF_CONTENT_TYPE: Final = "application/x-protobuf"
+
+CHANNEL_NAMES: Final[dict[int, str]] = {
+    campaign_pb2.CHANNEL_EMAIL: "email",
+    campaign_pb2.CHANNEL_SMS: "sms",
+    campaign_pb2.CHANNEL_SOCIAL: "social",
+}
+
+dispatch_exchange: Final = Exchange(DISPATCH_EXCHANGE_NAME, type="direct", durable=True)
+receipts_exchange: Final = Exchange(RECEIPTS_EXCHANGE_NAME, type="topic", durable=True)
+dead_letter_exchange: Final = Exchange(DEAD_LETTER_EXCHANGE_NAME, type="direct", durable=True)
+
+
+def channel_name(channel: int) -> str:
+    """``"email"``, ``"sms"`` or ``"social"`` for a ``brandcast.v1.Channel`` value."""
+    try:
+        return CHANNEL_NAMES[channel]
+    except KeyError:
+        raise ValueError(f"unknown channel {channel}") from None
+
+
+def dispatch_queue_name(channel: str) -> str:
+    return f"brandcast.{channel}"
+
+
+def dead_letter_queue_name(channel: str) -> str:
+    return f"brandcast.{channel}.dead"
+
+
+def task_name(channel: str) -> str:
+    """The Celery task an adapter registers for dispatch batches of its channel."""
+    return f"brandcast.{channel}.deliver_batch"
+
+
+def dispatch_queue(channel: str) -> Queue:
+    """The durable quorum queue an adapter consumes, bound with the channel name."""
+    return Queue(
+        dispatch_queue_name(channel),
+        exchange=dispatch_exchange,
+        routing_key=channel,
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE_NAME,
+            "x-dead-letter-routing-key": channel,
+            "x-delivery-limit": DELIVERY_LIMIT,
+        },
+    )
+
+
+def dead_letter_queue(channel: str) -> Queue:
+    """Where a channel's poison and exhausted batches end, kept for inspection."""
+    return Queue(
+        dead_letter_queue_name(channel),
+        exchange=dead_letter_exchange,
+        routing_key=channel,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+def receipts_queue() -> Queue:
+    """The orchestrator's queue of receipts and suppression feedback."""
+    return Queue(
+        RECEIPTS_QUEUE_NAME,
+        exchange=receipts_exchange,
+        routing_key="#",
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+def all_queues() -> list[Queue]:
+    """Every queue of the topology, for declaring it in one go."""
+    queues = [receipts_queue()]
+    for channel in CHANNEL_NAMES.values():
+        queues += [dispatch_queue(channel), dead_letter_queue(channel)]
+    return queues

@@ -121,6 +121,23 @@ class BusPublisher:
             **properties,
         )
 
+    def publish_dead_letter(self, batch: bus_pb2.DispatchBatch) -> None:
+        """Park a batch in its channel's dead-letter queue, still replayable as a task."""
+        channel = topology.channel_name(batch.channel)
+        body, headers, properties = celery_task_message(
+            topology.task_name(channel), [encode_task_payload(batch)], origin=self._origin
+        )
+        self._publish(
+            body,
+            exchange=topology.dead_letter_exchange,
+            routing_key=channel,
+            headers=headers,
+            content_type="application/json",
+            content_encoding="utf-8",
+            declare=[topology.dead_letter_queue(channel)],
+            **properties,
+        )
+
     def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
         self._publish(
             batch.SerializeToString(),

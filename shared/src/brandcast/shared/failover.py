@@ -1,0 +1,76 @@
+"""Primary/secondary provider failover with a small circuit breaker.
+
+A provider that signals an outage (``TransientProviderError(outage=True)``:
+refused connections, timeouts, repeated 5xx) is skipped for ``cooldown``
+seconds after ``threshold`` consecutive outages, so a dead primary does not
+cost every delivery a timeout. Throttling (429) is not an outage: it is
+retried on the same provider.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import TransientProviderError
+
+P = TypeVar("P")
+
+
+class Failover(Generic[P]):
+    def __init__(
+        self,
+        providers: Sequence[P],
+        *,
+        threshold: int = 3,
+        cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not providers:
+            raise ValueError("at least one provider is required")
+        self._providers = list(providers)
+        self._threshold = threshold
+        self._cooldown = cooldown
+        self._clock = clock
+        self._failures = [0] * len(providers)
+        self._open_until = [0.0] * len(providers)
+        self._lock = threading.Lock()
+
+    def call(self, send: Callable[[P], Outcome]) -> Outcome:
+        """``send`` on the first healthy provider; on an outage, on the next one."""
+        last_error: TransientProviderError | None = None
+        for index in self._order():
+            try:
+                outcome = send(self._providers[index])
+            except TransientProviderError as exc:
+                if not exc.outage:
+                    raise
+                self._record_outage(index)
+                last_error = exc
+                continue
+            self._record_success(index)
+            return outcome
+        assert last_error is not None
+        raise last_error
+
+    def _order(self) -> list[int]:
+        now = self._clock()
+        with self._lock:
+            healthy = [i for i in range(len(self._providers)) if self._open_until[i] <= now]
+            broken = [i for i in range(len(self._providers)) if self._open_until[i] > now]
+        # With every provider broken, still try them: better a slow send than none.
+        return healthy + broken
+
+    def _record_outage(self, index: int) -> None:
+        with self._lock:
+            self._failures[index] += 1
+            if self._failures[index] >= self._threshold:
+                self._open_until[index] = self._clock() + self._cooldown
+
+    def _record_success(self, index: int) -> None:
+        with self._lock:
+            self._failures[index] = 0
+            self._open_until[index] = 0.0

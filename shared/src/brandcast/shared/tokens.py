@@ -1,0 +1,50 @@
+"""Signed, self-contained tokens for links the orchestrator hands out and an
+adapter later receives (one-click unsubscribe).
+
+The token carries what the receiving service needs (channel, address, ids) and
+an HMAC-SHA256 over it with a secret both services are configured with, so the
+adapter needs no lookup in the orchestrator's store and nobody can forge one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+
+class InvalidTokenError(ValueError):
+    """The token is malformed or its signature does not match."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(payload: dict[str, str], secret: str) -> str:
+    if not secret:
+        raise ValueError("a signing secret is required")
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac)}"
+
+
+def verify(token: str, secret: str) -> dict[str, str]:
+    try:
+        body, mac = token.split(".", 1)
+        expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac)):
+            raise InvalidTokenError("bad signature")
+        payload = json.loads(_unb64(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidTokenError(str(exc)) from exc
+    if not isinstance(payload, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in payload.items()
+    ):
+        raise InvalidTokenError("bad payload")
+    return payload

@@ -1,0 +1,145 @@
+"""The Celery side of an adapter: one worker app per channel and its thin task.
+
+Delivery semantics, in one place for every channel:
+- late acks and ``reject_on_worker_lost``: a worker killed mid-batch leaves the
+  message on the queue and another worker delivers it again (with the same
+  idempotency keys);
+- prefetch of one message per process: a batch already carries many deliveries;
+- a message that cannot be decoded is rejected to the dead-letter queue at once;
+  an unexpected exception requeues it until the quorum queue's delivery limit
+  dead-letters it: nothing loops forever;
+- receipts are published (and confirmed) before the message is acked;
+- transient failures come back as a smaller batch after a backoff; items whose
+  retries are exhausted get failed receipts and their batch is parked in the
+  dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from celery import Celery, Task
+from celery.exceptions import Reject
+
+from brandcast.shared import topology
+from brandcast.shared.bus import BusPublisher, decode_task_payload, encode_task_payload
+from brandcast.shared.delivery import Deliver, RetryPolicy, process_batch
+from brandcast.v1 import bus_pb2
+
+logger = logging.getLogger(__name__)
+
+
+def create_worker_app(channel: str, broker_url: str) -> Celery:
+    """A Celery app that consumes only ``channel``'s dispatch queue."""
+    app = Celery(f"brandcast.{channel}", broker=broker_url, set_as_current=False)
+    queue = topology.dispatch_queue(channel)
+    app.conf.update(
+        task_queues=[queue],
+        task_default_queue=queue.name,
+        task_default_exchange=topology.DISPATCH_EXCHANGE_NAME,
+        task_default_routing_key=channel,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=False,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"confirm_publish": True},
+        broker_heartbeat=30,
+        # Quorum queues refuse global QoS; Celery detects them and uses per-consumer QoS.
+        worker_detect_quorum_queues=True,
+    )
+    return app
+
+
+class PublisherPerProcess:
+    """One confirmed publisher per worker process (connections do not survive fork)."""
+
+    def __init__(self, broker_url: str, origin: str) -> None:
+        self._broker_url = broker_url
+        self._origin = origin
+        self._pid = -1
+        self._publisher: BusPublisher | None = None
+
+    def get(self) -> BusPublisher:
+        if self._publisher is None or self._pid != os.getpid():
+            self._publisher = BusPublisher(self._broker_url, origin=self._origin)
+            self._publisher.declare_topology()
+            self._pid = os.getpid()
+        return self._publisher
+
+
+def register_delivery_task(
+    app: Celery,
+    channel: str,
+    deliver: Callable[[], Deliver],
+    *,
+    broker_url: str,
+    policy: RetryPolicy,
+) -> Task:
+    """Register the channel's ``deliver_batch`` task on ``app``.
+
+    ``deliver`` is called once per task to get the per-item delivery function,
+    so adapters can build provider clients lazily in each worker process.
+    """
+    publishers = PublisherPerProcess(broker_url, origin=f"brandcast-{channel}")
+
+    @app.task(name=topology.task_name(channel), bind=True, acks_late=True)  # type: ignore[untyped-decorator]
+    def deliver_batch(self: Task, payload: str) -> None:
+        try:
+            batch = decode_task_payload(payload)
+        except ValueError as exc:
+            logger.error("rejecting undecodable dispatch message: %s", exc)
+            raise Reject(str(exc), requeue=False) from exc
+        outcome = process_batch(batch, deliver(), policy)
+        publisher = publishers.get()
+        if outcome.receipts:
+            publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel)
+        if outcome.exhausted is not None:
+            publisher.publish_dead_letter(outcome.exhausted)
+        if outcome.retry is not None:
+            logger.info(
+                "retrying %d deliveries in %.1fs",
+                len(outcome.retry.items),
+                outcome.retry_delay,
+                extra={"campaign_id": batch.campaign_id, "channel": channel},
+            )
+            raise self.retry(
+                args=[encode_task_payload(outcome.retry)],
+                countdown=outcome.retry_delay,
+                max_retries=None,
+            )
+
+    task: Task = deliver_batch
+    return task
+
+
+def worker_argv(channel: str, concurrency: int, extra: list[str] | None = None) -> list[str]:
+    """The ``celery worker`` arguments an adapter's CLI passes to ``app.worker_main``."""
+    return [
+        "worker",
+        "--queues",
+        topology.dispatch_queue_name(channel),
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        *(extra or []),
+    ]
+
+
+__all__: list[str] = [
+    "PublisherPerProcess",
+    "create_worker_app",
+    "register_delivery_task",
+    "worker_argv",
+]

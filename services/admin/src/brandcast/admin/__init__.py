@@ -1,0 +1,1 @@
+"""Brandcast admin: the thin web app marketers use; a gRPC client of the orchestrator."""

@@ -43,19 +43,27 @@ class DispatchItem(_message.Message):
     SOCIAL_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     delivery_id: _builtins.str
+    """The orchestrator's id of the delivery; every receipt names it."""
     idempotency_key: _builtins.str
     """Sent to the provider so that a redelivered item is not sent twice."""
     address: _builtins.str
     """Email address, E.164 number, or social account id."""
     recipient_id: _builtins.str
+    """The audience member's id (or the social account id)."""
     attempt: _builtins.int
     """Delivery attempts already made (0 on first dispatch)."""
     @_builtins.property
-    def email(self) -> _variant_pb2.EmailVariant: ...
+    def email(self) -> _variant_pb2.EmailVariant:
+        """For CHANNEL_EMAIL batches."""
+
     @_builtins.property
-    def sms(self) -> _variant_pb2.SmsVariant: ...
+    def sms(self) -> _variant_pb2.SmsVariant:
+        """For CHANNEL_SMS batches."""
+
     @_builtins.property
-    def social(self) -> _variant_pb2.SocialVariant: ...
+    def social(self) -> _variant_pb2.SocialVariant:
+        """For CHANNEL_SOCIAL batches."""
+
     def __init__(
         self,
         *,
@@ -115,14 +123,21 @@ class DispatchBatch(_message.Message):
     batch_id: _builtins.str
     """Unique per publish; receipts of a republished batch are deduplicated by delivery id."""
     campaign_id: _builtins.str
+    """The campaign every item belongs to."""
     channel: _campaign_pb2.Channel.ValueType
+    """The channel every item is for; it picks the queue."""
     campaign_name: _builtins.str
     """Campaign name and brand, for provider metadata and logs."""
     brand_name: _builtins.str
+    """The brand kit's name."""
     @_builtins.property
-    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispatchItem]: ...
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispatchItem]:
+        """The deliveries, typically hundreds."""
+
     @_builtins.property
-    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the orchestrator published the batch."""
+
     @_builtins.property
     def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """W3C trace context (traceparent, tracestate) of the submitting call."""
@@ -187,25 +202,35 @@ class DeliveryReceipt(_message.Message):
     PUBLIC_URL_FIELD_NUMBER: _builtins.int
     TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
     delivery_id: _builtins.str
+    """The delivery this is about (DispatchItem.delivery_id)."""
     campaign_id: _builtins.str
+    """Its campaign."""
     channel: _campaign_pb2.Channel.ValueType
+    """Its channel."""
     status: _campaign_pb2.DeliveryStatus.ValueType
     """SENT, DELIVERED, FAILED, BOUNCED or SUPPRESSED."""
     provider: _builtins.str
     """Which provider handled it, e.g. "smtp", "twilio", "mastodon"."""
     provider_message_id: _builtins.str
+    """The provider's id of the message, post or status."""
     error_code: _builtins.str
     """Provider's or our own code, e.g. "550", "21211", "invalid_number"."""
     error_message: _builtins.str
+    """Human-readable reason of a failure."""
     attempts: _builtins.int
     """Attempts made so far, including this one."""
     idempotency_key: _builtins.str
+    """The idempotency key the provider was given."""
     public_url: _builtins.str
     """Social: the public URL of the post."""
     @_builtins.property
-    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened at the adapter or provider; later events win on ties of state."""
+
     @_builtins.property
-    def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """W3C trace context carried from the dispatch batch."""
+
     def __init__(
         self,
         *,
@@ -239,7 +264,9 @@ class ReceiptBatch(_message.Message):
 
     RECEIPTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def receipts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryReceipt]: ...
+    def receipts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryReceipt]:
+        """Receipts of one channel, in the order they happened."""
+
     def __init__(
         self,
         *,
@@ -273,7 +300,9 @@ class SuppressionEvent(_message.Message):
         ACTION_UNSUPPRESS: SuppressionEvent._Action.ValueType  # 2
         """The recipient opted back in (SMS START)."""
 
-    class Action(_Action, metaclass=_ActionEnumTypeWrapper): ...
+    class Action(_Action, metaclass=_ActionEnumTypeWrapper):
+        """What to do with the address."""
+
     ACTION_UNSPECIFIED: SuppressionEvent.Action.ValueType  # 0
     ACTION_SUPPRESS: SuppressionEvent.Action.ValueType  # 1
     """Stop sending to this address on this channel."""
@@ -287,15 +316,19 @@ class SuppressionEvent(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     DELIVERY_ID_FIELD_NUMBER: _builtins.int
     channel: _campaign_pb2.Channel.ValueType
+    """The channel the address is (un)suppressed on."""
     address: _builtins.str
     """Email address or E.164 number."""
     action: Global___SuppressionEvent.Action.ValueType
+    """Suppress or unsuppress."""
     reason: _builtins.str
     """e.g. "unsubscribe", "stop_reply", "hard_bounce", "complaint"."""
     delivery_id: _builtins.str
     """The delivery that led to it, when known."""
     @_builtins.property
-    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When the recipient or provider said so."""
+
     def __init__(
         self,
         *,

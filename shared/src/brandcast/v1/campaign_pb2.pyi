@@ -451,6 +451,8 @@ Global___EmailTemplates: _TypeAlias = EmailTemplates  # noqa: Y015
 
 @_typing.final
 class EmailSettings(_message.Message):
+    """How the email variant is made."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENABLED_FIELD_NUMBER: _builtins.int
@@ -490,6 +492,8 @@ Global___EmailSettings: _TypeAlias = EmailSettings  # noqa: Y015
 
 @_typing.final
 class SmsSettings(_message.Message):
+    """How the SMS variant is made and when it may be sent."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENABLED_FIELD_NUMBER: _builtins.int
@@ -536,6 +540,8 @@ Global___SmsSettings: _TypeAlias = SmsSettings  # noqa: Y015
 
 @_typing.final
 class SocialSettings(_message.Message):
+    """Which accounts get a post and how it is made."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENABLED_FIELD_NUMBER: _builtins.int
@@ -569,6 +575,8 @@ Global___SocialSettings: _TypeAlias = SocialSettings  # noqa: Y015
 
 @_typing.final
 class ChannelSettings(_message.Message):
+    """Settings of each channel; a channel is used when enabled."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
@@ -666,6 +674,8 @@ Global___Recipient: _TypeAlias = Recipient  # noqa: Y015
 
 @_typing.final
 class Schedule(_message.Message):
+    """When the campaign is sent."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SEND_AT_FIELD_NUMBER: _builtins.int

@@ -30,6 +30,8 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class SubmitCampaignRequest(_message.Message):
+    """A campaign with its inline audience."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SPEC_FIELD_NUMBER: _builtins.int
@@ -56,6 +58,8 @@ Global___SubmitCampaignRequest: _TypeAlias = SubmitCampaignRequest  # noqa: Y015
 
 @_typing.final
 class SubmitCampaignResponse(_message.Message):
+    """The accepted (or earlier accepted) campaign."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_FIELD_NUMBER: _builtins.int
@@ -83,6 +87,40 @@ class SubmitCampaignResponse(_message.Message):
 Global___SubmitCampaignResponse: _TypeAlias = SubmitCampaignResponse  # noqa: Y015
 
 @_typing.final
+class SubmitCampaignStreamResponse(_message.Message):
+    """The accepted (or earlier accepted) campaign of a streamed submission."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_RECEIVED_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    """True when the idempotency key matched an earlier submission."""
+    recipients_received: _builtins.int
+    """Recipients received over the stream (inline audience included)."""
+    @_builtins.property
+    def campaign(self) -> _campaign_pb2.Campaign: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[_variant_pb2.RenderWarning]: ...
+    def __init__(
+        self,
+        *,
+        campaign: _campaign_pb2.Campaign | None = ...,
+        duplicate: _builtins.bool = ...,
+        warnings: _abc.Iterable[_variant_pb2.RenderWarning] | None = ...,
+        recipients_received: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "recipients_received", b"recipients_received", "warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitCampaignStreamResponse: _TypeAlias = SubmitCampaignStreamResponse  # noqa: Y015
+
+@_typing.final
 class RecipientChunk(_message.Message):
     """A chunk of the audience, at most a few thousand recipients."""
 
@@ -106,6 +144,8 @@ Global___RecipientChunk: _TypeAlias = RecipientChunk  # noqa: Y015
 
 @_typing.final
 class SubmitCampaignStreamRequest(_message.Message):
+    """One message of a streamed submission."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     HEADER_FIELD_NUMBER: _builtins.int
@@ -136,6 +176,8 @@ Global___SubmitCampaignStreamRequest: _TypeAlias = SubmitCampaignStreamRequest  
 
 @_typing.final
 class PreviewCampaignRequest(_message.Message):
+    """A campaign to render without sending."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SPEC_FIELD_NUMBER: _builtins.int
@@ -203,6 +245,8 @@ Global___PreviewVariant: _TypeAlias = PreviewVariant  # noqa: Y015
 
 @_typing.final
 class PreviewCampaignResponse(_message.Message):
+    """Rendered variants and their warnings."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VARIANTS_FIELD_NUMBER: _builtins.int
@@ -229,6 +273,8 @@ Global___PreviewCampaignResponse: _TypeAlias = PreviewCampaignResponse  # noqa: 
 
 @_typing.final
 class GetCampaignRequest(_message.Message):
+    """Which campaign to get."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
@@ -248,6 +294,8 @@ Global___GetCampaignRequest: _TypeAlias = GetCampaignRequest  # noqa: Y015
 
 @_typing.final
 class GetCampaignResponse(_message.Message):
+    """The campaign, without its audience."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_FIELD_NUMBER: _builtins.int
@@ -268,6 +316,8 @@ Global___GetCampaignResponse: _TypeAlias = GetCampaignResponse  # noqa: Y015
 
 @_typing.final
 class ListCampaignsRequest(_message.Message):
+    """A page of campaigns."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
@@ -291,6 +341,8 @@ Global___ListCampaignsRequest: _TypeAlias = ListCampaignsRequest  # noqa: Y015
 
 @_typing.final
 class ListCampaignsResponse(_message.Message):
+    """Campaigns and the cursor of the next page."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGNS_FIELD_NUMBER: _builtins.int
@@ -316,6 +368,8 @@ Global___ListCampaignsResponse: _TypeAlias = ListCampaignsResponse  # noqa: Y015
 
 @_typing.final
 class ListDeliveriesRequest(_message.Message):
+    """A page of one campaign's deliveries."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
@@ -351,6 +405,8 @@ Global___ListDeliveriesRequest: _TypeAlias = ListDeliveriesRequest  # noqa: Y015
 
 @_typing.final
 class ListDeliveriesResponse(_message.Message):
+    """Deliveries and the cursor of the next page."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DELIVERIES_FIELD_NUMBER: _builtins.int
@@ -375,6 +431,8 @@ Global___ListDeliveriesResponse: _TypeAlias = ListDeliveriesResponse  # noqa: Y0
 
 @_typing.final
 class WatchCampaignRequest(_message.Message):
+    """Which campaign to follow, and from where."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
@@ -431,6 +489,8 @@ Global___CampaignProgress: _TypeAlias = CampaignProgress  # noqa: Y015
 
 @_typing.final
 class WatchCampaignResponse(_message.Message):
+    """One event of a watch stream."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CURSOR_FIELD_NUMBER: _builtins.int
@@ -461,6 +521,8 @@ Global___WatchCampaignResponse: _TypeAlias = WatchCampaignResponse  # noqa: Y015
 
 @_typing.final
 class CancelCampaignRequest(_message.Message):
+    """Which campaign to cancel."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
@@ -480,6 +542,8 @@ Global___CancelCampaignRequest: _TypeAlias = CancelCampaignRequest  # noqa: Y015
 
 @_typing.final
 class CancelCampaignResponse(_message.Message):
+    """The campaign after cancellation."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CAMPAIGN_FIELD_NUMBER: _builtins.int
@@ -535,6 +599,8 @@ Global___Suppression: _TypeAlias = Suppression  # noqa: Y015
 
 @_typing.final
 class AddSuppressionRequest(_message.Message):
+    """The address to suppress."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANNEL_FIELD_NUMBER: _builtins.int
@@ -560,6 +626,8 @@ Global___AddSuppressionRequest: _TypeAlias = AddSuppressionRequest  # noqa: Y015
 
 @_typing.final
 class AddSuppressionResponse(_message.Message):
+    """The suppression as stored."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SUPPRESSION_FIELD_NUMBER: _builtins.int
@@ -580,6 +648,8 @@ Global___AddSuppressionResponse: _TypeAlias = AddSuppressionResponse  # noqa: Y0
 
 @_typing.final
 class RemoveSuppressionRequest(_message.Message):
+    """The address to allow again."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANNEL_FIELD_NUMBER: _builtins.int
@@ -602,6 +672,8 @@ Global___RemoveSuppressionRequest: _TypeAlias = RemoveSuppressionRequest  # noqa
 
 @_typing.final
 class RemoveSuppressionResponse(_message.Message):
+    """Whether anything was removed."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REMOVED_FIELD_NUMBER: _builtins.int
@@ -622,6 +694,8 @@ Global___RemoveSuppressionResponse: _TypeAlias = RemoveSuppressionResponse  # no
 
 @_typing.final
 class ListSuppressionsRequest(_message.Message):
+    """A page of the suppression list."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANNEL_FIELD_NUMBER: _builtins.int
@@ -652,6 +726,8 @@ Global___ListSuppressionsRequest: _TypeAlias = ListSuppressionsRequest  # noqa: 
 
 @_typing.final
 class ListSuppressionsResponse(_message.Message):
+    """Suppressions and the cursor of the next page."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SUPPRESSIONS_FIELD_NUMBER: _builtins.int

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class CampaignServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Accepts campaigns, previews their variants and reports on their deliveries.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -42,7 +43,7 @@ class CampaignServiceStub:
         self.SubmitCampaignStream = channel.stream_unary(
                 '/brandcast.v1.CampaignService/SubmitCampaignStream',
                 request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignStreamRequest.SerializeToString,
-                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignResponse.FromString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignStreamResponse.FromString,
                 _registered_method=True)
         self.PreviewCampaign = channel.unary_unary(
                 '/brandcast.v1.CampaignService/PreviewCampaign',
@@ -77,7 +78,8 @@ class CampaignServiceStub:
 
 
 class CampaignServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Accepts campaigns, previews their variants and reports on their deliveries.
+    """
 
     def SubmitCampaign(self, request, context):
         """Accept a campaign with its inline audience. Answers once the campaign and
@@ -104,19 +106,22 @@ class CampaignServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCampaign(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One campaign with its state and per-channel counters.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCampaigns(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Campaigns, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListDeliveries(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A campaign's deliveries, filtered and paginated with a cursor.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -146,7 +151,7 @@ def add_CampaignServiceServicer_to_server(servicer, server):
             'SubmitCampaignStream': grpc.stream_unary_rpc_method_handler(
                     servicer.SubmitCampaignStream,
                     request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignStreamRequest.FromString,
-                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignResponse.SerializeToString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignStreamResponse.SerializeToString,
             ),
             'PreviewCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.PreviewCampaign,
@@ -187,7 +192,8 @@ def add_CampaignServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CampaignService:
-    """Missing associated documentation comment in .proto file."""
+    """Accepts campaigns, previews their variants and reports on their deliveries.
+    """
 
     @staticmethod
     def SubmitCampaign(request,
@@ -232,7 +238,7 @@ class CampaignService:
             target,
             '/brandcast.v1.CampaignService/SubmitCampaignStream',
             brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignStreamRequest.SerializeToString,
-            brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignResponse.FromString,
+            brandcast_dot_v1_dot_campaign__service__pb2.SubmitCampaignStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -407,7 +413,8 @@ class CampaignService:
 
 
 class SuppressionServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """The per-channel list of addresses that must not be sent to.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -433,22 +440,26 @@ class SuppressionServiceStub:
 
 
 class SuppressionServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The per-channel list of addresses that must not be sent to.
+    """
 
     def AddSuppression(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Suppress an address on a channel (idempotent).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveSuppression(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Allow an address again.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListSuppressions(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Search the suppression list.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -480,7 +491,8 @@ def add_SuppressionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SuppressionService:
-    """Missing associated documentation comment in .proto file."""
+    """The per-channel list of addresses that must not be sent to.
+    """
 
     @staticmethod
     def AddSuppression(request,

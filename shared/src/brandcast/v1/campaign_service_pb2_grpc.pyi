@@ -34,6 +34,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CampaignServiceStub:
+    """Accepts campaigns, previews their variants and reports on their deliveries."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -42,7 +44,7 @@ class CampaignServiceStub:
     """Accept a campaign with its inline audience. Answers once the campaign and
     all its deliveries are persisted.
     """
-    SubmitCampaignStream: _grpc.StreamUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignStreamRequest, _campaign_service_pb2.SubmitCampaignResponse]
+    SubmitCampaignStream: _grpc.StreamUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignStreamRequest, _campaign_service_pb2.SubmitCampaignStreamResponse]
     """Accept a campaign whose audience is streamed: the first message carries the
     campaign, the following ones chunks of recipients. Nothing is dispatched
     before the stream ends successfully.
@@ -50,8 +52,11 @@ class CampaignServiceStub:
     PreviewCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.PreviewCampaignRequest, _campaign_service_pb2.PreviewCampaignResponse]
     """Render variants for sample recipients without sending anything."""
     GetCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.GetCampaignRequest, _campaign_service_pb2.GetCampaignResponse]
+    """One campaign with its state and per-channel counters."""
     ListCampaigns: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListCampaignsRequest, _campaign_service_pb2.ListCampaignsResponse]
+    """Campaigns, newest first."""
     ListDeliveries: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListDeliveriesRequest, _campaign_service_pb2.ListDeliveriesResponse]
+    """A campaign's deliveries, filtered and paginated with a cursor."""
     WatchCampaign: _grpc.UnaryStreamMultiCallable[_campaign_service_pb2.WatchCampaignRequest, _campaign_service_pb2.WatchCampaignResponse]
     """Progress and delivery events; resumable from the last cursor seen."""
     CancelCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.CancelCampaignRequest, _campaign_service_pb2.CancelCampaignResponse]
@@ -59,12 +64,14 @@ class CampaignServiceStub:
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
+    """Accepts campaigns, previews their variants and reports on their deliveries."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignRequest, _campaign_service_pb2.SubmitCampaignResponse]  # type: ignore[assignment]
     """Accept a campaign with its inline audience. Answers once the campaign and
     all its deliveries are persisted.
     """
-    SubmitCampaignStream: _aio.StreamUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignStreamRequest, _campaign_service_pb2.SubmitCampaignResponse]  # type: ignore[assignment]
+    SubmitCampaignStream: _aio.StreamUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignStreamRequest, _campaign_service_pb2.SubmitCampaignStreamResponse]  # type: ignore[assignment]
     """Accept a campaign whose audience is streamed: the first message carries the
     campaign, the following ones chunks of recipients. Nothing is dispatched
     before the stream ends successfully.
@@ -72,14 +79,19 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     PreviewCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.PreviewCampaignRequest, _campaign_service_pb2.PreviewCampaignResponse]  # type: ignore[assignment]
     """Render variants for sample recipients without sending anything."""
     GetCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.GetCampaignRequest, _campaign_service_pb2.GetCampaignResponse]  # type: ignore[assignment]
+    """One campaign with its state and per-channel counters."""
     ListCampaigns: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListCampaignsRequest, _campaign_service_pb2.ListCampaignsResponse]  # type: ignore[assignment]
+    """Campaigns, newest first."""
     ListDeliveries: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListDeliveriesRequest, _campaign_service_pb2.ListDeliveriesResponse]  # type: ignore[assignment]
+    """A campaign's deliveries, filtered and paginated with a cursor."""
     WatchCampaign: _aio.UnaryStreamMultiCallable[_campaign_service_pb2.WatchCampaignRequest, _campaign_service_pb2.WatchCampaignResponse]  # type: ignore[assignment]
     """Progress and delivery events; resumable from the last cursor seen."""
     CancelCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.CancelCampaignRequest, _campaign_service_pb2.CancelCampaignResponse]  # type: ignore[assignment]
     """Deliveries not yet handed to a provider become CANCELLED."""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Accepts campaigns, previews their variants and reports on their deliveries."""
+
     @_abc_1.abstractmethod
     def SubmitCampaign(
         self,
@@ -95,7 +107,7 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request_iterator: _MaybeAsyncIterator[_campaign_service_pb2.SubmitCampaignStreamRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.SubmitCampaignResponse, _abc.Awaitable[_campaign_service_pb2.SubmitCampaignResponse]]:
+    ) -> _typing.Union[_campaign_service_pb2.SubmitCampaignStreamResponse, _abc.Awaitable[_campaign_service_pb2.SubmitCampaignStreamResponse]]:
         """Accept a campaign whose audience is streamed: the first message carries the
         campaign, the following ones chunks of recipients. Nothing is dispatched
         before the stream ends successfully.
@@ -114,21 +126,24 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _campaign_service_pb2.GetCampaignRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.GetCampaignResponse, _abc.Awaitable[_campaign_service_pb2.GetCampaignResponse]]: ...
+    ) -> _typing.Union[_campaign_service_pb2.GetCampaignResponse, _abc.Awaitable[_campaign_service_pb2.GetCampaignResponse]]:
+        """One campaign with its state and per-channel counters."""
 
     @_abc_1.abstractmethod
     def ListCampaigns(
         self,
         request: _campaign_service_pb2.ListCampaignsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.ListCampaignsResponse, _abc.Awaitable[_campaign_service_pb2.ListCampaignsResponse]]: ...
+    ) -> _typing.Union[_campaign_service_pb2.ListCampaignsResponse, _abc.Awaitable[_campaign_service_pb2.ListCampaignsResponse]]:
+        """Campaigns, newest first."""
 
     @_abc_1.abstractmethod
     def ListDeliveries(
         self,
         request: _campaign_service_pb2.ListDeliveriesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.ListDeliveriesResponse, _abc.Awaitable[_campaign_service_pb2.ListDeliveriesResponse]]: ...
+    ) -> _typing.Union[_campaign_service_pb2.ListDeliveriesResponse, _abc.Awaitable[_campaign_service_pb2.ListDeliveriesResponse]]:
+        """A campaign's deliveries, filtered and paginated with a cursor."""
 
     @_abc_1.abstractmethod
     def WatchCampaign(
@@ -149,41 +164,56 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class SuppressionServiceStub:
+    """The per-channel list of addresses that must not be sent to."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SuppressionServiceAsyncStub: ...
     AddSuppression: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.AddSuppressionRequest, _campaign_service_pb2.AddSuppressionResponse]
+    """Suppress an address on a channel (idempotent)."""
     RemoveSuppression: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.RemoveSuppressionRequest, _campaign_service_pb2.RemoveSuppressionResponse]
+    """Allow an address again."""
     ListSuppressions: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListSuppressionsRequest, _campaign_service_pb2.ListSuppressionsResponse]
+    """Search the suppression list."""
 
 @_typing.type_check_only
 class SuppressionServiceAsyncStub(SuppressionServiceStub):
+    """The per-channel list of addresses that must not be sent to."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     AddSuppression: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.AddSuppressionRequest, _campaign_service_pb2.AddSuppressionResponse]  # type: ignore[assignment]
+    """Suppress an address on a channel (idempotent)."""
     RemoveSuppression: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.RemoveSuppressionRequest, _campaign_service_pb2.RemoveSuppressionResponse]  # type: ignore[assignment]
+    """Allow an address again."""
     ListSuppressions: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListSuppressionsRequest, _campaign_service_pb2.ListSuppressionsResponse]  # type: ignore[assignment]
+    """Search the suppression list."""
 
 class SuppressionServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The per-channel list of addresses that must not be sent to."""
+
     @_abc_1.abstractmethod
     def AddSuppression(
         self,
         request: _campaign_service_pb2.AddSuppressionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.AddSuppressionResponse, _abc.Awaitable[_campaign_service_pb2.AddSuppressionResponse]]: ...
+    ) -> _typing.Union[_campaign_service_pb2.AddSuppressionResponse, _abc.Awaitable[_campaign_service_pb2.AddSuppressionResponse]]:
+        """Suppress an address on a channel (idempotent)."""
 
     @_abc_1.abstractmethod
     def RemoveSuppression(
         self,
         request: _campaign_service_pb2.RemoveSuppressionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.RemoveSuppressionResponse, _abc.Awaitable[_campaign_service_pb2.RemoveSuppressionResponse]]: ...
+    ) -> _typing.Union[_campaign_service_pb2.RemoveSuppressionResponse, _abc.Awaitable[_campaign_service_pb2.RemoveSuppressionResponse]]:
+        """Allow an address again."""
 
     @_abc_1.abstractmethod
     def ListSuppressions(
         self,
         request: _campaign_service_pb2.ListSuppressionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_campaign_service_pb2.ListSuppressionsResponse, _abc.Awaitable[_campaign_service_pb2.ListSuppressionsResponse]]: ...
+    ) -> _typing.Union[_campaign_service_pb2.ListSuppressionsResponse, _abc.Awaitable[_campaign_service_pb2.ListSuppressionsResponse]]:
+        """Search the suppression list."""
 
 def add_SuppressionServiceServicer_to_server(servicer: SuppressionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -96,6 +96,8 @@ Global___EmailVariant: _TypeAlias = EmailVariant  # noqa: Y015
 
 @_typing.final
 class SmsVariant(_message.Message):
+    """An SMS text ready for the SMS adapter."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TEXT_FIELD_NUMBER: _builtins.int
@@ -141,7 +143,9 @@ class Facet(_message.Message):
         KIND_TAG: Facet._Kind.ValueType  # 2
         KIND_MENTION: Facet._Kind.ValueType  # 3
 
-    class Kind(_Kind, metaclass=_KindEnumTypeWrapper): ...
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
+        """What the span is."""
+
     KIND_UNSPECIFIED: Facet.Kind.ValueType  # 0
     KIND_LINK: Facet.Kind.ValueType  # 1
     KIND_TAG: Facet.Kind.ValueType  # 2
@@ -206,6 +210,8 @@ Global___LinkCard: _TypeAlias = LinkCard  # noqa: Y015
 
 @_typing.final
 class SocialVariant(_message.Message):
+    """One post for one brand account, within its network's rules."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NETWORK_FIELD_NUMBER: _builtins.int

@@ -1,0 +1,55 @@
+"""The orchestrator's configuration, read from the environment.
+
+Each value has one name (the upper-case environment variable), one default that
+works on one machine, and one line in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from brandcast.shared.config import CommonSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///var/brandcast.db"
+
+
+class OrchestratorSettings(CommonSettings):
+    #: SQLAlchemy URL of the store: ``sqlite:///path`` or ``postgresql+psycopg://...``.
+    database_url: str = DEFAULT_DATABASE_URL
+    #: host:port the gRPC server listens on; port 0 picks a free one.
+    grpc_address: str = "127.0.0.1:50051"
+    #: Comma-separated bearer tokens accepted by the API; empty turns auth off.
+    api_tokens: str = ""
+    #: Deliveries per broker message.
+    dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
+    #: How often the dispatcher looks for due deliveries when idle, in seconds.
+    dispatch_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    #: Receipts the collector takes from the broker before acknowledging.
+    receipt_prefetch: int = Field(default=200, ge=1, le=10_000)
+    #: Base URL of the one-click unsubscribe endpoint; a signed token is appended.
+    unsubscribe_base_url: str = "http://127.0.0.1:8025/unsubscribe"
+    #: HMAC secret for unsubscribe tokens, shared with the email adapter.
+    #: The default only suits one machine; production sets its own.
+    unsubscribe_secret: str = "brandcast-dev-secret"  # noqa: S105
+    #: Largest gRPC message accepted or sent, in bytes.
+    max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
+    #: Most recipients one campaign may have.
+    max_audience_size: int = Field(default=1_000_000, ge=1)
+    #: Seconds the server waits for in-flight calls on SIGTERM.
+    shutdown_grace: float = Field(default=10.0, ge=0)
+
+    @property
+    def api_token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+
+def prepare_sqlite_path(database_url: str) -> None:
+    """Create the folder of a file-based SQLite database so the default just works."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,29 @@
+"""The orchestrator's persistent state (SQLite or PostgreSQL, migrated with Alembic)."""
+
+from brandcast.orchestrator.store._convert import now_us
+from brandcast.orchestrator.store._store import (
+    CampaignWriter,
+    Claim,
+    DeliveryChange,
+    DueDelivery,
+    FinalUpdate,
+    IdempotencyKeyTakenError,
+    Store,
+    decode_token,
+    suppressed_addresses,
+)
+from brandcast.orchestrator.store.schema import STATUS_RANK
+
+__all__ = [
+    "STATUS_RANK",
+    "CampaignWriter",
+    "Claim",
+    "DeliveryChange",
+    "DueDelivery",
+    "FinalUpdate",
+    "IdempotencyKeyTakenError",
+    "Store",
+    "decode_token",
+    "now_us",
+    "suppressed_addresses",
+]

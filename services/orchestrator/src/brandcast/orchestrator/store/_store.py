@@ -1,0 +1,674 @@
+"""The orchestrator's store: campaigns, audience, deliveries (the outbox) and suppressions.
+
+SQLAlchemy Core on SQLite or PostgreSQL. Writes go in batches; a delivery's
+status only moves to a higher rank, enforced in the UPDATE itself, so duplicate
+and late receipts change nothing. Every transaction that changes deliveries of
+a campaign bumps the campaign's ``event_seq`` (a row lock on PostgreSQL, the
+database lock on SQLite) and stamps the changed rows with it: watchers read
+changes in ``(seq, id)`` order and never miss one committed out of order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from brandcast.orchestrator.store import _convert
+from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
+from brandcast.orchestrator.store.schema import (
+    DISPATCHABLE_MAX_RANK,
+    STATUS_RANK,
+    UNSETTLED_MAX_RANK,
+    campaigns,
+    deliveries,
+    recipients,
+    suppressions,
+)
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
+
+#: Rows per executemany round trip.
+WRITE_BATCH = 1000
+_SETTLED_STATES = (campaign_pb2.CAMPAIGN_STATE_COMPLETED, campaign_pb2.CAMPAIGN_STATE_CANCELLED)
+_RECEIPT_STATUSES = frozenset(
+    {
+        campaign_pb2.DELIVERY_STATUS_SENT,
+        campaign_pb2.DELIVERY_STATUS_DELIVERED,
+        campaign_pb2.DELIVERY_STATUS_FAILED,
+        campaign_pb2.DELIVERY_STATUS_BOUNCED,
+        campaign_pb2.DELIVERY_STATUS_SUPPRESSED,
+    }
+)
+
+
+class IdempotencyKeyTakenError(Exception):
+    """Another campaign was committed with the same idempotency key first."""
+
+
+def _encode_token(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def decode_token(token: str, arity: int) -> list[Any]:
+    """The values of a page token; ``ValueError`` when it is not one of ours."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError("not a valid page token") from exc
+    if not isinstance(values, list) or len(values) != arity:
+        raise ValueError("not a valid page token")
+    return values
+
+
+@dataclass(frozen=True)
+class DeliveryChange:
+    """A delivery as of a watch cursor position."""
+
+    cursor: tuple[int, str]
+    delivery: campaign_pb2.Delivery
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    id: str
+    campaign_id: str
+    channel: int
+    recipient_id: str
+    address: str
+    attempts: int
+    #: Serialized Recipient, None for social deliveries.
+    recipient: bytes | None
+
+
+@dataclass(frozen=True)
+class FinalUpdate:
+    delivery_id: str
+    status: int
+    error_code: str = ""
+    error_message: str = ""
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to ``url`` and apply pending migrations."""
+        engine = open_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            yield conn
+
+    # -- intake ---------------------------------------------------------------
+
+    @contextmanager
+    def campaign_writer(self) -> Iterator[CampaignWriter]:
+        """One transaction holding a whole submission; committed on a clean exit."""
+        with self.engine.begin() as conn:
+            yield CampaignWriter(conn)
+
+    def find_by_idempotency_key(self, key: str) -> tuple[str, str] | None:
+        """``(campaign_id, request_hash)`` of the campaign submitted with ``key``."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(campaigns.c.id, campaigns.c.request_hash).where(
+                    campaigns.c.idempotency_key == key
+                )
+            ).first()
+        return (row.id, row.request_hash or "") if row else None
+
+    # -- queries --------------------------------------------------------------
+
+    def get_campaign(self, campaign_id: str) -> campaign_pb2.Campaign | None:
+        with self._read() as conn:
+            row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
+            if row is None:
+                return None
+            return _convert.campaign(row, self._counters(conn, campaign_id))
+
+    def campaign_spec(self, campaign_id: str) -> tuple[campaign_pb2.CampaignSpec, str] | None:
+        """The spec (without audience) and the trace context JSON of a campaign."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(campaigns.c.spec, campaigns.c.trace_context).where(
+                    campaigns.c.id == campaign_id
+                )
+            ).first()
+        if row is None:
+            return None
+        spec = campaign_pb2.CampaignSpec()
+        spec.ParseFromString(row.spec)
+        return spec, row.trace_context
+
+    def counters(self, campaign_id: str) -> list[campaign_pb2.ChannelCounters]:
+        with self._read() as conn:
+            return self._counters(conn, campaign_id)
+
+    @staticmethod
+    def _counters(conn: Connection, campaign_id: str) -> list[campaign_pb2.ChannelCounters]:
+        rows = conn.execute(
+            select(deliveries.c.channel, deliveries.c.status, func.count())
+            .where(deliveries.c.campaign_id == campaign_id)
+            .group_by(deliveries.c.channel, deliveries.c.status)
+        )
+        return _convert.counters(rows)
+
+    def campaign_state(self, campaign_id: str) -> tuple[int, bool] | None:
+        """The campaign's state and whether every delivery has settled."""
+        with self._read() as conn:
+            state = conn.execute(
+                select(campaigns.c.state).where(campaigns.c.id == campaign_id)
+            ).scalar()
+            if state is None:
+                return None
+            unsettled = conn.execute(
+                select(
+                    exists().where(
+                        deliveries.c.campaign_id == campaign_id,
+                        deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
+                    )
+                )
+            ).scalar()
+        return int(state), not unsettled
+
+    def list_campaigns(
+        self, page_size: int, page_token: str = ""
+    ) -> tuple[list[campaign_pb2.Campaign], str]:
+        query = select(campaigns).order_by(campaigns.c.created_us.desc(), campaigns.c.id.desc())
+        if page_token:
+            created, cid = decode_token(page_token, 2)
+            query = query.where(
+                or_(
+                    campaigns.c.created_us < created,
+                    and_(campaigns.c.created_us == created, campaigns.c.id < cid),
+                )
+            )
+        with self._read() as conn:
+            rows = conn.execute(query.limit(page_size + 1)).all()
+            page = rows[:page_size]
+            ids = [r.id for r in page]
+            counter_rows = conn.execute(
+                select(
+                    deliveries.c.campaign_id,
+                    deliveries.c.channel,
+                    deliveries.c.status,
+                    func.count(),
+                )
+                .where(deliveries.c.campaign_id.in_(ids))
+                .group_by(deliveries.c.campaign_id, deliveries.c.channel, deliveries.c.status)
+            ).all()
+        per_campaign: dict[str, list[tuple[int, int, int]]] = {}
+        for cid_, channel, status, count in counter_rows:
+            per_campaign.setdefault(cid_, []).append((channel, status, count))
+        result = [_convert.campaign(r, _convert.counters(per_campaign.get(r.id, []))) for r in page]
+        next_token = ""
+        if len(rows) > page_size:
+            last = page[-1]
+            next_token = _encode_token([last.created_us, last.id])
+        return result, next_token
+
+    def list_deliveries(
+        self,
+        campaign_id: str,
+        *,
+        channel: int = 0,
+        status: int = 0,
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> tuple[list[campaign_pb2.Delivery], str]:
+        query = select(deliveries).where(deliveries.c.campaign_id == campaign_id)
+        if channel:
+            query = query.where(deliveries.c.channel == channel)
+        if status:
+            query = query.where(deliveries.c.status == status)
+        if page_token:
+            (after,) = decode_token(page_token, 1)
+            query = query.where(deliveries.c.id > after)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(deliveries.c.id).limit(page_size + 1)).all()
+        page = rows[:page_size]
+        next_token = _encode_token([page[-1].id]) if len(rows) > page_size else ""
+        return [_convert.delivery(r) for r in page], next_token
+
+    def changes_since(
+        self, campaign_id: str, cursor: tuple[int, str], limit: int = 500
+    ) -> list[DeliveryChange]:
+        """Deliveries changed after ``cursor`` (``(seq, delivery_id)``), oldest change first."""
+        seq, after_id = cursor
+        with self._read() as conn:
+            rows = conn.execute(
+                select(deliveries)
+                .where(
+                    deliveries.c.campaign_id == campaign_id,
+                    tuple_(deliveries.c.seq, deliveries.c.id) > tuple_(seq, after_id),
+                )
+                .order_by(deliveries.c.seq, deliveries.c.id)
+                .limit(limit)
+            ).all()
+        return [DeliveryChange((r.seq, r.id), _convert.delivery(r)) for r in rows]
+
+    # -- changes --------------------------------------------------------------
+
+    def cancel_campaign(self, campaign_id: str) -> tuple[campaign_pb2.Campaign, int] | None:
+        """Cancel deliveries still waiting in the outbox; ``None`` for an unknown id.
+
+        Queued deliveries are already in an adapter's queue and adapters do not
+        consult the store, so they are left to finish and report honestly.
+        """
+        now = _convert.now_us()
+        with self.engine.begin() as conn:
+            state = conn.execute(
+                select(campaigns.c.state).where(campaigns.c.id == campaign_id)
+            ).scalar()
+            if state is None:
+                return None
+            cancelled = 0
+            if state not in _SETTLED_STATES:
+                seq = _bump_seq(conn, campaign_id)
+                cancelled = conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.campaign_id == campaign_id,
+                        deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
+                    )
+                    .values(
+                        status=campaign_pb2.DELIVERY_STATUS_CANCELLED,
+                        status_rank=STATUS_RANK[campaign_pb2.DELIVERY_STATUS_CANCELLED],
+                        updated_us=now,
+                        seq=seq,
+                    )
+                ).rowcount
+                conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id)
+                    .values(
+                        state=campaign_pb2.CAMPAIGN_STATE_CANCELLED,
+                        updated_us=now,
+                        completed_us=now,
+                    )
+                )
+            row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
+            return _convert.campaign(row, self._counters(conn, campaign_id)), cancelled
+
+    def apply_receipts(self, receipts: Sequence[bus_pb2.DeliveryReceipt]) -> set[str]:
+        """Apply receipts in one transaction; returns the campaigns they concern.
+
+        A receipt that would move a delivery backwards (or sideways between
+        final states), a duplicate, or one for an unknown delivery changes nothing.
+        """
+        by_campaign: dict[str, list[dict[str, Any]]] = {}
+        now = _convert.now_us()
+        for r in receipts:
+            if r.status not in _RECEIPT_STATUSES or not r.campaign_id:
+                continue
+            by_campaign.setdefault(r.campaign_id, []).append(
+                {
+                    "b_id": r.delivery_id,
+                    "b_campaign": r.campaign_id,
+                    "b_status": r.status,
+                    "b_rank": STATUS_RANK[r.status],
+                    "b_attempts": r.attempts,
+                    "b_provider": r.provider,
+                    "b_provider_message_id": r.provider_message_id,
+                    "b_error_code": r.error_code,
+                    "b_error_message": r.error_message,
+                    "b_public_url": r.public_url,
+                    "b_updated": now,
+                }
+            )
+        if not by_campaign:
+            return set()
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.id == bindparam("b_id"),
+                deliveries.c.campaign_id == bindparam("b_campaign"),
+                deliveries.c.status_rank < bindparam("b_rank"),
+            )
+            .values(
+                status=bindparam("b_status"),
+                status_rank=bindparam("b_rank"),
+                attempts=bindparam("b_attempts"),
+                provider=bindparam("b_provider"),
+                provider_message_id=bindparam("b_provider_message_id"),
+                error_code=bindparam("b_error_code"),
+                error_message=bindparam("b_error_message"),
+                public_url=bindparam("b_public_url"),
+                updated_us=bindparam("b_updated"),
+                seq=bindparam("b_seq"),
+            )
+        )
+        with self.engine.begin() as conn:
+            # A stable lock order keeps two collectors from deadlocking on PostgreSQL.
+            for campaign_id in sorted(by_campaign):
+                seq = _bump_seq(conn, campaign_id)
+                if seq is None:
+                    continue
+                rows = by_campaign[campaign_id]
+                for row in rows:
+                    row["b_seq"] = seq
+                for start in range(0, len(rows), WRITE_BATCH):
+                    conn.execute(statement, rows[start : start + WRITE_BATCH])
+            _complete_settled(conn, list(by_campaign), now)
+        return set(by_campaign)
+
+    @contextmanager
+    def claim_due(self, limit: int, now_us: int | None = None) -> Iterator[Claim]:
+        """Claim up to ``limit`` due deliveries of the outbox, oldest first.
+
+        On PostgreSQL the rows stay locked (``FOR UPDATE SKIP LOCKED``) until
+        the block ends, so replicas never dispatch the same delivery; the
+        claim's updates commit with it. SQLite assumes a single dispatcher and
+        commits each update in its own short transaction.
+        """
+        now = now_us if now_us is not None else _convert.now_us()
+        query = (
+            select(
+                deliveries.c.id,
+                deliveries.c.campaign_id,
+                deliveries.c.channel,
+                deliveries.c.recipient_id,
+                deliveries.c.address,
+                deliveries.c.attempts,
+                recipients.c.data,
+            )
+            .select_from(
+                deliveries.outerjoin(
+                    recipients,
+                    and_(
+                        recipients.c.campaign_id == deliveries.c.campaign_id,
+                        recipients.c.recipient_id == deliveries.c.recipient_id,
+                        deliveries.c.channel != campaign_pb2.CHANNEL_SOCIAL,
+                    ),
+                )
+            )
+            .where(
+                deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
+                deliveries.c.not_before_us <= now,
+            )
+            .order_by(deliveries.c.not_before_us, deliveries.c.campaign_id, deliveries.c.channel)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                rows = conn.execute(query.with_for_update(of=deliveries, skip_locked=True)).all()
+                yield Claim(_due(rows), lambda: _nullcontext(conn))
+        else:
+            with self._read() as conn:
+                rows = conn.execute(query).all()
+            yield Claim(_due(rows), self.engine.begin)
+
+    # -- suppressions ---------------------------------------------------------
+
+    def add_suppression(
+        self, channel: int, address: str, reason: str
+    ) -> campaign_service_pb2.Suppression:
+        """Suppress ``address`` on ``channel``; an existing entry is kept as it was."""
+        with self.engine.begin() as conn:
+            row = _find_suppression(conn, channel, address)
+            if row is None:
+                conn.execute(
+                    insert(suppressions).values(
+                        channel=channel,
+                        address=address,
+                        reason=reason,
+                        created_us=_convert.now_us(),
+                    )
+                )
+                row = _find_suppression(conn, channel, address)
+        assert row is not None
+        return _suppression(row)
+
+    def remove_suppression(self, channel: int, address: str) -> bool:
+        with self.engine.begin() as conn:
+            deleted = conn.execute(
+                delete(suppressions).where(
+                    suppressions.c.channel == channel, suppressions.c.address == address
+                )
+            ).rowcount
+        return bool(deleted)
+
+    def list_suppressions(
+        self, *, channel: int = 0, query: str = "", page_size: int = 100, page_token: str = ""
+    ) -> tuple[list[campaign_service_pb2.Suppression], str]:
+        statement = select(suppressions)
+        if channel:
+            statement = statement.where(suppressions.c.channel == channel)
+        if query:
+            statement = statement.where(suppressions.c.address.contains(query, autoescape=True))
+        if page_token:
+            after_channel, after_address = decode_token(page_token, 2)
+            statement = statement.where(
+                tuple_(suppressions.c.channel, suppressions.c.address)
+                > tuple_(after_channel, after_address)
+            )
+        statement = statement.order_by(suppressions.c.channel, suppressions.c.address)
+        with self._read() as conn:
+            rows = conn.execute(statement.limit(page_size + 1)).all()
+        page = rows[:page_size]
+        next_token = ""
+        if len(rows) > page_size:
+            next_token = _encode_token([page[-1].channel, page[-1].address])
+        return [_suppression(r) for r in page], next_token
+
+
+class CampaignWriter:
+    """Writes one submission inside a single transaction (see ``Store.campaign_writer``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def insert_campaign(self, values: dict[str, Any]) -> None:
+        self._conn.execute(insert(campaigns).values(**values, event_seq=1))
+
+    def existing_recipient_ids(self, campaign_id: str, ids: Sequence[str]) -> set[str]:
+        rows = self._conn.execute(
+            select(recipients.c.recipient_id).where(
+                recipients.c.campaign_id == campaign_id, recipients.c.recipient_id.in_(ids)
+            )
+        )
+        return {r[0] for r in rows}
+
+    def suppressed(self, channel: int, addresses: Sequence[str]) -> set[str]:
+        return suppressed_addresses(self._conn, channel, addresses)
+
+    def insert_recipients(self, rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), WRITE_BATCH):
+            self._conn.execute(insert(recipients), list(rows[start : start + WRITE_BATCH]))
+
+    def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), WRITE_BATCH):
+            self._conn.execute(insert(deliveries), list(rows[start : start + WRITE_BATCH]))
+
+    def finish(
+        self, campaign_id: str, *, idempotency_key: str, request_hash: str, audience_size: int
+    ) -> None:
+        """Record the key and the audience size; ``IdempotencyKeyTakenError`` on a race."""
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id)
+                    .values(
+                        idempotency_key=idempotency_key or None,
+                        request_hash=request_hash,
+                        audience_size=audience_size,
+                    )
+                )
+        except IntegrityError as exc:
+            raise IdempotencyKeyTakenError(idempotency_key) from exc
+        _complete_settled(self._conn, [campaign_id], _convert.now_us())
+
+
+class Claim:
+    """Deliveries claimed for dispatch, and the updates that settle them."""
+
+    def __init__(self, due: list[DueDelivery], transaction: Any) -> None:
+        self.deliveries = due
+        self._transaction = transaction
+
+    def mark_queued(self, campaign_id: str, delivery_ids: Sequence[str]) -> None:
+        if not delivery_ids:
+            return
+        now = _convert.now_us()
+        rank = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
+        with self._transaction() as conn:
+            seq = _bump_seq(conn, campaign_id)
+            for start in range(0, len(delivery_ids), WRITE_BATCH):
+                conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.id.in_(delivery_ids[start : start + WRITE_BATCH]),
+                        deliveries.c.status_rank < rank,
+                    )
+                    .values(
+                        status=campaign_pb2.DELIVERY_STATUS_QUEUED,
+                        status_rank=rank,
+                        updated_us=now,
+                        seq=seq,
+                    )
+                )
+            conn.execute(
+                update(campaigns)
+                .where(
+                    campaigns.c.id == campaign_id,
+                    campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_SCHEDULED,
+                )
+                .values(state=campaign_pb2.CAMPAIGN_STATE_DISPATCHING, updated_us=now)
+            )
+
+    def mark_final(self, campaign_id: str, updates: Sequence[FinalUpdate]) -> None:
+        """End deliveries that will never be dispatched (render errors, suppressions)."""
+        if not updates:
+            return
+        now = _convert.now_us()
+        with self._transaction() as conn:
+            seq = _bump_seq(conn, campaign_id)
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == bindparam("b_id"),
+                    deliveries.c.status_rank < bindparam("b_rank"),
+                )
+                .values(
+                    status=bindparam("b_status"),
+                    status_rank=bindparam("b_rank"),
+                    error_code=bindparam("b_code"),
+                    error_message=bindparam("b_message"),
+                    updated_us=now,
+                    seq=seq,
+                ),
+                [
+                    {
+                        "b_id": u.delivery_id,
+                        "b_status": u.status,
+                        "b_rank": STATUS_RANK[u.status],
+                        "b_code": u.error_code,
+                        "b_message": u.error_message,
+                    }
+                    for u in updates
+                ],
+            )
+            _complete_settled(conn, [campaign_id], now)
+
+    def suppressed(self, channel: int, addresses: Sequence[str]) -> set[str]:
+        with self._transaction() as conn:
+            return suppressed_addresses(conn, channel, addresses)
+
+
+@contextmanager
+def _nullcontext(conn: Connection) -> Iterator[Connection]:
+    yield conn
+
+
+def _due(rows: Sequence[Any]) -> list[DueDelivery]:
+    return [
+        DueDelivery(r.id, r.campaign_id, r.channel, r.recipient_id, r.address, r.attempts, r.data)
+        for r in rows
+    ]
+
+
+def _bump_seq(conn: Connection, campaign_id: str) -> int | None:
+    return conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(event_seq=campaigns.c.event_seq + 1)
+        .returning(campaigns.c.event_seq)
+    ).scalar()
+
+
+def _complete_settled(conn: Connection, campaign_ids: Sequence[str], now: int) -> None:
+    """Campaigns whose every delivery has settled become COMPLETED."""
+    conn.execute(
+        update(campaigns)
+        .where(
+            campaigns.c.id.in_(list(campaign_ids)),
+            campaigns.c.state.in_(
+                [campaign_pb2.CAMPAIGN_STATE_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING]
+            ),
+            ~exists().where(
+                deliveries.c.campaign_id == campaigns.c.id,
+                deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
+            ),
+        )
+        .values(state=campaign_pb2.CAMPAIGN_STATE_COMPLETED, completed_us=now, updated_us=now)
+    )
+
+
+def suppressed_addresses(conn: Connection, channel: int, addresses: Sequence[str]) -> set[str]:
+    """Which of ``addresses`` are on the suppression list of ``channel``."""
+    found: set[str] = set()
+    unique = list(dict.fromkeys(addresses))
+    for start in range(0, len(unique), WRITE_BATCH):
+        rows = conn.execute(
+            select(suppressions.c.address).where(
+                suppressions.c.channel == channel,
+                suppressions.c.address.in_(unique[start : start + WRITE_BATCH]),
+            )
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+def _find_suppression(conn: Connection, channel: int, address: str) -> Any:
+    return conn.execute(
+        select(suppressions).where(
+            suppressions.c.channel == channel, suppressions.c.address == address
+        )
+    ).first()
+
+
+def _suppression(row: Any) -> campaign_service_pb2.Suppression:
+    return campaign_service_pb2.Suppression(
+        channel=row.channel,
+        address=row.address,
+        reason=row.reason,
+        created_at=_convert.timestamp(row.created_us),
+    )

@@ -1,0 +1,117 @@
+"""Tables of the orchestrator's store (SQLAlchemy Core) and the delivery status ranks.
+
+Times are integer microseconds since the Unix epoch (UTC) so SQLite and
+PostgreSQL compare and order them identically. The migrations in
+``migrations/versions`` create exactly these tables; a change here needs a new
+migration.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from brandcast.v1 import campaign_pb2
+
+metadata = MetaData()
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # The CampaignSpec without its audience (recipients live in their own table).
+    Column("spec", LargeBinary, nullable=False),
+    Column("state", Integer, nullable=False),
+    Column("idempotency_key", String(200), unique=True),
+    Column("request_hash", String(64)),
+    Column("audience_size", BigInteger, nullable=False, default=0),
+    # JSON object of W3C trace context headers of the submitting call.
+    Column("trace_context", Text, nullable=False, default="{}"),
+    Column("send_at_us", BigInteger),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("completed_us", BigInteger),
+    # Bumped once per transaction that changes deliveries of this campaign; the
+    # deliveries it changed get the new value as their seq (watch cursors).
+    Column("event_seq", BigInteger, nullable=False, default=0),
+)
+Index("ix_campaigns_created", campaigns.c.created_us, campaigns.c.id)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("campaign_id", String(36), primary_key=True),
+    Column("recipient_id", String(200), primary_key=True),
+    # A serialized brandcast.v1.Recipient.
+    Column("data", LargeBinary, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("campaign_id", String(36), nullable=False),
+    Column("channel", Integer, nullable=False),
+    # The recipient id, or the social account id.
+    Column("recipient_id", String(200), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("status_rank", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("provider", String(100), nullable=False, default=""),
+    Column("provider_message_id", String(300), nullable=False, default=""),
+    Column("error_code", String(100), nullable=False, default=""),
+    Column("error_message", Text, nullable=False, default=""),
+    Column("public_url", Text, nullable=False, default=""),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("not_before_us", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+# The outbox: due deliveries that are pending or scheduled.
+Index("ix_deliveries_outbox", deliveries.c.status_rank, deliveries.c.not_before_us)
+Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status_rank)
+Index("ix_deliveries_campaign_seq", deliveries.c.campaign_id, deliveries.c.seq, deliveries.c.id)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("channel", Integer, nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("reason", String(200), nullable=False, default=""),
+    Column("created_us", BigInteger, nullable=False),
+    UniqueConstraint("channel", "address", name="uq_suppressions_channel_address"),
+)
+
+S = campaign_pb2
+#: A delivery's status only moves to a higher rank. Every final state shares the
+#: top rank, so a late receipt never turns one final state into another.
+STATUS_RANK: Final[dict[int, int]] = {
+    S.DELIVERY_STATUS_PENDING: 1,
+    S.DELIVERY_STATUS_SCHEDULED: 2,
+    S.DELIVERY_STATUS_QUEUED: 3,
+    S.DELIVERY_STATUS_SENT: 4,
+    S.DELIVERY_STATUS_DELIVERED: 5,
+    S.DELIVERY_STATUS_FAILED: 6,
+    S.DELIVERY_STATUS_BOUNCED: 6,
+    S.DELIVERY_STATUS_SUPPRESSED: 6,
+    S.DELIVERY_STATUS_CANCELLED: 6,
+}
+#: Ranks at or below this are still ours to move: not yet at a provider.
+UNSETTLED_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_QUEUED]
+#: Ranks at or below this may be dispatched (pending and scheduled).
+DISPATCHABLE_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_SCHEDULED]

@@ -1,0 +1,235 @@
+"""The store on SQLite and PostgreSQL: migrations, outbox, forward-only receipts, pages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import inspect
+
+from brandcast.orchestrator.store import (
+    STATUS_RANK,
+    FinalUpdate,
+    IdempotencyKeyTakenError,
+    Store,
+    now_us,
+)
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+S = campaign_pb2
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store.open(database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def add_campaign(
+    store: Store, n: int, *, key: str = "", channel: int = S.CHANNEL_EMAIL, not_before: int = 0
+) -> tuple[str, list[str]]:
+    cid = str(uuid.uuid4())
+    now = now_us()
+    ids = [f"{cid[:8]}-{i:06d}" for i in range(n)]
+    with store.campaign_writer() as writer:
+        writer.insert_campaign(
+            {
+                "id": cid,
+                "name": "spring",
+                "spec": S.CampaignSpec(name="spring").SerializeToString(),
+                "state": S.CAMPAIGN_STATE_DISPATCHING,
+                "audience_size": 0,
+                "trace_context": "{}",
+                "created_us": now,
+                "updated_us": now,
+            }
+        )
+        writer.insert_recipients(
+            [
+                {
+                    "campaign_id": cid,
+                    "recipient_id": f"r{i}",
+                    "data": S.Recipient(id=f"r{i}", email=f"r{i}@example.com").SerializeToString(),
+                }
+                for i in range(n)
+            ]
+        )
+        writer.insert_deliveries(
+            [
+                {
+                    "id": ids[i],
+                    "campaign_id": cid,
+                    "channel": channel,
+                    "recipient_id": f"r{i}",
+                    "address": f"r{i}@example.com",
+                    "status": S.DELIVERY_STATUS_PENDING,
+                    "status_rank": STATUS_RANK[S.DELIVERY_STATUS_PENDING],
+                    "attempts": 0,
+                    "provider": "",
+                    "provider_message_id": "",
+                    "error_code": "",
+                    "error_message": "",
+                    "public_url": "",
+                    "idempotency_key": ids[i],
+                    "not_before_us": not_before or now,
+                    "created_us": now,
+                    "updated_us": now,
+                    "seq": 1,
+                }
+                for i in range(n)
+            ]
+        )
+        writer.finish(cid, idempotency_key=key, request_hash="h", audience_size=n)
+    return cid, ids
+
+
+def receipt(cid: str, did: str, status: int, **kw: object) -> bus_pb2.DeliveryReceipt:
+    return bus_pb2.DeliveryReceipt(
+        delivery_id=did, campaign_id=cid, channel=S.CHANNEL_EMAIL, status=status, **kw
+    )
+
+
+def test_migrations_create_every_table(store: Store) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"campaigns", "recipients", "deliveries", "suppressions", "alembic_version"} <= tables
+    # Running the migrations again is harmless.
+    Store.open(str(store.engine.url.render_as_string(hide_password=False))).close()
+
+
+def test_batched_insert_and_counters(store: Store) -> None:
+    cid, _ = add_campaign(store, 2500)
+    campaign = store.get_campaign(cid)
+    assert campaign is not None
+    assert campaign.audience_size == 2500
+    (email,) = campaign.counters
+    assert (email.channel, email.total, email.pending) == (S.CHANNEL_EMAIL, 2500, 2500)
+
+
+def test_claim_marks_queued_and_skips_future(store: Store) -> None:
+    cid, ids = add_campaign(store, 5)
+    later, _ = add_campaign(store, 3, not_before=now_us() + 3_600_000_000)
+    with store.claim_due(limit=100) as claim:
+        assert {d.id for d in claim.deliveries} == set(ids)
+        assert all(d.recipient for d in claim.deliveries)
+        claim.mark_queued(cid, ids[:4])
+        claim.mark_final(
+            cid, [FinalUpdate(ids[4], S.DELIVERY_STATUS_FAILED, "render", "bad template")]
+        )
+    with store.claim_due(limit=100) as claim:
+        assert claim.deliveries == []
+    counters = store.counters(cid)[0]
+    assert (counters.queued, counters.failed) == (4, 1)
+    assert store.counters(later)[0].pending == 3
+
+
+def test_receipts_only_move_forward_and_complete_the_campaign(store: Store) -> None:
+    cid, ids = add_campaign(store, 3)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_DELIVERED, provider="smtp", attempts=1),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_SENT, provider_message_id="m-1"),
+        ]
+    )
+    # Late SENT after DELIVERED, duplicate SENT, and a receipt for an unknown id.
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_SENT),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_SENT, provider_message_id="m-2"),
+            receipt(cid, "no-such-delivery", S.DELIVERY_STATUS_SENT),
+        ]
+    )
+    deliveries = {d.id: d for d in store.list_deliveries(cid, page_size=10)[0]}
+    assert deliveries[ids[0]].status == S.DELIVERY_STATUS_DELIVERED
+    assert deliveries[ids[0]].provider == "smtp"
+    assert deliveries[ids[1]].provider_message_id == "m-1"
+    assert store.get_campaign(cid).state == S.CAMPAIGN_STATE_DISPATCHING  # type: ignore[union-attr]
+
+    store.apply_receipts(
+        [receipt(cid, ids[2], S.DELIVERY_STATUS_FAILED, error_code="550", error_message="no")]
+    )
+    campaign = store.get_campaign(cid)
+    assert campaign is not None
+    assert campaign.state == S.CAMPAIGN_STATE_COMPLETED
+    assert campaign.HasField("completed_at")
+    counters = campaign.counters[0]
+    assert (counters.delivered, counters.sent, counters.failed) == (1, 1, 1)
+
+
+def test_delivery_pages_and_watch_cursor(store: Store) -> None:
+    cid, ids = add_campaign(store, 25)
+    seen: list[str] = []
+    token = ""
+    while True:
+        page, token = store.list_deliveries(cid, page_size=10, page_token=token)
+        seen += [d.id for d in page]
+        if not token:
+            break
+    assert seen == sorted(ids)
+    assert store.list_deliveries(cid, status=S.DELIVERY_STATUS_SENT)[0] == []
+
+    initial = store.changes_since(cid, (0, ""))
+    assert len(initial) == 25
+    cursor = initial[-1].cursor
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(cid, ids[:2])
+    changes = store.changes_since(cid, cursor)
+    assert [c.delivery.id for c in changes] == sorted(ids[:2])
+    assert all(c.delivery.status == S.DELIVERY_STATUS_QUEUED for c in changes)
+    assert store.changes_since(cid, changes[-1].cursor) == []
+
+
+def test_cancel_leaves_queued_deliveries_alone(store: Store) -> None:
+    cid, ids = add_campaign(store, 4)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids[:1])
+    result = store.cancel_campaign(cid)
+    assert result is not None
+    campaign, cancelled = result
+    assert cancelled == 3
+    assert campaign.state == S.CAMPAIGN_STATE_CANCELLED
+    # A late receipt of the queued one is applied; cancelled ones never move.
+    store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in ids])
+    counters = store.counters(cid)[0]
+    assert (counters.sent, counters.cancelled) == (1, 3)
+    assert store.cancel_campaign("missing") is None
+
+
+def test_idempotency_key_is_unique(store: Store) -> None:
+    cid, _ = add_campaign(store, 1, key="k-1")
+    assert store.find_by_idempotency_key("k-1") == (cid, "h")
+    with pytest.raises(IdempotencyKeyTakenError):
+        add_campaign(store, 1, key="k-1")
+    assert [c.id for c in store.list_campaigns(10)[0]] == [cid]  # the loser left nothing
+
+
+def test_suppressions(store: Store) -> None:
+    first = store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "unsubscribe")
+    again = store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "complaint")
+    assert again.reason == "unsubscribe" == first.reason
+    store.add_suppression(S.CHANNEL_SMS, "+14155550101", "stop_reply")
+    store.add_suppression(S.CHANNEL_EMAIL, "b@example.org", "hard_bounce")
+    page, token = store.list_suppressions(page_size=2)
+    rest, last = store.list_suppressions(page_size=2, page_token=token)
+    assert [s.address for s in page + rest] == ["a@example.com", "b@example.org", "+14155550101"]
+    assert last == ""
+    assert [s.address for s in store.list_suppressions(query="example.org")[0]] == ["b@example.org"]
+    assert store.remove_suppression(S.CHANNEL_EMAIL, "a@example.com") is True
+    assert store.remove_suppression(S.CHANNEL_EMAIL, "a@example.com") is False
+
+
+def test_list_campaigns_newest_first(store: Store) -> None:
+    made = [add_campaign(store, 1)[0] for _ in range(5)]
+    listed: list[str] = []
+    token = ""
+    while True:
+        page, token = store.list_campaigns(2, token)
+        listed += [c.id for c in page]
+        if not token:
+            break
+    assert listed == list(reversed(made))

@@ -74,6 +74,16 @@ def _receipt(
     )
 
 
+def failed_receipt(
+    batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem, code: str, message: str
+) -> bus_pb2.DeliveryReceipt:
+    """A FAILED receipt for an item that never reached a provider's answer."""
+    receipt = _receipt(batch, item, item.attempt + 1)
+    receipt.status = campaign_pb2.DELIVERY_STATUS_FAILED
+    receipt.error_code, receipt.error_message = code, message
+    return receipt
+
+
 def _sub_batch(
     batch: bus_pb2.DispatchBatch, items: list[bus_pb2.DispatchItem]
 ) -> bus_pb2.DispatchBatch:

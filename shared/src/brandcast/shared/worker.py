@@ -25,7 +25,7 @@ from celery.exceptions import Reject
 
 from brandcast.shared import topology
 from brandcast.shared.bus import BusPublisher, decode_task_payload, encode_task_payload
-from brandcast.shared.delivery import Deliver, RetryPolicy, process_batch
+from brandcast.shared.delivery import Deliver, RetryPolicy, failed_receipt, process_batch
 from brandcast.v1 import bus_pb2
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,11 @@ def register_delivery_task(
         except ValueError as exc:
             logger.error("rejecting undecodable dispatch message: %s", exc)
             raise Reject(str(exc), requeue=False) from exc
-        outcome = process_batch(batch, deliver(), policy)
+        try:
+            outcome = process_batch(batch, deliver(), policy)
+        except Exception as exc:
+            _requeue_or_give_up(self, batch, exc, publishers.get())
+            return
         publisher = publishers.get()
         if outcome.receipts:
             publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel)
@@ -118,6 +122,40 @@ def register_delivery_task(
 
     task: Task = deliver_batch
     return task
+
+
+def _requeue_or_give_up(
+    task: Task, batch: bus_pb2.DispatchBatch, exc: Exception, publisher: BusPublisher
+) -> None:
+    """A bug or a broken message: requeue it, and after the last allowed delivery
+    fail its deliveries and park it in the dead-letter queue.
+
+    Quorum queues count deliveries in ``x-delivery-count``; giving up one short of
+    the broker's own limit lets us publish failed receipts, so no delivery is left
+    waiting forever for a receipt.
+    """
+    deliveries = int(getattr(task.request, "x-delivery-count", None) or 0) + 1
+    channel = topology.channel_name(batch.channel)
+    if deliveries < topology.DELIVERY_LIMIT:
+        logger.exception(
+            "delivery %d of batch %s failed; requeueing",
+            deliveries,
+            batch.batch_id,
+            extra={"campaign_id": batch.campaign_id, "channel": channel},
+        )
+        raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from exc
+    logger.exception(
+        "batch %s failed %d times; dead-lettering it",
+        batch.batch_id,
+        deliveries,
+        extra={"campaign_id": batch.campaign_id, "channel": channel},
+    )
+    receipts = [
+        failed_receipt(batch, item, "poison_message", f"{type(exc).__name__}: {exc}")
+        for item in batch.items
+    ]
+    publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=receipts), channel)
+    publisher.publish_dead_letter(batch)
 
 
 def worker_argv(channel: str, concurrency: int, extra: list[str] | None = None) -> list[str]:

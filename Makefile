@@ -1,0 +1,51 @@
+# Brandcast: `make demo` runs the whole stack on this machine, `make test` runs every test.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+export UV_LINK_MODE := copy
+
+.PHONY: install tools protos lint test test-unit test-integration test-e2e demo bench clean
+
+install: ## Python workspace, node tools (buf) and the browser the admin tests drive
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
+	$(UV) sync --all-packages --frozen
+	@$(MAKE) --no-print-directory tools
+
+tools:
+	@if [ ! -x node_modules/.bin/buf ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the admin browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium; browser tests will fail"; fi
+
+protos: ## regenerate shared/src/brandcast/v1 from protos/
+	$(UV) run python protos/generate.py
+
+lint:
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy shared/src services/*/src tests bench
+	cd protos && ../node_modules/.bin/buf lint
+	@if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos/buf.yaml 2>/dev/null; then \
+		cd protos && ../node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=protos'; fi
+
+test: install lint ## everything CI runs
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(UV) run pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(UV) run pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: install
+	$(UV) run pytest tests/e2e $(PYTEST_ARGS)
+
+demo: install ## start everything, send examples/spring-launch.yaml, summarise; Ctrl-C stops it all
+	$(UV) run python examples/demo.py
+
+bench: install
+	$(UV) run python bench/run_all.py
+
+clean:
+	rm -rf var test-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from brandcast.shared.delivery import Outcome, RetryPolicy, process_batch
+from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+
+def _batch(*addresses: str, attempt: int = 0) -> bus_pb2.DispatchBatch:
+    return bus_pb2.DispatchBatch(
+        batch_id="b1",
+        campaign_id="c1",
+        channel=campaign_pb2.CHANNEL_SMS,
+        items=[
+            bus_pb2.DispatchItem(
+                delivery_id=f"d{i}", idempotency_key=f"k{i}", address=a, attempt=attempt
+            )
+            for i, a in enumerate(addresses)
+        ],
+        trace_context={"traceparent": "00-abc-def-01"},
+    )
+
+
+def _deliver(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+    if item.address == "permanent":
+        raise PermanentProviderError("21211", "invalid To", provider="twilio")
+    if item.address == "transient":
+        raise TransientProviderError("429", "slow down", provider="twilio", retry_after=7.0)
+    return Outcome(provider="twilio", provider_message_id=f"SM-{item.delivery_id}")
+
+
+def test_each_outcome_becomes_the_right_receipt_or_retry() -> None:
+    result = process_batch(_batch("ok", "permanent", "transient"), _deliver, RetryPolicy())
+
+    by_id = {r.delivery_id: r for r in result.receipts}
+    assert set(by_id) == {"d0", "d1"}
+    assert by_id["d0"].status == campaign_pb2.DELIVERY_STATUS_SENT
+    assert by_id["d0"].provider_message_id == "SM-d0"
+    assert by_id["d0"].attempts == 1
+    assert by_id["d0"].idempotency_key == "k0"
+    assert by_id["d0"].trace_context["traceparent"] == "00-abc-def-01"
+    assert by_id["d1"].status == campaign_pb2.DELIVERY_STATUS_FAILED
+    assert (by_id["d1"].error_code, by_id["d1"].provider) == ("21211", "twilio")
+
+    assert result.retry is not None
+    assert [i.delivery_id for i in result.retry.items] == ["d2"]
+    assert result.retry.items[0].attempt == 1
+    assert result.retry.campaign_id == "c1"
+    assert result.retry_delay >= 7.0  # never sooner than Retry-After
+    assert result.exhausted is None
+
+
+def test_exhausted_items_fail_and_are_parked() -> None:
+    result = process_batch(_batch("transient", attempt=4), _deliver, RetryPolicy(max_attempts=5))
+
+    assert result.retry is None
+    assert result.exhausted is not None
+    assert [i.delivery_id for i in result.exhausted.items] == ["d0"]
+    (receipt,) = result.receipts
+    assert receipt.status == campaign_pb2.DELIVERY_STATUS_FAILED
+    assert receipt.attempts == 5
+    assert "gave up after 5 attempts" in receipt.error_message
+
+
+def test_unexpected_errors_propagate_as_poison() -> None:
+    def broken(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        raise RuntimeError("template exploded")
+
+    with pytest.raises(RuntimeError):
+        process_batch(_batch("ok"), broken, RetryPolicy())
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 5, 10, 30])
+def test_backoff_grows_within_bounds(attempt: int) -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=60.0)
+    ceiling = min(60.0, 2 ** (attempt - 1))
+    for _ in range(50):
+        assert ceiling / 2 <= policy.delay(attempt) <= ceiling
+    assert policy.delay(attempt, retry_after=120.0) >= 120.0

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from brandcast.shared import tokens
+from brandcast.shared.logs import JsonFormatter, RedactingFilter, redact
+
+
+def test_token_round_trips_and_forgeries_fail() -> None:
+    token = tokens.sign({"c": "email", "a": "ann@example.com", "d": "d1"}, "s3cret")
+    assert tokens.verify(token, "s3cret") == {"c": "email", "a": "ann@example.com", "d": "d1"}
+    with pytest.raises(tokens.InvalidTokenError):
+        tokens.verify(token, "other-secret")
+    _body, mac = token.split(".")
+    forged = tokens.sign({"c": "email", "a": "eve@example.com", "d": "d1"}, "guess")
+    with pytest.raises(tokens.InvalidTokenError):
+        tokens.verify(forged.split(".")[0] + "." + mac, "s3cret")
+    with pytest.raises(tokens.InvalidTokenError):
+        tokens.verify("garbage", "s3cret")
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("sent to ann.lee+promo@example.co.uk ok", "ann.lee"),
+        ("sms to +1 415 555 0100 queued", "555"),
+        ("authorization: Bearer abc.def-ghi", "abc.def"),
+        ("GET /cb?token=xyz123&d=1", "xyz123"),
+    ],
+)
+def test_redaction_removes_personal_data(text: str, leak: str) -> None:
+    assert leak not in redact(text)
+
+
+def test_json_lines_are_redacted_and_carry_context() -> None:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "to %s", ("bob@example.org",), None)
+    record.campaign_id = "c-42"
+    RedactingFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "to [email]"
+    assert line["campaign_id"] == "c-42"

@@ -79,7 +79,7 @@ class DevStack:
         process.log_path = self.log_dir / f"{process.name}.log"
         log = process.log_path.open("ab")
         # argv comes from our own stack definitions, never from user input.
-        process.popen = subprocess.Popen(  # noqa: S603
+        process.popen = subprocess.Popen(
             list(process.argv),
             env={**self._base_env, **process.env},
             stdout=log,

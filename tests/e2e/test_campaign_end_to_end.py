@@ -6,7 +6,6 @@ Runs on SQLite and on PostgreSQL (the ``database_url`` fixture).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -73,7 +72,9 @@ def test_example_campaign_reaches_every_sandbox(stack: LocalStack) -> None:
     emails = [r for r in spec.audience if r.email]
     phones = [r for r in spec.audience if r.phone]
     accounts = list(spec.brand_kit.social_accounts)
-    assert emails and phones and accounts, "the example must exercise every channel"
+    assert emails, "the example must exercise every channel"
+    assert phones
+    assert accounts
 
     with grpc.insecure_channel(stack.grpc_address) as channel:
         stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
@@ -130,4 +131,4 @@ def test_example_campaign_reaches_every_sandbox(stack: LocalStack) -> None:
     assert sorted(m["to"] for m in sms) == sorted(r.phone for r in phones)
     posts = httpx.get(f"{stack.url('social_emulator')}/_emulator/posts", timeout=10).json()
     assert len(posts) == len(accounts)
-    assert json.dumps(posts)  # the emulator's record is plain JSON
+    assert all(post["text"] for post in posts)

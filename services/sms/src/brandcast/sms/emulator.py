@@ -1,0 +1,484 @@
+"""A loopback sandbox that speaks the Twilio-style and Vonage-style APIs.
+
+It records every message (in memory and, with a directory, as JSON lines),
+counts requests that repeat an idempotency key, calls the StatusCallback URL
+back with signed ``sent`` then ``delivered`` reports, injects faults for chosen
+numbers, and simulates inbound replies (STOP, HELP, ...) to the webhooks.
+
+Control endpoints, for people and tests:
+
+- ``GET /_emulator/messages``: what was "sent", as a JSON list;
+- ``GET /_emulator/stats``: ``{"messages": n, "duplicates": d}``;
+- ``POST /_emulator/faults``: ``{"number": "+1...", "kind": "429|500|timeout|400|undelivered",
+  "count": n, "provider": "twilio|vonage" (optional), "retry_after": s, "code": "..."}``;
+- ``POST /_emulator/inbound``: ``{"from": "+1...", "body": "STOP"}`` posts a signed
+  inbound request to the webhooks and returns their answer;
+- ``POST /_emulator/reset``: forget messages, faults and callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from brandcast.sms.providers.twilio import IDEMPOTENCY_HEADER
+from brandcast.sms.serving import serve_in_thread
+from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
+
+FAULT_KINDS: Final = ("429", "500", "timeout", "400", "undelivered")
+_E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
+_VONAGE_ERRORS: Final = "https://developer.vonage.com/api-errors/messages-olympus"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    account_sid: str = "ACsandbox"
+    auth_token: str = "sandbox-token"  # noqa: S105 - the sandbox's well-known credential
+    vonage_api_key: str = "sandbox-key"
+    vonage_api_secret: str = "sandbox-secret"  # noqa: S105
+    #: Seconds before each status callback (sent, then delivered).
+    callback_delay: float = 0.2
+    #: Where simulated inbound replies are posted (the webhooks' /inbound).
+    inbound_url: str = "http://127.0.0.1:8031/inbound"
+    #: Our number, the ``To`` of simulated inbound replies.
+    inbound_to: str = "+15005550006"
+    #: How long a ``timeout`` fault holds the answer back.
+    timeout_delay: float = 3.0
+    #: Folder for ``messages.jsonl``; None keeps messages in memory only.
+    directory: Path | None = None
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int
+    provider: str | None = None
+    retry_after: float = 1.0
+    code: str = ""
+
+
+@dataclass
+class EmulatorState:
+    config: EmulatorConfig
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    #: Twilio answers a repeated idempotency token with its first answer.
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seen_keys: set[tuple[str, str]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_fault(self, number: str, provider: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults.get(number, []):
+                if fault.remaining > 0 and fault.provider in (None, provider):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def note_key(self, provider: str, key: str) -> bool:
+        """Remember an idempotency key; True if it was seen before (a duplicate)."""
+        if not key:
+            return False
+        with self.lock:
+            if (provider, key) in self.seen_keys:
+                self.duplicates += 1
+                return True
+            self.seen_keys.add((provider, key))
+            return False
+
+    def record(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self.messages.append(message)
+        if self.config.directory is not None:
+            self.config.directory.mkdir(parents=True, exist_ok=True)
+            with (self.config.directory / "messages.jsonl").open("a", encoding="utf-8") as out:
+                out.write(json.dumps(message) + "\n")
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.callbacks.clear()
+            self.faults.clear()
+            self.answers.clear()
+            self.seen_keys.clear()
+            self.duplicates = 0
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def _twilio_error(status: int, code: int, message: str, **headers: str) -> JSONResponse:
+    body = {"code": code, "message": message, "status": status, "more_info": ""}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _vonage_problem(status: int, code: str, title: str, detail: str, **headers: str) -> Response:
+    body = {
+        "type": f"{_VONAGE_ERRORS}#{code}",
+        "title": title,
+        "detail": detail,
+        "instance": str(uuid.uuid4()),
+    }
+    return Response(
+        json.dumps(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+class Emulator:
+    """The Starlette app and its background callbacks."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.state = EmulatorState(config)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.app = Starlette(
+            routes=[
+                Route(
+                    "/2010-04-01/Accounts/{account_sid}/Messages.json",
+                    self.twilio_messages,
+                    methods=["POST"],
+                ),
+                Route("/v1/messages", self.vonage_messages, methods=["POST"]),
+                Route("/_emulator/messages", self.list_messages, methods=["GET"]),
+                Route("/_emulator/stats", self.stats, methods=["GET"]),
+                Route("/_emulator/callbacks", self.list_callbacks, methods=["GET"]),
+                Route("/_emulator/faults", self.add_fault, methods=["POST"]),
+                Route("/_emulator/inbound", self.inbound, methods=["POST"]),
+                Route("/_emulator/reset", self.reset, methods=["POST"]),
+            ]
+        )
+
+    # -- Twilio-style API -------------------------------------------------------
+
+    async def twilio_messages(self, request: Request) -> Response:
+        account_sid = request.path_params["account_sid"]
+        if _basic_auth(request) != (self.config.account_sid, self.config.auth_token) or (
+            account_sid != self.config.account_sid
+        ):
+            return _twilio_error(401, 20003, "Authentication Error - invalid username")
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        to, sender, text = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        if not to:
+            return _twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not _E164.match(to):
+            return _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not sender:
+            return _twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not text:
+            return _twilio_error(400, 21602, "Message body is required.")
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if self.state.note_key("twilio", key):
+            with self.state.lock:
+                first = self.state.answers.get(key)
+            if first is not None:
+                return JSONResponse(first, status_code=201)
+        fault = self.state.take_fault(to, "twilio")
+        if fault is not None and fault.kind == "429":
+            return _twilio_error(
+                429, 20429, "Too Many Requests", **{"Retry-After": f"{fault.retry_after:g}"}
+            )
+        if fault is not None and fault.kind == "500":
+            return _twilio_error(500, 20500, "Internal Server Error")
+        if fault is not None and fault.kind == "400":
+            return _twilio_error(
+                400, int(fault.code or 21610), "Attempt to send to unsubscribed recipient"
+            )
+        sid = "SM" + uuid.uuid4().hex
+        answer = {
+            "sid": sid,
+            "account_sid": account_sid,
+            "to": to,
+            "from": sender,
+            "body": text,
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": formatdate(usegmt=True),
+            "error_code": None,
+            "error_message": None,
+            "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+        }
+        if key:
+            with self.state.lock:
+                self.state.answers[key] = answer
+        callback = form.get("StatusCallback", "")
+        self._record(
+            "twilio",
+            sid=sid,
+            to=to,
+            sender=sender,
+            text=text,
+            key=key,
+            callback=callback,
+            request=request,
+        )
+        if callback:
+            final = "undelivered" if fault is not None and fault.kind == "undelivered" else ""
+            self._spawn(self._twilio_callbacks(callback, answer, final or "delivered"))
+        if fault is not None and fault.kind == "timeout":
+            # Accepted, but the answer comes too late: the client retries, and only
+            # its idempotency token keeps the retry from sending twice.
+            await asyncio.sleep(self.config.timeout_delay)
+        return JSONResponse(answer, status_code=201)
+
+    async def _twilio_callbacks(self, url: str, answer: dict[str, Any], final: str) -> None:
+        for status in ("sent", final):
+            await asyncio.sleep(self.config.callback_delay)
+            params = {
+                "MessageSid": answer["sid"],
+                "SmsSid": answer["sid"],
+                "AccountSid": answer["account_sid"],
+                "From": answer["from"],
+                "To": answer["to"],
+                "MessageStatus": status,
+                "SmsStatus": status,
+                "ApiVersion": "2010-04-01",
+            }
+            if status == "undelivered":
+                params["ErrorCode"] = "30003"
+            await self._post_signed(url, params, kind="status")
+
+    async def _post_signed(
+        self, url: str, params: dict[str, str], *, kind: str
+    ) -> httpx.Response | None:
+        signature = twilio_signature(url, params.items(), self.config.auth_token)
+        entry: dict[str, Any] = {"kind": kind, "url": url, "params": params}
+        response: httpx.Response | None = None
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                response = await client.post(
+                    url, data=params, headers={SIGNATURE_HEADER: signature}
+                )
+            entry["status_code"] = response.status_code
+        except httpx.HTTPError as exc:
+            entry["error"] = repr(exc)
+        with self.state.lock:
+            self.state.callbacks.append(entry)
+        return response
+
+    # -- Vonage-style API -------------------------------------------------------
+
+    async def vonage_messages(self, request: Request) -> Response:
+        if _basic_auth(request) != (self.config.vonage_api_key, self.config.vonage_api_secret):
+            return _vonage_problem(
+                401, "unauthorized", "Unauthorized", "You did not provide correct credentials."
+            )
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return _vonage_problem(422, "1000", "Invalid params", "The body is not a JSON object.")
+        for name in ("message_type", "channel", "to", "from", "text"):
+            if not isinstance(payload.get(name), str) or not payload[name]:
+                return _vonage_problem(
+                    422, "1150", "Invalid params", f"The value of '{name}' is required."
+                )
+        if payload["message_type"] != "text" or payload["channel"] != "sms":
+            return _vonage_problem(
+                422, "1150", "Invalid params", "Only message_type text on channel sms."
+            )
+        to = "+" + payload["to"]
+        if not _E164.match(to):
+            return _vonage_problem(
+                422, "1150", "Invalid params", f"The value of 'to' ({payload['to']}) is invalid."
+            )
+        key = str(payload.get("client_ref") or "")
+        # Vonage does not deduplicate: a repeated client_ref is counted and sent again.
+        self.state.note_key("vonage", key)
+        fault = self.state.take_fault(to, "vonage")
+        if fault is not None and fault.kind == "429":
+            return _vonage_problem(
+                429,
+                "1020",
+                "Rate Limit Hit",
+                "Please wait, then retry your request",
+                **{"Retry-After": f"{fault.retry_after:g}"},
+            )
+        if fault is not None and fault.kind == "500":
+            return _vonage_problem(500, "1010", "Internal Error", "Please retry later.")
+        if fault is not None and fault.kind == "400":
+            return _vonage_problem(
+                422, fault.code or "1240", "Illegal Number", "The recipient cannot be reached."
+            )
+        message_uuid = str(uuid.uuid4())
+        self._record(
+            "vonage",
+            sid=message_uuid,
+            to=to,
+            sender=payload["from"],
+            text=payload["text"],
+            key=key,
+            callback=str(payload.get("webhook_url") or ""),
+            request=request,
+        )
+        if fault is not None and fault.kind == "timeout":
+            await asyncio.sleep(self.config.timeout_delay)
+        return JSONResponse({"message_uuid": message_uuid}, status_code=202)
+
+    # -- control ----------------------------------------------------------------
+
+    async def list_messages(self, request: Request) -> Response:
+        with self.state.lock:
+            return JSONResponse(list(self.state.messages))
+
+    async def list_callbacks(self, request: Request) -> Response:
+        with self.state.lock:
+            return JSONResponse(list(self.state.callbacks))
+
+    async def stats(self, request: Request) -> Response:
+        with self.state.lock:
+            return JSONResponse(
+                {"messages": len(self.state.messages), "duplicates": self.state.duplicates}
+            )
+
+    async def add_fault(self, request: Request) -> Response:
+        try:
+            spec = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "body: not JSON"}, status_code=400)
+        if not isinstance(spec, dict):
+            return JSONResponse({"error": "body: expected a JSON object"}, status_code=400)
+        number, kind, count = spec.get("number"), spec.get("kind"), spec.get("count", 1)
+        provider = spec.get("provider")
+        if not isinstance(number, str) or not _E164.match(number):
+            return JSONResponse({"error": "number: expected an E.164 number"}, status_code=400)
+        if kind not in FAULT_KINDS:
+            return JSONResponse({"error": f"kind: one of {list(FAULT_KINDS)}"}, status_code=400)
+        if not isinstance(count, int) or count < 1:
+            return JSONResponse({"error": "count: a positive integer"}, status_code=400)
+        if provider not in (None, "twilio", "vonage"):
+            return JSONResponse({"error": "provider: twilio, vonage or absent"}, status_code=400)
+        retry_after = spec.get("retry_after", 1)
+        if not isinstance(retry_after, int | float) or retry_after < 0:
+            return JSONResponse({"error": "retry_after: seconds >= 0"}, status_code=400)
+        fault = Fault(kind, count, provider, float(retry_after), str(spec.get("code") or ""))
+        with self.state.lock:
+            self.state.faults.setdefault(number, []).append(fault)
+        return JSONResponse({"number": number, "kind": kind, "count": count}, status_code=201)
+
+    async def inbound(self, request: Request) -> Response:
+        try:
+            spec = json.loads(await request.body())
+        except ValueError:
+            spec = None
+        if not isinstance(spec, dict) or not isinstance(spec.get("from"), str):
+            return JSONResponse({"error": "from: an E.164 number is required"}, status_code=400)
+        if not isinstance(spec.get("body", ""), str):
+            return JSONResponse({"error": "body: text expected"}, status_code=400)
+        params = {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "SmsSid": "",
+            "AccountSid": self.config.account_sid,
+            "From": spec["from"],
+            "To": str(spec.get("to") or self.config.inbound_to),
+            "Body": spec.get("body", ""),
+            "NumMedia": "0",
+            "ApiVersion": "2010-04-01",
+        }
+        params["SmsSid"] = params["MessageSid"]
+        response = await self._post_signed(self.config.inbound_url, params, kind="inbound")
+        if response is None:
+            return JSONResponse({"error": "inbound_url unreachable"}, status_code=502)
+        return JSONResponse({"status": response.status_code, "body": response.text})
+
+    async def reset(self, request: Request) -> Response:
+        self.state.reset()
+        return JSONResponse({"reset": True})
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _record(
+        self,
+        provider: str,
+        *,
+        sid: str,
+        to: str,
+        sender: str,
+        text: str,
+        key: str,
+        callback: str,
+        request: Request,
+    ) -> None:
+        self.state.record(
+            {
+                "provider": provider,
+                "sid": sid,
+                "to": to,
+                "from": sender,
+                "body": text,
+                "idempotency_key": key,
+                "status_callback": callback,
+                "received_at": time.time(),
+                "user_agent": request.headers.get("user-agent", ""),
+            }
+        )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def create_emulator(config: EmulatorConfig | None = None) -> Emulator:
+    return Emulator(config or EmulatorConfig())
+
+
+class EmulatorServer:
+    """An emulator served by uvicorn in a background thread."""
+
+    def __init__(
+        self, emulator: Emulator, server: uvicorn.Server, thread: threading.Thread, port: int
+    ) -> None:
+        self.emulator = emulator
+        self.state = emulator.state
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = server
+        self._thread = thread
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def start_emulator(
+    port: int = 0, *, host: str = "127.0.0.1", config: EmulatorConfig | None = None
+) -> tuple[EmulatorServer, int]:
+    """Start the emulator in-process (tests, notebooks); ``server.stop()`` ends it."""
+    emulator = create_emulator(config)
+    server, thread, bound = serve_in_thread(emulator.app, host, port)
+    return EmulatorServer(emulator, server, thread, bound), bound

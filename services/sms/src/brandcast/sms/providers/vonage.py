@@ -1,0 +1,74 @@
+"""Vonage's Messages API, a JSON-style provider used as the secondary.
+
+``POST {base}/v1/messages`` with a JSON body (``message_type: text``,
+``channel: sms``, numbers without the leading +), HTTP basic auth with the API
+key and secret. Vonage has no idempotency header, so the key travels in
+``client_ref`` (echoed in its status webhooks) and a retried request may send
+twice: the reason it is the secondary. Vonage delivery reports are configured
+on the Vonage application, not per message, and are not handled yet, so
+``status_callback`` is not sent: a delivery sent through Vonage stays SENT.
+Errors are RFC 7807 problem documents whose ``type`` URL ends in the Vonage
+error code, e.g. ``...#1150``.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import TransientProviderError
+from brandcast.sms.providers._http import json_body, post, raise_for_error
+
+#: Vonage limits client_ref to 100 characters.
+CLIENT_REF_MAX = 100
+
+
+def _vonage_number(number: str) -> str:
+    return number[1:] if number.startswith("+") else number
+
+
+class VonageProvider:
+    name = "vonage"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key or not api_secret:
+            raise ValueError("SMS_VONAGE_API_KEY and SMS_VONAGE_API_SECRET are required")
+        self._url = f"{base_url.rstrip('/')}/v1/messages"
+        self._client = httpx.Client(
+            auth=(api_key, api_secret), timeout=timeout, transport=transport
+        )
+
+    def send(
+        self, to: str, sender: str, text: str, *, idempotency_key: str, status_callback: str
+    ) -> Outcome:
+        payload = {
+            "message_type": "text",
+            "channel": "sms",
+            "to": _vonage_number(to),
+            "from": _vonage_number(sender),
+            "text": text,
+            "client_ref": idempotency_key[:CLIENT_REF_MAX],
+        }
+        response = post(self._client, self.name, self._url, json=payload)
+        body = json_body(response)
+        problem_type = str(body.get("type") or "")
+        code = problem_type.rsplit("#", 1)[1] if "#" in problem_type else ""
+        message = " - ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
+        raise_for_error(response, self.name, code, message)
+        uuid = body.get("message_uuid")
+        if not isinstance(uuid, str) or not uuid:
+            raise TransientProviderError(
+                "bad_response", "answer without a message_uuid", provider=self.name
+            )
+        return Outcome(provider=self.name, provider_message_id=uuid)
+
+    def close(self) -> None:
+        self._client.close()

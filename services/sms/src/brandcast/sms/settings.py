@@ -1,0 +1,96 @@
+"""The SMS adapter's configuration, read from the environment.
+
+Each value has one name (the upper-case environment variable, ``SMS_`` prefix
+for this service's own values), one default that works on one machine with the
+emulator (``brandcast-sms emulator``), and one line in the README's table. A bad
+value stops the service at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from brandcast.shared.config import CommonSettings
+
+#: Providers this package knows, by the name used in ``SMS_PROVIDERS``.
+KNOWN_PROVIDERS = ("twilio", "vonage")
+
+DEFAULT_ALLOWED_COUNTRIES = ("US", "CA", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "IE", "PT")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class SmsSettings(CommonSettings):
+    #: Providers in failover order: ``twilio`` or ``twilio,vonage``.
+    sms_providers: Annotated[tuple[str, ...], NoDecode] = ("twilio",)
+    #: ISO 3166 region codes we send to; everything else fails ``country_not_allowed``.
+    sms_allowed_countries: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_COUNTRIES
+    #: Messages per hour per destination prefix (country code + first digits); 0 = no cap.
+    sms_prefix_cap: int = Field(default=200, ge=0)
+    #: National digits after the country code that make a prefix.
+    sms_prefix_digits: int = Field(default=3, ge=0, le=10)
+    #: Messages per second per provider, shared by all worker processes; 0 = unlimited.
+    sms_rate_limit: float = Field(default=10.0, ge=0)
+    #: Messages per second per sender number; 0 = no per-sender limit.
+    sms_sender_rate_limit: float = Field(default=0.0, ge=0)
+    #: Redis holding the shared rate limits and prefix counters; empty = per process.
+    sms_redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Namespace of this deployment's Redis keys (two deployments sharing Redis differ here).
+    sms_redis_namespace: str = "sms"
+    #: Sender used when a variant carries none (E.164 number, short code or alphanumeric id).
+    sms_default_sender: str = "+15005550006"
+    #: Public base URL of ``brandcast-sms webhooks`` as the provider calls it.
+    sms_callback_base_url: str = "http://127.0.0.1:8031"
+    #: Reply to HELP, sent back as TwiML.
+    sms_help_text: str = "Brandcast alerts. Msg&data rates may apply. Reply STOP to unsubscribe."
+    #: Seconds a provider call may take before it counts as a timeout (an outage).
+    sms_provider_timeout: float = Field(default=10.0, gt=0)
+    #: Delivery attempts per message before it fails, and the backoff's base and cap.
+    sms_max_attempts: int = Field(default=5, ge=1)
+    sms_retry_base_delay: float = Field(default=1.0, gt=0)
+    sms_retry_max_delay: float = Field(default=300.0, gt=0)
+    #: Consecutive outages that open a provider's circuit, and for how long (seconds).
+    sms_failover_threshold: int = Field(default=3, ge=1)
+    sms_failover_cooldown: float = Field(default=30.0, ge=0)
+
+    sms_twilio_base_url: str = "http://127.0.0.1:8030"
+    sms_twilio_account_sid: str = "ACsandbox"
+    #: Sandbox credentials: the emulator accepts exactly these; set real ones in production.
+    sms_twilio_auth_token: str = "sandbox-token"  # noqa: S105
+
+    sms_vonage_base_url: str = "http://127.0.0.1:8030"
+    sms_vonage_api_key: str = "sandbox-key"
+    sms_vonage_api_secret: str = "sandbox-secret"  # noqa: S105
+
+    _split_providers = field_validator("sms_providers", "sms_allowed_countries", mode="before")(
+        _split_csv
+    )
+
+    @field_validator("sms_providers")
+    @classmethod
+    def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.lower() for name in value)
+        if not names:
+            raise ValueError("at least one provider is required")
+        unknown = [name for name in names if name not in KNOWN_PROVIDERS]
+        if unknown:
+            raise ValueError(f"unknown provider(s) {unknown}; known: {list(KNOWN_PROVIDERS)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a provider is listed twice")
+        return names
+
+    @field_validator("sms_allowed_countries")
+    @classmethod
+    def _region_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        codes = tuple(code.upper() for code in value)
+        bad = [code for code in codes if len(code) != 2 or not code.isalpha()]
+        if bad:
+            raise ValueError(f"not two-letter region codes: {bad}")
+        return codes

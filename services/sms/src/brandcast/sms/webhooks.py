@@ -1,0 +1,195 @@
+"""Provider callbacks: delivery reports (``POST /status``) and replies (``POST /inbound``).
+
+Every request must carry a valid ``X-Twilio-Signature`` computed over the URL
+the provider called, which we rebuild from ``SMS_CALLBACK_BASE_URL`` (the
+public address, as a proxy in front may change host and scheme) plus the path
+and query. Forged requests get 403 and publish nothing. Receipts and
+suppression events go to the receipts exchange with publisher confirms; if the
+broker cannot take them we answer 503 so the provider retries the callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import parse_qsl
+from xml.etree import ElementTree
+
+import phonenumbers
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from brandcast.shared.bus import BusPublisher
+from brandcast.sms import feedback
+from brandcast.sms.settings import SmsSettings
+from brandcast.sms.signature import SIGNATURE_HEADER, is_valid_twilio_signature
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+logger = logging.getLogger(__name__)
+
+
+class FeedbackPublisher(Protocol):
+    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None: ...
+
+    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None: ...
+
+
+class SerializedPublisher:
+    """One confirmed publisher shared by the request threads, one call at a time."""
+
+    def __init__(self, factory: Callable[[], FeedbackPublisher]) -> None:
+        self._factory = factory
+        self._publisher: FeedbackPublisher | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> FeedbackPublisher:
+        if self._publisher is None:
+            self._publisher = self._factory()
+        return self._publisher
+
+    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
+        with self._lock:
+            self._get().publish_receipts(batch, channel)
+
+    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
+        with self._lock:
+            self._get().publish_suppression(event)
+
+
+def twiml(message: str | None = None) -> Response:
+    """A TwiML answer, optionally replying with ``message``."""
+    root = ElementTree.Element("Response")
+    if message:
+        ElementTree.SubElement(root, "Message").text = message
+    body = ElementTree.tostring(root, encoding="unicode", xml_declaration=False)
+    return Response('<?xml version="1.0" encoding="UTF-8"?>' + body, media_type="application/xml")
+
+
+class Webhooks:
+    def __init__(
+        self,
+        settings: SmsSettings,
+        publisher: FeedbackPublisher,
+        ledger: feedback.StatusLedger,
+    ) -> None:
+        self._base_url = settings.sms_callback_base_url.rstrip("/")
+        self._auth_token = settings.sms_twilio_auth_token
+        self._help_text = settings.sms_help_text
+        self._publisher = publisher
+        self._ledger = ledger
+
+    async def _signed_form(self, request: Request) -> list[tuple[str, str]] | None:
+        """The POST parameters, or None when the signature does not match."""
+        params = parse_qsl(
+            (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
+        )
+        url = self._base_url + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not is_valid_twilio_signature(url, params, signature, self._auth_token):
+            logger.warning("refused a callback to %s with a bad signature", request.url.path)
+            return None
+        return params
+
+    async def status(self, request: Request) -> Response:
+        params = await self._signed_form(request)
+        if params is None:
+            return PlainTextResponse("invalid signature", status_code=403)
+        form = dict(params)
+        delivery_id = request.query_params.get("d", "")
+        if not delivery_id:
+            return PlainTextResponse("d: the delivery id is missing from the URL", status_code=400)
+        raw_status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+        status = feedback.TWILIO_STATUSES.get(raw_status.lower())
+        if status is None:
+            # Unknown or uninteresting (e.g. "receiving"): acknowledge, emit nothing.
+            return PlainTextResponse("ignored", status_code=200)
+        rank = feedback.status_rank(status)
+        if not await run_in_threadpool(self._ledger.is_forward, delivery_id, rank):
+            # Reports can arrive out of order (sent after delivered); a delivery never
+            # moves backwards, so a late one is acknowledged and dropped here.
+            return PlainTextResponse("stale", status_code=200)
+        receipt = feedback.status_receipt(
+            delivery_id=delivery_id,
+            campaign_id=request.query_params.get("c", ""),
+            provider="twilio",
+            message_id=form.get("MessageSid", ""),
+            status=status,
+            error_code=form.get("ErrorCode", "") if status != feedback.SENT else "",
+        )
+        try:
+            await run_in_threadpool(
+                self._publisher.publish_receipts, bus_pb2.ReceiptBatch(receipts=[receipt]), "sms"
+            )
+        except Exception:
+            logger.exception("could not publish a delivery report; asking the provider to retry")
+            return PlainTextResponse("try again", status_code=503)
+        await run_in_threadpool(self._ledger.record, delivery_id, rank)
+        return PlainTextResponse("ok", status_code=200)
+
+    async def inbound(self, request: Request) -> Response:
+        params = await self._signed_form(request)
+        if params is None:
+            return PlainTextResponse("invalid signature", status_code=403)
+        form = dict(params)
+        word = feedback.keyword(form.get("Body", ""))
+        if word in feedback.HELP_KEYWORDS:
+            return twiml(self._help_text)
+        if word in feedback.STOP_KEYWORDS:
+            action, reason = bus_pb2.SuppressionEvent.ACTION_SUPPRESS, "stop_reply"
+        elif word in feedback.START_KEYWORDS:
+            action, reason = bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS, "start_reply"
+        else:
+            return twiml()
+        try:
+            number = phonenumbers.parse(form.get("From", ""), None)
+        except phonenumbers.NumberParseException:
+            return PlainTextResponse("From: not an E.164 number", status_code=400)
+        event = bus_pb2.SuppressionEvent(
+            channel=campaign_pb2.CHANNEL_SMS,
+            address=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+            action=action,
+            reason=reason,
+            occurred_at=feedback.now_timestamp(),
+        )
+        try:
+            await run_in_threadpool(self._publisher.publish_suppression, event)
+        except Exception:
+            logger.exception("could not publish an opt-out; asking the provider to retry")
+            return PlainTextResponse("try again", status_code=503)
+        return twiml()
+
+
+def create_webhooks_app(
+    settings: SmsSettings,
+    *,
+    publisher: FeedbackPublisher | None = None,
+    ledger: feedback.StatusLedger | None = None,
+) -> Starlette:
+    """The callback app; tests may pass their own publisher or ledger."""
+    if publisher is None:
+        publisher = SerializedPublisher(
+            lambda: BusPublisher(settings.broker_url, origin="brandcast-sms-webhooks")
+        )
+    if ledger is None:
+        ledger = (
+            feedback.RedisStatusLedger(
+                settings.sms_redis_url, namespace=settings.sms_redis_namespace
+            )
+            if settings.sms_redis_url
+            else feedback.LocalStatusLedger()
+        )
+    hooks = Webhooks(settings, publisher, ledger)
+    return Starlette(
+        routes=[
+            Route("/status", hooks.status, methods=["POST"]),
+            Route("/inbound", hooks.inbound, methods=["POST"]),
+            Route("/healthz", lambda _: PlainTextResponse("ok"), methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,247 @@
+"""Email variants: a branded, responsive HTML body with CSS inlined, and its text twin.
+
+The layout is rendered and CSS-inlined once per locale with slots left in it for what is
+personal (preheader, unsubscribe link, and the marketer's content when their template reads
+recipient data); a recipient's render only fills those slots, in one pass, so a recipient's
+value can never be mistaken for another slot.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, StrictUndefined
+from markupsafe import Markup
+
+from brandcast.orchestrator.rendering._errors import RenderError
+from brandcast.orchestrator.rendering._links import Utm
+from brandcast.orchestrator.rendering._locale import LocalizedContent, unsubscribe_label
+from brandcast.orchestrator.rendering._sandbox import CompiledTemplate, escape_html
+from brandcast.v1 import campaign_pb2
+
+DEFAULT_PRIMARY_COLOR = "#1a56db"
+DEFAULT_SECONDARY_COLOR = "#111827"
+PREHEADER_LENGTH = 100
+
+_FOOTER_LINK_STYLE = "color: #6b7280;text-decoration: underline;"
+_SLOT = "bc-slot-5e1f0c"
+_SLOT_PATTERN = re.compile(rf"{_SLOT}-(\w+)")
+_HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
+
+# Our own layouts (trusted, so not sandboxed); user data in them is escaped by autoescape.
+_HTML_LAYOUT_ENV = Environment(
+    autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
+_TEXT_LAYOUT_ENV = Environment(
+    autoescape=False,  # noqa: S701 - plain text, never shown as HTML
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _resource(name: str) -> str:
+    return files("brandcast.orchestrator.rendering").joinpath("templates", name).read_text("utf-8")
+
+
+_LAYOUT_CSS = _resource("email.css")
+_HTML_LAYOUT = _HTML_LAYOUT_ENV.from_string(_resource("email.html.j2"))
+_TEXT_LAYOUT = _TEXT_LAYOUT_ENV.from_string(_resource("email.txt.j2"))
+_TEXT_CONTENT = _TEXT_LAYOUT_ENV.from_string(_resource("email_content.txt.j2"))
+# Remote stylesheets are never fetched: a template must not make the renderer call out.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def slot(name: str) -> str:
+    return f"{_SLOT}-{name}"
+
+
+def fill_slots(document: str, values: Mapping[str, str]) -> str:
+    return _SLOT_PATTERN.sub(lambda m: values.get(m.group(1), m.group(0)), document)
+
+
+def track_html_links(document: str, utm: Utm) -> str:
+    """Adds the UTM parameters to every http(s) <a href> of an HTML document or fragment."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        url = html.unescape(match.group(2))
+        if not url.startswith(("http://", "https://")):
+            return match.group(0)
+        return match.group(1) + html.escape(utm.apply(url), quote=True) + match.group(3)
+
+    return _HREF.sub(rewrite, document)
+
+
+def default_preheader(body: str) -> str:
+    flat = " ".join(body.split())
+    if len(flat) <= PREHEADER_LENGTH:
+        return flat
+    cut = flat[:PREHEADER_LENGTH].rsplit(" ", 1)[0] or flat[:PREHEADER_LENGTH]
+    return cut.rstrip(",;:.-") + "…"
+
+
+def one_line(value: str) -> str:
+    """Header values on one line: a newline in a subject would be a header injection."""
+    return " ".join(value.split())
+
+
+@dataclass(frozen=True)
+class EmailTemplates:
+    subject: CompiledTemplate | None
+    preheader: CompiledTemplate | None
+    html: CompiledTemplate | None
+    text: CompiledTemplate | None
+
+
+@dataclass(frozen=True)
+class LocaleEmail:
+    """What is the same for every recipient of one locale."""
+
+    html: str
+    text: str
+    subject: str | None
+    preheader: str | None
+
+
+class EmailLayout:
+    """Renders one locale's shared parts and fills in one recipient's personal parts."""
+
+    def __init__(
+        self,
+        spec: campaign_pb2.CampaignSpec,
+        templates: EmailTemplates,
+        utm: Utm,
+        cta_url: str,
+    ) -> None:
+        self._spec = spec
+        self._templates = templates
+        self._utm = utm
+        self._cta_url = cta_url
+
+    def shared(self, content: LocalizedContent, context: Mapping[str, Any]) -> LocaleEmail:
+        kit = self._spec.brand_kit
+        t = self._templates
+        subject = None if t.subject and t.subject.is_personal else self._subject(context)
+        preheader = None if t.preheader and t.preheader.is_personal else self._preheader(context)
+        if t.html is None:
+            content_slot: Markup | None = None
+        elif t.html.is_personal:
+            content_slot = Markup(slot("content"))  # noqa: S704 - a fixed identifier
+        else:
+            content_slot = Markup(t.html.render(context))  # noqa: S704 - sandboxed, autoescaped
+        layout = _HTML_LAYOUT.render(
+            lang=content.locale,
+            title=subject or content.headline,
+            css=Markup(_LAYOUT_CSS),  # noqa: S704 - our own stylesheet
+            primary_color=kit.primary_color or DEFAULT_PRIMARY_COLOR,
+            secondary_color=kit.secondary_color or DEFAULT_SECONDARY_COLOR,
+            brand_name=kit.name,
+            logo_url=kit.logo_url,
+            image_url=self._spec.core_message.image_url,
+            headline=content.headline,
+            paragraphs=_paragraphs(content.body),
+            cta_url=self._cta_url,
+            cta_text=content.cta_text or content.headline,
+            content_slot=content_slot,
+            legal_footer=kit.legal_footer,
+            postal_address=kit.postal_address,
+            preheader_slot=Markup(slot("preheader")),  # noqa: S704 - a fixed identifier
+            unsubscribe_slot=Markup(slot("unsubscribe")),  # noqa: S704 - a fixed identifier
+        )
+        inlined = track_html_links(_INLINER.inline(layout), self._utm)
+        if t.text is None:
+            text_content: str = _TEXT_CONTENT.render(
+                headline=content.headline,
+                body=content.body,
+                cta_text=content.cta_text,
+                cta_url=self._cta_url,
+            )
+        elif t.text.is_personal:
+            text_content = slot("content")
+        else:
+            text_content = t.text.render(context)
+        text = _TEXT_LAYOUT.render(
+            content_slot=text_content.strip(),
+            legal_footer=kit.legal_footer,
+            brand_name=kit.name,
+            postal_address=kit.postal_address,
+            unsubscribe_slot=slot("unsubscribe"),
+        )
+        return LocaleEmail(
+            html=inlined, text=text.strip() + "\n", subject=subject, preheader=preheader
+        )
+
+    def personal(
+        self,
+        shared: LocaleEmail,
+        content: LocalizedContent,
+        context: Mapping[str, Any],
+        unsubscribe_url: str,
+        unsubscribe_mailto: str,
+    ) -> tuple[str, str, str, str]:
+        """Subject, preheader, HTML and text for one recipient."""
+        subject = shared.subject if shared.subject is not None else self._subject(context)
+        preheader = shared.preheader if shared.preheader is not None else self._preheader(context)
+        link = unsubscribe_url or unsubscribe_mailto
+        label = unsubscribe_label(content.locale)
+        html_values = {
+            "preheader": escape_html(preheader),
+            "unsubscribe": _unsubscribe_anchor(link, label) if link else "",
+        }
+        text_values = {"unsubscribe": f"{label}: {link}" if link else ""}
+        t = self._templates
+        if t.html is not None and t.html.is_personal:
+            fragment = track_html_links(t.html.render(context), self._utm)
+            html_values["content"] = css_inline.inline_fragment(
+                fragment, _LAYOUT_CSS, load_remote_stylesheets=False
+            )
+        if t.text is not None and t.text.is_personal:
+            text_values["content"] = t.text.render(context).strip()
+        return (
+            subject,
+            preheader,
+            fill_slots(shared.html, html_values),
+            fill_slots(shared.text, text_values),
+        )
+
+    def _subject(self, context: Mapping[str, Any]) -> str:
+        template = self._templates.subject
+        settings = self._spec.channels.email
+        if template is not None:
+            subject = one_line(template.render(context))
+            field = template.field
+        else:
+            message: Mapping[str, Any] = context["message"]
+            subject = one_line(settings.subject or str(message["headline"]))
+            field = "channels.email.subject"
+        if not subject:
+            raise RenderError.single(field, "the subject is empty")
+        return subject
+
+    def _preheader(self, context: Mapping[str, Any]) -> str:
+        template = self._templates.preheader
+        if template is not None:
+            return one_line(template.render(context))
+        message: Mapping[str, Any] = context["message"]
+        return one_line(self._spec.channels.email.preheader) or default_preheader(
+            str(message["body"])
+        )
+
+
+def _unsubscribe_anchor(link: str, label: str) -> str:
+    # Filled in after CSS inlining, so it carries the footer link style itself.
+    return (
+        f'<a href="{html.escape(link, quote=True)}" style="{_FOOTER_LINK_STYLE}">'
+        f"{escape_html(label)}</a>"
+    )
+
+
+def _paragraphs(body: str) -> list[list[str]]:
+    blocks = re.split(r"\n\s*\n", body.strip())
+    return [block.splitlines() for block in blocks if block.strip()]

@@ -1,0 +1,96 @@
+"""Shortening text to fit a measure, at a word boundary, keeping protected spans whole.
+
+A protected span (a link, the SMS opt-out wording) is never cut and never dropped: the
+text is cut at some point in the free text before it, and the protected spans that came
+after the cut are re-attached after an ellipsis. Cuts fall before whitespace when that
+loses little; otherwise (CJK text has no spaces) at a grapheme boundary, never inside a
+grapheme cluster (combining marks, ZWJ emoji sequences, flags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import grapheme
+
+# How many characters more a grapheme cut must keep before it is preferred over a word cut
+# (at most a quarter of what is kept, so short texts without spaces still get text).
+WORD_CUT_SLACK = 20
+
+
+def protected_spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
+    """Non-overlapping (start, end) of every occurrence of the protected strings."""
+    spans: list[tuple[int, int]] = []
+    for needle in sorted({p for p in protected if p}, key=len, reverse=True):
+        start = text.find(needle)
+        while start != -1:
+            end = start + len(needle)
+            if all(end <= s or start >= e for s, e in spans):
+                spans.append((start, end))
+            start = text.find(needle, end)
+    return sorted(spans)
+
+
+def shorten(
+    text: str,
+    protected: Sequence[str],
+    fits: Callable[[str], bool],
+    *,
+    ellipsis: str,
+) -> str | None:
+    """The longest cut of `text` that `fits`, or None when even the protected spans do not."""
+    spans = protected_spans(text, protected)
+    word_cuts, grapheme_cuts = _cut_points(text, spans)
+
+    def cut_at(position: int) -> str:
+        kept = text[:position].rstrip().rstrip(".,;:-–—…").rstrip()
+        tail = " ".join(text[s:e] for s, e in spans if s >= position)
+        if not kept:
+            return tail
+        return f"{kept}{ellipsis} {tail}" if tail else f"{kept}{ellipsis}"
+
+    best_word = _longest_fitting(word_cuts, cut_at, fits)
+    best_grapheme = _longest_fitting(grapheme_cuts, cut_at, fits)
+    if best_word is None and best_grapheme is None:
+        return None
+    if best_grapheme is None:
+        assert best_word is not None
+        return cut_at(best_word)
+    slack = min(WORD_CUT_SLACK, best_grapheme // 4)
+    if best_word is not None and best_word >= best_grapheme - slack:
+        return cut_at(best_word)
+    return cut_at(best_grapheme)
+
+
+def _cut_points(text: str, spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Candidate cut positions in the free text, ascending, both lists starting at 0."""
+
+    def free(position: int) -> bool:
+        return all(not (s < position < e) and position != e for s, e in spans)
+
+    word = [0]
+    boundaries = [0]
+    position = 0
+    for cluster in grapheme.graphemes(text):
+        position += len(cluster)
+        boundaries.append(position)
+    for position in boundaries[1:-1]:
+        if text[position].isspace() and not text[position - 1].isspace() and free(position):
+            word.append(position)
+    graphemes = [p for p in boundaries[1:-1] if free(p)]
+    return word, [0, *graphemes]
+
+
+def _longest_fitting(
+    candidates: list[int], cut_at: Callable[[int], str], fits: Callable[[str], bool]
+) -> int | None:
+    """Binary search: a longer prefix never measures shorter, so fitting is monotone."""
+    low, high, best = 0, len(candidates) - 1, None
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(cut_at(candidates[middle])):
+            best = candidates[middle]
+            low = middle + 1
+        else:
+            high = middle - 1
+    return best

@@ -1,0 +1,108 @@
+"""Social posts: one per brand account, within the network's own length rules."""
+
+from __future__ import annotations
+
+from brandcast.orchestrator.rendering._errors import RenderError, warning
+from brandcast.orchestrator.rendering._fit import shorten
+from brandcast.orchestrator.rendering._links import URL_IN_TEXT
+from brandcast.orchestrator.rendering._social_length import (
+    bluesky_facets,
+    post_length,
+    post_limit,
+)
+from brandcast.v1 import campaign_pb2, variant_pb2
+
+LINK_CARD_DESCRIPTION_LENGTH = 300
+
+
+def fit_post(
+    account: campaign_pb2.SocialAccount,
+    text: str,
+    hashtags: list[str],
+    *,
+    field: str,
+) -> tuple[str, list[variant_pb2.RenderWarning]]:
+    """`text` shortened to the account's limit, then hashtags appended while they fit."""
+    limit = post_limit(account)
+    network = account.network
+
+    def fits(candidate: str) -> bool:
+        return post_length(network, candidate) <= limit
+
+    warnings: list[variant_pb2.RenderWarning] = []
+    text = text.strip()
+    lowered = text.lower()
+    wanted = [tag for tag in hashtags if f"#{tag.lower()}" not in lowered]
+    if not fits(text):
+        shortened = shorten(text, URL_IN_TEXT.findall(text), fits, ellipsis="…")
+        if shortened is None:
+            raise RenderError.single(
+                field, f"the links alone are longer than {limit}, the limit of '{account.id}'"
+            )
+        warnings.append(
+            warning(
+                "social.truncated",
+                f"shortened from {post_length(network, text)} to {limit} for '{account.id}'",
+                field,
+            )
+        )
+        text = shortened
+    added: list[str] = []
+    for tag in wanted:
+        candidate = " ".join(f"#{t}" for t in [*added, tag])
+        if fits(f"{text}\n\n{candidate}"):
+            added.append(tag)
+    if len(added) < len(wanted):
+        dropped = [f"#{t}" for t in wanted if t not in added]
+        warnings.append(
+            warning(
+                "social.hashtags_dropped",
+                f"{' '.join(dropped)} did not fit on '{account.id}'",
+                field,
+            )
+        )
+    if added:
+        text = f"{text}\n\n{' '.join(f'#{t}' for t in added)}"
+    return text, warnings
+
+
+def build_variant(
+    account: campaign_pb2.SocialAccount,
+    text: str,
+    *,
+    language: str,
+    visibility: str,
+    link: str,
+    title: str,
+    description: str,
+    image_url: str,
+) -> variant_pb2.SocialVariant:
+    variant = variant_pb2.SocialVariant(
+        network=account.network,
+        account_id=account.id,
+        text=text,
+        length=post_length(account.network, text),
+        limit=post_limit(account),
+        language=language,
+    )
+    if account.network == campaign_pb2.SOCIAL_NETWORK_MASTODON:
+        variant.visibility = visibility or "public"
+    if account.network == campaign_pb2.SOCIAL_NETWORK_BLUESKY:
+        variant.facets.extend(bluesky_facets(text))
+        if link:
+            variant.link_card.CopyFrom(
+                variant_pb2.LinkCard(
+                    url=link,
+                    title=title,
+                    description=_clip(description, LINK_CARD_DESCRIPTION_LENGTH),
+                    image_url=image_url,
+                )
+            )
+    return variant
+
+
+def _clip(text: str, length: int) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= length:
+        return flat
+    return flat[: length - 1].rsplit(" ", 1)[0] + "…"

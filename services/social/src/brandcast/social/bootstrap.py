@@ -1,0 +1,96 @@
+"""The one place the social adapter is wired: settings -> accounts, networks, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+import httpx
+import redis
+
+from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy
+from brandcast.shared.errors import TransientProviderError
+from brandcast.shared.ratelimit import RateLimiter, rate_limiter
+from brandcast.social.accounts import AccountDirectory, load_accounts
+from brandcast.social.deliver import deliver_post
+from brandcast.social.networks import Bluesky, LinkedIn, Mastodon, Network, X
+from brandcast.social.settings import SocialSettings
+from brandcast.v1 import bus_pb2
+
+
+def default_networks(settings: SocialSettings, client: httpx.Client) -> dict[str, Network]:
+    networks: list[Network] = [
+        Mastodon(client, limits_ttl=settings.social_instance_cache_seconds),
+        Bluesky(client),
+        X(client),
+        LinkedIn(client, version=settings.social_linkedin_version),
+    ]
+    return {network.name: network for network in networks}
+
+
+class _AccountLimiters:
+    """One limiter per brand account, created on first use."""
+
+    def __init__(self, settings: SocialSettings) -> None:
+        self._settings = settings
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def __call__(self, key: str) -> RateLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = _GuardedLimiter(
+                rate_limiter(
+                    self._settings.social_redis_url,
+                    f"social:{key}",
+                    self._settings.social_rate_per_second,
+                )
+            )
+            self._limiters[key] = limiter
+        return limiter
+
+
+class _GuardedLimiter:
+    """A limiter whose Redis being down delays the post instead of poisoning the batch."""
+
+    def __init__(self, inner: RateLimiter) -> None:
+        self._inner = inner
+
+    def acquire(self) -> None:
+        try:
+            self._inner.acquire()
+        except redis.RedisError as exc:
+            raise TransientProviderError(
+                "rate_limit_unavailable", f"the shared rate limit is unreachable: {exc}"
+            ) from exc
+
+
+def retry_policy(settings: SocialSettings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.social_max_attempts,
+        base_delay=settings.social_retry_base_delay,
+        max_delay=settings.social_retry_max_delay,
+    )
+
+
+def bootstrap(
+    settings: SocialSettings,
+    networks: Mapping[str, Network] | None = None,
+    accounts: AccountDirectory | None = None,
+) -> Deliver:
+    """The per-item delivery function of the worker; tests pass their own networks."""
+    if accounts is None:
+        configured = (
+            load_accounts(settings.social_accounts_file) if settings.social_accounts_file else {}
+        )
+        accounts = AccountDirectory(configured, sandbox_url=settings.social_sandbox_url)
+    if networks is None:
+        client = httpx.Client(timeout=settings.social_http_timeout, follow_redirects=False)
+        networks = default_networks(settings, client)
+    publish = partial(
+        deliver_post, accounts=accounts, networks=networks, limiter_for=_AccountLimiters(settings)
+    )
+
+    def deliver(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        return publish(item)
+
+    return deliver

@@ -1,0 +1,53 @@
+"""One dispatch item -> one post on the brand account's network -> an Outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import PermanentProviderError
+from brandcast.shared.ratelimit import RateLimiter
+from brandcast.social.accounts import AccountDirectory, NetworkName
+from brandcast.social.networks import Network
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+NETWORKS_BY_ENUM: dict[int, NetworkName] = {
+    campaign_pb2.SOCIAL_NETWORK_MASTODON: "mastodon",
+    campaign_pb2.SOCIAL_NETWORK_BLUESKY: "bluesky",
+    campaign_pb2.SOCIAL_NETWORK_X: "x",
+    campaign_pb2.SOCIAL_NETWORK_LINKEDIN: "linkedin",
+}
+
+#: The rate limiter of one brand account.
+LimiterFor = Callable[[str], RateLimiter]
+
+
+def deliver_post(
+    item: bus_pb2.DispatchItem,
+    *,
+    accounts: AccountDirectory,
+    networks: Mapping[str, Network],
+    limiter_for: LimiterFor,
+) -> Outcome:
+    """Publish ``item``'s social variant for the brand account in ``item.address``."""
+    if item.WhichOneof("variant") != "social":
+        raise PermanentProviderError(
+            "invalid_variant", "variant: a social delivery needs a social variant"
+        )
+    post = item.social
+    account_id = item.address or post.account_id
+    if not account_id:
+        raise PermanentProviderError("invalid_address", "address: the brand account id is empty")
+    if not post.text.strip():
+        raise PermanentProviderError("empty_post", "social.text: the post text is empty")
+    network_name = NETWORKS_BY_ENUM.get(post.network)
+    account = accounts.find(account_id, network_name)
+    network = networks.get(account.network)
+    if network is None:
+        raise PermanentProviderError(
+            "unsupported_network",
+            f"network {account.network!r} is not enabled",
+            provider=account.network,
+        )
+    limiter_for(f"{account.network}:{account.account_id}").acquire()
+    return network.publish(account, post, idempotency_key=item.idempotency_key)

@@ -1,0 +1,92 @@
+"""LinkedIn's Posts API (``POST /rest/posts``), versioned, Rest.li 2.0."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
+
+_AUTHOR = re.compile(r"^urn:li:(organization|person):[\w-]+$")
+_VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
+VISIBILITIES = ("PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER")
+
+
+def _error(message: str, status: int, **extra: Any) -> JSONResponse:
+    return JSONResponse({"message": message, "status": status, **extra}, status_code=status)
+
+
+def _body_problem(body: dict[str, Any]) -> str | None:
+    author = body.get("author")
+    if not isinstance(author, str) or not _AUTHOR.match(author):
+        return "ERROR :: /author :: is not a valid organization or person URN"
+    if not isinstance(body.get("commentary"), str):
+        return "ERROR :: /commentary :: field is required but not found and has no default value"
+    if body.get("visibility") not in VISIBILITIES:
+        return "ERROR :: /visibility :: is not a valid MemberNetworkVisibility"
+    distribution = body.get("distribution")
+    if not isinstance(distribution, dict) or distribution.get("feedDistribution") not in (
+        "MAIN_FEED",
+        "NONE",
+    ):
+        return "ERROR :: /distribution/feedDistribution :: field is required"
+    if body.get("lifecycleState") not in ("PUBLISHED", "DRAFT"):
+        return "ERROR :: /lifecycleState :: is not a valid lifecycle state"
+    return None
+
+
+async def create_post(request: Request) -> Response:
+    state = state_of(request)
+    token = bearer(request)
+    account = state.account_of(token)
+    if account is None:
+        return _error("Invalid access token", 401, serviceErrorCode=65600)
+    version = request.headers.get("linkedin-version", "")
+    if not _VERSION.match(version):
+        return _error(
+            "A version must be present. "
+            "Please specify a version by adding the LinkedIn-Version header.",
+            400,
+        )
+    if request.headers.get("x-restli-protocol-version") != "2.0.0":
+        return _error("Rest.li protocol version 2.0.0 is required", 400)
+    fault = state.take_fault("linkedin")
+    if fault is not None:
+        if fault.kind == "429":
+            return _error(
+                "Resource level throttle limit for calls to this resource is reached.", 429
+            )
+        if fault.kind == "500":
+            return _error("Internal Server Error", 500)
+        if fault.kind == "timeout":
+            return await hold_for_timeout(fault)
+        if fault.kind == "expired_token":
+            state.revoke(token)
+            return _error("The token used in the request has expired", 401, serviceErrorCode=65601)
+        return _error("ERROR :: /commentary :: Content is a duplicate of an existing post", 422)
+    body = await json_object(request)
+    if body is None:
+        return _error("The request body is not a JSON object", 400)
+    problem = _body_problem(body)
+    if problem:
+        return _error(problem, 422)
+    urn = f"urn:li:share:{7_100_000_000_000_000_000 + state.next_id()}"
+    state.record_post(
+        {
+            "network": "linkedin",
+            "account": body["author"],
+            "text": body["commentary"],
+            "content": body.get("content"),
+            "idempotency_key": "",
+            "id": urn,
+            "url": f"https://www.linkedin.com/feed/update/{urn}/",
+        }
+    )
+    return Response(status_code=201, headers={"x-restli-id": urn})
+
+
+routes = [Route("/rest/posts", create_post, methods=["POST"])]

@@ -1,0 +1,120 @@
+"""What the emulator remembers: posts, tokens, sessions, pending faults, requests."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["429", "500", "timeout", "expired_token", "content_error"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "timeout", "expired_token", "content_error")
+EMULATED_NETWORKS = ("mastodon", "bluesky", "x", "linkedin")
+
+
+@dataclass
+class Fault:
+    network: str
+    kind: FaultKind
+    count: int = 1
+    #: Seconds announced by rate-limit headers of a 429.
+    retry_after: int = 30
+    #: Seconds a ``timeout`` fault holds the request before answering 504.
+    delay: float = 5.0
+
+
+@dataclass
+class BlueskySession:
+    did: str
+    handle: str
+    access_jwt: str
+    refresh_jwt: str
+    access_expires_at: float
+
+
+@dataclass
+class EmulatorState:
+    #: Mastodon instance limits served by ``/api/v2/instance``.
+    mastodon_max_characters: int = 500
+    mastodon_characters_per_url: int = 23
+    #: Seconds a Bluesky access JWT lives (hours on the real PDS).
+    bluesky_access_ttl: float = 600.0
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    #: (access token, Idempotency-Key) -> the status first created with them.
+    mastodon_idempotency: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: Bearer tokens that were revoked (the ``expired_token`` fault, used refresh tokens).
+    revoked: set[str] = field(default_factory=set)
+    #: Tokens this emulator issued -> the account they belong to.
+    issued: dict[str, str] = field(default_factory=dict)
+    bluesky_by_access: dict[str, BlueskySession] = field(default_factory=dict)
+    bluesky_by_refresh: dict[str, BlueskySession] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def take_fault(self, network: str, *kinds: FaultKind) -> Fault | None:
+        """The next pending fault for ``network`` (of one of ``kinds`` if given), used once."""
+        with self.lock:
+            for fault in self.faults:
+                if (
+                    fault.network == network
+                    and fault.count > 0
+                    and (not kinds or fault.kind in kinds)
+                ):
+                    fault.count -= 1
+                    return fault
+        return None
+
+    def next_id(self) -> int:
+        with self.lock:
+            return next(self._ids)
+
+    def record_post(self, post: dict[str, Any]) -> None:
+        with self.lock:
+            self.posts.append(post)
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.requests.append(entry)
+
+    def account_of(self, token: str) -> str | None:
+        """The account a bearer token stands for, or None if it is not valid."""
+        with self.lock:
+            if not token or token in self.revoked:
+                return None
+            if token in self.issued:
+                return self.issued[token]
+        # Sandbox credentials are accepted as they come: "sandbox-<account>".
+        return token.removeprefix("sandbox-")
+
+    def issue(self, account: str, prefix: str) -> str:
+        token = f"{prefix}-{uuid.uuid4().hex}"
+        with self.lock:
+            self.issued[token] = account
+        return token
+
+    def revoke(self, token: str) -> None:
+        with self.lock:
+            self.revoked.add(token)
+
+    def new_bluesky_session(self, handle: str) -> BlueskySession:
+        did = "did:plc:" + hashlib.sha256(handle.encode()).hexdigest()[:24]
+        session = BlueskySession(
+            did=did,
+            handle=handle,
+            access_jwt=f"bsky-access-{uuid.uuid4().hex}",
+            refresh_jwt=f"bsky-refresh-{uuid.uuid4().hex}",
+            access_expires_at=time.time() + self.bluesky_access_ttl,
+        )
+        with self.lock:
+            self.bluesky_by_access[session.access_jwt] = session
+            self.bluesky_by_refresh[session.refresh_jwt] = session
+        return session

@@ -1,0 +1,129 @@
+"""X API v2 ``POST /2/tweets`` and the OAuth 2.0 refresh-token grant."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
+
+MAX_LENGTH = 280
+
+
+def _rate_headers(reset_in: int = 900, remaining: int = 99) -> dict[str, str]:
+    return {
+        "x-rate-limit-limit": "100",
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(int(time.time()) + reset_in),
+    }
+
+
+def _problem(title: str, detail: str, status: int, **headers: str) -> JSONResponse:
+    body = {"title": title, "detail": detail, "type": "about:blank", "status": status}
+    return JSONResponse(body, status_code=status, headers=_rate_headers() | headers)
+
+
+def _invalid(message: str) -> JSONResponse:
+    body = {
+        "errors": [{"message": message}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+    return JSONResponse(body, status_code=400, headers=_rate_headers())
+
+
+async def create_tweet(request: Request) -> Response:
+    state = state_of(request)
+    token = bearer(request)
+    account = state.account_of(token)
+    if account is None:
+        return _problem("Unauthorized", "Unauthorized", 401)
+    fault = state.take_fault("x")
+    if fault is not None:
+        if fault.kind == "429":
+            return _problem(
+                "Too Many Requests", "Too Many Requests", 429, **_rate_headers(fault.retry_after, 0)
+            )
+        if fault.kind == "500":
+            return _problem("Service Unavailable", "Service Unavailable", 503)
+        if fault.kind == "timeout":
+            return await hold_for_timeout(fault)
+        if fault.kind == "expired_token":
+            state.revoke(token)
+            return _problem("Unauthorized", "Unauthorized", 401)
+        return _problem(
+            "Forbidden", "You are not permitted to create a Tweet with this content.", 403
+        )
+    body = await json_object(request)
+    if body is None:
+        return _invalid("The request body is not a JSON object")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return _invalid("$.text: must not be empty")
+    if len(text) > MAX_LENGTH:
+        return _problem("Forbidden", "Your Tweet text is too long.", 403)
+    with state.lock:
+        duplicate = any(
+            p["network"] == "x" and p["account"] == account and p["text"] == text
+            for p in state.posts
+        )
+    if duplicate:
+        return _problem(
+            "Forbidden", "You are not allowed to create a Tweet with duplicate content.", 403
+        )
+    tweet_id = str(1_800_000_000_000_000_000 + state.next_id())
+    state.record_post(
+        {
+            "network": "x",
+            "account": account,
+            "text": text,
+            "idempotency_key": "",
+            "id": tweet_id,
+            "url": f"https://x.com/{account}/status/{tweet_id}",
+        }
+    )
+    data = {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}
+    return JSONResponse({"data": data}, status_code=201, headers=_rate_headers())
+
+
+async def token(request: Request) -> Response:
+    state = state_of(request)
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    client_id = form.get("client_id", "")
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        client_id = base64.b64decode(credentials).decode().partition(":")[0]
+    if not client_id:
+        return _oauth_error("invalid_request", "Missing required parameter [client_id].")
+    if form.get("grant_type") != "refresh_token":
+        return _oauth_error("invalid_request", "Value passed for the grant type was invalid.")
+    refresh = form.get("refresh_token", "")
+    account = state.account_of(refresh)
+    if account is None:
+        return _oauth_error("invalid_request", "Value passed for the token was invalid.")
+    state.revoke(refresh)  # refresh tokens are single use: X rotates them
+    answer: dict[str, Any] = {
+        "token_type": "bearer",
+        "expires_in": 7200,
+        "access_token": state.issue(account, "x-access"),
+        "scope": "tweet.read tweet.write users.read offline.access",
+        "refresh_token": state.issue(account, "x-refresh"),
+    }
+    return JSONResponse(answer)
+
+
+def _oauth_error(error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+
+routes = [
+    Route("/2/tweets", create_tweet, methods=["POST"]),
+    Route("/2/oauth2/token", token, methods=["POST"]),
+]

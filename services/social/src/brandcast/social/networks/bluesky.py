@@ -1,0 +1,195 @@
+"""Bluesky (AT Protocol): an ``app.bsky.feed.post`` record through the account's PDS.
+
+Sessions come from ``com.atproto.server.createSession`` (identifier + app
+password) and are kept per account; an expired access JWT (``ExpiredToken``) is
+renewed with ``com.atproto.server.refreshSession``, and only when the refresh
+JWT is dead too is a new session created (createSession is tightly rate-limited).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import PermanentProviderError
+from brandcast.social.accounts import AccountConfig
+from brandcast.social.networks import _http
+from brandcast.social.networks._port import Network
+from brandcast.social.richtext import detect_facets, facet_records
+from brandcast.v1 import variant_pb2
+
+POST_COLLECTION = "app.bsky.feed.post"
+_TOKEN_ERRORS = ("ExpiredToken", "InvalidToken")
+
+
+@dataclass(frozen=True)
+class Session:
+    did: str
+    handle: str
+    access_jwt: str
+    refresh_jwt: str
+
+
+class _SessionExpiredError(Exception):
+    """The access JWT was refused as expired."""
+
+
+def post_record(post: variant_pb2.SocialVariant, created_at: datetime) -> dict[str, Any]:
+    """The ``app.bsky.feed.post`` record for a variant."""
+    record: dict[str, Any] = {
+        "$type": POST_COLLECTION,
+        "text": post.text,
+        "createdAt": created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    if post.language:
+        record["langs"] = [post.language]
+    facets = list(post.facets) or detect_facets(post.text)
+    if facets:
+        try:
+            record["facets"] = facet_records(facets)
+        except ValueError as exc:
+            raise PermanentProviderError("invalid_facet", str(exc), provider="bluesky") from exc
+    if post.link_card.url:
+        # A thumbnail needs the image fetched and uploaded as a blob first: not done here.
+        record["embed"] = {
+            "$type": "app.bsky.embed.external",
+            "external": {
+                "uri": post.link_card.url,
+                "title": post.link_card.title,
+                "description": post.link_card.description,
+            },
+        }
+    return record
+
+
+def public_url(handle: str, at_uri: str) -> str:
+    """``https://bsky.app/profile/{handle}/post/{rkey}`` for ``at://did/collection/rkey``."""
+    return f"https://bsky.app/profile/{handle}/post/{at_uri.rsplit('/', 1)[-1]}"
+
+
+class Bluesky(Network):
+    name = "bluesky"
+
+    def __init__(self, client: httpx.Client, *, clock: _http.Clock = time.time) -> None:
+        self._client = client
+        self._clock = clock
+        self._sessions: dict[tuple[str, str], Session] = {}
+        self._lock = threading.Lock()
+
+    def publish(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
+    ) -> Outcome:
+        # The AT Protocol has no idempotency key: a retry after a lost answer may post twice.
+        record = post_record(post, datetime.now(UTC))
+        session = self._session(account)
+        try:
+            created = self._create_record(account, session, record)
+        except _SessionExpiredError:
+            session = self._renew(account, session)
+            try:
+                created = self._create_record(account, session, record)
+            except _SessionExpiredError:
+                raise _http.expired(
+                    self.name, account.account_id, "a fresh session was refused as expired"
+                ) from None
+        uri = str(created.get("uri", ""))
+        handle = account.handle or session.handle
+        return Outcome(
+            provider=self.name, provider_message_id=uri, public_url=public_url(handle, uri)
+        )
+
+    def _session(self, account: AccountConfig) -> Session:
+        identifier = account.require("identifier")
+        with self._lock:
+            session = self._sessions.get((account.base_url, identifier))
+        return session or self._create_session(account)
+
+    def _create_session(self, account: AccountConfig) -> Session:
+        identifier = account.require("identifier")
+        password = account.require("app_password")
+        response = _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/xrpc/com.atproto.server.createSession",
+            json={"identifier": identifier, "password": password},
+        )
+        self._raise_for_retryable(response)
+        body = _http.json_body(response)
+        if response.status_code == 401 or body.get("error") == "AuthenticationRequired":
+            raise _http.expired(self.name, account.account_id, str(body.get("message", "")))
+        if not response.is_success:
+            raise _http.refused(self.name, response, str(body.get("message", "")))
+        return self._keep(account, identifier, body)
+
+    def _renew(self, account: AccountConfig, session: Session) -> Session:
+        response = _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/xrpc/com.atproto.server.refreshSession",
+            headers={"Authorization": f"Bearer {session.refresh_jwt}"},
+        )
+        self._raise_for_retryable(response)
+        body = _http.json_body(response)
+        if response.is_success:
+            return self._keep(account, account.require("identifier"), body)
+        if response.status_code in (400, 401) and body.get("error") in (
+            *_TOKEN_ERRORS,
+            "AuthenticationRequired",
+        ):
+            return self._create_session(account)
+        raise _http.refused(self.name, response, str(body.get("message", "")))
+
+    def _keep(self, account: AccountConfig, identifier: str, body: Any) -> Session:
+        try:
+            session = Session(
+                did=str(body["did"]),
+                handle=str(body.get("handle", identifier)),
+                access_jwt=str(body["accessJwt"]),
+                refresh_jwt=str(body["refreshJwt"]),
+            )
+        except KeyError as exc:
+            raise PermanentProviderError(
+                "bad_answer", f"session answer lacks {exc.args[0]}", provider=self.name
+            ) from None
+        with self._lock:
+            self._sessions[(account.base_url, identifier)] = session
+        return session
+
+    def _create_record(
+        self, account: AccountConfig, session: Session, record: dict[str, Any]
+    ) -> Any:
+        response = _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/xrpc/com.atproto.repo.createRecord",
+            json={"repo": session.did, "collection": POST_COLLECTION, "record": record},
+            headers={"Authorization": f"Bearer {session.access_jwt}"},
+        )
+        self._raise_for_retryable(response)
+        body = _http.json_body(response)
+        if response.is_success:
+            return body
+        error = str(body.get("error", ""))
+        if response.status_code in (400, 401) and error in _TOKEN_ERRORS:
+            raise _SessionExpiredError
+        if response.status_code == 401:
+            raise _http.expired(self.name, account.account_id, str(body.get("message", error)))
+        message = f"{error}: {body.get('message', '')}" if error else ""
+        raise _http.refused(self.name, response, message)
+
+    def _raise_for_retryable(self, response: httpx.Response) -> None:
+        _http.raise_for_retryable(
+            response,
+            self.name,
+            reset_header=_http.epoch_reset_header("ratelimit-reset"),
+            clock=self._clock,
+        )

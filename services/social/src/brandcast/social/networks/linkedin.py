@@ -1,0 +1,105 @@
+"""LinkedIn: the Posts API (``POST /rest/posts``) as an organization page.
+
+The commentary is LinkedIn's "little text" format, where ``|{}@[]()<>#\\*_~``
+are markup: they are escaped, and hashtags become LinkedIn hashtag templates so
+that they stay hashtags. The post's URN comes back in the ``x-restli-id`` header.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+
+from brandcast.shared.delivery import Outcome
+from brandcast.social.accounts import AccountConfig
+from brandcast.social.networks import _http
+from brandcast.social.networks._port import Network
+from brandcast.v1 import variant_pb2
+
+_RESERVED = re.compile(r"([|{}@\[\]()<>#\\*_~])")
+_HASHTAG = re.compile(r"(?:^|(?<=\s))#(\w*[^\W\d]\w*)")
+
+
+def little_text(text: str) -> str:
+    """``text`` as LinkedIn commentary: markup escaped, hashtags kept as hashtags."""
+    parts: list[str] = []
+    last = 0
+    for match in _HASHTAG.finditer(text):
+        parts.append(_RESERVED.sub(r"\\\1", text[last : match.start()]))
+        parts.append("{hashtag|\\#|" + _RESERVED.sub(r"\\\1", match.group(1)) + "}")
+        last = match.end()
+    parts.append(_RESERVED.sub(r"\\\1", text[last:]))
+    return "".join(parts)
+
+
+class LinkedIn(Network):
+    name = "linkedin"
+
+    def __init__(
+        self, client: httpx.Client, *, version: str = "202405", clock: _http.Clock = time.time
+    ) -> None:
+        self._client = client
+        self._version = version
+        self._clock = clock
+
+    def publish(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
+    ) -> Outcome:
+        # The Posts API takes no idempotency key.
+        token = account.require("access_token")
+        organization = account.require("organization_id")
+        if account.access_token_expired():
+            raise _http.expired(self.name, account.account_id, "the access token has expired")
+        body: dict[str, Any] = {
+            "author": f"urn:li:organization:{organization}",
+            "commentary": little_text(post.text),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        if post.link_card.url:
+            article = {"source": post.link_card.url, "title": post.link_card.title}
+            if post.link_card.description:
+                article["description"] = post.link_card.description
+            body["content"] = {"article": article}
+        response = _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/rest/posts",
+            json=body,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "LinkedIn-Version": account.get("linkedin_version") or self._version,
+                "X-Restli-Protocol-Version": "2.0.0",
+            },
+        )
+        self._raise_for_error(response, account)
+        urn = response.headers.get("x-restli-id", "")
+        if not urn:
+            raise _http.refused(
+                self.name, response, "the answer carries no x-restli-id", "bad_answer"
+            )
+        return Outcome(
+            provider=self.name,
+            provider_message_id=urn,
+            public_url=f"https://www.linkedin.com/feed/update/{urn}/",
+        )
+
+    def _raise_for_error(self, response: httpx.Response, account: AccountConfig) -> None:
+        # LinkedIn's 429 carries no reset header: the runtime's backoff decides.
+        _http.raise_for_retryable(response, self.name, clock=self._clock)
+        if response.is_success:
+            return
+        message = str(_http.json_body(response).get("message", ""))
+        if response.status_code == 401:
+            raise _http.expired(self.name, account.account_id, message or "401 Unauthorized")
+        raise _http.refused(self.name, response, message)

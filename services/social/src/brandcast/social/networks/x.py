@@ -1,0 +1,129 @@
+"""X: API v2 ``POST /2/tweets`` with an OAuth 2.0 user-context bearer token.
+
+On a 401 with a refresh token configured, the token is refreshed once
+(``POST /2/oauth2/token``, ``grant_type=refresh_token``) and the post retried.
+X rotates refresh tokens: the new pair is kept in this process's memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from brandcast.shared.delivery import Outcome
+from brandcast.social.accounts import AccountConfig
+from brandcast.social.networks import _http
+from brandcast.social.networks._port import Network
+from brandcast.v1 import variant_pb2
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+
+
+def error_message(body: dict[str, object]) -> str:
+    """X's problem ``detail``/``title``, or its older ``errors`` list."""
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        details = [
+            str(e.get("message") or e.get("detail") or e) for e in errors if isinstance(e, dict)
+        ]
+        if details:
+            return "; ".join(details)
+    detail, title = body.get("detail"), body.get("title")
+    return ": ".join(str(part) for part in (title, detail) if part)
+
+
+class X(Network):
+    name = "x"
+
+    def __init__(self, client: httpx.Client, *, clock: _http.Clock = time.time) -> None:
+        self._client = client
+        self._clock = clock
+        self._tokens: dict[str, Tokens] = {}
+        self._lock = threading.Lock()
+
+    def publish(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
+    ) -> Outcome:
+        # X has no idempotency key for tweets; a retry after a lost answer is refused
+        # by X's duplicate-content check rather than posted twice.
+        tokens = self._current_tokens(account)
+        if account.access_token_expired() and tokens.access_token == account.get("access_token"):
+            tokens = self._refresh(account, tokens, "the access token has expired")
+        response = self._post(account, tokens, post)
+        if response.status_code == 401:
+            tokens = self._refresh(account, tokens, error_message(dict(_http.json_body(response))))
+            response = self._post(account, tokens, post)
+            if response.status_code == 401:
+                raise _http.expired(self.name, account.account_id, "refreshed token refused")
+        self._raise_for_error(response)
+        data = _http.json_body(response).get("data") or {}
+        tweet_id = str(data.get("id", ""))
+        if not tweet_id:
+            raise _http.refused(self.name, response, "the answer carries no tweet id", "bad_answer")
+        who = account.handle or "i/web"
+        url = f"https://x.com/{who}/status/{tweet_id}"
+        return Outcome(provider=self.name, provider_message_id=tweet_id, public_url=url)
+
+    def _current_tokens(self, account: AccountConfig) -> Tokens:
+        with self._lock:
+            tokens = self._tokens.get(account.account_id)
+        if tokens is not None:
+            return tokens
+        return Tokens(account.require("access_token"), account.get("refresh_token"))
+
+    def _post(
+        self, account: AccountConfig, tokens: Tokens, post: variant_pb2.SocialVariant
+    ) -> httpx.Response:
+        return _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/2/tweets",
+            json={"text": post.text},
+            headers={"Authorization": f"Bearer {tokens.access_token}"},
+        )
+
+    def _refresh(self, account: AccountConfig, tokens: Tokens, why: str) -> Tokens:
+        if not tokens.refresh_token:
+            raise _http.expired(self.name, account.account_id, why or "401 Unauthorized")
+        client_id = account.require("client_id")
+        secret = account.get("client_secret")
+        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+        if not secret:  # public clients identify themselves in the form
+            form["client_id"] = client_id
+        response = _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/2/oauth2/token",
+            data=form,
+            auth=(client_id, secret) if secret else None,
+        )
+        _http.raise_for_retryable(response, self.name, clock=self._clock)
+        body = _http.json_body(response)
+        if not response.is_success or not body.get("access_token"):
+            reason = str(body.get("error_description") or body.get("error") or "")
+            raise _http.expired(self.name, account.account_id, f"token refresh failed: {reason}")
+        fresh = Tokens(
+            str(body["access_token"]), str(body.get("refresh_token") or tokens.refresh_token)
+        )
+        with self._lock:
+            self._tokens[account.account_id] = fresh
+        return fresh
+
+    def _raise_for_error(self, response: httpx.Response) -> None:
+        _http.raise_for_retryable(
+            response,
+            self.name,
+            reset_header=_http.epoch_reset_header("x-rate-limit-reset"),
+            clock=self._clock,
+        )
+        if not response.is_success:
+            raise _http.refused(self.name, response, error_message(dict(_http.json_body(response))))

@@ -1,0 +1,53 @@
+"""The social adapter's configuration, read from the environment at start.
+
+Every value is one ``SOCIAL_*`` variable (see the service README's table);
+``CommonSettings`` adds ``BROKER_URL``, ``LOG_LEVEL``, ``LOG_FORMAT`` and
+``METRICS_PORT``. A bad value stops the service with the variable's name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from brandcast.shared.config import CommonSettings
+
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8040"
+
+
+class SocialSettings(CommonSettings):
+    #: YAML or JSON mapping of brand account id -> network, base URL, credentials.
+    social_accounts_file: Path | None = None
+    #: Emulator that accounts missing from the accounts file post to; "" turns it off.
+    social_sandbox_url: str = DEFAULT_SANDBOX_URL
+    #: Seconds before a network call is given up (and retried later).
+    social_http_timeout: float = Field(default=10.0, gt=0)
+    #: Posts per second per brand account, shared by all workers through Redis; 0 = no limit.
+    social_rate_per_second: float = Field(default=1.0, ge=0)
+    #: Redis holding the shared rate limit; "" keeps the limit per process.
+    social_redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Attempts of one post before it is reported failed.
+    social_max_attempts: int = Field(default=5, ge=1)
+    social_retry_base_delay: float = Field(default=2.0, gt=0)
+    social_retry_max_delay: float = Field(default=900.0, gt=0)
+    #: Worker processes of ``brandcast-social worker``.
+    social_concurrency: int = Field(default=2, ge=1)
+    #: Seconds a Mastodon instance's limits (``/api/v2/instance``) are cached.
+    social_instance_cache_seconds: float = Field(default=600.0, ge=0)
+    #: ``LinkedIn-Version`` header (YYYYMM) unless an account sets its own.
+    social_linkedin_version: str = Field(default="202405", pattern=r"^\d{6}$")
+
+    @field_validator("social_sandbox_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, or empty to disable")
+        return value.rstrip("/")
+
+    @field_validator("social_accounts_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value

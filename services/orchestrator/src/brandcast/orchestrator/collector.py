@@ -1,0 +1,143 @@
+"""The receipt collector: applies adapters' receipts and feedback to the store.
+
+A background thread consumes the receipts queue with a prefetch window,
+applies what it holds in one transaction (receipts idempotently, suppression
+events as list changes), commits, and only then acknowledges. A crash before
+the ack redelivers the messages, which change nothing the second time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any, Final
+
+from kombu import Connection, Consumer
+
+from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.validation import normalize_address
+from brandcast.shared import topology
+from brandcast.v1 import bus_pb2
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF: Final = 10.0
+
+
+class ReceiptCollector:
+    def __init__(
+        self,
+        store: Store,
+        broker_url: str,
+        *,
+        events: CampaignEvents | None = None,
+        prefetch: int = 200,
+        flush_interval: float = 0.2,
+    ) -> None:
+        self._store = store
+        self._broker_url = broker_url
+        self._events = events or CampaignEvents()
+        self._prefetch = prefetch
+        self._flush_interval = flush_interval
+        self._pending: list[Any] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Set once the consumer is subscribed (tests and readiness wait on it).
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="receipt-collector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Apply and acknowledge what was received, then disconnect."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            try:
+                self._consume()
+                backoff = 0.0
+            except Exception:
+                log.exception("receipt collector lost its connection; reconnecting")
+                # Unacknowledged messages return to the queue with the connection.
+                self._pending.clear()
+                self.ready.clear()
+                backoff = min(MAX_BACKOFF, max(0.5, backoff * 2))
+                self._stop.wait(backoff)
+
+    def _consume(self) -> None:
+        with Connection(self._broker_url, heartbeat=30, connect_timeout=10) as connection:
+            connection.ensure_connection(max_retries=1)
+            consumer = Consumer(
+                connection.default_channel,
+                queues=[topology.receipts_queue()],
+                on_message=self._pending.append,
+                prefetch_count=self._prefetch,
+            )
+            with consumer:
+                self.ready.set()
+                oldest = 0.0
+                while not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        connection.drain_events(timeout=self._flush_interval)
+                    connection.heartbeat_check()
+                    if not self._pending:
+                        continue
+                    now = time.monotonic()
+                    oldest = oldest or now
+                    if len(self._pending) >= self._prefetch or now - oldest >= self._flush_interval:
+                        self._flush()
+                        oldest = 0.0
+                if self._pending:
+                    self._flush()
+
+    def _flush(self) -> None:
+        messages, self._pending = self._pending, []
+        receipts: list[bus_pb2.DeliveryReceipt] = []
+        suppressions: list[bus_pb2.SuppressionEvent] = []
+        poison: list[Any] = []
+        for message in messages:
+            kind = message.properties.get("type", "")
+            try:
+                if kind == topology.RECEIPT_BATCH_TYPE:
+                    batch = bus_pb2.ReceiptBatch()
+                    batch.ParseFromString(message.body)
+                    receipts.extend(batch.receipts)
+                elif kind == topology.SUPPRESSION_EVENT_TYPE:
+                    event = bus_pb2.SuppressionEvent()
+                    event.ParseFromString(message.body)
+                    suppressions.append(event)
+                else:
+                    raise ValueError(f"unknown message type {kind!r}")
+            except Exception as exc:
+                log.error("dropping unreadable message on the receipts queue: %s", exc)
+                poison.append(message)
+        changed = self._store.apply_receipts(receipts)
+        for event in suppressions:
+            self._apply_suppression(event)
+        for message in poison:
+            message.reject()
+        for message in messages:
+            if message not in poison:
+                message.ack()
+        if changed:
+            self._events.publish(changed)
+        log.debug("applied %d receipts, %d suppression events", len(receipts), len(suppressions))
+
+    def _apply_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
+        try:
+            address = normalize_address(event.channel, event.address)
+        except ValueError as exc:
+            log.warning("ignoring suppression event with a bad address: %s", exc)
+            return
+        if event.action == bus_pb2.SuppressionEvent.ACTION_SUPPRESS:
+            self._store.add_suppression(event.channel, address, event.reason)
+        elif event.action == bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS:
+            self._store.remove_suppression(event.channel, address)

@@ -1,0 +1,248 @@
+"""The dispatcher: the outbox's relay from the store to the bus.
+
+A background thread claims due deliveries (pending, or scheduled and due),
+renders each one, publishes them as ``DispatchBatch`` messages per campaign and
+channel with publisher confirms, and only then marks them queued. A crash
+between publish and mark leaves them pending, so they are published again on
+restart: at-least-once, and adapters pass the idempotency key (the delivery id)
+to providers so a duplicate is rarely sent twice.
+
+A delivery that cannot be rendered fails with the reason; one whose address
+was suppressed after the campaign was accepted ends suppressed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlencode
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
+from brandcast.orchestrator.store import Claim, DueDelivery, FinalUpdate, Store
+from brandcast.shared import tokens
+from brandcast.shared.bus import BusPublisher
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+log = logging.getLogger(__name__)
+
+#: Campaign renderers kept between claims (specs are parsed and validated once).
+RENDERER_CACHE: Final = 64
+#: Longest pause after a failing round (broker or database down).
+MAX_BACKOFF: Final = 10.0
+
+
+@dataclass(frozen=True)
+class _Campaign:
+    renderer: CampaignRenderer | None
+    spec: campaign_pb2.CampaignSpec
+    trace_context: dict[str, str]
+    #: Why the renderer could not be built, when it could not.
+    error: str = ""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        publisher_factory: Callable[[], BusPublisher],
+        *,
+        events: CampaignEvents | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        unsubscribe_base_url: str = "",
+        unsubscribe_secret: str = "",
+    ) -> None:
+        self._store = store
+        self._publisher_factory = publisher_factory
+        self._publisher: BusPublisher | None = None
+        self._events = events or CampaignEvents()
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._unsubscribe_base_url = unsubscribe_base_url
+        self._unsubscribe_secret = unsubscribe_secret
+        self._campaigns: OrderedDict[str, _Campaign] = OrderedDict()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for due deliveries now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the round in progress and stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            try:
+                handled = self.dispatch_once()
+                backoff = 0.0
+            except Exception:
+                log.exception("dispatch round failed; deliveries stay in the outbox")
+                backoff = min(MAX_BACKOFF, max(0.5, backoff * 2))
+                if self._publisher is not None:
+                    self._publisher.close()
+                    self._publisher = None
+                self._stop.wait(backoff)
+                continue
+            if handled < self._batch_size:
+                self._wake.wait(self._poll_interval)
+                self._wake.clear()
+
+    # -- one round ------------------------------------------------------------
+
+    def dispatch_once(self) -> int:
+        """Claim, render, publish and mark one round of due deliveries; returns how many."""
+        with self._store.claim_due(self._batch_size) as claim:
+            groups: dict[tuple[str, int], list[DueDelivery]] = {}
+            for due in claim.deliveries:
+                groups.setdefault((due.campaign_id, due.channel), []).append(due)
+            for (campaign_id, channel), items in groups.items():
+                self._dispatch_group(claim, campaign_id, channel, items)
+            if groups:
+                self._events.publish({campaign_id for campaign_id, _ in groups})
+            return len(claim.deliveries)
+
+    def _dispatch_group(
+        self, claim: Claim, campaign_id: str, channel: int, items: list[DueDelivery]
+    ) -> None:
+        campaign = self._campaign(campaign_id)
+        finals: list[FinalUpdate] = []
+        if channel in (campaign_pb2.CHANNEL_EMAIL, campaign_pb2.CHANNEL_SMS):
+            suppressed = claim.suppressed(channel, [d.address for d in items])
+        else:
+            suppressed = set()
+        created = Timestamp()
+        created.GetCurrentTime()
+        batch = bus_pb2.DispatchBatch(
+            batch_id=str(uuid.uuid4()),
+            campaign_id=campaign_id,
+            channel=channel,  # type: ignore[arg-type]
+            created_at=created,
+            trace_context=campaign.trace_context,
+            campaign_name=campaign.spec.name,
+            brand_name=campaign.spec.brand_kit.name,
+        )
+        for due in items:
+            if due.address in suppressed:
+                finals.append(FinalUpdate(due.id, campaign_pb2.DELIVERY_STATUS_SUPPRESSED))
+                continue
+            try:
+                batch.items.append(self._item(campaign, due))
+            except RenderError as exc:
+                finals.append(
+                    FinalUpdate(
+                        due.id, campaign_pb2.DELIVERY_STATUS_FAILED, "render_error", str(exc)
+                    )
+                )
+            except Exception as exc:
+                # A renderer bug must not stall the outbox: fail this one, loudly.
+                log.exception("rendering delivery %s failed", due.id)
+                finals.append(
+                    FinalUpdate(
+                        due.id, campaign_pb2.DELIVERY_STATUS_FAILED, "render_error", repr(exc)
+                    )
+                )
+        if batch.items:
+            self._publisher_instance().publish_dispatch(batch)
+            claim.mark_queued(campaign_id, [item.delivery_id for item in batch.items])
+        claim.mark_final(campaign_id, finals)
+        log.info(
+            "dispatched %d deliveries, %d ended before dispatch",
+            len(batch.items),
+            len(finals),
+            extra={"campaign_id": campaign_id, "batch_id": batch.batch_id},
+        )
+
+    def _item(self, campaign: _Campaign, due: DueDelivery) -> bus_pb2.DispatchItem:
+        if campaign.renderer is None:
+            raise RenderError.single("spec", campaign.error)
+        item = bus_pb2.DispatchItem(
+            delivery_id=due.id,
+            idempotency_key=due.id,
+            address=due.address,
+            recipient_id=due.recipient_id,
+            attempt=due.attempts,
+        )
+        if due.channel == campaign_pb2.CHANNEL_SOCIAL:
+            account = next(
+                (a for a in campaign.spec.brand_kit.social_accounts if a.id == due.recipient_id),
+                None,
+            )
+            if account is None:
+                raise RenderError.single("brand_kit.social_accounts", "account vanished")
+            item.social.CopyFrom(campaign.renderer.social(account).variant)
+            return item
+        recipient = campaign_pb2.Recipient()
+        recipient.ParseFromString(due.recipient or b"")
+        if due.channel == campaign_pb2.CHANNEL_EMAIL:
+            rendered = campaign.renderer.email(
+                recipient, unsubscribe_url=self._unsubscribe_url(campaign, due)
+            )
+            item.email.CopyFrom(rendered.variant)
+        else:
+            item.sms.CopyFrom(campaign.renderer.sms(recipient).variant)
+        return item
+
+    def _unsubscribe_url(self, campaign: _Campaign, due: DueDelivery) -> str:
+        base = campaign.spec.channels.email.unsubscribe_url or self._unsubscribe_base_url
+        if not base or not self._unsubscribe_secret:
+            return base
+        token = tokens.sign(
+            {
+                "channel": "email",
+                "address": due.address,
+                "delivery_id": due.id,
+                "campaign_id": due.campaign_id,
+            },
+            self._unsubscribe_secret,
+        )
+        separator = "&" if "?" in base else "?"
+        return f"{base}{separator}{urlencode({'token': token})}"
+
+    def _campaign(self, campaign_id: str) -> _Campaign:
+        cached = self._campaigns.get(campaign_id)
+        if cached is not None:
+            self._campaigns.move_to_end(campaign_id)
+            return cached
+        found = self._store.campaign_spec(campaign_id)
+        if found is None:
+            raise LookupError(f"deliveries of unknown campaign {campaign_id}")
+        spec, trace_json = found
+        trace = json.loads(trace_json or "{}")
+        try:
+            campaign = _Campaign(CampaignRenderer(spec, campaign_id=campaign_id), spec, trace)
+        except RenderError as exc:
+            campaign = _Campaign(None, spec, trace, error=str(exc))
+        self._campaigns[campaign_id] = campaign
+        if len(self._campaigns) > RENDERER_CACHE:
+            self._campaigns.popitem(last=False)
+        return campaign
+
+    def _publisher_instance(self) -> BusPublisher:
+        if self._publisher is None:
+            self._publisher = self._publisher_factory()
+        return self._publisher

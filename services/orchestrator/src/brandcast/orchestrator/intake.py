@@ -1,0 +1,344 @@
+"""Accepting a campaign: validate, deduplicate by idempotency key, persist, answer.
+
+A submission is written in one transaction: the campaign, its audience and one
+delivery per recipient and channel (one per account for social). Recipients are
+processed in slices, so a streamed audience never sits in memory as a whole.
+Nothing is dispatched before the transaction commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from brandcast.orchestrator.errors import (
+    CampaignNotFoundError,
+    IdempotencyConflictError,
+    InvalidCampaignError,
+)
+from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
+from brandcast.orchestrator.store import (
+    STATUS_RANK,
+    CampaignWriter,
+    IdempotencyKeyTakenError,
+    Store,
+    now_us,
+)
+from brandcast.orchestrator.validation import RecipientChecker, validate_spec
+from brandcast.v1 import campaign_pb2, campaign_service_pb2, variant_pb2
+
+log = logging.getLogger(__name__)
+
+#: Recipients validated and written per round trip.
+SLICE: Final = 1000
+#: Violations reported at most; a broken file should not produce a huge error.
+MAX_VIOLATIONS: Final = 100
+#: Audience members rendered at submit to surface warnings early.
+WARNING_SAMPLE: Final = 3
+MAX_IDEMPOTENCY_KEY: Final = 200
+
+
+@dataclass
+class SubmitResult:
+    campaign: campaign_pb2.Campaign
+    duplicate: bool = False
+    warnings: list[variant_pb2.RenderWarning] = field(default_factory=list)
+    #: Recipients received with the request, inline and streamed.
+    recipients_received: int = 0
+
+
+def render_violations(error: RenderError, prefix: str = "spec") -> list[FieldViolation]:
+    return [FieldViolation(f"{prefix}.{v.field}", v.description) for v in error.violations]
+
+
+class CampaignIntake:
+    def __init__(self, store: Store, *, max_audience_size: int = 1_000_000) -> None:
+        self._store = store
+        self._max_audience = max_audience_size
+
+    def submit(
+        self,
+        request: campaign_service_pb2.SubmitCampaignRequest,
+        chunks: Iterable[campaign_service_pb2.RecipientChunk] = (),
+        *,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> SubmitResult:
+        """Persist a campaign; ``chunks`` carry the rest of a streamed audience."""
+        key = request.idempotency_key
+        if len(key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidCampaignError(
+                [FieldViolation("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY} characters")]
+            )
+        hasher = hashlib.sha256(request.SerializeToString(deterministic=True))
+        hashed_chunks = _hashing(chunks, hasher)
+        existing = self._store.find_by_idempotency_key(key) if key else None
+        if existing is not None:
+            received = len(request.spec.audience)
+            for chunk in hashed_chunks:
+                received += len(chunk.recipients)
+            result = self._duplicate(key, existing, hasher.hexdigest())
+            result.recipients_received = received
+            return result
+        try:
+            return self._create(request, hashed_chunks, hasher, dict(trace_context or {}))
+        except IdempotencyKeyTakenError:
+            # Another submission with this key committed while we were writing.
+            found = self._store.find_by_idempotency_key(key)
+            assert found is not None
+            return self._duplicate(key, found, hasher.hexdigest())
+
+    def _duplicate(self, key: str, existing: tuple[str, str], request_hash: str) -> SubmitResult:
+        campaign_id, original_hash = existing
+        if original_hash != request_hash:
+            raise IdempotencyConflictError(key, campaign_id)
+        campaign = self._store.get_campaign(campaign_id)
+        if campaign is None:
+            raise CampaignNotFoundError(campaign_id)
+        return SubmitResult(
+            campaign, duplicate=True, recipients_received=int(campaign.audience_size)
+        )
+
+    def _create(
+        self,
+        request: campaign_service_pb2.SubmitCampaignRequest,
+        chunks: Iterable[campaign_service_pb2.RecipientChunk],
+        hasher: Any,
+        trace_context: dict[str, str],
+    ) -> SubmitResult:
+        spec = campaign_pb2.CampaignSpec()
+        spec.CopyFrom(request.spec)
+        del spec.audience[:]
+        violations = validate_spec(request.spec)
+        if violations:
+            raise InvalidCampaignError(violations[:MAX_VIOLATIONS])
+        campaign_id = str(uuid.uuid4())
+        try:
+            renderer = CampaignRenderer(spec, campaign_id=campaign_id)
+        except RenderError as exc:
+            raise InvalidCampaignError(render_violations(exc)) from exc
+
+        now = now_us()
+        send_at = 0
+        if spec.schedule.HasField("send_at"):
+            send_at = spec.schedule.send_at.ToMicroseconds()
+        scheduled = send_at > now
+        plan = _DeliveryPlan(
+            campaign_id=campaign_id,
+            now=now,
+            not_before=max(send_at, now),
+            status=(
+                campaign_pb2.DELIVERY_STATUS_SCHEDULED
+                if scheduled
+                else campaign_pb2.DELIVERY_STATUS_PENDING
+            ),
+            email=spec.channels.email.enabled,
+            sms=spec.channels.sms.enabled,
+        )
+        checker = RecipientChecker(spec.channels)
+        sample: list[campaign_pb2.Recipient] = []
+        with self._store.campaign_writer() as writer:
+            writer.insert_campaign(
+                {
+                    "id": campaign_id,
+                    "name": spec.name,
+                    "spec": spec.SerializeToString(),
+                    "state": (
+                        campaign_pb2.CAMPAIGN_STATE_SCHEDULED
+                        if scheduled
+                        else campaign_pb2.CAMPAIGN_STATE_DISPATCHING
+                    ),
+                    "audience_size": 0,
+                    "trace_context": json.dumps(trace_context),
+                    "send_at_us": send_at or None,
+                    "created_us": now,
+                    "updated_us": now,
+                }
+            )
+            audience_size = 0
+            for members in _slices(request.spec.audience, chunks):
+                audience_size += len(members)
+                if audience_size > self._max_audience:
+                    raise InvalidCampaignError(
+                        [
+                            FieldViolation(
+                                "spec.audience", f"at most {self._max_audience} recipients"
+                            )
+                        ]
+                    )
+                checked = _check_slice(writer, checker, campaign_id, members)
+                plan.write(writer, checked)
+                sample += [c.recipient for c in checked[: WARNING_SAMPLE - len(sample)]]
+            if spec.channels.social.enabled:
+                plan.write_social(writer, renderer.social_accounts())
+            request_hash = hasher.hexdigest()
+            writer.finish(
+                campaign_id,
+                idempotency_key=request.idempotency_key,
+                request_hash=request_hash,
+                audience_size=audience_size,
+            )
+        campaign = self._store.get_campaign(campaign_id)
+        assert campaign is not None
+        log.info(
+            "accepted campaign %s with %d recipients",
+            campaign_id,
+            audience_size,
+            extra={"campaign_id": campaign_id},
+        )
+        return SubmitResult(
+            campaign,
+            warnings=_sample_warnings(renderer, sample),
+            recipients_received=audience_size,
+        )
+
+
+def _hashing(
+    chunks: Iterable[campaign_service_pb2.RecipientChunk], hasher: Any
+) -> Iterator[campaign_service_pb2.RecipientChunk]:
+    for chunk in chunks:
+        hasher.update(chunk.SerializeToString(deterministic=True))
+        yield chunk
+
+
+def _slices(
+    inline: Iterable[campaign_pb2.Recipient],
+    chunks: Iterable[campaign_service_pb2.RecipientChunk],
+) -> Iterator[list[tuple[str, campaign_pb2.Recipient]]]:
+    """The audience as slices of ``(field path, recipient)``: inline first, then streamed."""
+    current: list[tuple[str, campaign_pb2.Recipient]] = []
+    for i, recipient in enumerate(inline):
+        current.append((f"spec.audience[{i}]", recipient))
+        if len(current) >= SLICE:
+            yield current
+            current = []
+    for c, chunk in enumerate(chunks):
+        for i, recipient in enumerate(chunk.recipients):
+            current.append((f"chunks[{c}].recipients[{i}]", recipient))
+            if len(current) >= SLICE:
+                yield current
+                current = []
+    if current:
+        yield current
+
+
+def _check_slice(
+    writer: CampaignWriter,
+    checker: RecipientChecker,
+    campaign_id: str,
+    members: list[tuple[str, campaign_pb2.Recipient]],
+) -> list[Any]:
+    violations: list[FieldViolation] = []
+    checked = []
+    seen: set[str] = set()
+    earlier = writer.existing_recipient_ids(campaign_id, [r.id for _, r in members])
+    for path, recipient in members:
+        result = checker.check(recipient, path)
+        if isinstance(result, list):
+            violations += result
+            continue
+        if recipient.id in seen or recipient.id in earlier:
+            violations.append(
+                FieldViolation(f"{path}.id", f"duplicate recipient id {recipient.id!r}")
+            )
+            continue
+        seen.add(recipient.id)
+        checked.append(result)
+    if violations:
+        raise InvalidCampaignError(violations[:MAX_VIOLATIONS])
+    return checked
+
+
+@dataclass
+class _DeliveryPlan:
+    campaign_id: str
+    now: int
+    not_before: int
+    status: int
+    email: bool
+    sms: bool
+
+    def _row(self, channel: int, recipient_id: str, address: str, status: int) -> dict[str, Any]:
+        delivery_id = str(uuid.uuid4())
+        return {
+            "id": delivery_id,
+            "campaign_id": self.campaign_id,
+            "channel": channel,
+            "recipient_id": recipient_id,
+            "address": address,
+            "status": status,
+            "status_rank": STATUS_RANK[status],
+            "attempts": 0,
+            "provider": "",
+            "provider_message_id": "",
+            "error_code": "",
+            "error_message": "",
+            "public_url": "",
+            # Adapters hand this to providers, so a republished delivery is sent once.
+            "idempotency_key": delivery_id,
+            "not_before_us": self.not_before,
+            "created_us": self.now,
+            "updated_us": self.now,
+            "seq": 1,
+        }
+
+    def write(self, writer: CampaignWriter, checked: list[Any]) -> None:
+        writer.insert_recipients(
+            [
+                {
+                    "campaign_id": self.campaign_id,
+                    "recipient_id": c.recipient.id,
+                    "data": c.recipient.SerializeToString(),
+                }
+                for c in checked
+            ]
+        )
+        rows: list[dict[str, Any]] = []
+        for channel, enabled, attr in (
+            (campaign_pb2.CHANNEL_EMAIL, self.email, "email"),
+            (campaign_pb2.CHANNEL_SMS, self.sms, "phone"),
+        ):
+            if not enabled:
+                continue
+            addressed = [(c.recipient.id, getattr(c, attr)) for c in checked if getattr(c, attr)]
+            suppressed = writer.suppressed(channel, [a for _, a in addressed])
+            for recipient_id, address in addressed:
+                status = (
+                    campaign_pb2.DELIVERY_STATUS_SUPPRESSED
+                    if address in suppressed
+                    else self.status
+                )
+                rows.append(self._row(channel, recipient_id, address, status))
+        writer.insert_deliveries(rows)
+
+    def write_social(
+        self, writer: CampaignWriter, accounts: list[campaign_pb2.SocialAccount]
+    ) -> None:
+        writer.insert_deliveries(
+            [self._row(campaign_pb2.CHANNEL_SOCIAL, a.id, a.id, self.status) for a in accounts]
+        )
+
+
+def _sample_warnings(
+    renderer: CampaignRenderer, sample: list[campaign_pb2.Recipient]
+) -> list[variant_pb2.RenderWarning]:
+    """Warnings of rendering the first few recipients, each code and field once."""
+    try:
+        variants = renderer.preview(sample)
+    except RenderError as exc:
+        return [
+            variant_pb2.RenderWarning(code="render.failed", message=v.description, field=v.field)
+            for v in exc.violations
+        ]
+    seen: set[tuple[str, str]] = set()
+    out: list[variant_pb2.RenderWarning] = []
+    for variant in variants:
+        for warning in variant.warnings:
+            if (warning.code, warning.field) not in seen:
+                seen.add((warning.code, warning.field))
+                out.append(warning)
+    return out

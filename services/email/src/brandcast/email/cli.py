@@ -1,0 +1,138 @@
+"""``brandcast-email``: the email adapter's entry points.
+
+    brandcast-email worker [--concurrency N]         Celery worker on brandcast.email
+    brandcast-email webhooks [--host H] [--port P]    Postmark webhooks + unsubscribe
+    brandcast-email sink [--host H] [--port P] [--dir D] [--fail ADDR=CODE[:TIMES]]
+    brandcast-email postmark-emulator [--host H] [--port P] [--token T]
+
+Settings come from the environment (see the README); a bad value stops the
+command with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from brandcast.email.bootstrap import create_worker
+from brandcast.email.sandbox.background import serve_in_thread
+from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
+from brandcast.email.sandbox.smtp_sink import FailureRule, start_sink
+from brandcast.email.settings import EmailSettings
+from brandcast.email.webhooks import create_webhooks_app
+from brandcast.shared.logs import configure_logging
+from brandcast.shared.worker import worker_argv
+
+
+def _settings() -> EmailSettings:
+    try:
+        return EmailSettings()
+    except ValidationError as exc:
+        sys.exit(f"brandcast-email: invalid configuration:\n{exc}")
+
+
+def _worker(args: argparse.Namespace) -> None:
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format, "brandcast-email")
+    try:
+        app = create_worker(settings)
+    except ValueError as exc:
+        sys.exit(f"brandcast-email: {exc}")
+    concurrency = args.concurrency or settings.email_worker_concurrency
+    app.worker_main(worker_argv("email", concurrency))
+
+
+def _webhooks(args: argparse.Namespace) -> None:
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format, "brandcast-email-webhooks")
+    uvicorn.run(create_webhooks_app(settings), host=args.host, port=args.port, log_config=None)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _sink(args: argparse.Namespace) -> None:
+
+    configure_logging("INFO", "text", "brandcast-email-sink")
+    try:
+        failures = dict(FailureRule.parse(spec) for spec in args.fail)
+    except ValueError as exc:
+        sys.exit(f"brandcast-email sink: {exc}")
+    controller, port = start_sink(Path(args.dir), args.port, host=args.host, failures=failures)
+    print(f"SMTP sink listening on {args.host}:{port}, storing in {args.dir}", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        controller.stop()
+
+
+def _postmark_emulator(args: argparse.Namespace) -> None:
+
+    configure_logging("INFO", "text", "brandcast-email-postmark-emulator")
+    emulator = PostmarkEmulator(args.token)
+    server = serve_in_thread(emulator.app, host=args.host, port=args.port)
+    print(f"Postmark emulator on {server.url} (token {args.token!r})", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        server.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brandcast-email", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser("worker", help="run the Celery worker on the email queue")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="worker processes (default EMAIL_WORKER_CONCURRENCY)",
+    )
+    worker.set_defaults(run=_worker)
+
+    webhooks = commands.add_parser("webhooks", help="serve provider webhooks and unsubscribe")
+    webhooks.add_argument("--host", default="127.0.0.1")
+    webhooks.add_argument("--port", type=int, default=8025)
+    webhooks.set_defaults(run=_webhooks)
+
+    sink = commands.add_parser("sink", help="run the loopback SMTP sink")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=2525)
+    sink.add_argument("--dir", default="var/mail", help="where .eml files and index.jsonl go")
+    sink.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="ADDR=CODE[:TIMES]",
+        help="refuse ADDR with SMTP CODE (TIMES times, default always)",
+    )
+    sink.set_defaults(run=_sink)
+
+    emulator = commands.add_parser("postmark-emulator", help="run the loopback Postmark API")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8031)
+    emulator.add_argument("--token", default="sandbox-token")
+    emulator.set_defaults(run=_postmark_emulator)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

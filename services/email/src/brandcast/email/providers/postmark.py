@@ -1,0 +1,161 @@
+"""Postmark's HTTP API (``POST /email``) as an email provider.
+
+Postmark has no idempotency-key header, so the key travels where its webhooks
+and our logs can see it: in ``Metadata`` (with the delivery and campaign ids,
+which the webhook endpoint uses to build receipts) and as the
+``X-Brandcast-Idempotency-Key`` header of the message, next to the same
+deterministic ``Message-ID`` the SMTP provider uses.
+
+Answers: 200 with ``ErrorCode`` 0 is SENT; 429 (honouring ``Retry-After``) is
+transient; 5xx, timeouts and refused connections are transient outages; 401 is
+a transient outage too (a bad token fails every message: fail over, do not
+burn the deliveries); any other 4xx is permanent with Postmark's ``ErrorCode``
+and ``Message``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from brandcast.email.message import EmailMessage
+from brandcast.email.providers.base import EmailProvider
+from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+
+IDEMPOTENCY_HEADER = "X-Brandcast-Idempotency-Key"
+
+
+class PostmarkProvider(EmailProvider):
+    name = "postmark"
+
+    def __init__(
+        self,
+        base_url: str,
+        server_token: str,
+        *,
+        message_stream: str = "outbound",
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not server_token:
+            raise ValueError("EMAIL_POSTMARK_TOKEN is required for the postmark provider")
+        self._message_stream = message_stream
+        self._client = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "Accept": "application/json",
+                "X-Postmark-Server-Token": server_token,
+                "User-Agent": "brandcast-email",
+            },
+        )
+
+    def payload(self, message: EmailMessage, idempotency_key: str) -> dict[str, Any]:
+        """The JSON body of ``POST /email`` for ``message``."""
+        headers = [
+            {"Name": "Message-ID", "Value": message.message_id(idempotency_key)},
+            {"Name": IDEMPOTENCY_HEADER, "Value": idempotency_key},
+        ]
+        if unsubscribe := message.list_unsubscribe():
+            headers.append({"Name": "List-Unsubscribe", "Value": unsubscribe})
+            if message.one_click:
+                headers.append(
+                    {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"}
+                )
+        body: dict[str, Any] = {
+            # str(Address) quotes and encodes display names; the values were validated
+            # (single address, no line breaks) when the message was built.
+            "From": str(Address(message.from_name, addr_spec=message.from_address)),
+            "To": str(Address(message.to_name, addr_spec=message.to_address)),
+            "Subject": message.subject,
+            "MessageStream": self._message_stream,
+            "Headers": headers,
+            "Metadata": {k: v for k, v in message.metadata.items() if v},
+            "TrackOpens": False,
+        }
+        if message.text:
+            body["TextBody"] = message.text
+        if message.html:
+            body["HtmlBody"] = message.html
+        if message.reply_to:
+            body["ReplyTo"] = message.reply_to
+        return body
+
+    def send(self, message: EmailMessage, *, idempotency_key: str) -> Outcome:
+        try:
+            response = self._client.post("/email", json=self.payload(message, idempotency_key))
+        except httpx.TimeoutException as exc:
+            raise TransientProviderError(
+                "timeout",
+                f"Postmark did not answer in time: {exc}",
+                provider=self.name,
+                outage=True,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransientProviderError(
+                "connection_failed", f"{type(exc).__name__}: {exc}", provider=self.name, outage=True
+            ) from exc
+        return self._outcome(response)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _outcome(self, response: httpx.Response) -> Outcome:
+        error_code, text = _error_of(response)
+        status = response.status_code
+        if status == 200 and error_code in ("", "0"):
+            message_id = _json(response).get("MessageID", "")
+            return Outcome(provider=self.name, provider_message_id=str(message_id))
+        if status == 429:
+            raise TransientProviderError(
+                "429",
+                text or "rate limited",
+                provider=self.name,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 500:
+            raise TransientProviderError(
+                str(status), text or response.reason_phrase, provider=self.name, outage=True
+            )
+        if status == 401:
+            raise TransientProviderError(
+                error_code or "401", text or "unauthorized", provider=self.name, outage=True
+            )
+        raise PermanentProviderError(
+            error_code or str(status), text or response.reason_phrase, provider=self.name
+        )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    data = _json(response)
+    code = data.get("ErrorCode")
+    return ("" if code is None else str(code)), str(data.get("Message", ""))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,201 @@
+"""SMTP delivery with one reused connection per worker process.
+
+Opening an SMTP session (TCP, EHLO, STARTTLS, AUTH) costs more than sending a
+message, so the connection is kept between messages and re-opened when the
+server has dropped it (``SMTPServerDisconnected``: idle timeouts are normal).
+
+Reply codes become the shared error tree: 4xx is transient (421 "service not
+available" also counts as an outage, so failover can kick in), 5xx is
+permanent with the server's code and text; refused connections, timeouts and
+TLS failures are transient outages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import threading
+from typing import Literal
+
+from brandcast.email.dkim_signing import DkimSigner
+from brandcast.email.message import EmailMessage, build_mime
+from brandcast.email.providers.base import EmailProvider
+from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import (
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
+
+logger = logging.getLogger(__name__)
+
+Security = Literal["none", "starttls", "tls"]
+
+
+class SmtpProvider(EmailProvider):
+    name = "smtp"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: Security = "none",
+        username: str = "",
+        password: str = "",
+        timeout: float = 30.0,
+        local_hostname: str = "",
+        dkim: DkimSigner | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._security = security
+        self._username = username
+        self._password = password
+        self._timeout = timeout
+        self._local_hostname = local_hostname or None
+        self._dkim = dkim
+        self._tls_context = tls_context
+        self._connection: smtplib.SMTP | None = None
+        # Connections must not be shared across fork(): remember whose it is.
+        self._owner_pid = 0
+        self._lock = threading.Lock()
+        #: Sessions opened so far (connection reuse is observable in tests and logs).
+        self.connections_opened = 0
+
+    def send(self, message: EmailMessage, *, idempotency_key: str) -> Outcome:
+        mime = build_mime(message, idempotency_key=idempotency_key)
+        raw = mime.as_bytes()
+        if self._dkim is not None:
+            raw = self._dkim.sign(raw)
+        with self._lock:
+            self._transmit(message.from_address, message.to_address, raw)
+        return Outcome(provider=self.name, provider_message_id=str(mime["Message-ID"]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop(quit_politely=True)
+
+    def _transmit(self, sender: str, recipient: str, raw: bytes) -> None:
+        reused = self._connection is not None and self._owner_pid == os.getpid()
+        try:
+            connection = self._connect_if_needed()
+            try:
+                connection.sendmail(sender, [recipient], raw)
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                # The kept connection went stale (idle timeout, server restart): once more
+                # on a fresh one.
+                logger.info("SMTP connection dropped by the server; reconnecting")
+                self._drop(quit_politely=False)
+                self._connect_if_needed().sendmail(sender, [recipient], raw)
+        except ProviderError:
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise self._reply_error(code, text) from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            self._drop(quit_politely=False)
+            raise TransientProviderError(
+                str(exc.smtp_code),
+                f"authentication failed: {_text(exc.smtp_error)}",
+                provider=self.name,
+                outage=True,
+            ) from exc
+        except smtplib.SMTPConnectError as exc:  # the greeting was not 220
+            self._drop(quit_politely=False)
+            raise TransientProviderError(
+                str(exc.smtp_code),
+                f"connection refused by the server: {_text(exc.smtp_error)}",
+                provider=self.name,
+                outage=True,
+            ) from exc
+        except smtplib.SMTPResponseException as exc:  # sender refused, data error, helo error
+            raise self._reply_error(exc.smtp_code, exc.smtp_error) from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop(quit_politely=False)
+            raise TransientProviderError(
+                "disconnected", str(exc) or "server disconnected", provider=self.name, outage=True
+            ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            self._drop(quit_politely=False)
+            raise TransientProviderError(
+                "not_supported", str(exc), provider=self.name, outage=True
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, TLS, DNS
+            self._drop(quit_politely=False)
+            raise TransientProviderError(
+                "connection_failed",
+                f"{type(exc).__name__}: {exc} ({self._host}:{self._port})",
+                provider=self.name,
+                outage=True,
+            ) from exc
+
+    def _reply_error(self, code: int, text: bytes | str) -> ProviderError:
+        message = _text(text)
+        if code == 421:
+            # smtplib already closed the socket; forget it so the next send reconnects.
+            self._drop(quit_politely=False)
+        if 400 <= code < 500:
+            return TransientProviderError(
+                str(code), message, provider=self.name, outage=code == 421
+            )
+        if 500 <= code < 600:
+            return PermanentProviderError(str(code), message, provider=self.name)
+        self._drop(quit_politely=False)
+        return TransientProviderError(
+            str(code), f"unexpected reply: {message}", provider=self.name, outage=True
+        )
+
+    def _connect_if_needed(self) -> smtplib.SMTP:
+        if self._connection is not None and self._owner_pid == os.getpid():
+            return self._connection
+        self._connection = None
+        context = self._tls_context or ssl.create_default_context()
+        connection: smtplib.SMTP
+        if self._security == "tls":
+            connection = smtplib.SMTP_SSL(
+                self._host,
+                self._port,
+                local_hostname=self._local_hostname,
+                timeout=self._timeout,
+                context=context,
+            )
+        else:
+            connection = smtplib.SMTP(
+                self._host, self._port, local_hostname=self._local_hostname, timeout=self._timeout
+            )
+        try:
+            connection.ehlo()
+            if self._security == "starttls":
+                connection.starttls(context=context)
+                connection.ehlo()
+            if self._username:
+                connection.login(self._username, self._password)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self._owner_pid = os.getpid()
+        self.connections_opened += 1
+        return connection
+
+    def _drop(self, *, quit_politely: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None or self._owner_pid != os.getpid():
+            return
+        try:
+            if quit_politely:
+                connection.quit()
+            else:
+                connection.close()
+        except (OSError, smtplib.SMTPException):
+            connection.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

@@ -1,0 +1,106 @@
+"""The email adapter's configuration, read from the environment at start.
+
+Every field name is its environment variable in lower case (``EMAIL_SMTP_HOST``
+is ``email_smtp_host``), so each value has exactly one name. The defaults
+deliver to the local SMTP sink (``brandcast-email sink``) with no setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from brandcast.shared.config import CommonSettings
+
+#: Provider names ``EMAIL_PROVIDERS`` may list, in failover order.
+KNOWN_PROVIDERS = ("smtp", "postmark")
+
+
+class EmailSettings(CommonSettings):
+    #: Comma-separated providers in failover order, e.g. "smtp" or "smtp,postmark".
+    email_providers: str = "smtp"
+
+    email_smtp_host: str = "127.0.0.1"
+    email_smtp_port: int = Field(default=2525, ge=1, le=65535)
+    #: "none", "starttls" (upgrade on a plain port, usually 587) or "tls" (implicit, 465).
+    email_smtp_security: Literal["none", "starttls", "tls"] = "none"
+    email_smtp_username: str = ""
+    email_smtp_password: str = ""
+    #: Seconds for connecting and for each SMTP command.
+    email_smtp_timeout: float = Field(default=30.0, gt=0)
+    #: Name sent in EHLO; empty = the machine's FQDN.
+    email_smtp_local_hostname: str = ""
+
+    email_postmark_url: str = "https://api.postmarkapp.com"
+    email_postmark_token: str = ""
+    email_postmark_message_stream: str = "outbound"
+    email_postmark_timeout: float = Field(default=10.0, gt=0)
+
+    #: DKIM signing (SMTP only; HTTP providers sign themselves) when all three are set.
+    email_dkim_private_key_file: Path | None = None
+    email_dkim_selector: str = ""
+    email_dkim_domain: str = ""
+
+    email_max_attempts: int = Field(default=5, ge=1)
+    email_retry_base_delay: float = Field(default=2.0, gt=0)
+    email_retry_max_delay: float = Field(default=300.0, gt=0)
+    #: Messages per second per provider across all worker processes; 0 = no limit.
+    email_rate_limit: float = Field(default=0.0, ge=0)
+    #: Worker processes of `brandcast-email worker` (overridden by --concurrency).
+    email_worker_concurrency: int = Field(default=2, ge=1)
+
+    #: Basic-auth credentials Postmark's webhooks must present (both required to accept them).
+    email_webhook_username: str = ""
+    email_webhook_password: str = ""
+
+    #: Shared with the orchestrator: verifies one-click unsubscribe tokens.
+    unsubscribe_secret: str = ""
+    #: Redis for the shared rate limit; empty = per-process limit.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    @field_validator("email_providers")
+    @classmethod
+    def _known_providers(cls, value: str) -> str:
+        names = _split(value)
+        if not names:
+            raise ValueError("at least one provider is required")
+        unknown = [name for name in names if name not in KNOWN_PROVIDERS]
+        if unknown:
+            choices = ", ".join(KNOWN_PROVIDERS)
+            raise ValueError(f"unknown provider(s) {', '.join(unknown)}; choose from {choices}")
+        if len(set(names)) != len(names):
+            raise ValueError("a provider is listed twice")
+        return ",".join(names)
+
+    @model_validator(mode="after")
+    def _complete_provider_config(self) -> EmailSettings:
+        if "postmark" in self.providers and not self.email_postmark_token:
+            raise ValueError("EMAIL_POSTMARK_TOKEN is required when EMAIL_PROVIDERS has postmark")
+        dkim = [
+            self.email_dkim_private_key_file is not None,
+            bool(self.email_dkim_selector),
+            bool(self.email_dkim_domain),
+        ]
+        if any(dkim) and not all(dkim):
+            raise ValueError(
+                "DKIM needs all of EMAIL_DKIM_PRIVATE_KEY_FILE, EMAIL_DKIM_SELECTOR "
+                "and EMAIL_DKIM_DOMAIN"
+            )
+        if (self.email_smtp_username == "") != (self.email_smtp_password == ""):
+            raise ValueError("EMAIL_SMTP_USERNAME and EMAIL_SMTP_PASSWORD go together")
+        return self
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """``EMAIL_PROVIDERS`` as names, primary first."""
+        return _split(self.email_providers)
+
+    @property
+    def dkim_enabled(self) -> bool:
+        return self.email_dkim_private_key_file is not None
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in value.split(",") if name.strip())

@@ -1,0 +1,195 @@
+"""The email adapter's HTTP side: provider webhooks and one-click unsubscribe.
+
+Routes (``create_webhooks_app``):
+
+- ``POST /webhooks/postmark``: Postmark's delivery/bounce/complaint webhooks, with
+  the basic-auth credentials configured on the webhook (``EMAIL_WEBHOOK_USERNAME``
+  and ``EMAIL_WEBHOOK_PASSWORD``); refused with 503 while they are not configured.
+- ``GET /unsubscribe/{token}``: a confirmation page whose form POSTs (link scanners
+  GET, so a GET never unsubscribes anyone).
+- ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` (RFC 8058).
+- ``GET /healthz``.
+
+Everything accepted is published (confirmed) to the receipts exchange before the
+answer, so a 200 means the orchestrator will see it; a bus failure is a 503 and
+the provider retries its webhook.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import html
+import json
+import logging
+import threading
+from typing import Protocol
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from brandcast.email.feedback import (
+    InvalidEventError,
+    UnsubscribeRefusedError,
+    feedback_from_postmark,
+    unsubscribe_event,
+)
+from brandcast.email.settings import EmailSettings
+from brandcast.shared.bus import BusPublisher
+from brandcast.v1 import bus_pb2
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "email"
+ONE_CLICK_FIELD = "List-Unsubscribe"
+ONE_CLICK_VALUE = "One-Click"
+
+
+class FeedbackPublisher(Protocol):
+    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None: ...
+
+    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None: ...
+
+
+class SerializedPublisher:
+    """A :class:`BusPublisher` shared by the server's threads, one publish at a time."""
+
+    def __init__(self, broker_url: str) -> None:
+        self._publisher = BusPublisher(broker_url, origin="brandcast-email-webhooks")
+        self._lock = threading.Lock()
+
+    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
+        with self._lock:
+            self._publisher.publish_receipts(batch, channel)
+
+    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
+        with self._lock:
+            self._publisher.publish_suppression(event)
+
+    def close(self) -> None:
+        with self._lock:
+            self._publisher.close()
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    document = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title></head>"
+        '<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">'
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(document, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _basic_auth_matches(header: str, username: str, password: str) -> bool:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given_user, _, given_password = base64.b64decode(encoded).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    # Compare both in constant time, whatever the first result.
+    user_ok = hmac.compare_digest(given_user.encode(), username.encode())
+    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
+    return user_ok and password_ok
+
+
+def create_webhooks_app(
+    settings: EmailSettings, publisher: FeedbackPublisher | None = None
+) -> Starlette:
+    """The Starlette app ``brandcast-email webhooks`` serves."""
+    bus: FeedbackPublisher = publisher or SerializedPublisher(settings.broker_url)
+    secret = settings.unsubscribe_secret
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def postmark(request: Request) -> Response:
+        user, password = settings.email_webhook_username, settings.email_webhook_password
+        if not user or not password:
+            return JSONResponse(
+                {"error": "EMAIL_WEBHOOK_USERNAME/EMAIL_WEBHOOK_PASSWORD are not configured"},
+                status_code=503,
+            )
+        if not _basic_auth_matches(request.headers.get("Authorization", ""), user, password):
+            return JSONResponse(
+                {"error": "Authorization: basic credentials missing or wrong"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="brandcast-email"'},
+            )
+        try:
+            feedback = feedback_from_postmark(json.loads(await request.body()))
+        except (ValueError, InvalidEventError) as exc:
+            return JSONResponse({"error": f"body: {exc}"}, status_code=400)
+        try:
+            if feedback.receipts:
+                batch = bus_pb2.ReceiptBatch(receipts=feedback.receipts)
+                await run_in_threadpool(bus.publish_receipts, batch, CHANNEL)
+            for event in feedback.suppressions:
+                await run_in_threadpool(bus.publish_suppression, event)
+        except Exception:
+            logger.exception("could not publish Postmark feedback; Postmark will retry")
+            return JSONResponse({"error": "bus unavailable, retry later"}, status_code=503)
+        return JSONResponse(
+            {"receipts": len(feedback.receipts), "suppressions": len(feedback.suppressions)}
+        )
+
+    async def unsubscribe_page(request: Request) -> Response:
+        if not secret:
+            return _page("Unsubscribe unavailable", "<p>Please try again later.</p>", 503)
+        token = request.path_params["token"]
+        try:
+            unsubscribe_event(token, secret)
+        except UnsubscribeRefusedError as exc:
+            return _page(
+                "Invalid link",
+                "<p>This unsubscribe link is not valid.</p>",
+                403 if exc.forged else 400,
+            )
+        form = (
+            "<p>Stop receiving these emails?</p>"
+            f'<form method=post action="/unsubscribe/{html.escape(token, quote=True)}">'
+            f'<input type=hidden name="{ONE_CLICK_FIELD}" value="{ONE_CLICK_VALUE}">'
+            "<button type=submit>Unsubscribe</button></form>"
+        )
+        return _page("Unsubscribe", form)
+
+    async def unsubscribe(request: Request) -> Response:
+        if not secret:
+            return _page("Unsubscribe unavailable", "<p>Please try again later.</p>", 503)
+        form = await request.form()
+        if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
+            return _page(
+                "Bad request",
+                "<p>The body must be List-Unsubscribe=One-Click (RFC 8058).</p>",
+                400,
+            )
+        try:
+            event = unsubscribe_event(request.path_params["token"], secret)
+        except UnsubscribeRefusedError as exc:
+            return _page(
+                "Invalid link",
+                "<p>This unsubscribe link is not valid.</p>",
+                403 if exc.forged else 400,
+            )
+        try:
+            await run_in_threadpool(bus.publish_suppression, event)
+        except Exception:
+            logger.exception("could not publish an unsubscribe")
+            return _page("Please try again", "<p>We could not record it just now.</p>", 503)
+        return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/webhooks/postmark", postmark, methods=["POST"]),
+            Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+            Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+        ]
+    )

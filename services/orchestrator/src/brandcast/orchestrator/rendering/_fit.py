@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 
 import grapheme
 
-# How many characters more a grapheme cut must keep before it is preferred over a word cut
-# (at most a quarter of what is kept, so short texts without spaces still get text).
+# How many characters more a grapheme cut must keep before it is preferred over a word cut.
 WORD_CUT_SLACK = 20
 
 
@@ -56,8 +55,7 @@ def shorten(
     if best_grapheme is None:
         assert best_word is not None
         return cut_at(best_word)
-    slack = min(WORD_CUT_SLACK, best_grapheme // 4)
-    if best_word is not None and best_word >= best_grapheme - slack:
+    if best_word and best_grapheme - best_word <= WORD_CUT_SLACK:
         return cut_at(best_word)
     return cut_at(best_grapheme)
 

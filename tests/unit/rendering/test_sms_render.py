@@ -32,7 +32,8 @@ def test_long_body_is_shortened_at_a_word_boundary(spec: campaign_pb2.CampaignSp
     assert warnings == ["sms.truncated"]
     assert text.endswith(f"... {LINK} Reply STOP to opt out")
     kept = text.split("... ")[0].split(" ")
-    assert kept[-1].startswith("word") and f"{kept[-1]} " in spec.core_message.body + " "
+    assert kept[-1].startswith("word")
+    assert f"{kept[-1]} " in spec.core_message.body + " "
 
 
 def test_segment_budget_two_allows_a_longer_text(spec: campaign_pb2.CampaignSpec) -> None:
@@ -42,7 +43,8 @@ def test_segment_budget_two_allows_a_longer_text(spec: campaign_pb2.CampaignSpec
     assert segments == 2
     assert 160 < len(text) <= 306
     assert "sms.truncated" in warnings
-    assert LINK in text and text.endswith("Reply STOP to opt out")
+    assert LINK in text
+    assert text.endswith("Reply STOP to opt out")
 
 
 @pytest.mark.parametrize(
@@ -59,7 +61,7 @@ def test_segment_budget_two_allows_a_longer_text(spec: campaign_pb2.CampaignSpec
 def test_opt_out_is_translated_with_the_content(
     spec: campaign_pb2.CampaignSpec, locale: str, opt_out: str
 ) -> None:
-    language = locale.split("-")[0]
+    language = locale.split("-", maxsplit=1)[0]
     spec.core_message.translations[language].headline = f"headline-{language}"
     text, _, _, encoding = _sms(spec, locale=locale)
     assert f"headline-{language}" in text
@@ -91,7 +93,8 @@ def test_shortening_may_drop_the_only_ucs2_character(spec: campaign_pb2.Campaign
     assert (segments, encoding) == (1, variant_pb2.SMS_ENCODING_GSM7)
     assert warnings == ["sms.truncated"]
     assert "🌷" not in text
-    assert LINK in text and text.endswith("Reply STOP to opt out")
+    assert LINK in text
+    assert text.endswith("Reply STOP to opt out")
 
 
 def test_replace_lookalikes_keeps_gsm7(spec: campaign_pb2.CampaignSpec) -> None:

@@ -18,17 +18,33 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import Reject
 
 from brandcast.shared import topology
 from brandcast.shared.bus import BusPublisher, decode_task_payload, encode_task_payload
-from brandcast.shared.delivery import Deliver, RetryPolicy, failed_receipt, process_batch
-from brandcast.v1 import bus_pb2
+from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy, failed_receipt, process_batch
+from brandcast.shared.errors import ProviderError
+from brandcast.v1 import bus_pb2, campaign_pb2
 
 logger = logging.getLogger(__name__)
+
+
+class _LazyMetrics:
+    """``brandcast.shared.metrics``, imported on first use (see ``run_worker``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from brandcast.shared import metrics as module  # noqa: PLC0415
+
+        return getattr(module, name)
+
+
+metrics = _LazyMetrics()
 
 
 def create_worker_app(channel: str, broker_url: str) -> Celery:
@@ -97,17 +113,20 @@ def register_delivery_task(
         except ValueError as exc:
             logger.error("rejecting undecodable dispatch message: %s", exc)
             raise Reject(str(exc), requeue=False) from exc
+        _observe_queue_lag(batch, channel)
         try:
-            outcome = process_batch(batch, deliver(), policy)
+            outcome = process_batch(batch, _timed(deliver(), channel), policy)
         except Exception as exc:
             _requeue_or_give_up(self, batch, exc, publishers.get())
             return
         publisher = publishers.get()
         if outcome.receipts:
             publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel)
+            _count_receipts(outcome.receipts, channel)
         if outcome.exhausted is not None:
             publisher.publish_dead_letter(outcome.exhausted)
         if outcome.retry is not None:
+            metrics.RETRIES.labels(channel).inc(len(outcome.retry.items))
             logger.info(
                 "retrying %d deliveries in %.1fs",
                 len(outcome.retry.items),
@@ -122,6 +141,37 @@ def register_delivery_task(
 
     task: Task = deliver_batch
     return task
+
+
+def _timed(deliver: Deliver, channel: str) -> Deliver:
+    def timed(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        started = time.perf_counter()
+        provider = "unknown"
+        try:
+            outcome = deliver(batch, item)
+            provider = outcome.provider
+            return outcome
+        except ProviderError as exc:
+            provider = exc.provider or provider
+            raise
+        finally:
+            metrics.PROVIDER_LATENCY.labels(channel, provider).observe(
+                time.perf_counter() - started
+            )
+
+    return timed
+
+
+def _observe_queue_lag(batch: bus_pb2.DispatchBatch, channel: str) -> None:
+    if batch.HasField("created_at"):
+        lag = time.time() - batch.created_at.ToNanoseconds() / 1e9
+        metrics.QUEUE_LAG.labels(channel).observe(max(lag, 0.0))
+
+
+def _count_receipts(receipts: Sequence[bus_pb2.DeliveryReceipt], channel: str) -> None:
+    for receipt in receipts:
+        status = campaign_pb2.DeliveryStatus.Name(receipt.status).removeprefix("DELIVERY_STATUS_")
+        metrics.DELIVERIES.labels(channel, status.lower(), receipt.provider or "none").inc()
 
 
 def _requeue_or_give_up(
@@ -155,7 +205,29 @@ def _requeue_or_give_up(
         for item in batch.items
     ]
     publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=receipts), channel)
+    _count_receipts(receipts, channel)
     publisher.publish_dead_letter(batch)
+
+
+def run_worker(
+    app: Celery,
+    channel: str,
+    *,
+    concurrency: int,
+    metrics_port: int = 0,
+    extra_args: list[str] | None = None,
+) -> None:
+    """Run the channel's Celery worker in this process (blocks until it stops).
+
+    Metrics of every forked child are served from this parent on ``metrics_port``.
+    """
+    if metrics_port > 0 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Must happen before prometheus_client creates the first metric value.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="brandcast-metrics-")
+    from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415 - after the env above
+
+    serve_metrics(metrics_port)
+    app.worker_main(worker_argv(channel, concurrency, extra_args))
 
 
 def worker_argv(channel: str, concurrency: int, extra: list[str] | None = None) -> list[str]:
@@ -179,5 +251,6 @@ __all__: list[str] = [
     "PublisherPerProcess",
     "create_worker_app",
     "register_delivery_task",
+    "run_worker",
     "worker_argv",
 ]

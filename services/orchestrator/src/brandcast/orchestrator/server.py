@@ -1,0 +1,182 @@
+"""Wiring and running the orchestrator: ``bootstrap``, ``create_server`` and ``main``.
+
+``bootstrap`` builds the store, the intake, the event hub, the dispatcher and the
+receipt collector from settings (a test can pass its own store or turn the
+background workers off); ``create_server`` puts the gRPC API, health checking
+and reflection on a port. ``main`` runs both until SIGTERM or SIGINT, then
+drains: health NOT_SERVING, no new calls, in-flight calls finish within the
+grace period, the dispatcher and the collector finish their round, exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Final
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from brandcast.orchestrator.auth import BearerTokenInterceptor
+from brandcast.orchestrator.collector import ReceiptCollector
+from brandcast.orchestrator.dispatcher import Dispatcher
+from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.intake import CampaignIntake
+from brandcast.orchestrator.servicer import CampaignServicer, SuppressionServicer
+from brandcast.orchestrator.settings import OrchestratorSettings, prepare_sqlite_path
+from brandcast.orchestrator.store import Store
+from brandcast.shared.bus import BusPublisher
+from brandcast.shared.logs import configure_logging
+from brandcast.v1 import campaign_service_pb2, campaign_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES: Final = (
+    campaign_service_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name,
+    campaign_service_pb2.DESCRIPTOR.services_by_name["SuppressionService"].full_name,
+)
+#: Worker threads serving calls; watch streams hold one each while open.
+GRPC_WORKERS: Final = 32
+
+
+@dataclass
+class Orchestrator:
+    """Everything one orchestrator process runs, wired."""
+
+    settings: OrchestratorSettings
+    store: Store
+    events: CampaignEvents
+    intake: CampaignIntake
+    dispatcher: Dispatcher | None
+    collector: ReceiptCollector | None
+    health: health.HealthServicer = field(default_factory=health.HealthServicer)
+
+    def start(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        if self.collector is not None:
+            self.collector.start()
+        self.set_serving(True)
+
+    def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, status)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain the background workers and close the store."""
+        self.set_serving(False)
+        self.events.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop(timeout)
+        if self.collector is not None:
+            self.collector.stop(timeout)
+        self.store.close()
+
+
+def bootstrap(
+    settings: OrchestratorSettings,
+    *,
+    store: Store | None = None,
+    dispatch: bool = True,
+    collect: bool = True,
+) -> Orchestrator:
+    if store is None:
+        prepare_sqlite_path(settings.database_url)
+        store = Store.open(settings.database_url)
+    events = CampaignEvents()
+    dispatcher = None
+    if dispatch:
+        dispatcher = Dispatcher(
+            store,
+            lambda: BusPublisher(settings.broker_url, origin="brandcast-orchestrator"),
+            events=events,
+            batch_size=settings.dispatch_batch_size,
+            poll_interval=settings.dispatch_poll_interval,
+            unsubscribe_base_url=settings.unsubscribe_base_url,
+            unsubscribe_secret=settings.unsubscribe_secret,
+        )
+    collector = None
+    if collect:
+        collector = ReceiptCollector(
+            store, settings.broker_url, events=events, prefetch=settings.receipt_prefetch
+        )
+    intake = CampaignIntake(store, max_audience_size=settings.max_audience_size)
+    return Orchestrator(settings, store, events, intake, dispatcher, collector)
+
+
+def create_server(
+    settings: OrchestratorSettings, orchestrator: Orchestrator
+) -> tuple[grpc.Server, int]:
+    """A gRPC server (not started) bound to ``settings.grpc_address``, and its port."""
+    tokens = settings.api_token_set
+    interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(tokens)] if tokens else []
+    if not tokens:
+        log.warning("API_TOKENS is empty: the gRPC API accepts calls without authentication")
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="grpc"),
+        interceptors=interceptors,
+        options=options,
+    )
+    dispatcher = orchestrator.dispatcher
+    campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
+        CampaignServicer(
+            orchestrator.store,
+            orchestrator.intake,
+            orchestrator.events,
+            on_accepted=dispatcher.wake if dispatcher is not None else lambda: None,
+        ),
+        server,
+    )
+    campaign_service_pb2_grpc.add_SuppressionServiceServicer_to_server(
+        SuppressionServicer(orchestrator.store), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(orchestrator.health, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(settings.grpc_address)
+    if port == 0:
+        raise RuntimeError(f"cannot listen on GRPC_ADDRESS={settings.grpc_address}")
+    return server, port
+
+
+def main() -> None:
+    settings = OrchestratorSettings()
+    configure_logging(settings.log_level, settings.log_format, service="orchestrator")
+    orchestrator = bootstrap(settings)
+    server, port = create_server(settings, orchestrator)
+    server.start()
+    orchestrator.start()
+    log.info("orchestrator listening on port %d", port)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %d; draining", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stopping.wait()
+    orchestrator.set_serving(False)
+    orchestrator.events.close()
+    server.stop(settings.shutdown_grace).wait()
+    orchestrator.stop(settings.shutdown_grace)
+    log.info("orchestrator stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""gRPC servicers: decode the request, call a plain function, map errors to statuses.
+
+Expected errors (``brandcast.orchestrator.errors``) become their status codes;
+INVALID_ARGUMENT carries a ``google.rpc.BadRequest`` with one field violation
+per problem. Anything else is logged and answered INTERNAL.
+"""
+
+# Method names are the RPC names the generated base classes define.
+# ruff: noqa: N802
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, Final, NoReturn, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status
+
+from brandcast.orchestrator.errors import (
+    CampaignNotFoundError,
+    IdempotencyConflictError,
+    InvalidCampaignError,
+    OrchestratorError,
+)
+from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.intake import CampaignIntake, render_violations
+from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
+from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.validation import normalize_address, validate_spec
+from brandcast.orchestrator.watch import watch_campaign
+from brandcast.v1 import campaign_service_pb2 as api
+from brandcast.v1 import campaign_service_pb2_grpc as api_grpc
+
+log = logging.getLogger(__name__)
+
+TRACE_HEADERS: Final = ("traceparent", "tracestate")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def abort_invalid(context: grpc.ServicerContext, violations: list[FieldViolation]) -> NoReturn:
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations
+        ]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    message = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+    if len(violations) > 5:
+        message += f" (and {len(violations) - 5} more)"
+    status = status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT, message=message or "invalid request", details=[detail]
+    )
+    context.abort_with_status(rpc_status.to_status(status))
+    raise AssertionError("unreachable")  # abort raises
+
+
+def _abort_for(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
+    if isinstance(exc, InvalidCampaignError):
+        abort_invalid(context, exc.violations)
+    if isinstance(exc, CampaignNotFoundError):
+        context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    if isinstance(exc, IdempotencyConflictError):
+        context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, OrchestratorError):
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    log.exception("unexpected error in a gRPC call", exc_info=exc)
+    context.abort(grpc.StatusCode.INTERNAL, "internal error; see the orchestrator's log")
+    raise AssertionError("unreachable")
+
+
+def mapped_errors(method: F) -> F:
+    """Turn expected errors of a unary-response method into gRPC statuses."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            _abort_for(context, exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_abort(exc: Exception) -> bool:
+    # grpc's context.abort raises a bare Exception subclass that must pass through.
+    return type(exc).__name__ == "_AbortError" or (type(exc) is Exception and not exc.args)
+
+
+def _page_size(value: int, default: int, maximum: int) -> int:
+    return min(value or default, maximum)
+
+
+def _bad_token(field: str) -> InvalidCampaignError:
+    return InvalidCampaignError([FieldViolation(field, "not a page token of this API")])
+
+
+class CampaignServicer(api_grpc.CampaignServiceServicer):
+    def __init__(
+        self,
+        store: Store,
+        intake: CampaignIntake,
+        events: CampaignEvents,
+        on_accepted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._intake = intake
+        self._events = events
+        self._on_accepted = on_accepted
+
+    @mapped_errors
+    def SubmitCampaign(
+        self, request: api.SubmitCampaignRequest, context: grpc.ServicerContext
+    ) -> api.SubmitCampaignResponse:
+        result = self._intake.submit(request, trace_context=_trace_context(context))
+        self._on_accepted()
+        return api.SubmitCampaignResponse(
+            campaign=result.campaign, duplicate=result.duplicate, warnings=result.warnings
+        )
+
+    @mapped_errors
+    def SubmitCampaignStream(
+        self,
+        request_iterator: Iterator[api.SubmitCampaignStreamRequest],
+        context: grpc.ServicerContext,
+    ) -> api.SubmitCampaignStreamResponse:
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidCampaignError(
+                [FieldViolation("header", "the first message must carry the campaign header")]
+            )
+
+        def chunks() -> Iterator[api.RecipientChunk]:
+            for n, message in enumerate(request_iterator):
+                if message.WhichOneof("part") != "chunk":
+                    raise InvalidCampaignError(
+                        [FieldViolation(f"chunks[{n}]", "only the first message carries a header")]
+                    )
+                yield message.chunk
+
+        result = self._intake.submit(first.header, chunks(), trace_context=_trace_context(context))
+        self._on_accepted()
+        return api.SubmitCampaignStreamResponse(
+            campaign=result.campaign,
+            duplicate=result.duplicate,
+            warnings=result.warnings,
+            recipients_received=result.recipients_received,
+        )
+
+    @mapped_errors
+    def PreviewCampaign(
+        self, request: api.PreviewCampaignRequest, context: grpc.ServicerContext
+    ) -> api.PreviewCampaignResponse:
+        violations = validate_spec(request.spec)
+        if violations:
+            raise InvalidCampaignError(violations)
+        try:
+            renderer = CampaignRenderer(request.spec)
+            sample = list(request.spec.audience[: _page_size(request.sample_size, 3, 100)])
+            variants = renderer.preview(sample)
+        except RenderError as exc:
+            raise InvalidCampaignError(render_violations(exc)) from exc
+        return api.PreviewCampaignResponse(variants=variants)
+
+    @mapped_errors
+    def GetCampaign(
+        self, request: api.GetCampaignRequest, context: grpc.ServicerContext
+    ) -> api.GetCampaignResponse:
+        campaign = self._store.get_campaign(request.campaign_id)
+        if campaign is None:
+            raise CampaignNotFoundError(request.campaign_id)
+        return api.GetCampaignResponse(campaign=campaign)
+
+    @mapped_errors
+    def ListCampaigns(
+        self, request: api.ListCampaignsRequest, context: grpc.ServicerContext
+    ) -> api.ListCampaignsResponse:
+        try:
+            campaigns, token = self._store.list_campaigns(
+                _page_size(request.page_size, 50, 500), request.page_token
+            )
+        except ValueError as exc:
+            raise _bad_token("page_token") from exc
+        return api.ListCampaignsResponse(campaigns=campaigns, next_page_token=token)
+
+    @mapped_errors
+    def ListDeliveries(
+        self, request: api.ListDeliveriesRequest, context: grpc.ServicerContext
+    ) -> api.ListDeliveriesResponse:
+        if self._store.campaign_state(request.campaign_id) is None:
+            raise CampaignNotFoundError(request.campaign_id)
+        try:
+            deliveries, token = self._store.list_deliveries(
+                request.campaign_id,
+                channel=request.channel,
+                status=request.status,
+                page_size=_page_size(request.page_size, 100, 1000),
+                page_token=request.page_token,
+            )
+        except ValueError as exc:
+            raise _bad_token("page_token") from exc
+        return api.ListDeliveriesResponse(deliveries=deliveries, next_page_token=token)
+
+    def WatchCampaign(
+        self, request: api.WatchCampaignRequest, context: grpc.ServicerContext
+    ) -> Iterator[api.WatchCampaignResponse]:
+        try:
+            yield from watch_campaign(self._store, self._events, request, context.is_active)
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            _abort_for(context, exc)
+
+    @mapped_errors
+    def CancelCampaign(
+        self, request: api.CancelCampaignRequest, context: grpc.ServicerContext
+    ) -> api.CancelCampaignResponse:
+        result = self._store.cancel_campaign(request.campaign_id)
+        if result is None:
+            raise CampaignNotFoundError(request.campaign_id)
+        campaign, cancelled = result
+        self._events.publish([request.campaign_id])
+        return api.CancelCampaignResponse(campaign=campaign, cancelled=cancelled)
+
+
+class SuppressionServicer(api_grpc.SuppressionServiceServicer):
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @staticmethod
+    def _address(channel: int, address: str) -> str:
+        try:
+            return normalize_address(channel, address)
+        except ValueError as exc:
+            field = "channel" if "only email and sms" in str(exc) else "address"
+            raise InvalidCampaignError([FieldViolation(field, str(exc))]) from exc
+
+    @mapped_errors
+    def AddSuppression(
+        self, request: api.AddSuppressionRequest, context: grpc.ServicerContext
+    ) -> api.AddSuppressionResponse:
+        address = self._address(request.channel, request.address)
+        suppression = self._store.add_suppression(request.channel, address, request.reason)
+        return api.AddSuppressionResponse(suppression=suppression)
+
+    @mapped_errors
+    def RemoveSuppression(
+        self, request: api.RemoveSuppressionRequest, context: grpc.ServicerContext
+    ) -> api.RemoveSuppressionResponse:
+        address = self._address(request.channel, request.address)
+        return api.RemoveSuppressionResponse(
+            removed=self._store.remove_suppression(request.channel, address)
+        )
+
+    @mapped_errors
+    def ListSuppressions(
+        self, request: api.ListSuppressionsRequest, context: grpc.ServicerContext
+    ) -> api.ListSuppressionsResponse:
+        try:
+            items, token = self._store.list_suppressions(
+                channel=request.channel,
+                query=request.query,
+                page_size=_page_size(request.page_size, 100, 1000),
+                page_token=request.page_token,
+            )
+        except ValueError as exc:
+            raise _bad_token("page_token") from exc
+        return api.ListSuppressionsResponse(suppressions=items, next_page_token=token)
+
+
+def _trace_context(context: grpc.ServicerContext) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in context.invocation_metadata() or ()
+        if key in TRACE_HEADERS and isinstance(value, str)
+    }

@@ -1,0 +1,74 @@
+"""WatchCampaign as a plain generator: progress and delivery events after a cursor.
+
+The cursor is ``"<seq>.<delivery id>"`` of the last delivery change seen; the
+stream ends once no delivery of the campaign is pending, scheduled or queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from brandcast.orchestrator.errors import CampaignNotFoundError, InvalidCampaignError
+from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.rendering import FieldViolation
+from brandcast.orchestrator.store import Store
+from brandcast.v1 import campaign_service_pb2
+
+#: Seconds between store polls when no in-process notification arrives
+#: (changes made by another replica).
+POLL_INTERVAL: Final = 1.0
+
+
+def encode_cursor(cursor: tuple[int, str]) -> str:
+    return f"{cursor[0]}.{cursor[1]}"
+
+
+def decode_cursor(text: str) -> tuple[int, str]:
+    if not text:
+        return (0, "")
+    seq, _, delivery_id = text.partition(".")
+    if not seq.isdigit():
+        raise InvalidCampaignError([FieldViolation("resume_cursor", "not a cursor of this API")])
+    return (int(seq), delivery_id)
+
+
+def watch_campaign(
+    store: Store,
+    events: CampaignEvents,
+    request: campaign_service_pb2.WatchCampaignRequest,
+    is_active: Callable[[], bool] = lambda: True,
+) -> Iterator[campaign_service_pb2.WatchCampaignResponse]:
+    cursor = decode_cursor(request.resume_cursor)
+    first = True
+    while is_active() and not events.closed:
+        version = events.version(request.campaign_id)
+        status = store.campaign_state(request.campaign_id)
+        if status is None:
+            raise CampaignNotFoundError(request.campaign_id)
+        state, settled = status
+        changes = store.changes_since(request.campaign_id, cursor)
+        for change in changes:
+            cursor = change.cursor
+            if request.include_deliveries:
+                yield campaign_service_pb2.WatchCampaignResponse(
+                    cursor=encode_cursor(cursor), delivery=change.delivery
+                )
+        if changes or first:
+            at = Timestamp()
+            at.GetCurrentTime()
+            yield campaign_service_pb2.WatchCampaignResponse(
+                cursor=encode_cursor(cursor),
+                progress=campaign_service_pb2.CampaignProgress(
+                    state=state,  # type: ignore[arg-type]
+                    counters=store.counters(request.campaign_id),
+                    at=at,
+                ),
+            )
+            first = False
+        if settled and not changes:
+            return
+        if not changes:
+            events.wait(request.campaign_id, version, POLL_INTERVAL)

@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
+from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -118,6 +120,29 @@ class RunningEmulator:
         self.state = state
         self.url = f"http://127.0.0.1:{port}"
         self._thread = thread
+
+    def posts(self, network: str | None = None) -> list[dict[str, Any]]:
+        """What was posted, as ``GET /_emulator/posts`` lists it."""
+        params = {"network": network} if network else {}
+        answer = httpx.get(f"{self.url}/_emulator/posts", params=params, timeout=5)
+        answer.raise_for_status()
+        result: list[dict[str, Any]] = answer.json()
+        return result
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Network requests received (``GET /_emulator/requests``), optionally for one path."""
+        answer = httpx.get(f"{self.url}/_emulator/requests", timeout=5)
+        answer.raise_for_status()
+        return [entry for entry in answer.json() if path is None or entry["path"] == path]
+
+    def inject(self, network: str, kind: str, count: int = 1, **options: Any) -> None:
+        """Make the next ``count`` posts to ``network`` fail (``POST /_emulator/faults``)."""
+        answer = httpx.post(
+            f"{self.url}/_emulator/faults",
+            json={"network": network, "kind": kind, "count": count, **options},
+            timeout=5,
+        )
+        answer.raise_for_status()
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
+from pathlib import Path
 from typing import Any, Final
 
 from kombu import Connection, Exchange, Producer
@@ -25,6 +27,41 @@ from brandcast.v1 import bus_pb2
 
 #: Reconnection attempts of one publish before the error reaches the caller.
 PUBLISH_MAX_RETRIES: Final = 5
+
+#: Where the embedded broker (``BROKER_URL=filesystem://``) keeps its messages.
+EMBEDDED_BROKER_DIR_ENV: Final = "BROKER_FILESYSTEM_DIR"
+
+
+def is_embedded(broker_url: str) -> bool:
+    """True for kombu's filesystem transport: one machine, no RabbitMQ needed."""
+    return broker_url.startswith("filesystem://")
+
+
+def transport_options(broker_url: str) -> dict[str, Any]:
+    """kombu transport options for ``broker_url``, shared by publishers and workers.
+
+    RabbitMQ gets publisher confirms. The embedded filesystem transport keeps
+    messages and exchange bindings in one folder every local process shares;
+    it has no confirms (a write is durable when it returns) and no quorum queues.
+    """
+    if not is_embedded(broker_url):
+        return {"confirm_publish": True}
+    folder = Path(os.environ.get(EMBEDDED_BROKER_DIR_ENV, "var/broker")).resolve()
+    for sub in ("messages", "processed", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "messages"),
+        "data_folder_out": str(folder / "messages"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+
+
+def connect(broker_url: str, **kwargs: Any) -> Connection:
+    """A kombu connection to ``broker_url`` with Brandcast's transport options."""
+    return Connection(broker_url, transport_options=transport_options(broker_url), **kwargs)
 
 
 def encode_task_payload(batch: bus_pb2.DispatchBatch) -> str:
@@ -80,12 +117,7 @@ class BusPublisher:
     """
 
     def __init__(self, broker_url: str, *, origin: str = "brandcast") -> None:
-        self._connection = Connection(
-            broker_url,
-            transport_options={"confirm_publish": True},
-            heartbeat=30,
-            connect_timeout=10,
-        )
+        self._connection = connect(broker_url, heartbeat=30, connect_timeout=10)
         self._origin = origin
         self._producer: Producer | None = None
 

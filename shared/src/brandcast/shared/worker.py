@@ -27,7 +27,12 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from brandcast.shared import topology
-from brandcast.shared.bus import BusPublisher, decode_task_payload, encode_task_payload
+from brandcast.shared.bus import (
+    BusPublisher,
+    decode_task_payload,
+    encode_task_payload,
+    transport_options,
+)
 from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy, failed_receipt, process_batch
 from brandcast.shared.errors import ProviderError
 from brandcast.v1 import bus_pb2, campaign_pb2
@@ -66,7 +71,7 @@ def create_worker_app(channel: str, broker_url: str) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"confirm_publish": True},
+        broker_transport_options=transport_options(broker_url),
         broker_heartbeat=30,
         # Quorum queues refuse global QoS; Celery detects them and uses per-consumer QoS.
         worker_detect_quorum_queues=True,

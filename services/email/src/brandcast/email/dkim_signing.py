@@ -64,7 +64,7 @@ class DkimSigner:
                 canonicalize=(b"relaxed", b"relaxed"),
                 include_headers=[h for h in SIGNED_HEADERS if h in present],
             )
-        except dkim.DKIMException as exc:
+        except (dkim.DKIMException, ValueError) as exc:  # bad keys raise binascii.Error too
             # A broken key fails every message: not something a retry fixes.
             raise PermanentProviderError("dkim_error", f"DKIM signing failed: {exc}") from exc
         return bytes(signature) + raw

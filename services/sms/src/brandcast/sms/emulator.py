@@ -474,6 +474,35 @@ class EmulatorServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
+    # Control endpoints over HTTP, as a test or a script would use them.
+
+    def messages(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/_emulator/messages", timeout=5)
+        response.raise_for_status()
+        messages: list[dict[str, Any]] = response.json()
+        return messages
+
+    def stats(self) -> dict[str, int]:
+        response = httpx.get(f"{self.url}/_emulator/stats", timeout=5)
+        response.raise_for_status()
+        stats: dict[str, int] = response.json()
+        return stats
+
+    def add_fault(self, number: str, kind: str, **spec: Any) -> None:
+        body = {"number": number, "kind": kind, **spec}
+        response = httpx.post(f"{self.url}/_emulator/faults", json=body, timeout=5)
+        if response.status_code != 201:
+            raise ValueError(response.json().get("error", response.text))
+
+    def inbound(self, sender: str, body: str) -> dict[str, Any]:
+        """Simulate a reply from ``sender``; returns the webhooks' status and body."""
+        response = httpx.post(
+            f"{self.url}/_emulator/inbound", json={"from": sender, "body": body}, timeout=15
+        )
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
 
 def start_emulator(
     port: int = 0, *, host: str = "127.0.0.1", config: EmulatorConfig | None = None

@@ -1,0 +1,180 @@
+"""The delivery function wired by bootstrap, against the emulator over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from brandcast.shared.delivery import Outcome, RetryPolicy, process_batch
+from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.sms.bootstrap import bootstrap
+from brandcast.sms.emulator import EmulatorServer
+from brandcast.sms.settings import SmsSettings
+from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
+
+MOBILE = "+447400123456"
+
+
+def item(
+    address: str = MOBILE, key: str = "idem-1", text: str = "Sale today"
+) -> bus_pb2.DispatchItem:
+    return bus_pb2.DispatchItem(
+        delivery_id=f"d-{key}",
+        idempotency_key=key,
+        address=address,
+        sms=variant_pb2.SmsVariant(text=text, sender="+15005550006"),
+    )
+
+
+def batch(*items: bus_pb2.DispatchItem) -> bus_pb2.DispatchBatch:
+    return bus_pb2.DispatchBatch(
+        batch_id="b1", campaign_id="c1", channel=campaign_pb2.CHANNEL_SMS, items=list(items)
+    )
+
+
+def send(settings: SmsSettings, one: bus_pb2.DispatchItem) -> Outcome:
+    return bootstrap(settings)(batch(one), one)
+
+
+def test_sends_to_the_emulator_with_idempotency_key_and_callback(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    outcome = send(sms_settings(sms_callback_base_url="http://hooks.example:8031"), item())
+    assert outcome.provider == "twilio"
+    assert outcome.provider_message_id.startswith("SM")
+    [message] = emulator.messages()
+    assert message["to"] == MOBILE
+    assert message["from"] == "+15005550006"
+    assert message["body"] == "Sale today"
+    assert message["idempotency_key"] == "idem-1"
+    assert message["sid"] == outcome.provider_message_id
+    assert message["status_callback"] == "http://hooks.example:8031/status?d=d-idem-1&c=c1"
+
+
+def test_429_is_transient_with_the_providers_retry_after(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    emulator.add_fault(MOBILE, "429", retry_after=4, count=1)
+    deliver = bootstrap(sms_settings())
+    with pytest.raises(TransientProviderError) as info:
+        deliver(batch(item()), item())
+    assert (info.value.code, info.value.retry_after, info.value.outage) == ("20429", 4.0, False)
+    # The retry is never scheduled sooner than Retry-After, then it goes through.
+    outcome = process_batch(batch(item()), deliver, RetryPolicy(base_delay=0.1))
+    assert outcome.receipts[0].status == campaign_pb2.DELIVERY_STATUS_SENT
+    emulator.add_fault(MOBILE, "429", retry_after=4, count=1)
+    retried = process_batch(batch(item(key="idem-2")), deliver, RetryPolicy(base_delay=0.1))
+    assert retried.retry is not None
+    assert retried.retry_delay >= 4.0
+    assert retried.retry.items[0].attempt == 1
+
+
+def test_500_is_an_outage_and_retried(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    emulator.add_fault(MOBILE, "500", count=1)
+    deliver = bootstrap(sms_settings())
+    with pytest.raises(TransientProviderError) as info:
+        deliver(batch(item()), item())
+    assert info.value.outage
+    assert info.value.code == "20500"
+    assert deliver(batch(item()), item()).provider == "twilio"
+    assert emulator.stats()["messages"] == 1
+
+
+def test_timeout_then_retry_sends_once_thanks_to_the_idempotency_key(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    emulator.add_fault(MOBILE, "timeout", count=1)
+    deliver = bootstrap(sms_settings(sms_provider_timeout=0.3))
+    with pytest.raises(TransientProviderError) as info:
+        deliver(batch(item()), item())
+    assert (info.value.code, info.value.outage) == ("timeout", True)
+    outcome = deliver(batch(item()), item())
+    # The emulator had accepted the first request: the retry got the same message back.
+    [message] = emulator.messages()
+    assert outcome.provider_message_id == message["sid"]
+    assert emulator.stats() == {"messages": 1, "duplicates": 1}
+
+
+def test_permanent_400_fails_with_the_providers_code(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    emulator.add_fault(MOBILE, "400", code="21610")
+    outcome = process_batch(batch(item()), bootstrap(sms_settings()), RetryPolicy())
+    [receipt] = outcome.receipts
+    assert receipt.status == campaign_pb2.DELIVERY_STATUS_FAILED
+    assert (receipt.error_code, receipt.provider) == ("21610", "twilio")
+    assert outcome.retry is None
+    assert emulator.messages() == []
+
+
+def test_failover_to_vonage_when_twilio_is_down(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    emulator.add_fault(MOBILE, "500", provider="twilio", count=10)
+    deliver = bootstrap(sms_settings(sms_providers="twilio,vonage"))
+    outcome = deliver(batch(item()), item())
+    assert outcome.provider == "vonage"
+    [message] = emulator.messages()
+    assert (message["provider"], message["to"], message["idempotency_key"]) == (
+        "vonage",
+        MOBILE,
+        "idem-1",
+    )
+
+
+def test_failover_when_the_primary_refuses_connections(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    # Port 9 (discard) is closed on loopback: connection refused.
+    deliver = bootstrap(
+        sms_settings(sms_providers="twilio,vonage", sms_twilio_base_url="http://127.0.0.1:9")
+    )
+    assert deliver(batch(item()), item()).provider == "vonage"
+
+
+def test_refused_numbers_never_reach_a_provider(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    items = [
+        item("+449001234567", "premium"),
+        item("+442071234567", "landline"),
+        item("+79161234567", "russia"),
+        item("+1202555012", "short"),
+        item(MOBILE, "good"),
+    ]
+    outcome = process_batch(batch(*items), bootstrap(sms_settings()), RetryPolicy())
+    codes = {r.delivery_id: (r.status, r.error_code) for r in outcome.receipts}
+    failed = campaign_pb2.DELIVERY_STATUS_FAILED
+    assert codes == {
+        "d-premium": (failed, "premium_rate"),
+        "d-landline": (failed, "landline"),
+        "d-russia": (failed, "country_not_allowed"),
+        "d-short": (failed, "invalid_number"),
+        "d-good": (campaign_pb2.DELIVERY_STATUS_SENT, ""),
+    }
+    assert [m["to"] for m in emulator.messages()] == [MOBILE]
+
+
+def test_prefix_cap_is_counted_across_processes_in_redis(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    settings = sms_settings(sms_prefix_cap=2, sms_prefix_digits=3)
+    first, second = bootstrap(settings), bootstrap(settings)
+    assert first(batch(item("+447400000001", "a")), item("+447400000001", "a")).provider
+    assert second(batch(item("+447400000002", "b")), item("+447400000002", "b")).provider
+    with pytest.raises(PermanentProviderError) as info:
+        first(batch(item("+447400000003", "c")), item("+447400000003", "c"))
+    assert info.value.code == "prefix_cap_exceeded"
+    # Another prefix, and a retry of an admitted delivery, still go through.
+    assert second(batch(item("+447500000001", "d")), item("+447500000001", "d")).provider
+    assert first(batch(item("+447400000001", "a")), item("+447400000001", "a")).provider
+    assert emulator.stats() == {"messages": 3, "duplicates": 1}
+
+
+def test_a_non_sms_variant_fails_clearly(sms_settings: Callable[..., SmsSettings]) -> None:
+    wrong = bus_pb2.DispatchItem(delivery_id="d", address=MOBILE, email=variant_pb2.EmailVariant())
+    outcome = process_batch(batch(wrong), bootstrap(sms_settings()), RetryPolicy())
+    assert outcome.receipts[0].error_code == "invalid_variant"

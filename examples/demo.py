@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from local_stack import BIN, LocalStack, start_local_stack
 
+from brandcast.shared.bus import EMBEDDED_BROKER_DIR_ENV, is_embedded
 from brandcast.shared.config import DEFAULT_BROKER_URL
 from brandcast.shared.devstack import port_open
 
@@ -53,19 +54,28 @@ def main() -> int:
     parser.add_argument("--exit", action="store_true", help="stop everything after the summary")
     args = parser.parse_args()
 
-    broker_url = os.environ.get("BROKER_URL", DEFAULT_BROKER_URL)
-    if not _broker_reachable(broker_url):
-        print(f"RabbitMQ is not reachable at {urlsplit(broker_url).netloc}.", file=sys.stderr)
-        return 1
     shutil.rmtree(args.data_dir, ignore_errors=True)
+    broker_url = os.environ.get("BROKER_URL", DEFAULT_BROKER_URL)
+    extra_env: dict[str, str] = {}
+    if not is_embedded(broker_url) and not _broker_reachable(broker_url):
+        folder = args.data_dir / "broker"
+        print(
+            f"RabbitMQ is not reachable at {urlsplit(broker_url).hostname}:"
+            f"{urlsplit(broker_url).port or 5672}; using the embedded broker in {folder} "
+            "(kombu's filesystem transport: fine for a demo, not for production)."
+        )
+        broker_url = "filesystem://"
+        extra_env[EMBEDDED_BROKER_DIR_ENV] = str(folder.resolve())
+        os.environ[EMBEDDED_BROKER_DIR_ENV] = str(folder.resolve())
     database_url = f"sqlite:///{args.data_dir / 'brandcast.db'}"
-    print(f"Starting Brandcast (broker {urlsplit(broker_url).hostname}, store {database_url})…")
+    print(f"Starting Brandcast (broker {broker_url.split('@')[-1]}, store {database_url})…")
     local = start_local_stack(
         args.data_dir,
         broker_url=broker_url,
         database_url=database_url,
         preferred_ports=True,
         with_admin=shutil.which("brandcast-admin", path=str(BIN)) is not None,
+        extra_env=extra_env,
     )
     try:
         print(f"Sending {args.campaign.relative_to(ROOT)}…\n")

@@ -9,8 +9,11 @@ from brandcast.v1 import campaign_pb2, variant_pb2
 LINK = "https://acme.example/sale?utm_source=sms&utm_medium=sms&utm_campaign=spring-sale-2026"
 
 
-def _sms(spec: campaign_pb2.CampaignSpec, **recipient: str) -> tuple[str, list[str], int, int]:
-    rendered = CampaignRenderer(spec).sms(campaign_pb2.Recipient(id="r1", **recipient))
+def _sms(
+    spec: campaign_pb2.CampaignSpec, *, locale: str = "", name: str = ""
+) -> tuple[str, list[str], int, int]:
+    recipient = campaign_pb2.Recipient(id="r1", locale=locale, name=name)
+    rendered = CampaignRenderer(spec).sms(recipient)
     variant = rendered.variant
     assert count_sms(variant.text).segments == variant.segments
     return variant.text, [w.code for w in rendered.warnings], variant.segments, variant.encoding

@@ -16,7 +16,9 @@ def _account(emulator: RunningEmulator, token: str = "sandbox-acme") -> AccountC
     return AccountConfig("acme-masto", "mastodon", emulator.url, values={"access_token": token})
 
 
-def _post(text: str = "Spring sale: 20% off https://acme.example/sale") -> variant_pb2.SocialVariant:
+def _post(
+    text: str = "Spring sale: 20% off https://acme.example/sale",
+) -> variant_pb2.SocialVariant:
     return variant_pb2.SocialVariant(text=text, language="en", visibility="unlisted")
 
 

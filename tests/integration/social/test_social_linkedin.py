@@ -1,0 +1,109 @@
+"""LinkedIn against the emulator: the Posts API, little-text commentary, errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.social.accounts import AccountConfig
+from brandcast.social.emulator import RunningEmulator
+from brandcast.social.networks import LinkedIn
+from brandcast.v1 import variant_pb2
+
+
+def _account(emulator: RunningEmulator, **values: str) -> AccountConfig:
+    credentials = {"access_token": "sandbox-acme", "organization_id": "2414183"} | values
+    return AccountConfig("acme-li", "linkedin", emulator.url, values=credentials)
+
+
+def test_a_post_becomes_an_organization_share_with_its_urn(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    post = variant_pb2.SocialVariant(
+        text="Spring sale (20% off) #SpringSale",
+        link_card=variant_pb2.LinkCard(url="https://acme.example/sale", title="Spring sale"),
+    )
+    outcome = LinkedIn(http_client).publish(_account(emulator), post, idempotency_key="k")
+
+    [share] = emulator.posts("linkedin")
+    assert share["account"] == "urn:li:organization:2414183"
+    assert share["text"] == r"Spring sale \(20% off\) {hashtag|\#|SpringSale}"
+    assert share["content"] == {
+        "article": {"source": "https://acme.example/sale", "title": "Spring sale"}
+    }
+    assert outcome.provider_message_id == share["id"]
+    assert outcome.provider_message_id.startswith("urn:li:share:")
+    assert outcome.public_url == f"https://www.linkedin.com/feed/update/{share['id']}/"
+
+
+def test_429_without_reset_header_leaves_the_delay_to_the_backoff(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    emulator.inject("linkedin", "429")
+    with pytest.raises(TransientProviderError) as throttled:
+        LinkedIn(http_client).publish(
+            _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+        )
+    assert (throttled.value.code, throttled.value.retry_after) == ("rate_limited", None)
+
+
+def test_content_error_fails_with_linkedins_message(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    emulator.inject("linkedin", "content_error")
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client).publish(
+            _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+        )
+    assert refused.value.code == "rejected_422"
+    assert refused.value.message == (
+        "ERROR :: /commentary :: Content is a duplicate of an existing post"
+    )
+
+
+def test_an_invalid_author_is_refused_with_the_field_named(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client).publish(
+            _account(emulator, organization_id="not an id"),
+            variant_pb2.SocialVariant(text="hi"),
+            idempotency_key="k",
+        )
+    assert "/author" in refused.value.message
+
+
+def test_expired_token_fails_as_expired_credentials(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    emulator.inject("linkedin", "expired_token")
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client).publish(
+            _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+        )
+    assert refused.value.code == "expired_credentials"
+    assert "has expired" in refused.value.message
+
+
+def test_missing_organization_fails_as_missing_credentials(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    account = AccountConfig("acme-li", "linkedin", emulator.url, values={"access_token": "t"})
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client).publish(
+            account, variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+        )
+    assert refused.value.code == "missing_credentials"
+    assert "organization_id" in refused.value.message
+
+
+def test_server_error_is_a_transient_outage(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    emulator.inject("linkedin", "500")
+    with pytest.raises(TransientProviderError) as failed:
+        LinkedIn(http_client).publish(
+            _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+        )
+    assert (failed.value.code, failed.value.outage) == ("http_500", True)

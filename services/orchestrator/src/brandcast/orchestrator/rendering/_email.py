@@ -51,6 +51,9 @@ def _resource(name: str) -> str:
 
 
 _LAYOUT_CSS = _resource("email.css")
+# A marketer's personal HTML is inlined on its own, outside the layout's content cell, so
+# the rules scoped to that cell (".content h1") apply to the fragment's top level instead.
+_FRAGMENT_CSS = _LAYOUT_CSS.replace(".content ", "")
 _HTML_LAYOUT = _HTML_LAYOUT_ENV.from_string(_resource("email.html.j2"))
 _TEXT_LAYOUT = _TEXT_LAYOUT_ENV.from_string(_resource("email.txt.j2"))
 _TEXT_CONTENT = _TEXT_LAYOUT_ENV.from_string(_resource("email_content.txt.j2"))
@@ -199,7 +202,7 @@ class EmailLayout:
         if t.html is not None and t.html.is_personal:
             fragment = track_html_links(t.html.render(context), self._utm)
             html_values["content"] = css_inline.inline_fragment(
-                fragment, _LAYOUT_CSS, load_remote_stylesheets=False
+                fragment, _FRAGMENT_CSS, load_remote_stylesheets=False
             )
         if t.text is not None and t.text.is_personal:
             text_values["content"] = t.text.render(context).strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -87,7 +88,9 @@ def add_campaign(
     return cid, ids
 
 
-def receipt(cid: str, did: str, status: int, **kw: object) -> bus_pb2.DeliveryReceipt:
+def receipt(
+    cid: str, did: str, status: S.DeliveryStatus.ValueType, **kw: Any
+) -> bus_pb2.DeliveryReceipt:
     return bus_pb2.DeliveryReceipt(
         delivery_id=did, campaign_id=cid, channel=S.CHANNEL_EMAIL, status=status, **kw
     )

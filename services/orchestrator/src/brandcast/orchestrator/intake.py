@@ -115,6 +115,8 @@ class CampaignIntake:
         del spec.audience[:]
         violations = validate_spec(request.spec)
         if violations:
+            # Report the inline audience's problems too, so one round trip shows them all.
+            violations += _inline_violations(request.spec)
             raise InvalidCampaignError(violations[:MAX_VIOLATIONS])
         campaign_id = str(uuid.uuid4())
         try:
@@ -195,6 +197,24 @@ class CampaignIntake:
             warnings=_sample_warnings(renderer, sample),
             recipients_received=audience_size,
         )
+
+
+def _inline_violations(spec: campaign_pb2.CampaignSpec) -> list[FieldViolation]:
+    checker = RecipientChecker(spec.channels)
+    out: list[FieldViolation] = []
+    seen: set[str] = set()
+    for i, recipient in enumerate(spec.audience):
+        if len(out) >= MAX_VIOLATIONS:
+            break
+        result = checker.check(recipient, f"spec.audience[{i}]")
+        if isinstance(result, list):
+            out += result
+        elif recipient.id in seen:
+            out.append(
+                FieldViolation(f"spec.audience[{i}].id", f"duplicate recipient id {recipient.id!r}")
+            )
+        seen.add(recipient.id)
+    return out
 
 
 def _hashing(

@@ -36,9 +36,13 @@ class CheckedRecipient:
 
 
 def normalize_email(address: str) -> str:
-    """The canonical form of an email address; ``ValueError`` saying why it is not one."""
+    """The canonical form of an email address; ``ValueError`` saying why it is not one.
+
+    Lower-cased as a whole: mailbox providers ignore the case of the local part
+    in practice, and a suppression must match however the address was typed.
+    """
     try:
-        return validate_email(address, check_deliverability=False).normalized
+        return validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
 

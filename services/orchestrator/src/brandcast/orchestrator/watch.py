@@ -57,6 +57,9 @@ def watch_campaign(
                     cursor=encode_cursor(cursor), delivery=change.delivery
                 )
         if changes or first:
+            # The state read above may predate the changes just read.
+            fresh = store.campaign_state(request.campaign_id)
+            state = fresh[0] if fresh else state
             at = Timestamp()
             at.GetCurrentTime()
             yield campaign_service_pb2.WatchCampaignResponse(

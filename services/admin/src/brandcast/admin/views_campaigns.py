@@ -1,0 +1,122 @@
+"""Campaign list, campaign detail with live progress, deliveries and cancel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from brandcast.admin import presenters
+from brandcast.admin.orchestrator import OrchestratorError
+from brandcast.admin.web import flash, orchestrator, render
+from brandcast.v1 import campaign_service_pb2
+
+DELIVERIES_PAGE_SIZE = 50
+
+
+async def campaign_list(request: Request) -> Response:
+    page_token = request.query_params.get("page_token", "")
+    response = await orchestrator(request).list_campaigns(page_size=50, page_token=page_token)
+    return render(
+        request,
+        "campaigns.html",
+        {
+            "campaigns": [presenters.campaign_summary(c) for c in response.campaigns],
+            "next_page_token": response.next_page_token,
+            "first_page": not page_token,
+        },
+    )
+
+
+async def campaign_detail(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    client = orchestrator(request)
+    campaign = await client.get_campaign(campaign_id)
+    channel = request.query_params.get("channel", "")
+    status = request.query_params.get("status", "")
+    page_token = request.query_params.get("page_token", "")
+    deliveries = await client.list_deliveries(
+        campaign_service_pb2.ListDeliveriesRequest(
+            campaign_id=campaign_id,
+            channel=presenters.channel_value(channel),
+            status=presenters.status_value(status),
+            page_size=DELIVERIES_PAGE_SIZE,
+            page_token=page_token,
+        )
+    )
+    filters = {k: v for k, v in (("channel", channel), ("status", status)) if v}
+    next_page = (
+        "?" + urlencode({**filters, "page_token": deliveries.next_page_token})
+        if deliveries.next_page_token
+        else ""
+    )
+    return render(
+        request,
+        "campaign_detail.html",
+        {
+            "campaign": presenters.campaign_summary(campaign),
+            "deliveries": [presenters.delivery_row(d) for d in deliveries.deliveries],
+            "filter_channel": channel,
+            "filter_status": status,
+            "statuses": presenters.STATUSES,
+            "channels": presenters.CHANNEL_LABELS,
+            "next_page": next_page,
+            "first_page": "?" + urlencode(filters) if page_token else "",
+        },
+    )
+
+
+async def cancel_campaign(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    response = await orchestrator(request).cancel(campaign_id)
+    flash(request, f"Campaign cancelled: {response.cancelled} deliveries will not be sent.")
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+def _sse(event: str, data: object, event_id: str = "") -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+async def campaign_events(request: Request) -> Response:
+    """Server-sent progress events, fed by the orchestrator's WatchCampaign stream."""
+    campaign_id = request.path_params["campaign_id"]
+    client = orchestrator(request)
+    # Fail with a proper status (404, 503) before the stream starts rather than inside it.
+    await client.get_campaign(campaign_id)
+    # EventSource reconnects with the last id it saw: resume from there.
+    resume = request.headers.get("last-event-id", "")
+
+    async def events() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"  # how soon EventSource reconnects if the stream ends
+        try:
+            async with aclosing(client.watch(campaign_id, resume)) as stream:
+                async for event in stream:
+                    if event.WhichOneof("event") != "progress":
+                        continue
+                    payload = presenters.progress_event(event.progress)
+                    yield _sse("progress", payload, event.cursor)
+                    if payload["final"]:
+                        break
+        except OrchestratorError as exc:
+            yield _sse("failure", {"error": exc.message})
+        yield _sse("end", {})
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+routes = [
+    Route("/", campaign_list, methods=["GET"]),
+    Route("/campaigns/{campaign_id:str}", campaign_detail, methods=["GET"]),
+    Route("/campaigns/{campaign_id:str}/cancel", cancel_campaign, methods=["POST"]),
+    Route("/api/campaigns/{campaign_id:str}/events", campaign_events, methods=["GET"]),
+]

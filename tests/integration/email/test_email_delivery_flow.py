@@ -1,0 +1,219 @@
+"""Dispatch items through the wired adapter (bootstrap) and the shared batch runtime to
+the loopback SMTP sink and Postmark emulator: retries, permanent failures, failover,
+Retry-After, timeouts and the shared rate limit."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from email_it_support import email_batch, email_item
+
+from brandcast.email.bootstrap import EmailService, bootstrap
+from brandcast.email.providers.base import EmailProvider, RateLimitedProvider
+from brandcast.email.providers.postmark import PostmarkProvider
+from brandcast.email.providers.smtp import SmtpProvider
+from brandcast.email.sandbox.background import BackgroundServer, serve_in_thread
+from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
+from brandcast.email.sandbox.smtp_sink import SinkController, start_sink, wait_for_messages
+from brandcast.email.settings import EmailSettings
+from brandcast.shared.delivery import RetryPolicy, process_batch
+from brandcast.shared.ratelimit import rate_limiter
+from brandcast.v1 import campaign_pb2
+
+SENT = campaign_pb2.DELIVERY_STATUS_SENT
+FAILED = campaign_pb2.DELIVERY_STATUS_FAILED
+POLICY = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2)
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[SinkController]:
+    controller, _ = start_sink(tmp_path / "mail")
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[tuple[PostmarkEmulator, BackgroundServer]]:
+    fake = PostmarkEmulator("pm-token", retry_after=3, delay=2.0)
+    server = serve_in_thread(fake.app)
+    yield fake, server
+    server.stop()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wired(*providers: EmailProvider) -> EmailService:
+    return bootstrap(EmailSettings(email_rate_limit=0), providers=list(providers))
+
+
+def test_451_is_retried_then_sent(sink: SinkController) -> None:
+    sink.handler.fail("greylisted@example.org", 451, times=1)
+    service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
+    batch = email_batch([email_item("greylisted@example.org", 1), email_item("ok@example.org", 2)])
+
+    first = process_batch(batch, service.deliver, POLICY)
+    assert [(r.status, r.attempts) for r in first.receipts] == [(SENT, 1)]
+    assert first.retry is not None
+    assert [(i.address, i.attempt) for i in first.retry.items] == [("greylisted@example.org", 1)]
+    assert first.retry_delay > 0
+
+    second = process_batch(first.retry, service.deliver, POLICY)
+    assert [(r.status, r.attempts, r.provider) for r in second.receipts] == [(SENT, 2, "smtp")]
+    assert second.retry is None
+    assert sorted(e["rcpt_tos"][0] for e in wait_for_messages(sink.handler.directory, 2)) == [
+        "greylisted@example.org",
+        "ok@example.org",
+    ]
+    service.close()
+
+
+def test_550_is_a_failed_receipt_with_the_smtp_code(sink: SinkController) -> None:
+    service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
+    item = email_item("nobody+550@example.org")
+    outcome = process_batch(email_batch([item]), service.deliver, POLICY)
+    [receipt] = outcome.receipts
+    assert (receipt.status, receipt.error_code, receipt.provider) == (FAILED, "550", "smtp")
+    assert receipt.delivery_id == item.delivery_id
+    assert "Mailbox unavailable" in receipt.error_message
+    assert outcome.retry is None and outcome.exhausted is None
+    service.close()
+
+
+def test_invalid_item_is_a_failed_receipt_not_a_crash(sink: SinkController) -> None:
+    service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
+    bad = email_item("reader@example.org", 1, subject="x\r\nBcc: victim@evil.example")
+    outcome = process_batch(email_batch([bad]), service.deliver, POLICY)
+    [receipt] = outcome.receipts
+    assert (receipt.status, receipt.error_code) == (FAILED, "invalid_message")
+    assert "email.subject" in receipt.error_message
+    service.close()
+
+
+def test_transient_failures_give_up_after_max_attempts(sink: SinkController) -> None:
+    service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
+    batch = email_batch([email_item("always+451@example.org")])
+    for _ in range(POLICY.max_attempts - 1):
+        outcome = process_batch(batch, service.deliver, POLICY)
+        assert outcome.receipts == [] and outcome.retry is not None
+        batch = outcome.retry
+    final = process_batch(batch, service.deliver, POLICY)
+    [receipt] = final.receipts
+    assert (receipt.status, receipt.error_code, receipt.attempts) == (FAILED, "451", 3)
+    assert receipt.error_message.startswith("gave up after 3 attempts")
+    assert final.exhausted is not None
+    service.close()
+
+
+def test_smtp_down_fails_over_to_postmark(
+    emulator: tuple[PostmarkEmulator, BackgroundServer],
+) -> None:
+    fake, server = emulator
+    service = wired(
+        SmtpProvider("127.0.0.1", closed_port(), timeout=2),
+        PostmarkProvider(server.url, "pm-token", timeout=2),
+    )
+    item = email_item("reader@example.org", 4)
+    outcome = process_batch(email_batch([item]), service.deliver, POLICY)
+    [receipt] = outcome.receipts
+    assert (receipt.status, receipt.provider) == (SENT, "postmark")
+    [sent] = fake.sent
+    assert receipt.provider_message_id and receipt.provider_message_id != item.idempotency_key
+    assert sent.token == "pm-token"
+    assert sent.payload["Metadata"]["delivery_id"] == item.delivery_id
+    assert sent.payload["Metadata"]["idempotency_key"] == item.idempotency_key
+    service.close()
+
+
+def test_postmark_429_is_retried_no_sooner_than_retry_after(
+    emulator: tuple[PostmarkEmulator, BackgroundServer],
+) -> None:
+    fake, server = emulator
+    fake.fail("busy@example.org", 429, times=1)
+    service = wired(PostmarkProvider(server.url, "pm-token", timeout=2))
+    outcome = process_batch(email_batch([email_item("busy@example.org")]), service.deliver, POLICY)
+    assert outcome.receipts == []
+    assert outcome.retry is not None
+    assert outcome.retry_delay >= 3.0  # the emulator's Retry-After, above the policy's max
+    again = process_batch(outcome.retry, service.deliver, POLICY)
+    assert [(r.status, r.provider) for r in again.receipts] == [(SENT, "postmark")]
+    assert len(fake.requests) == 2
+    service.close()
+
+
+def test_postmark_timeout_is_retried(emulator: tuple[PostmarkEmulator, BackgroundServer]) -> None:
+    _, server = emulator
+    service = wired(PostmarkProvider(server.url, "pm-token", timeout=0.3))
+    outcome = process_batch(
+        email_batch([email_item("sleepy+timeout@example.org")]), service.deliver, POLICY
+    )
+    assert outcome.receipts == []
+    assert outcome.retry is not None
+    service.close()
+
+
+def test_postmark_inactive_recipient_fails_with_its_error_code(
+    emulator: tuple[PostmarkEmulator, BackgroundServer],
+) -> None:
+    _, server = emulator
+    service = wired(PostmarkProvider(server.url, "pm-token", timeout=2))
+    outcome = process_batch(
+        email_batch([email_item("inactive+406@example.org")]), service.deliver, POLICY
+    )
+    [receipt] = outcome.receipts
+    assert (receipt.status, receipt.error_code, receipt.provider) == (FAILED, "406", "postmark")
+    service.close()
+
+
+def test_rate_limit_is_shared_between_senders(sink: SinkController) -> None:
+    # Two independent senders (think: two worker processes) share one Redis limit.
+    key = f"test:{uuid.uuid4().hex}"
+    per_second = 10.0
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    class RecordingLimiter:
+        """The real Redis limiter, noting when it lets a send through."""
+
+        def __init__(self) -> None:
+            self._limiter = rate_limiter("redis://127.0.0.1:6379/0", key, per_second)
+
+        def acquire(self) -> None:
+            self._limiter.acquire()
+            with lock:
+                granted.append(time.monotonic())
+
+    senders = [
+        RateLimitedProvider(SmtpProvider("127.0.0.1", sink.port, timeout=5), RecordingLimiter())
+        for _ in range(2)
+    ]
+    services = [wired(sender) for sender in senders]
+
+    def run(service: EmailService, offset: int) -> None:
+        items = [email_item(f"r{offset + n}@example.org", offset + n) for n in range(4)]
+        outcome = process_batch(email_batch(items), service.deliver, POLICY)
+        assert [r.status for r in outcome.receipts] == [SENT] * 4
+
+    threads = [threading.Thread(target=run, args=(s, 10 * i)) for i, s in enumerate(services)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(wait_for_messages(sink.handler.directory, 8)) == 8
+    assert len(granted) == 8
+    grants = sorted(granted)
+    gaps = [b - a for a, b in zip(grants, grants[1:], strict=False)]
+    # Across both senders no two sends were let through closer than 1/rate (Redis decides
+    # on its own clock; allow a little for the round trip back to us).
+    assert min(gaps) >= 0.8 / per_second, gaps
+    for service in services:
+        service.close()

@@ -1,0 +1,167 @@
+"""Dispatcher and receipt collector on real RabbitMQ, store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from kombu import Connection
+
+from brandcast.orchestrator.intake import CampaignIntake
+from brandcast.orchestrator.server import Orchestrator, bootstrap
+from brandcast.orchestrator.settings import OrchestratorSettings
+from brandcast.orchestrator.store import Store
+from brandcast.shared import topology
+from brandcast.shared.bus import BusPublisher, decode_task_payload
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
+
+S = campaign_pb2
+pytestmark = [pytest.mark.rabbitmq]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def make_spec() -> S.CampaignSpec:
+    return S.CampaignSpec(
+        name="Spring launch",
+        brand_kit=S.BrandKit(
+            name="Acme Coffee",
+            email_sender=S.EmailSender(name="Acme", address="news@acme.example.com"),
+            sms_sender="+14155550100",
+            postal_address="1 Market St, San Francisco, CA 94105",
+            social_accounts=[
+                S.SocialAccount(
+                    id="acme-mastodon", network=S.SOCIAL_NETWORK_MASTODON, handle="@acme"
+                ),
+                S.SocialAccount(
+                    id="acme-bsky", network=S.SOCIAL_NETWORK_BLUESKY, handle="acme.bsky"
+                ),
+            ],
+        ),
+        core_message=S.CoreMessage(
+            headline="Spring blend is here",
+            body="Bright, floral, ours.",
+            cta_text="Order now",
+            cta_url="https://acme.example.com/spring",
+        ),
+        channels=S.ChannelSettings(
+            email=S.EmailSettings(enabled=True),
+            sms=S.SmsSettings(enabled=True, ignore_quiet_hours=True),
+            social=S.SocialSettings(enabled=True),
+        ),
+        audience=[
+            S.Recipient(id=f"r{i}", email=f"r{i}@example.com", phone=f"+1415555{120 + i:04d}")
+            for i in range(5)
+        ],
+    )
+
+
+@pytest.fixture
+def app(broker_url: str, database_url: str) -> Iterator[Orchestrator]:
+    settings = OrchestratorSettings(
+        broker_url=broker_url,
+        database_url=database_url,
+        dispatch_batch_size=3,
+        dispatch_poll_interval=0.1,
+    )
+    with BusPublisher(broker_url) as publisher:
+        publisher.declare_topology()
+    app = bootstrap(settings, store=Store.open(database_url))
+    app.start()
+    assert app.collector is not None
+    assert app.collector.ready.wait(10)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def take_batches(broker_url: str, channel: str, items: int) -> list[bus_pb2.DispatchBatch]:
+    """Consume a channel queue like an adapter would, until ``items`` deliveries arrived."""
+    batches: list[bus_pb2.DispatchBatch] = []
+    with Connection(broker_url) as connection:
+        queue = topology.dispatch_queue(channel)(connection.default_channel)
+        deadline = time.monotonic() + 15
+        while sum(len(b.items) for b in batches) < items:
+            assert time.monotonic() < deadline, f"only {batches!r} arrived on {channel}"
+            message = queue.get(no_ack=True)
+            if message is None:
+                time.sleep(0.05)
+                continue
+            assert message.headers["task"] == topology.task_name(channel)
+            batches.append(decode_task_payload(json.loads(message.body)[0][0]))
+    return batches
+
+
+def test_dispatch_and_collect_until_completed(app: Orchestrator, broker_url: str) -> None:
+    app.store.add_suppression(S.CHANNEL_SMS, "+14155550124", "stop_reply")
+    result = CampaignIntake(app.store).submit(
+        campaign_service_pb2.SubmitCampaignRequest(spec=make_spec()),
+        trace_context={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+    )
+    cid = result.campaign.id
+    assert app.dispatcher is not None
+    app.dispatcher.wake()
+
+    email = take_batches(broker_url, "email", 5)
+    sms = take_batches(broker_url, "sms", 4)
+    social = take_batches(broker_url, "social", 2)
+    assert len(email) == 2  # batches of at most DISPATCH_BATCH_SIZE=3
+    first = email[0]
+    assert first.campaign_id == cid
+    assert first.trace_context["traceparent"].startswith("00-0af7")
+    assert first.items[0].email.subject
+    assert "token=" in first.items[0].email.list_unsubscribe_url
+    assert all(i.idempotency_key == i.delivery_id for b in email for i in b.items)
+    assert {i.address for b in sms for i in b.items} == {f"+1415555{120 + i:04d}" for i in range(4)}
+    assert {i.social.account_id for b in social for i in b.items} == {"acme-mastodon", "acme-bsky"}
+    wait_for(lambda: app.store.counters(cid)[0].queued == 5)
+
+    with BusPublisher(broker_url) as publisher:
+        for name, batches in (("email", email), ("sms", sms), ("social", social)):
+            receipts = bus_pb2.ReceiptBatch(
+                receipts=[
+                    bus_pb2.DeliveryReceipt(
+                        delivery_id=item.delivery_id,
+                        campaign_id=cid,
+                        channel=batch.channel,
+                        status=S.DELIVERY_STATUS_SENT,
+                        provider="sandbox",
+                        attempts=1,
+                    )
+                    for batch in batches
+                    for item in batch.items
+                ]
+            )
+            publisher.publish_receipts(receipts, name)
+            publisher.publish_receipts(receipts, name)  # a duplicate changes nothing
+        publisher.publish_suppression(
+            bus_pb2.SuppressionEvent(
+                channel=S.CHANNEL_EMAIL,
+                address="R0@example.com",
+                action=bus_pb2.SuppressionEvent.ACTION_SUPPRESS,
+                reason="unsubscribe",
+            )
+        )
+
+    def completed() -> bool:
+        campaign = app.store.get_campaign(cid)
+        return campaign is not None and campaign.state == S.CAMPAIGN_STATE_COMPLETED
+
+    wait_for(completed)
+    counters = {c.channel: c for c in app.store.counters(cid)}
+    assert counters[S.CHANNEL_EMAIL].sent == 5
+    assert (counters[S.CHANNEL_SMS].sent, counters[S.CHANNEL_SMS].suppressed) == (4, 1)
+    assert counters[S.CHANNEL_SOCIAL].sent == 2
+    sent = app.store.list_deliveries(cid, channel=S.CHANNEL_EMAIL)[0]
+    assert all(d.provider == "sandbox" and d.attempts == 1 for d in sent)
+    wait_for(lambda: bool(app.store.list_suppressions(channel=S.CHANNEL_EMAIL)[0]))
+    assert app.store.list_suppressions(channel=S.CHANNEL_EMAIL)[0][0].address == "r0@example.com"

@@ -1,0 +1,50 @@
+"""Settings: bad values stop the service with the variable named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from brandcast.social.cli import main
+from brandcast.social.settings import SocialSettings
+
+
+def test_defaults_work_on_one_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOCIAL_SANDBOX_URL", raising=False)
+    settings = SocialSettings()
+    assert settings.social_sandbox_url == "http://127.0.0.1:8040"
+    assert settings.social_accounts_file is None
+
+
+def test_a_bad_sandbox_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCIAL_SANDBOX_URL", "127.0.0.1:8040")
+    with pytest.raises(ValidationError, match="social_sandbox_url"):
+        SocialSettings()
+
+
+def test_a_missing_accounts_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOCIAL_ACCOUNTS_FILE", str(tmp_path / "absent.yaml"))
+    with pytest.raises(ValidationError, match="social_accounts_file"):
+        SocialSettings()
+
+
+def test_the_cli_reports_bad_configuration_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOCIAL_RATE_PER_SECOND", "-1")
+    assert main(["worker"]) == 2
+    assert "social_rate_per_second" in capsys.readouterr().err
+
+
+def test_the_cli_reports_an_invalid_accounts_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("acme:\n  network: myspace\n  base_url: https://m.example\n")
+    monkeypatch.setenv("SOCIAL_ACCOUNTS_FILE", str(accounts))
+    assert main(["worker"]) == 2
+    assert "'acme'" in capsys.readouterr().err

@@ -1,0 +1,225 @@
+"""Delivery reports and replies through the real webhooks app, published to RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from kombu import Connection
+
+from brandcast.shared import topology
+from brandcast.sms.bootstrap import bootstrap
+from brandcast.sms.emulator import EmulatorConfig, EmulatorServer, start_emulator
+from brandcast.sms.serving import serve_in_thread
+from brandcast.sms.settings import SmsSettings
+from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
+from brandcast.sms.webhooks import create_webhooks_app
+from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
+
+pytestmark = pytest.mark.rabbitmq
+
+MOBILE = "+447400123456"
+TOKEN = "sandbox-token"
+
+
+class Feedback:
+    """Receipts and suppression events on the test vhost's receipts queue."""
+
+    def __init__(self, broker_url: str) -> None:
+        self.connection = Connection(broker_url)
+        self.queue = topology.receipts_queue()(self.connection.default_channel)
+        self.queue.declare()
+        self.receipts: list[bus_pb2.DeliveryReceipt] = []
+        self.suppressions: list[bus_pb2.SuppressionEvent] = []
+
+    def drain(self) -> Feedback:
+        while (message := self.queue.get(no_ack=True)) is not None:
+            if message.properties["type"] == topology.RECEIPT_BATCH_TYPE:
+                self.receipts.extend(bus_pb2.ReceiptBatch.FromString(message.body).receipts)
+            else:
+                self.suppressions.append(bus_pb2.SuppressionEvent.FromString(message.body))
+        return self
+
+
+@pytest.fixture
+def webhooks(broker_url: str, redis_namespace: str) -> Iterator[tuple[str, SmsSettings, Feedback]]:
+    feedback = Feedback(broker_url)
+    # The public URL is only known once bound; the app rebuilds signed URLs from it.
+    holder: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await holder["app"](scope, receive, send)
+
+    server, thread, port = serve_in_thread(app)
+    url = f"http://127.0.0.1:{port}"
+    settings = SmsSettings(
+        broker_url=broker_url,
+        sms_callback_base_url=url,
+        sms_redis_namespace=redis_namespace,
+        sms_help_text="Acme alerts: help at acme.example. Reply STOP to opt out & more",
+    )
+    holder["app"] = create_webhooks_app(settings)
+    try:
+        yield url, settings, feedback
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        feedback.connection.release()
+
+
+@pytest.fixture
+def linked_emulator(webhooks: tuple[str, SmsSettings, Feedback]) -> Iterator[EmulatorServer]:
+    url, _, _ = webhooks
+    config = EmulatorConfig(callback_delay=0.05, inbound_url=f"{url}/inbound")
+    server, _ = start_emulator(0, config=config)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def signed_post(url: str, params: dict[str, str], token: str = TOKEN) -> httpx.Response:
+    signature = twilio_signature(url, params.items(), token)
+    return httpx.post(url, data=params, headers={SIGNATURE_HEADER: signature}, timeout=10)
+
+
+def test_emulator_reports_become_sent_then_delivered_receipts(
+    webhooks: tuple[str, SmsSettings, Feedback],
+    linked_emulator: EmulatorServer,
+    wait_for: Callable[..., Any],
+) -> None:
+    _, settings, feedback = webhooks
+    deliver = bootstrap(
+        settings.model_copy(
+            update={"sms_twilio_base_url": linked_emulator.url, "sms_rate_limit": 0}
+        )
+    )
+    item = bus_pb2.DispatchItem(
+        delivery_id="d-42",
+        idempotency_key="k-42",
+        address=MOBILE,
+        sms=variant_pb2.SmsVariant(text="Hi"),
+    )
+    batch = bus_pb2.DispatchBatch(campaign_id="c-7", channel=campaign_pb2.CHANNEL_SMS, items=[item])
+    outcome = deliver(batch, item)
+
+    def two_receipts() -> bool:
+        feedback.drain()
+        return len(feedback.receipts) >= 2
+
+    wait_for(two_receipts, 10, "sent and delivered receipts")
+    statuses = [r.status for r in feedback.receipts]
+    assert statuses == [campaign_pb2.DELIVERY_STATUS_SENT, campaign_pb2.DELIVERY_STATUS_DELIVERED]
+    for receipt in feedback.receipts:
+        assert (receipt.delivery_id, receipt.campaign_id) == ("d-42", "c-7")
+        assert receipt.provider_message_id == outcome.provider_message_id
+        assert receipt.channel == campaign_pb2.CHANNEL_SMS
+    first, second = feedback.receipts
+    assert second.occurred_at.ToNanoseconds() >= first.occurred_at.ToNanoseconds()
+
+
+def test_undelivered_report_is_a_bounce_with_the_carrier_code(
+    webhooks: tuple[str, SmsSettings, Feedback], wait_for: Callable[..., Any]
+) -> None:
+    url, _, feedback = webhooks
+    params = {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert signed_post(f"{url}/status?d=d-1&c=c-1", params).status_code == 200
+    wait_for(lambda: feedback.drain().receipts, 10, "a receipt")
+    [receipt] = feedback.receipts
+    assert receipt.status == campaign_pb2.DELIVERY_STATUS_BOUNCED
+    assert receipt.error_code == "30003"
+    assert receipt.error_message == "Unreachable destination handset"
+
+
+def test_forged_reports_and_replies_are_refused_and_publish_nothing(
+    webhooks: tuple[str, SmsSettings, Feedback],
+) -> None:
+    url, _, feedback = webhooks
+    params = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    assert signed_post(f"{url}/status?d=d-1&c=c-1", params, token="wrong").status_code == 403
+    # A valid signature for another delivery id does not cover this URL.
+    signature = twilio_signature(f"{url}/status?d=d-2&c=c-1", params.items(), TOKEN)
+    forged = httpx.post(
+        f"{url}/status?d=d-1&c=c-1", data=params, headers={SIGNATURE_HEADER: signature}
+    )
+    assert forged.status_code == 403
+    assert httpx.post(f"{url}/status?d=d-1", data=params).status_code == 403
+    stop = {"From": MOBILE, "To": "+15005550006", "Body": "STOP"}
+    assert signed_post(f"{url}/inbound", stop, token="wrong").status_code == 403
+    # Give anything wrongly published time to show up through a published marker.
+    assert signed_post(f"{url}/status?d=marker&c=c", {"MessageStatus": "sent"}).status_code == 200
+    feedback.drain()
+    assert [r.delivery_id for r in feedback.receipts] in ([], ["marker"])
+    assert feedback.suppressions == []
+
+
+def test_a_late_sent_after_delivered_is_not_emitted(
+    webhooks: tuple[str, SmsSettings, Feedback], wait_for: Callable[..., Any]
+) -> None:
+    url, _, feedback = webhooks
+    status_url = f"{url}/status?d=d-9&c=c-1"
+    assert signed_post(status_url, {"MessageSid": "SM9", "MessageStatus": "delivered"}).text == "ok"
+    assert signed_post(status_url, {"MessageSid": "SM9", "MessageStatus": "sent"}).text == "stale"
+    assert (
+        signed_post(status_url, {"MessageSid": "SM9", "MessageStatus": "delivered"}).text == "stale"
+    )
+    assert signed_post(f"{url}/status?d=marker&c=c", {"MessageStatus": "sent"}).text == "ok"
+    wait_for(lambda: len(feedback.drain().receipts) >= 2, 10, "receipts")
+    assert [(r.delivery_id, r.status) for r in feedback.receipts] == [
+        ("d-9", campaign_pb2.DELIVERY_STATUS_DELIVERED),
+        ("marker", campaign_pb2.DELIVERY_STATUS_SENT),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body", ["STOP", " stop ", "Unsubscribe", "cancel.", "END", "QUIT", "stopall"]
+)
+def test_stop_keywords_suppress_the_number(
+    webhooks: tuple[str, SmsSettings, Feedback],
+    linked_emulator: EmulatorServer,
+    wait_for: Callable[..., Any],
+    body: str,
+) -> None:
+    _, _, feedback = webhooks
+    answer = linked_emulator.inbound(MOBILE, body)
+    assert answer["status"] == 200
+    assert "<Message>" not in answer["body"]
+    wait_for(lambda: feedback.drain().suppressions, 10, "a suppression event")
+    [event] = feedback.suppressions
+    assert event.action == bus_pb2.SuppressionEvent.ACTION_SUPPRESS
+    assert (event.address, event.reason, event.channel) == (
+        MOBILE,
+        "stop_reply",
+        campaign_pb2.CHANNEL_SMS,
+    )
+
+
+@pytest.mark.parametrize("body", ["START", "yes", "Unstop"])
+def test_start_keywords_unsuppress(
+    webhooks: tuple[str, SmsSettings, Feedback],
+    linked_emulator: EmulatorServer,
+    wait_for: Callable[..., Any],
+    body: str,
+) -> None:
+    _, _, feedback = webhooks
+    assert linked_emulator.inbound(MOBILE, body)["status"] == 200
+    wait_for(lambda: feedback.drain().suppressions, 10, "an unsuppress event")
+    assert feedback.suppressions[0].action == bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS
+
+
+def test_help_answers_with_the_brands_text_and_publishes_nothing(
+    webhooks: tuple[str, SmsSettings, Feedback], linked_emulator: EmulatorServer
+) -> None:
+    _, _, feedback = webhooks
+    answer = linked_emulator.inbound(MOBILE, " help ")
+    assert answer["status"] == 200
+    assert answer["body"].endswith(
+        "<Response><Message>Acme alerts: help at acme.example. Reply STOP to opt out &amp; more"
+        "</Message></Response>"
+    )
+    other = linked_emulator.inbound(MOBILE, "stop please, what is this")
+    assert other["body"].endswith("<Response />")
+    feedback.drain()
+    assert feedback.suppressions == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -14,6 +15,13 @@ _hasher = PasswordHasher()
 # Verifying against this when the user is unknown keeps the answer as slow as for
 # a known user, so response times do not tell which names exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+_ENTRY = re.compile(
+    r"(?P<name>[^\s,;:]+):(?P<hash>\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+"
+    r"\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+)"
+)
+_SEPARATORS = re.compile(r"[\s,;]*")
 
 
 class UsersConfigError(ValueError):
@@ -34,20 +42,25 @@ class UserDirectory:
 
     @classmethod
     def parse(cls, spec: str) -> UserDirectory:
-        """Parse ``alice:$argon2id$...,bob:$argon2id$...`` (argon2 hashes hold no commas)."""
+        """Parse ``alice:$argon2id$...`` entries separated by commas, semicolons or spaces.
+
+        An argon2 hash has commas of its own (``m=65536,t=3,p=4``), so entries are
+        found by the hash's shape rather than by splitting on commas.
+        """
         hashes: dict[str, str] = {}
-        for position, raw_entry in enumerate(spec.split(","), start=1):
-            entry = raw_entry.strip()
-            if not entry:
-                continue
-            name, sep, encoded = entry.partition(":")
-            name = name.strip()
-            if not sep or not name or not encoded.startswith("$argon2"):
-                raise UsersConfigError(
-                    f"ADMIN_USERS entry {position}: expected name:$argon2id$... "
-                    "(make one with `brandcast-admin hash-password`)"
-                )
-            hashes[name] = encoded.strip()
+        position = 0
+        for number, match in enumerate(_ENTRY.finditer(spec), start=1):
+            if not _SEPARATORS.fullmatch(spec[position : match.start()]):
+                break
+            hashes[match["name"]] = match["hash"]
+            position = match.end()
+        else:
+            number = len(hashes) + 1
+        if not _SEPARATORS.fullmatch(spec[position:]):
+            raise UsersConfigError(
+                f"ADMIN_USERS entry {number}: expected name:$argon2id$... "
+                "(make one with `brandcast-admin hash-password`)"
+            )
         return cls(hashes)
 
     @classmethod

@@ -1,0 +1,75 @@
+"""An admin app, served by uvicorn on loopback, wired to an orchestrator address
+nothing listens on.
+
+Login, CSRF and access rules are decided before any orchestrator call, so these
+tests need no orchestrator; the pages that do call it show the 503 page.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from brandcast.admin import AdminSettings, create_app
+from brandcast.admin.threaded import serve_in_thread
+from brandcast.admin.users import UserDirectory, hash_password
+
+PASSWORD = "correct horse battery staple"
+USERS = UserDirectory({"alice": hash_password(PASSWORD)})
+
+
+def closed_port() -> int:
+    """A loopback port with no listener (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF field"
+    return match[1]
+
+
+def log_in(client: httpx.Client, username: str = "alice", password: str = PASSWORD) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    token = csrf_from(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_from(client.get("/campaigns/new").text)
+
+
+@pytest.fixture
+def settings() -> AdminSettings:
+    return AdminSettings(
+        orchestrator_address=f"127.0.0.1:{closed_port()}",
+        api_token="secret-api-token",
+        secret_key="test-secret-key",
+        orchestrator_timeout=2.0,
+    )
+
+
+@contextmanager
+def admin_client(
+    settings: AdminSettings, users: UserDirectory | None = USERS
+) -> Iterator[httpx.Client]:
+    """An HTTP client of the admin served by uvicorn on a free loopback port."""
+    app = create_app(settings, users=users)
+    with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def client(settings: AdminSettings) -> Iterator[httpx.Client]:
+    with admin_client(settings) as test_client:
+        yield test_client

@@ -65,8 +65,16 @@ def slot(name: str) -> str:
     return f"{_SLOT}-{name}"
 
 
-def fill_slots(document: str, values: Mapping[str, str]) -> str:
-    return _SLOT_PATTERN.sub(lambda m: values.get(m.group(1), m.group(0)), document)
+def split_slots(document: str) -> tuple[str, ...]:
+    """`document` cut at its slots: even items are text, odd items are slot names."""
+    return tuple(_SLOT_PATTERN.split(document))
+
+
+def fill_slots(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
+    """Joins split_slots() parts with each slot's value (an unknown slot stays as it was)."""
+    return "".join(
+        part if index % 2 == 0 else values.get(part, slot(part)) for index, part in enumerate(parts)
+    )
 
 
 def track_html_links(document: str, utm: Utm) -> str:
@@ -106,8 +114,8 @@ class EmailTemplates:
 class LocaleEmail:
     """What is the same for every recipient of one locale."""
 
-    html: str
-    text: str
+    html: tuple[str, ...]
+    text: tuple[str, ...]
     subject: str | None
     preheader: str | None
 
@@ -177,7 +185,10 @@ class EmailLayout:
             unsubscribe_slot=slot("unsubscribe"),
         )
         return LocaleEmail(
-            html=inlined, text=text.strip() + "\n", subject=subject, preheader=preheader
+            html=split_slots(inlined),
+            text=split_slots(text.strip() + "\n"),
+            subject=subject,
+            preheader=preheader,
         )
 
     def personal(

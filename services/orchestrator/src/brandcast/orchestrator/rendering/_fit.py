@@ -39,7 +39,9 @@ def shorten(
 ) -> str | None:
     """The longest cut of `text` that `fits`, or None when even the protected spans do not."""
     spans = protected_spans(text, protected)
-    word_cuts, grapheme_cuts = _cut_points(text, spans)
+
+    def free(position: int) -> bool:
+        return all(not (s < position <= e) for s, e in spans)
 
     def cut_at(position: int) -> str:
         kept = text[:position].rstrip().rstrip(".,;:-–—…").rstrip()
@@ -48,35 +50,30 @@ def shorten(
             return tail
         return f"{kept}{ellipsis} {tail}" if tail else f"{kept}{ellipsis}"
 
+    word_cuts = [0] + [
+        p
+        for p in range(1, len(text))
+        if text[p].isspace() and not text[p - 1].isspace() and free(p)
+    ]
     best_word = _longest_fitting(word_cuts, cut_at, fits)
-    best_grapheme = _longest_fitting(grapheme_cuts, cut_at, fits)
-    if best_word is None and best_grapheme is None:
-        return None
-    if best_grapheme is None:
-        assert best_word is not None
+    if best_word is None:
+        return None  # the cut at 0 keeps only the protected spans; nothing shorter exists
+    # Only a long stretch without spaces after the best word cut (CJK, a long word) can
+    # give a grapheme cut worth more; segmenting graphemes is slow, so only there.
+    later = [p for p in word_cuts if p > best_word] + [s for s, _ in spans if s > best_word]
+    upper = min(later, default=len(text))
+    if upper - best_word <= WORD_CUT_SLACK:
         return cut_at(best_word)
-    if best_word and best_grapheme - best_word <= WORD_CUT_SLACK:
+    grapheme_cuts = [best_word]
+    position = best_word
+    for cluster in grapheme.graphemes(text[best_word:upper]):
+        position += len(cluster)
+        if position < upper and free(position):
+            grapheme_cuts.append(position)
+    best_grapheme = _longest_fitting(grapheme_cuts, cut_at, fits)
+    if best_grapheme is None or (best_word and best_grapheme - best_word <= WORD_CUT_SLACK):
         return cut_at(best_word)
     return cut_at(best_grapheme)
-
-
-def _cut_points(text: str, spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """Candidate cut positions in the free text, ascending, both lists starting at 0."""
-
-    def free(position: int) -> bool:
-        return all(not (s < position < e) and position != e for s, e in spans)
-
-    word = [0]
-    boundaries = [0]
-    position = 0
-    for cluster in grapheme.graphemes(text):
-        position += len(cluster)
-        boundaries.append(position)
-    for position in boundaries[1:-1]:
-        if text[position].isspace() and not text[position - 1].isspace() and free(position):
-            word.append(position)
-    graphemes = [p for p in boundaries[1:-1] if free(p)]
-    return word, [0, *graphemes]
 
 
 def _longest_fitting(

@@ -64,8 +64,18 @@ class CampaignRenderer:
             },
         )
         self._campaign = Scope("campaign", {"id": campaign_id, "name": spec.name})
+        self._base_contexts: dict[tuple[str, Utm], dict[str, Any]] = {}
         self._check_common()
         self._email_templates = self._compile_email() if channels.email.enabled else None
+        self._email_personal = self._email_templates is not None and any(
+            t is not None and t.is_personal
+            for t in (
+                self._email_templates.subject,
+                self._email_templates.preheader,
+                self._email_templates.html,
+                self._email_templates.text,
+            )
+        )
         self._sms_template = (
             self._compile("channels.sms.template", channels.sms.template, False, _SMS_NAMES)
             if channels.sms.enabled
@@ -80,6 +90,7 @@ class CampaignRenderer:
         )
         self._email_utm = self._utm("email", "email")
         self._sms_utm = self._utm("sms", "sms")
+        self._sms_link = self._sms_utm.apply(core.cta_url)
         self._sms = SmsFitter(
             budget=channels.sms.segment_budget or 1,
             replace=channels.sms.replace_lookalikes,
@@ -118,7 +129,10 @@ class CampaignRenderer:
         sender = self._spec.brand_kit.email_sender
         content = self._resolver.for_locale(recipient.locale)
         shared = self._shared_email(content)
-        context = self._context(content, self._email_utm, recipient=recipient)
+        # Recipient data is only gathered when a template reads it.
+        context = self._context(
+            content, self._email_utm, recipient=recipient if self._email_personal else None
+        )
         unsubscribe = unsubscribe_url or settings.unsubscribe_url
         context["unsubscribe_url"] = unsubscribe
         subject, preheader, html, text = self._email_layout.personal(
@@ -142,7 +156,7 @@ class CampaignRenderer:
         if not self._spec.channels.sms.enabled:
             raise RenderError.single("channels.sms.enabled", "the SMS channel is disabled")
         content = self._resolver.for_locale(recipient.locale)
-        link = self._sms_utm.apply(self._spec.core_message.cta_url)
+        link = self._sms_link
         opt_out = opt_out_text(content.locale, self._spec.channels.sms.opt_out_text)
         if self._sms_template is not None:
             context = self._context(content, self._sms_utm, recipient=recipient)
@@ -223,23 +237,30 @@ class CampaignRenderer:
         *,
         recipient: campaign_pb2.Recipient | None = None,
     ) -> dict[str, Any]:
-        core = self._spec.core_message
-        context: dict[str, Any] = {
-            "brand": self._brand,
-            "campaign": self._campaign,
-            "message": Scope(
-                "message",
-                {
-                    "headline": content.headline,
-                    "body": content.body,
-                    "cta_text": content.cta_text,
-                    "cta_url": utm.apply(core.cta_url),
-                    "image_url": core.image_url,
-                    "hashtags": list(core.hashtags),
-                    "locale": content.locale,
-                },
-            ),
-        }
+        """Template variables; what is shared per locale and channel is built once."""
+        key = (content.locale, utm)
+        base = self._base_contexts.get(key)
+        if base is None:
+            core = self._spec.core_message
+            base = {
+                "brand": self._brand,
+                "campaign": self._campaign,
+                "message": Scope(
+                    "message",
+                    {
+                        "headline": content.headline,
+                        "body": content.body,
+                        "cta_text": content.cta_text,
+                        "cta_url": utm.apply(core.cta_url),
+                        "image_url": core.image_url,
+                        "hashtags": list(core.hashtags),
+                        "locale": content.locale,
+                    },
+                ),
+            }
+            if len(self._base_contexts) < _LOCALE_CACHE_SIZE:
+                self._base_contexts[key] = base
+        context = dict(base)
         if recipient is not None:
             context["recipient"] = Scope(
                 "recipient",

@@ -4,6 +4,7 @@ Retry-After, timeouts and the shared rate limit."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -85,7 +86,8 @@ def test_550_is_a_failed_receipt_with_the_smtp_code(sink: SinkController) -> Non
     assert (receipt.status, receipt.error_code, receipt.provider) == (FAILED, "550", "smtp")
     assert receipt.delivery_id == item.delivery_id
     assert "Mailbox unavailable" in receipt.error_message
-    assert outcome.retry is None and outcome.exhausted is None
+    assert outcome.retry is None
+    assert outcome.exhausted is None
     service.close()
 
 
@@ -104,7 +106,8 @@ def test_transient_failures_give_up_after_max_attempts(sink: SinkController) -> 
     batch = email_batch([email_item("always+451@example.org")])
     for _ in range(POLICY.max_attempts - 1):
         outcome = process_batch(batch, service.deliver, POLICY)
-        assert outcome.receipts == [] and outcome.retry is not None
+        assert outcome.receipts == []
+        assert outcome.retry is not None
         batch = outcome.retry
     final = process_batch(batch, service.deliver, POLICY)
     [receipt] = final.receipts
@@ -127,7 +130,8 @@ def test_smtp_down_fails_over_to_postmark(
     [receipt] = outcome.receipts
     assert (receipt.status, receipt.provider) == (SENT, "postmark")
     [sent] = fake.sent
-    assert receipt.provider_message_id and receipt.provider_message_id != item.idempotency_key
+    assert receipt.provider_message_id
+    assert receipt.provider_message_id != item.idempotency_key
     assert sent.token == "pm-token"
     assert sent.payload["Metadata"]["delivery_id"] == item.delivery_id
     assert sent.payload["Metadata"]["idempotency_key"] == item.idempotency_key
@@ -211,7 +215,7 @@ def test_rate_limit_is_shared_between_senders(sink: SinkController) -> None:
     assert len(wait_for_messages(sink.handler.directory, 8)) == 8
     assert len(granted) == 8
     grants = sorted(granted)
-    gaps = [b - a for a, b in zip(grants, grants[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(grants)]
     # Across both senders no two sends were let through closer than 1/rate (Redis decides
     # on its own clock; allow a little for the round trip back to us).
     assert min(gaps) >= 0.8 / per_second, gaps

@@ -223,7 +223,7 @@ def test_sink_fail_rules_from_the_command_line_syntax(tmp_path: Path) -> None:
     assert (address, rule.code, rule.remaining) == ("slow@example.org", 451, 2)
     with pytest.raises(ValueError, match="4xx or 5xx"):
         FailureRule.parse("x@example.org=250")
-    controller, port = start_sink(tmp_path / "m", failures=dict([(address, rule)]))
+    controller, port = start_sink(tmp_path / "m", failures={address: rule})
     provider = SmtpProvider("127.0.0.1", port, timeout=5)
     try:
         for _ in range(2):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
+from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
 from brandcast.v1 import campaign_pb2
 
 
@@ -44,3 +44,12 @@ def test_invalid_cta_url_is_a_field_violation() -> None:
     with pytest.raises(RenderError) as info:
         CampaignRenderer(spec)
     assert [v.field for v in info.value.violations] == ["core_message.cta_url"]
+
+
+def test_render_error_survives_pickling() -> None:
+    import pickle
+
+    error = RenderError([FieldViolation("core_message.cta_url", "bad")])
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.violations == error.violations
+    assert str(copy) == "core_message.cta_url: bad"

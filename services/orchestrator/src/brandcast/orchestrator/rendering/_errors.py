@@ -34,6 +34,10 @@ class RenderError(Exception):
         self.violations = list(violations)
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
 
+    def __reduce__(self) -> tuple[type[RenderError], tuple[list[FieldViolation]]]:
+        # Survives pickling (process pools, task results) with its violations intact.
+        return (type(self), (self.violations,))
+
     @classmethod
     def single(cls, field: str, description: str) -> RenderError:
         return cls([FieldViolation(field, description)])

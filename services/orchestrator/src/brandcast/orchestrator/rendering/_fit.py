@@ -9,10 +9,13 @@ grapheme cluster (combining marks, ZWJ emoji sequences, flags).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import grapheme
 
+# Whitespace right after a non-space: the position just past the end of a word.
+_WORD_END = re.compile(r"(?<=\S)\s")
 # How many characters more a grapheme cut must keep before it is preferred over a word cut.
 WORD_CUT_SLACK = 20
 
@@ -50,11 +53,7 @@ def shorten(
             return tail
         return f"{kept}{ellipsis} {tail}" if tail else f"{kept}{ellipsis}"
 
-    word_cuts = [0] + [
-        p
-        for p in range(1, len(text))
-        if text[p].isspace() and not text[p - 1].isspace() and free(p)
-    ]
+    word_cuts = [0] + [m.start() for m in _WORD_END.finditer(text) if not spans or free(m.start())]
     best_word = _longest_fitting(word_cuts, cut_at, fits)
     if best_word is None:
         return None  # the cut at 0 keeps only the protected spans; nothing shorter exists

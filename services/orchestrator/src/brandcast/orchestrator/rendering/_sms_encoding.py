@@ -11,6 +11,7 @@ short of its capacity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from brandcast.v1 import variant_pb2
@@ -55,8 +56,11 @@ class SmsCount:
     segments: int
 
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def replace_lookalikes(text: str) -> str:
@@ -65,23 +69,58 @@ def replace_lookalikes(text: str) -> str:
 
 def count_sms(text: str) -> SmsCount:
     """Encoding, length in units and number of segments of `text`."""
+    # Set and str methods run in C; the per-character loop only runs for a multipart
+    # message that holds two-unit characters, whose placement matters.
     if is_gsm7(text):
-        costs = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
+        doubles = sum(text.count(ch) for ch in GSM7_EXTENSION)
+        units = len(text) + doubles
         return SmsCount(
-            variant_pb2.SMS_ENCODING_GSM7, sum(costs), _segments(costs, GSM7_SINGLE, GSM7_MULTI)
+            variant_pb2.SMS_ENCODING_GSM7,
+            units,
+            _segments(
+                text,
+                units,
+                doubles,
+                single=GSM7_SINGLE,
+                multi=GSM7_MULTI,
+                is_double=GSM7_EXTENSION.__contains__,
+            ),
         )
-    costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    units = len(text.encode("utf-16-le")) // 2
     return SmsCount(
-        variant_pb2.SMS_ENCODING_UCS2, sum(costs), _segments(costs, UCS2_SINGLE, UCS2_MULTI)
+        variant_pb2.SMS_ENCODING_UCS2,
+        units,
+        _segments(
+            text,
+            units,
+            units - len(text),
+            single=UCS2_SINGLE,
+            multi=UCS2_MULTI,
+            is_double=_is_astral,
+        ),
     )
 
 
-def _segments(costs: list[int], single: int, multi: int) -> int:
-    total = sum(costs)
-    if total <= single:
+def _is_astral(ch: str) -> bool:
+    return ord(ch) > 0xFFFF
+
+
+def _segments(
+    text: str,
+    units: int,
+    doubles: int,
+    *,
+    single: int,
+    multi: int,
+    is_double: Callable[[str], bool],
+) -> int:
+    if units <= single:
         return 1
+    if not doubles:
+        return -(-units // multi)
     segments, used = 1, 0
-    for cost in costs:
+    for ch in text:
+        cost = 2 if is_double(ch) else 1
         # A two-unit character that does not fit whole starts the next segment.
         if used + cost > multi:
             segments += 1

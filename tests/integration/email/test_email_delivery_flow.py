@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from email_it_support import email_batch, email_item
 
 from brandcast.email.bootstrap import EmailService, bootstrap
 from brandcast.email.providers.base import EmailProvider, RateLimitedProvider
@@ -21,6 +20,7 @@ from brandcast.email.providers.postmark import PostmarkProvider
 from brandcast.email.providers.smtp import SmtpProvider
 from brandcast.email.sandbox.background import BackgroundServer, serve_in_thread
 from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
+from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import SinkController, start_sink, wait_for_messages
 from brandcast.email.settings import EmailSettings
 from brandcast.shared.delivery import RetryPolicy, process_batch
@@ -60,7 +60,9 @@ def wired(*providers: EmailProvider) -> EmailService:
 def test_451_is_retried_then_sent(sink: SinkController) -> None:
     sink.handler.fail("greylisted@example.org", 451, times=1)
     service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
-    batch = email_batch([email_item("greylisted@example.org", 1), email_item("ok@example.org", 2)])
+    batch = sample_batch(
+        [sample_item("greylisted@example.org", 1), sample_item("ok@example.org", 2)]
+    )
 
     first = process_batch(batch, service.deliver, POLICY)
     assert [(r.status, r.attempts) for r in first.receipts] == [(SENT, 1)]
@@ -80,8 +82,8 @@ def test_451_is_retried_then_sent(sink: SinkController) -> None:
 
 def test_550_is_a_failed_receipt_with_the_smtp_code(sink: SinkController) -> None:
     service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
-    item = email_item("nobody+550@example.org")
-    outcome = process_batch(email_batch([item]), service.deliver, POLICY)
+    item = sample_item("nobody+550@example.org")
+    outcome = process_batch(sample_batch([item]), service.deliver, POLICY)
     [receipt] = outcome.receipts
     assert (receipt.status, receipt.error_code, receipt.provider) == (FAILED, "550", "smtp")
     assert receipt.delivery_id == item.delivery_id
@@ -93,8 +95,8 @@ def test_550_is_a_failed_receipt_with_the_smtp_code(sink: SinkController) -> Non
 
 def test_invalid_item_is_a_failed_receipt_not_a_crash(sink: SinkController) -> None:
     service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
-    bad = email_item("reader@example.org", 1, subject="x\r\nBcc: victim@evil.example")
-    outcome = process_batch(email_batch([bad]), service.deliver, POLICY)
+    bad = sample_item("reader@example.org", 1, subject="x\r\nBcc: victim@evil.example")
+    outcome = process_batch(sample_batch([bad]), service.deliver, POLICY)
     [receipt] = outcome.receipts
     assert (receipt.status, receipt.error_code) == (FAILED, "invalid_message")
     assert "email.subject" in receipt.error_message
@@ -103,7 +105,7 @@ def test_invalid_item_is_a_failed_receipt_not_a_crash(sink: SinkController) -> N
 
 def test_transient_failures_give_up_after_max_attempts(sink: SinkController) -> None:
     service = wired(SmtpProvider("127.0.0.1", sink.port, timeout=5))
-    batch = email_batch([email_item("always+451@example.org")])
+    batch = sample_batch([sample_item("always+451@example.org")])
     for _ in range(POLICY.max_attempts - 1):
         outcome = process_batch(batch, service.deliver, POLICY)
         assert outcome.receipts == []
@@ -125,8 +127,8 @@ def test_smtp_down_fails_over_to_postmark(
         SmtpProvider("127.0.0.1", closed_port(), timeout=2),
         PostmarkProvider(server.url, "pm-token", timeout=2),
     )
-    item = email_item("reader@example.org", 4)
-    outcome = process_batch(email_batch([item]), service.deliver, POLICY)
+    item = sample_item("reader@example.org", 4)
+    outcome = process_batch(sample_batch([item]), service.deliver, POLICY)
     [receipt] = outcome.receipts
     assert (receipt.status, receipt.provider) == (SENT, "postmark")
     [sent] = fake.sent
@@ -144,7 +146,9 @@ def test_postmark_429_is_retried_no_sooner_than_retry_after(
     fake, server = emulator
     fake.fail("busy@example.org", 429, times=1)
     service = wired(PostmarkProvider(server.url, "pm-token", timeout=2))
-    outcome = process_batch(email_batch([email_item("busy@example.org")]), service.deliver, POLICY)
+    outcome = process_batch(
+        sample_batch([sample_item("busy@example.org")]), service.deliver, POLICY
+    )
     assert outcome.receipts == []
     assert outcome.retry is not None
     assert outcome.retry_delay >= 3.0  # the emulator's Retry-After, above the policy's max
@@ -158,7 +162,7 @@ def test_postmark_timeout_is_retried(emulator: tuple[PostmarkEmulator, Backgroun
     _, server = emulator
     service = wired(PostmarkProvider(server.url, "pm-token", timeout=0.3))
     outcome = process_batch(
-        email_batch([email_item("sleepy+timeout@example.org")]), service.deliver, POLICY
+        sample_batch([sample_item("sleepy+timeout@example.org")]), service.deliver, POLICY
     )
     assert outcome.receipts == []
     assert outcome.retry is not None
@@ -171,7 +175,7 @@ def test_postmark_inactive_recipient_fails_with_its_error_code(
     _, server = emulator
     service = wired(PostmarkProvider(server.url, "pm-token", timeout=2))
     outcome = process_batch(
-        email_batch([email_item("inactive+406@example.org")]), service.deliver, POLICY
+        sample_batch([sample_item("inactive+406@example.org")]), service.deliver, POLICY
     )
     [receipt] = outcome.receipts
     assert (receipt.status, receipt.error_code, receipt.provider) == (FAILED, "406", "postmark")
@@ -203,8 +207,8 @@ def test_rate_limit_is_shared_between_senders(sink: SinkController) -> None:
     services = [wired(sender) for sender in senders]
 
     def run(service: EmailService, offset: int) -> None:
-        items = [email_item(f"r{offset + n}@example.org", offset + n) for n in range(4)]
-        outcome = process_batch(email_batch(items), service.deliver, POLICY)
+        items = [sample_item(f"r{offset + n}@example.org", offset + n) for n in range(4)]
+        outcome = process_batch(sample_batch(items), service.deliver, POLICY)
         assert [r.status for r in outcome.receipts] == [SENT] * 4
 
     threads = [threading.Thread(target=run, args=(s, 10 * i)) for i, s in enumerate(services)]

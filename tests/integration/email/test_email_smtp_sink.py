@@ -14,11 +14,11 @@ from pathlib import Path
 
 import dkim
 import pytest
-from email_it_support import email_batch, email_item
 
 from brandcast.email.deliver import deliver_email
 from brandcast.email.dkim_signing import DkimSigner
 from brandcast.email.providers.smtp import SmtpProvider
+from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import (
     FailureRule,
     SinkController,
@@ -44,8 +44,8 @@ def smtp(sink: SinkController) -> Iterator[SmtpProvider]:
 
 
 def send(provider: SmtpProvider, address: str, number: int = 1, **variant: str) -> str:
-    item = email_item(address, number, **variant)
-    batch = email_batch([item])
+    item = sample_item(address, number, **variant)
+    batch = sample_batch([item])
     outcome = deliver_email(batch, item, send=lambda m, k: provider.send(m, idempotency_key=k))
     return outcome.provider_message_id
 

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from email_it_support import ReceiptsReader, receipts_reader
 
 from brandcast.email.sandbox.background import serve_in_thread
+from brandcast.email.sandbox.receipts import ReceiptsReader, receipts_reader
 from brandcast.email.settings import EmailSettings
 from brandcast.email.webhooks import create_webhooks_app
 from brandcast.shared.tokens import sign

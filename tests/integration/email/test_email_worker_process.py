@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from email_it_support import ReceiptsReader, email_batch, email_item, receipts_reader
 
+from brandcast.email.sandbox.receipts import receipts_reader
+from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import SinkController, start_sink, wait_for_messages
 from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import campaign_pb2
@@ -72,13 +73,13 @@ def test_worker_delivers_a_batch_and_publishes_receipts(
 ) -> None:
     sink.handler.fail("greylisted@example.org", 451, times=1)
     items = [
-        email_item("ann@example.org", 1, subject="Grüße aus Köln ✓"),
-        email_item("bob@example.org", 2),
-        email_item("greylisted@example.org", 3),
-        email_item("gone+550@example.org", 4),
-        email_item("cy@example.org", 5),
+        sample_item("ann@example.org", 1, subject="Grüße aus Köln ✓"),
+        sample_item("bob@example.org", 2),
+        sample_item("greylisted@example.org", 3),
+        sample_item("gone+550@example.org", 4),
+        sample_item("cy@example.org", 5),
     ]
-    batch = email_batch(items)
+    batch = sample_batch(items)
     with receipts_reader(broker_url) as reader, BusPublisher(broker_url) as publisher:
         publisher.declare_topology()
         publisher.publish_dispatch(batch)
@@ -93,7 +94,7 @@ def test_worker_delivers_a_batch_and_publishes_receipts(
         receipt = statuses[address]
         assert (receipt.status, receipt.provider, receipt.attempts) == (SENT, "smtp", 1)
         assert receipt.provider_message_id.endswith("@acme.example>")
-        assert receipt.campaign_id == "c-it"
+        assert receipt.campaign_id == "c-sample"
     retried = statuses["greylisted@example.org"]
     assert (retried.status, retried.attempts) == (SENT, 2)
     failed = statuses["gone+550@example.org"]

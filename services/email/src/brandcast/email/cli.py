@@ -4,6 +4,7 @@
     brandcast-email webhooks [--host H] [--port P]    Postmark webhooks + unsubscribe
     brandcast-email sink [--host H] [--port P] [--dir D] [--fail ADDR=CODE[:TIMES]]
     brandcast-email postmark-emulator [--host H] [--port P] [--token T]
+    brandcast-email send-sample --to ADDR [--count N]  publish a sample batch to try a worker
 
 Settings come from the environment (see the README); a bad value stops the
 command with a message naming the variable.
@@ -23,9 +24,11 @@ from pydantic import ValidationError
 from brandcast.email.bootstrap import create_worker
 from brandcast.email.sandbox.background import serve_in_thread
 from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
+from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import FailureRule, start_sink
 from brandcast.email.settings import EmailSettings
 from brandcast.email.webhooks import create_webhooks_app
+from brandcast.shared.bus import BusPublisher
 from brandcast.shared.logs import configure_logging
 from brandcast.shared.worker import worker_argv
 
@@ -90,6 +93,16 @@ def _postmark_emulator(args: argparse.Namespace) -> None:
         server.stop()
 
 
+def _send_sample(args: argparse.Namespace) -> None:
+    settings = _settings()
+    items = [sample_item(args.to, number) for number in range(1, args.count + 1)]
+    batch = sample_batch(items)
+    with BusPublisher(settings.broker_url, origin="brandcast-email-cli") as publisher:
+        publisher.declare_topology()
+        publisher.publish_dispatch(batch)
+    print(f"published batch {batch.batch_id} with {len(items)} email(s) to {args.to}", flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brandcast-email", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=8031)
     emulator.add_argument("--token", default="sandbox-token")
     emulator.set_defaults(run=_postmark_emulator)
+
+    sample = commands.add_parser("send-sample", help="publish a sample dispatch batch")
+    sample.add_argument("--to", required=True, help="recipient address")
+    sample.add_argument("--count", type=int, default=1)
+    sample.set_defaults(run=_send_sample)
     return parser
 
 

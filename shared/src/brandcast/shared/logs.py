@@ -15,7 +15,9 @@ import sys
 from typing import Any
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
+# Digits in groups separated by spaces, dashes or parentheses (never dots, so IP
+# addresses and version numbers stay readable), with or without a leading "+".
+_PHONE = re.compile(r"(?<![\w.])\+?\(?\d(?:[\s()-]{0,2}\d){7,14}(?![\w.])")
 _BEARER = re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+")
 _SECRET_PARAM = re.compile(r"(?i)((?:token|password|secret|key)=)[^&\s]+")
 

@@ -75,6 +75,9 @@ def create_worker_app(channel: str, broker_url: str) -> Celery:
         broker_heartbeat=30,
         # Quorum queues refuse global QoS; Celery detects them and uses per-consumer QoS.
         worker_detect_quorum_queues=True,
+        # No broadcast remote control: it needs exclusive queues, and adapters are
+        # controlled by their process manager, not by Celery's control commands.
+        worker_enable_remote_control=False,
     )
     return app
 
@@ -248,6 +251,10 @@ def worker_argv(channel: str, concurrency: int, extra: list[str] | None = None) 
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
+        # Unique per process: two workers with one node name in a vhost would fight
+        # over Celery's exclusive per-node queues.
+        "--hostname",
+        f"{channel}-{os.getpid()}@%h",
         *(extra or []),
     ]
 

@@ -1,5 +1,5 @@
-"""An admin app, served by uvicorn on loopback, wired to an orchestrator address
-nothing listens on.
+"""Fixtures of the admin unit tests: an admin app served by uvicorn on loopback,
+wired to an orchestrator address nothing listens on.
 
 Login, CSRF and access rules are decided before any orchestrator call, so these
 tests need no orchestrator; the pages that do call it show the 503 page.
@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from brandcast.admin import AdminSettings, create_app
 from brandcast.admin.threaded import serve_in_thread
-from brandcast.admin.users import UserDirectory, hash_password
+from brandcast.admin.users import UserDirectory
 
 PASSWORD = "correct horse battery staple"
-USERS = UserDirectory({"alice": hash_password(PASSWORD)})
+#: Hashes with the lowest argon2 cost, so a login takes milliseconds in tests; the
+#: cost lives in the hash, so verification follows it.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+USERS = UserDirectory({"alice": CHEAP_HASHER.hash(PASSWORD)})
 
 
 def closed_port() -> int:
@@ -49,16 +53,6 @@ def log_in(client: httpx.Client, username: str = "alice", password: str = PASSWO
     return csrf_from(client.get("/campaigns/new").text)
 
 
-@pytest.fixture
-def settings() -> AdminSettings:
-    return AdminSettings(
-        orchestrator_address=f"127.0.0.1:{closed_port()}",
-        api_token="secret-api-token",
-        secret_key="test-secret-key",
-        orchestrator_timeout=2.0,
-    )
-
-
 @contextmanager
 def admin_client(
     settings: AdminSettings, users: UserDirectory | None = USERS
@@ -70,6 +64,48 @@ def admin_client(
 
 
 @pytest.fixture
+def settings() -> AdminSettings:
+    return AdminSettings(
+        orchestrator_address=f"127.0.0.1:{closed_port()}",
+        api_token="secret-api-token",
+        secret_key="test-secret-key",
+        orchestrator_timeout=2.0,
+    )
+
+
+@pytest.fixture
 def client(settings: AdminSettings) -> Iterator[httpx.Client]:
     with admin_client(settings) as test_client:
         yield test_client
+
+
+LogIn = Callable[..., str]
+
+
+@pytest.fixture
+def log_in_as() -> LogIn:
+    """Log a client in through the form: ``log_in_as(client, user, password)``."""
+    return log_in
+
+
+@pytest.fixture
+def csrf_of() -> Callable[[str], str]:
+    """The CSRF token in a page's HTML."""
+    return csrf_from
+
+
+@pytest.fixture
+def cheap_hasher() -> PasswordHasher:
+    return CHEAP_HASHER
+
+
+@pytest.fixture
+def serve_admin() -> Callable[..., AbstractContextManager[httpx.Client]]:
+    """``with serve_admin(settings, users) as client``: another admin app, served."""
+    return admin_client
+
+
+@pytest.fixture
+def password() -> str:
+    """The password of the configured user ``alice``."""
+    return PASSWORD

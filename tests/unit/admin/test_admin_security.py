@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import pytest
-from conftest import PASSWORD, admin_client, csrf_from, log_in
+from typing import Any
+
 import httpx
+import pytest
 
 from brandcast.admin import AdminSettings
 from brandcast.admin.security import USER_SESSION_KEY
-from brandcast.admin.users import hash_password
 
 
-def test_login_with_the_right_password_opens_a_session(client: httpx.Client) -> None:
-    log_in(client)
+def test_login_with_the_right_password_opens_a_session(
+    client: httpx.Client, log_in_as: Any
+) -> None:
+    log_in_as(client)
     page = client.get("/campaigns/new")
     assert page.status_code == 200
     assert "New campaign" in page.text
     assert "alice" in page.text
 
 
-def test_login_with_a_wrong_password_fails(client: httpx.Client) -> None:
-    token = csrf_from(client.get("/login").text)
+def test_login_with_a_wrong_password_fails(
+    client: httpx.Client, csrf_of: Any, password: Any
+) -> None:
+    token = csrf_of(client.get("/login").text)
     response = client.post(
         "/login",
         data={"username": "alice", "password": "wrong", "csrf_token": token},
@@ -31,10 +35,12 @@ def test_login_with_a_wrong_password_fails(client: httpx.Client) -> None:
     assert client.get("/campaigns/new", follow_redirects=False).status_code == 303
 
 
-def test_login_with_an_unknown_user_fails(client: httpx.Client) -> None:
-    token = csrf_from(client.get("/login").text)
+def test_login_with_an_unknown_user_fails(
+    client: httpx.Client, csrf_of: Any, password: Any
+) -> None:
+    token = csrf_of(client.get("/login").text)
     response = client.post(
-        "/login", data={"username": "mallory", "password": PASSWORD, "csrf_token": token}
+        "/login", data={"username": "mallory", "password": password, "csrf_token": token}
     )
     assert response.status_code == 401
 
@@ -46,9 +52,11 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(client: httpx.Client) -
     assert "secure" not in cookie
 
 
-def test_the_session_cookie_is_secure_when_configured(settings: AdminSettings) -> None:
+def test_the_session_cookie_is_secure_when_configured(
+    settings: AdminSettings, serve_admin: Any
+) -> None:
     secure = settings.model_copy(update={"cookie_https_only": True})
-    with admin_client(secure) as c:
+    with serve_admin(secure) as c:
         assert "secure" in c.get("/login").headers["set-cookie"].lower()
 
 
@@ -89,13 +97,15 @@ def test_login_page_health_and_static_files_are_public(client: httpx.Client) -> 
     assert client.get("/static/admin.js").status_code == 200
 
 
-def test_login_redirects_back_but_never_off_site(client: httpx.Client) -> None:
-    token = csrf_from(client.get("/login").text)
+def test_login_redirects_back_but_never_off_site(
+    client: httpx.Client, csrf_of: Any, password: Any
+) -> None:
+    token = csrf_of(client.get("/login").text)
     response = client.post(
         "/login",
         data={
             "username": "alice",
-            "password": PASSWORD,
+            "password": password,
             "csrf_token": token,
             "next": "//evil.example/phish",
         },
@@ -104,14 +114,14 @@ def test_login_redirects_back_but_never_off_site(client: httpx.Client) -> None:
     assert response.headers["location"] == "/"
 
 
-def test_post_without_csrf_token_is_refused(client: httpx.Client) -> None:
-    log_in(client)
+def test_post_without_csrf_token_is_refused(client: httpx.Client, log_in_as: Any) -> None:
+    log_in_as(client)
     response = client.post("/suppressions", data={"channel": "email", "address": "a@example.com"})
     assert response.status_code == 403
 
 
-def test_post_with_a_wrong_csrf_token_is_refused(client: httpx.Client) -> None:
-    log_in(client)
+def test_post_with_a_wrong_csrf_token_is_refused(client: httpx.Client, log_in_as: Any) -> None:
+    log_in_as(client)
     response = client.post(
         "/suppressions",
         data={"channel": "email", "address": "a@example.com", "csrf_token": "forged"},
@@ -121,8 +131,10 @@ def test_post_with_a_wrong_csrf_token_is_refused(client: httpx.Client) -> None:
     assert fetch.status_code == 403
 
 
-def test_cross_site_post_is_refused_even_with_the_token(client: httpx.Client) -> None:
-    token = log_in(client)
+def test_cross_site_post_is_refused_even_with_the_token(
+    client: httpx.Client, log_in_as: Any
+) -> None:
+    token = log_in_as(client)
     from_elsewhere = client.post(
         "/campaigns/abc/cancel",
         data={"csrf_token": token},
@@ -137,8 +149,8 @@ def test_cross_site_post_is_refused_even_with_the_token(client: httpx.Client) ->
     assert fetch_metadata.status_code == 403
 
 
-def test_same_origin_post_with_the_token_gets_through(client: httpx.Client) -> None:
-    token = log_in(client)
+def test_same_origin_post_with_the_token_gets_through(client: httpx.Client, log_in_as: Any) -> None:
+    token = log_in_as(client)
     # It reaches the view, which then finds the orchestrator unreachable.
     response = client.post(
         "/campaigns/abc/cancel",
@@ -148,29 +160,31 @@ def test_same_origin_post_with_the_token_gets_through(client: httpx.Client) -> N
     assert response.status_code == 503
 
 
-def test_login_form_needs_the_csrf_token_too(client: httpx.Client) -> None:
+def test_login_form_needs_the_csrf_token_too(client: httpx.Client, password: Any) -> None:
     client.get("/login")
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    response = client.post("/login", data={"username": "alice", "password": password})
     assert response.status_code == 403
 
 
-def test_logout_ends_the_session(client: httpx.Client) -> None:
-    token = log_in(client)
+def test_logout_ends_the_session(client: httpx.Client, log_in_as: Any) -> None:
+    token = log_in_as(client)
     response = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_logging_in_replaces_the_anonymous_csrf_token(client: httpx.Client) -> None:
-    before = csrf_from(client.get("/login").text)
-    after = log_in(client)
+def test_logging_in_replaces_the_anonymous_csrf_token(
+    client: httpx.Client, log_in_as: Any, csrf_of: Any
+) -> None:
+    before = csrf_of(client.get("/login").text)
+    after = log_in_as(client)
     assert before != after
 
 
 def test_unreachable_orchestrator_gives_a_clear_503_page(
-    client: httpx.Client, settings: AdminSettings
+    client: httpx.Client, settings: AdminSettings, log_in_as: Any
 ) -> None:
-    log_in(client)
+    log_in_as(client)
     response = client.get("/")
     assert response.status_code == 503
     assert "The orchestrator is unreachable" in response.text
@@ -178,8 +192,10 @@ def test_unreachable_orchestrator_gives_a_clear_503_page(
     assert settings.api_token not in response.text
 
 
-def test_unreachable_orchestrator_gives_json_503_to_fetch(client: httpx.Client) -> None:
-    token = log_in(client)
+def test_unreachable_orchestrator_gives_json_503_to_fetch(
+    client: httpx.Client, log_in_as: Any
+) -> None:
+    token = log_in_as(client)
     response = client.post(
         "/api/preview",
         data={"brand_kit": "acme-coffee", "headline": "Hi", "body": "There", "email_enabled": "on"},
@@ -190,21 +206,26 @@ def test_unreachable_orchestrator_gives_json_503_to_fetch(client: httpx.Client) 
 
 
 def test_demo_user_gets_a_random_password_when_no_users_are_configured(
-    settings: AdminSettings, caplog: pytest.LogCaptureFixture
+    settings: AdminSettings,
+    caplog: pytest.LogCaptureFixture,
+    log_in_as: Any,
+    serve_admin: Any,
 ) -> None:
     with (
         caplog.at_level("WARNING"),
-        admin_client(settings.model_copy(update={"users": ""}), None) as c,
+        serve_admin(settings.model_copy(update={"users": ""}), None) as c,
     ):
         message = next(r.getMessage() for r in caplog.records if "ADMIN_USERS" in r.getMessage())
-        password = message.split("password ")[1].split(" ")[0].strip("'")
-        log_in(c, "demo", password)
+        demo_password = message.split("password ")[1].split(" ")[0].strip("'")
+        log_in_as(c, "demo", demo_password)
         assert c.get("/campaigns/new").status_code == 200
 
 
-def test_configured_users_come_from_admin_users(settings: AdminSettings) -> None:
-    spec = f"bob:{hash_password('pw-of-bob')}"
-    with admin_client(settings.model_copy(update={"users": spec}), None) as c:
-        log_in(c, "bob", "pw-of-bob")
+def test_configured_users_come_from_admin_users(
+    settings: AdminSettings, log_in_as: Any, serve_admin: Any, cheap_hasher: Any
+) -> None:
+    spec = f"bob:{cheap_hasher.hash('pw-of-bob')}"
+    with serve_admin(settings.model_copy(update={"users": spec}), None) as c:
+        log_in_as(c, "bob", "pw-of-bob")
         assert c.get("/campaigns/new").status_code == 200
     assert USER_SESSION_KEY == "user"

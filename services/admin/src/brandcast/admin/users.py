@@ -49,16 +49,14 @@ class UserDirectory:
         """
         hashes: dict[str, str] = {}
         position = 0
-        for number, match in enumerate(_ENTRY.finditer(spec), start=1):
+        for match in _ENTRY.finditer(spec):
             if not _SEPARATORS.fullmatch(spec[position : match.start()]):
                 break
             hashes[match["name"]] = match["hash"]
             position = match.end()
-        else:
-            number = len(hashes) + 1
         if not _SEPARATORS.fullmatch(spec[position:]):
             raise UsersConfigError(
-                f"ADMIN_USERS entry {number}: expected name:$argon2id$... "
+                f"ADMIN_USERS entry {len(hashes) + 1}: expected name:$argon2id$... "
                 "(make one with `brandcast-admin hash-password`)"
             )
         return cls(hashes)

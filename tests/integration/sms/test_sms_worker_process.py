@@ -174,9 +174,11 @@ def test_rate_limit_holds_across_two_worker_processes(
     assert len(pids) == 2
     # ... and together they stayed under the shared limit: with one message per
     # 1/rate seconds, any k+1 consecutive arrivals span at least k/rate seconds.
-    # The 10% tolerance absorbs the network hop between the limiter and the emulator.
+    # The limiter spaces the grants exactly; arrivals add the scheduling and network
+    # jitter of two busy processes on two cores, which the 0.25 s tolerance absorbs.
+    # Each process limiting only itself would send at twice the rate and fail here.
     arrivals = sorted(m["received_at"] for m in messages)
     for window in (int(rate), count - 1):
         for start in range(count - window):
             span = arrivals[start + window] - arrivals[start]
-            assert span >= window / rate * 0.9, (window, start, span)
+            assert span >= window / rate - 0.25, (window, start, span)

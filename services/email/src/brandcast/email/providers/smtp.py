@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 Security = Literal["none", "starttls", "tls"]
 
+#: Replies about our session rather than the message: 530 "authentication required" /
+#: "must issue STARTTLS first", 534 "mechanism too weak", 535 "credentials invalid",
+#: 538 "encryption required".
+_OUR_CONFIGURATION = frozenset({530, 534, 535, 538})
+
 
 class SmtpProvider(EmailProvider):
     name = "smtp"
@@ -140,6 +145,13 @@ class SmtpProvider(EmailProvider):
         if code == 421:
             # smtplib already closed the socket; forget it so the next send reconnects.
             self._drop(quit_politely=False)
+        if code in _OUR_CONFIGURATION:
+            # The server wants TLS or AUTH we did not give: every message would fail the
+            # same way, so treat it as this provider being unusable (failover, retry).
+            self._drop(quit_politely=False)
+            return TransientProviderError(
+                str(code), f"server refused our session: {message}", provider=self.name, outage=True
+            )
         if 400 <= code < 500:
             return TransientProviderError(
                 str(code), message, provider=self.name, outage=code == 421

@@ -16,8 +16,10 @@ Listens on loopback only unless told otherwise.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 INDEX_FILE = "index.jsonl"
 
@@ -169,23 +172,54 @@ class SinkController(Controller):
         super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
+def _authenticator(username: str, password: str) -> Any:
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (
+            hmac.compare_digest(data.login, username.encode())
+            & hmac.compare_digest(data.password, password.encode())
+        )
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
+
+    return check
+
+
 def start_sink(
     directory: Path,
     port: int = 0,
     *,
     host: str = "127.0.0.1",
     failures: dict[str, FailureRule] | None = None,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> tuple[SinkController, int]:
     """Start the sink in a background thread; returns the controller and its port.
 
-    Stop it with ``controller.stop()``.
+    ``starttls`` offers (and requires) STARTTLS with that server context;
+    ``implicit_tls`` wraps the whole connection (SMTPS); ``credentials`` requires
+    AUTH with that username and password (with implicit TLS, AUTH is offered and
+    checked but not required). Stop it with
+    ``controller.stop()``.
     """
+    options: dict[str, Any] = {}
+    if starttls is not None:
+        options.update(tls_context=starttls, require_starttls=True)
+    if credentials is not None:
+        options.update(
+            authenticator=_authenticator(*credentials),
+            # aiosmtpd only knows about STARTTLS: with implicit TLS (encrypted too) it must
+            # be told not to insist on it, and then it cannot insist on AUTH either.
+            auth_required=implicit_tls is None,
+            auth_require_tls=implicit_tls is None,
+        )
     controller = SinkController(
         SinkHandler(directory, failures),
         hostname=host,
         port=port,
         server_hostname="brandcast-sink",
         ready_timeout=10.0,
+        ssl_context=implicit_tls,
+        **options,
     )
     controller.start()
     return controller, int(controller.port)

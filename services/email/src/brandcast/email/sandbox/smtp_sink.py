@@ -15,6 +15,7 @@ Listens on loopback only unless told otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -45,6 +46,8 @@ _REPLIES = {
     553: "553 5.1.3 Mailbox name not allowed",
     554: "554 5.7.1 Message rejected",
 }
+#: Longest a held RCPT waits, so a forgotten hold cannot wedge the sink.
+_MAX_HOLD = 60.0
 _CODE_IN_LOCAL_PART = re.compile(r"\+([45]\d\d)@", re.ASCII)
 
 
@@ -92,12 +95,24 @@ class SinkHandler:
         self.sessions = 0
         #: Recipients refused so far, with the code they got.
         self.refused: list[tuple[str, int]] = []
+        self._held: set[str] = set()
+        #: RCPT commands currently kept waiting by :meth:`hold`.
+        self.waiting = 0
 
     def fail(self, address: str, code: int, times: int | None = None) -> None:
         """Refuse ``address`` with ``code`` (``times`` times, or always)."""
         reply_for(code)
         with self._lock:
             self._failures[address.lower()] = FailureRule(code, times)
+
+    def hold(self, address: str) -> None:
+        """Keep RCPT for ``address`` unanswered until :meth:`release` (a slow server)."""
+        with self._lock:
+            self._held.add(address.lower())
+
+    def release(self) -> None:
+        with self._lock:
+            self._held.clear()
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -130,6 +145,14 @@ class SinkHandler:
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if address.lower() in self._held:
+            self.waiting += 1
+            try:
+                deadline = time.monotonic() + _MAX_HOLD
+                while address.lower() in self._held and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+            finally:
+                self.waiting -= 1
         code = self._failure_for(address)
         if code is not None:
             self.refused.append((address, code))

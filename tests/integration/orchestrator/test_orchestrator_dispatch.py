@@ -165,3 +165,43 @@ def test_dispatch_and_collect_until_completed(app: Orchestrator, broker_url: str
     assert all(d.provider == "sandbox" and d.attempts == 1 for d in sent)
     wait_for(lambda: bool(app.store.list_suppressions(channel=S.CHANNEL_EMAIL)[0]))
     assert app.store.list_suppressions(channel=S.CHANNEL_EMAIL)[0][0].address == "r0@example.com"
+
+
+def test_receipts_arriving_in_waves_are_all_applied(app: Orchestrator, broker_url: str) -> None:
+    """Each flush of the collector must leave it consuming into the live buffer."""
+    result = CampaignIntake(app.store).submit(
+        campaign_service_pb2.SubmitCampaignRequest(spec=make_spec())
+    )
+    cid = result.campaign.id
+    assert app.dispatcher is not None
+    app.dispatcher.wake()
+    waves = [
+        ("email", take_batches(broker_url, "email", 5)),
+        ("sms", take_batches(broker_url, "sms", 5)),
+        ("social", take_batches(broker_url, "social", 2)),
+    ]
+    wait_for(lambda: sum(c.queued for c in app.store.counters(cid)) == 12)
+
+    with BusPublisher(broker_url) as publisher:
+        for applied, (name, batches) in enumerate(waves, start=1):
+            publisher.publish_receipts(
+                bus_pb2.ReceiptBatch(
+                    receipts=[
+                        bus_pb2.DeliveryReceipt(
+                            delivery_id=item.delivery_id,
+                            campaign_id=cid,
+                            channel=batch.channel,
+                            status=S.DELIVERY_STATUS_SENT,
+                            provider="sandbox",
+                            attempts=1,
+                        )
+                        for batch in batches
+                        for item in batch.items
+                    ]
+                ),
+                name,
+            )
+            wait_for(lambda n=applied: sum(c.sent > 0 for c in app.store.counters(cid)) == n)
+    campaign = app.store.get_campaign(cid)
+    assert campaign is not None
+    assert campaign.state == S.CAMPAIGN_STATE_COMPLETED

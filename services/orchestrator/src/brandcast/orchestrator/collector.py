@@ -14,12 +14,13 @@ import threading
 import time
 from typing import Any, Final
 
-from kombu import Connection, Consumer
+from kombu import Consumer
 
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.store import Store
 from brandcast.orchestrator.validation import normalize_address
 from brandcast.shared import topology
+from brandcast.shared.bus import connect
 from brandcast.v1 import bus_pb2
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,14 @@ class ReceiptCollector:
                 self._stop.wait(backoff)
 
     def _consume(self) -> None:
-        with Connection(self._broker_url, heartbeat=30, connect_timeout=10) as connection:
+        with connect(self._broker_url, heartbeat=30, connect_timeout=10) as connection:
             connection.ensure_connection(max_retries=1)
             consumer = Consumer(
                 connection.default_channel,
                 queues=[topology.receipts_queue()],
-                on_message=self._pending.append,
+                # Not ``self._pending.append``: _flush swaps the list, and a bound
+                # method would keep feeding the old one.
+                on_message=self._on_message,
                 prefetch_count=self._prefetch,
             )
             with consumer:
@@ -97,6 +100,9 @@ class ReceiptCollector:
                         oldest = 0.0
                 if self._pending:
                     self._flush()
+
+    def _on_message(self, message: Any) -> None:
+        self._pending.append(message)
 
     def _flush(self) -> None:
         messages, self._pending = self._pending, []

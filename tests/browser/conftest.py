@@ -7,7 +7,7 @@ bus, and the admin served by uvicorn; Chromium from Debian driven by Playwright.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,22 +71,19 @@ class StandInAdapters:
 
     def _run(self) -> None:
         try:
-            with BusPublisher(self._broker_url, origin="stand-in") as publisher, connect(
-                self._broker_url
-            ) as connection:
+            with (
+                BusPublisher(self._broker_url, origin="stand-in") as publisher,
+                connect(self._broker_url) as connection,
+            ):
                 publisher.declare_topology()
                 queues = [dispatch_queue(name) for name in CHANNEL_NAMES.values()]
 
                 def on_message(body: Any, message: Message) -> None:
                     batch = decode_task_payload(body[0][0])
-                    publisher.publish_receipts(
-                        self._receipts(batch), CHANNEL_NAMES[batch.channel]
-                    )
+                    publisher.publish_receipts(self._receipts(batch), CHANNEL_NAMES[batch.channel])
                     message.ack()
 
-                with Consumer(
-                    connection, queues=queues, callbacks=[on_message], accept=["json"]
-                ):
+                with Consumer(connection, queues=queues, callbacks=[on_message], accept=["json"]):
                     self._ready.set()
                     while not self._stop.is_set():
                         try:
@@ -205,3 +202,14 @@ def credentials() -> tuple[str, str]:
 def failure() -> tuple[str, str, str]:
     """The address the stand-in provider refuses, and the code and reason it gives."""
     return FAILING_EMAIL, FAILURE_CODE, FAILURE_REASON
+
+
+@pytest.fixture
+def shot() -> Callable[[str], str]:
+    """Where to save a named screenshot in test-output/."""
+
+    def path(name: str) -> str:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        return str(SCREENSHOTS / f"{name}.png")
+
+    return path

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
@@ -30,7 +31,11 @@ def log_in(page: Page, base_url: str, credentials: tuple[str, str]) -> None:
 
 
 def test_compose_preview_upload_send_and_follow_to_completion(
-    stack: Any, admin_page: Page, credentials: tuple[str, str], failure: tuple[str, str, str]
+    stack: Any,
+    admin_page: Page,
+    credentials: tuple[str, str],
+    failure: tuple[str, str, str],
+    shot: Callable[[str], str],
 ) -> None:
     page = admin_page
     log_in(page, stack.admin_url, credentials)
@@ -72,10 +77,10 @@ def test_compose_preview_upload_send_and_follow_to_completion(
     expect(frame).to_have_class(re.compile(r"\bmobile\b"))
     email_body = page.frame_locator("#email-frame").locator("body")
     expect(email_body).to_contain_text("Now with more cocoa")
-    page.locator("#preview").screenshot(path=_shot("preview"))
+    page.locator("#preview").screenshot(path=shot("preview"))
 
     page.get_by_label("Audience CSV").set_input_files(
-        files=[{"name": "audience.csv", "mimeType": "text/csv", "buffer": AUDIENCE_CSV.encode()}]
+        files=[FilePayload(name="audience.csv", mimeType="text/csv", buffer=AUDIENCE_CSV.encode())]
     )
     report = page.locator("#audience-report")
     expect(report.locator('[data-count="total"]')).to_have_text("5")
@@ -84,7 +89,7 @@ def test_compose_preview_upload_send_and_follow_to_completion(
     expect(report.locator("ul.reasons")).to_contain_text("invalid email: 1")
     expect(report.locator("ul.reasons")).to_contain_text("invalid phone: 1")
     expect(page.get_by_label("email", exact=True)).to_have_value("email")
-    page.screenshot(path=_shot("compose"), full_page=True)
+    page.screenshot(path=shot("compose"), full_page=True)
 
     page.get_by_role("button", name="Send campaign").click()
     expect(page).to_have_url(re.compile(r"/campaigns/[0-9a-f-]+$"))
@@ -125,10 +130,3 @@ def test_compose_page_fits_a_phone_and_works_with_the_keyboard(
     expect(page.get_by_label("Brand kit")).to_be_focused()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
-
-
-def _shot(name: str) -> str:
-    from conftest import SCREENSHOTS  # noqa: PLC0415
-
-    SCREENSHOTS.mkdir(exist_ok=True)
-    return str(SCREENSHOTS / f"{name}.png")

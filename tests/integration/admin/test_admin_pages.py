@@ -1,0 +1,155 @@
+"""The admin's pages and endpoints against the real orchestrator."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+CSV = "email,phone,name\nann@example.com,+14155550101,Ann\nbob@example.com,,Bob\nbroken,,Nope\n"
+FORM = {
+    "name": "Integration roast",
+    "brand_kit": "acme-coffee",
+    "headline": "The spring roast",
+    "body": "Bright and floral.",
+    "cta_text": "Order",
+    "cta_url": "https://acme.example/spring",
+    "email_enabled": "on",
+    "sms_enabled": "on",
+    "sms_segment_budget": "1",
+    "send_at_timezone": "UTC",
+}
+
+
+def submit(admin: httpx.Client, csrf_of: Callable[[str], str], **changes: str) -> httpx.Response:
+    token = csrf_of(admin.get("/campaigns/new").text)
+    return admin.post(
+        "/campaigns",
+        data={**FORM, **changes, "csrf_token": token},
+        files={"audience_file": ("audience.csv", CSV.encode(), "text/csv")},
+    )
+
+
+def test_a_submitted_campaign_is_listed_with_its_deliveries(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    response = submit(admin, csrf_of)
+    assert response.status_code == 200
+    assert "accepted for 2 recipients, 1 rows rejected" in response.text
+    assert "ann@example.com" in response.text
+    campaign_path = response.url.path
+    listing = admin.get("/").text
+    assert "Integration roast" in listing
+    assert campaign_path in listing
+    sms_only = admin.get(campaign_path, params={"channel": "sms"}).text
+    assert "+14155550101" in sms_only
+    assert "bob@example.com" not in sms_only
+    none_failed = admin.get(campaign_path, params={"status": "failed"}).text
+    assert "No deliveries match." in none_failed
+
+
+def test_an_invalid_form_is_shown_again_with_reasons_and_nothing_is_sent(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    response = submit(admin, csrf_of, headline="", cta_url="not a url")
+    assert response.status_code == 400
+    assert "headline</a>: required" in response.text
+    assert "cta_url</a>: an absolute http(s) URL" in response.text
+    assert "No campaigns yet" in admin.get("/").text
+
+
+def test_cancel_then_the_event_stream_reports_the_final_state(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    detail = submit(admin, csrf_of)
+    campaign_id = detail.url.path.rsplit("/", 1)[1]
+    cancelled = admin.post(
+        f"/campaigns/{campaign_id}/cancel", data={"csrf_token": csrf_of(detail.text)}
+    )
+    assert "Campaign cancelled: 3 deliveries will not be sent." in cancelled.text
+    with admin.stream("GET", f"/api/campaigns/{campaign_id}/events") as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        body = "".join(events.iter_text())
+    progress = [
+        json.loads(block.split("data: ", 1)[1])
+        for block in body.split("\n\n")
+        if block.startswith("id:") and "event: progress" in block
+    ]
+    assert progress[-1]["state"] == "cancelled"
+    assert progress[-1]["final"] is True
+    assert {c["channel"]: c["counts"]["cancelled"] for c in progress[-1]["channels"]} == {
+        "email": 2,
+        "sms": 1,
+    }
+
+
+def test_unknown_campaign_is_a_404_page(admin: httpx.Client) -> None:
+    response = admin.get("/campaigns/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+
+
+def test_preview_returns_each_channels_variant(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    token = csrf_of(admin.get("/campaigns/new").text)
+    data: dict[str, Any] = {**FORM, "social_enabled": "on", "social_accounts": ["acme-x"]}
+    preview = admin.post("/api/preview", data=data, headers={"X-CSRF-Token": token}).json()
+    assert preview["errors"] == {}
+    (email,) = preview["preview"]["email"]
+    assert email["subject"] == "The spring roast"
+    (sms,) = preview["preview"]["sms"]
+    assert sms["encoding"] == "GSM-7"
+    assert sms["segments"] == 1
+    (post,) = preview["preview"]["social"]
+    assert post["network"] == "X"
+    assert 0 < post["length"] <= post["limit"] == 280
+
+
+def test_suppressions_can_be_added_searched_and_removed(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    token = csrf_of(admin.get("/suppressions").text)
+    added = admin.post(
+        "/suppressions",
+        data={
+            "channel": "sms",
+            "address": "+1 415 555 0199",
+            "reason": "asked",
+            "csrf_token": token,
+        },
+    )
+    assert "+14155550199 will no longer receive SMS." in added.text
+    found = admin.get("/suppressions", params={"q": "555019"}).text
+    assert re.search(r"<td data-label=\"Address\">\+14155550199</td>", found)
+    assert "+14155550199" not in admin.get("/suppressions", params={"channel": "email"}).text
+    removed = admin.post(
+        "/suppressions/remove",
+        data={"channel": "sms", "address": "+14155550199", "csrf_token": token},
+    )
+    assert "+14155550199 removed." in removed.text
+    assert "No suppressed address matches." in removed.text
+
+
+def test_a_bad_suppression_address_is_refused_with_the_reason(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    token = csrf_of(admin.get("/suppressions").text)
+    response = admin.post(
+        "/suppressions", data={"channel": "email", "address": "nobody@", "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert "There must be something after the @-sign" in response.text
+
+
+def test_a_wrong_api_token_gives_the_503_page_without_the_token(
+    serve_admin: Callable[..., Any],
+) -> None:
+    with serve_admin(api_token="wrong-token") as admin:
+        response = admin.get("/")
+    assert response.status_code == 503
+    assert "refused the admin" in response.text
+    assert "check ADMIN_API_TOKEN" in response.text
+    assert "wrong-token" not in response.text

@@ -192,6 +192,19 @@ def test_dockerfile_is_multi_stage_and_ships_only_the_venv(service: str) -> None
     assert runtime.env()["PATH"].startswith(f"{VENV}/bin:")
 
 
+def test_every_image_uses_the_same_python_and_uv() -> None:
+    bases = {service: stages_of(service)[-1].base for service in SERVICES}
+    uv_pins = {
+        service: [
+            c.value[0] for c in stages_of(service)[0].all("ARG") if "UV_VERSION" in c.value[0]
+        ]
+        for service in SERVICES
+    }
+    assert len(set(bases.values())) == 1, bases
+    assert all(len(pin) == 1 for pin in uv_pins.values()), uv_pins
+    assert len({pin[0] for pin in uv_pins.values()}) == 1, uv_pins
+
+
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_image_runs_as_a_non_root_user(service: str) -> None:
     runtime = stages_of(service)[-1]

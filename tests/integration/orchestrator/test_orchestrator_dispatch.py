@@ -13,7 +13,7 @@ from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.server import Orchestrator, bootstrap
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import Store
-from brandcast.shared import topology
+from brandcast.shared import tokens, topology
 from brandcast.shared.bus import BusPublisher, decode_task_payload
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
@@ -119,7 +119,8 @@ def test_dispatch_and_collect_until_completed(app: Orchestrator, broker_url: str
     assert first.campaign_id == cid
     assert first.trace_context["traceparent"].startswith("00-0af7")
     assert first.items[0].email.subject
-    assert "token=" in first.items[0].email.list_unsubscribe_url
+    token = first.items[0].email.list_unsubscribe_url.rsplit("/", 1)[1]
+    assert tokens.verify(token, app.settings.unsubscribe_secret)["d"] == first.items[0].delivery_id
     assert all(i.idempotency_key == i.delivery_id for b in email for i in b.items)
     assert {i.address for b in sms for i in b.items} == {f"+1415555{120 + i:04d}" for i in range(4)}
     assert {i.social.account_id for b in social for i in b.items} == {"acme-mastodon", "acme-bsky"}

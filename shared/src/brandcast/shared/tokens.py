@@ -48,3 +48,22 @@ def verify(token: str, secret: str) -> dict[str, str]:
     ):
         raise InvalidTokenError("bad payload")
     return payload
+
+
+def unsubscribe_url(
+    base_url: str,
+    *,
+    channel: str,
+    address: str,
+    delivery_id: str,
+    campaign_id: str,
+    secret: str,
+) -> str:
+    """The one-click unsubscribe link of one delivery: ``{base_url}/{token}``.
+
+    The orchestrator makes it; the channel's adapter serves ``base_url`` and reads
+    the token with :func:`verify` (keys: ``c`` channel, ``a`` address, ``d``
+    delivery id, ``k`` campaign id).
+    """
+    token = sign({"c": channel, "a": address, "d": delivery_id, "k": campaign_id}, secret)
+    return f"{base_url.rstrip('/')}/{token}"

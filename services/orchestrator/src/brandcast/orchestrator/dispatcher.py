@@ -21,7 +21,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlencode
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -211,17 +210,14 @@ class Dispatcher:
         base = campaign.spec.channels.email.unsubscribe_url or self._unsubscribe_base_url
         if not base or not self._unsubscribe_secret:
             return base
-        token = tokens.sign(
-            {
-                "channel": "email",
-                "address": due.address,
-                "delivery_id": due.id,
-                "campaign_id": due.campaign_id,
-            },
-            self._unsubscribe_secret,
+        return tokens.unsubscribe_url(
+            base,
+            channel="email",
+            address=due.address,
+            delivery_id=due.id,
+            campaign_id=due.campaign_id,
+            secret=self._unsubscribe_secret,
         )
-        separator = "&" if "?" in base else "?"
-        return f"{base}{separator}{urlencode({'token': token})}"
 
     def _campaign(self, campaign_id: str) -> _Campaign:
         cached = self._campaigns.get(campaign_id)

@@ -24,7 +24,7 @@ protos: ## regenerate shared/src/brandcast/v1 from protos/
 lint:
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy shared/src services/*/src tests bench
+	$(UV) run mypy shared/src services/*/src tests bench examples
 	cd protos && ../node_modules/.bin/buf lint
 	@if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos/buf.yaml 2>/dev/null; then \
 		cd protos && ../node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=protos'; fi

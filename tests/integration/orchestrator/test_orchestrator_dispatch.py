@@ -202,7 +202,11 @@ def test_receipts_arriving_in_waves_are_all_applied(app: Orchestrator, broker_ur
                 ),
                 name,
             )
-            wait_for(lambda n=applied: sum(c.sent > 0 for c in app.store.counters(cid)) == n)
+
+            def channels_sent(n: int = applied) -> bool:
+                return sum(c.sent > 0 for c in app.store.counters(cid)) == n
+
+            wait_for(channels_sent)
     campaign = app.store.get_campaign(cid)
     assert campaign is not None
     assert campaign.state == S.CAMPAIGN_STATE_COMPLETED

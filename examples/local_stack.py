@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from argon2 import PasswordHasher
+
 from brandcast.shared.devstack import DevStack, Process, free_port, port_open
 
 BIN = Path(sys.executable).parent
@@ -169,7 +171,11 @@ def start_local_stack(
             stack.start(process)
         if with_admin:
             password = secrets.token_urlsafe(9)
-            admin_env = {**env, "ADMIN_DEMO_PASSWORD": password}
+            admin_env = {
+                **env,
+                "ADMIN_USERS": f"demo:{PasswordHasher().hash(password)}",
+                "ADMIN_SECRET_KEY": secrets.token_urlsafe(32),
+            }
             stack.start(
                 Process(
                     "admin",

@@ -10,6 +10,7 @@ grace period, the dispatcher and the collector finish their round, exit.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
@@ -154,7 +155,14 @@ def create_server(
     return server, port
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``brandcast-orchestrator``: serve the API, dispatch and collect until SIGTERM."""
+    argparse.ArgumentParser(
+        prog="brandcast-orchestrator",
+        description="Brandcast orchestrator: gRPC API, dispatcher and receipt collector. "
+        "Configured by environment variables (DATABASE_URL, BROKER_URL, GRPC_ADDRESS, "
+        "API_TOKENS, ...; see the README).",
+    ).parse_args(argv)
     settings = OrchestratorSettings()
     configure_logging(settings.log_level, settings.log_format, service="orchestrator")
     orchestrator = bootstrap(settings)

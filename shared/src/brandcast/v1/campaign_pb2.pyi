@@ -238,6 +238,7 @@ class BrandKit(_message.Message):
     DEFAULT_HASHTAGS_FIELD_NUMBER: _builtins.int
     DEFAULT_LOCALE_FIELD_NUMBER: _builtins.int
     SMS_HELP_TEXT_FIELD_NUMBER: _builtins.int
+    DEFAULT_TIMEZONE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     voice: _builtins.str
     """Voice notes for writers; shown in the admin, not rendered."""
@@ -256,6 +257,10 @@ class BrandKit(_message.Message):
     """BCP 47 locale used when a recipient's locale has no translation."""
     sms_help_text: _builtins.str
     """Text answered to an SMS "HELP"."""
+    default_timezone: _builtins.str
+    """IANA time zone for SMS quiet hours of recipients without one, e.g.
+    "America/New_York"; empty means the orchestrator's default (UTC).
+    """
     @_builtins.property
     def email_sender(self) -> Global___EmailSender: ...
     @_builtins.property
@@ -280,10 +285,11 @@ class BrandKit(_message.Message):
         default_hashtags: _abc.Iterable[_builtins.str] | None = ...,
         default_locale: _builtins.str = ...,
         sms_help_text: _builtins.str = ...,
+        default_timezone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["email_sender", b"email_sender"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_hashtags", b"default_hashtags", "default_locale", b"default_locale", "email_sender", b"email_sender", "legal_footer", b"legal_footer", "logo_url", b"logo_url", "name", b"name", "postal_address", b"postal_address", "primary_color", b"primary_color", "secondary_color", b"secondary_color", "sms_help_text", b"sms_help_text", "sms_sender", b"sms_sender", "social_accounts", b"social_accounts", "voice", b"voice"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_hashtags", b"default_hashtags", "default_locale", b"default_locale", "default_timezone", b"default_timezone", "email_sender", b"email_sender", "legal_footer", b"legal_footer", "logo_url", b"logo_url", "name", b"name", "postal_address", b"postal_address", "primary_color", b"primary_color", "secondary_color", b"secondary_color", "sms_help_text", b"sms_help_text", "sms_sender", b"sms_sender", "social_accounts", b"social_accounts", "voice", b"voice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -17,6 +17,7 @@ from brandcast.email.deliver import deliver_email
 from brandcast.email.dkim_signing import DkimSigner
 from brandcast.email.message import EmailMessage
 from brandcast.email.providers.base import EmailProvider, RateLimitedProvider
+from brandcast.email.providers.null import NullProvider
 from brandcast.email.providers.postmark import PostmarkProvider
 from brandcast.email.providers.smtp import SmtpProvider
 from brandcast.email.settings import EmailSettings
@@ -74,6 +75,8 @@ def build_providers(settings: EmailSettings) -> list[EmailProvider]:
                     timeout=settings.email_postmark_timeout,
                 )
             )
+        elif name == "null":
+            providers.append(NullProvider())
         else:  # settings validation keeps this unreachable
             raise ValueError(f"EMAIL_PROVIDERS: unknown provider {name!r}")
     return providers

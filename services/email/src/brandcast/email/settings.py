@@ -15,11 +15,12 @@ from pydantic import Field, field_validator, model_validator
 from brandcast.shared.config import CommonSettings
 
 #: Provider names ``EMAIL_PROVIDERS`` may list, in failover order.
-KNOWN_PROVIDERS = ("smtp", "postmark")
+KNOWN_PROVIDERS = ("smtp", "postmark", "null")
 
 
 class EmailSettings(CommonSettings):
-    #: Comma-separated providers in failover order, e.g. "smtp" or "smtp,postmark".
+    #: Comma-separated providers in failover order, e.g. "smtp" or "smtp,postmark";
+    #: "null" sends nothing and reports SENT (benchmarks only).
     email_providers: str = "smtp"
 
     email_smtp_host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ from brandcast.sms.deliver import SmsDelivery
 from brandcast.sms.destinations import DestinationPolicy
 from brandcast.sms.prefix_cap import prefix_cap
 from brandcast.sms.providers import SmsProvider, TwilioProvider, VonageProvider
+from brandcast.sms.providers.null import NullProvider
 from brandcast.sms.settings import SmsSettings
 
 CHANNEL = "sms"
@@ -42,6 +43,8 @@ def create_providers(settings: SmsSettings) -> list[SmsProvider]:
                     timeout=settings.sms_provider_timeout,
                 )
             )
+        elif name == "null":
+            providers.append(NullProvider())
         else:  # settings validation keeps this unreachable
             raise ValueError(f"SMS_PROVIDERS: unknown provider {name!r}")
     return providers

@@ -16,7 +16,7 @@ from pydantic_settings import NoDecode
 from brandcast.shared.config import CommonSettings
 
 #: Providers this package knows, by the name used in ``SMS_PROVIDERS``.
-KNOWN_PROVIDERS = ("twilio", "vonage")
+KNOWN_PROVIDERS = ("twilio", "vonage", "null")
 
 DEFAULT_ALLOWED_COUNTRIES = ("US", "CA", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "IE", "PT")
 
@@ -28,7 +28,8 @@ def _split_csv(value: object) -> object:
 
 
 class SmsSettings(CommonSettings):
-    #: Providers in failover order: ``twilio`` or ``twilio,vonage``.
+    #: Providers in failover order: ``twilio`` or ``twilio,vonage``; ``null`` sends
+    #: nothing and reports SENT (benchmarks only).
     sms_providers: Annotated[tuple[str, ...], NoDecode] = ("twilio",)
     #: ISO 3166 region codes we send to; everything else fails ``country_not_allowed``.
     sms_allowed_countries: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_COUNTRIES

@@ -11,9 +11,10 @@ import redis
 from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy
 from brandcast.shared.errors import TransientProviderError
 from brandcast.shared.ratelimit import RateLimiter, rate_limiter
-from brandcast.social.accounts import AccountDirectory, load_accounts
+from brandcast.social.accounts import NETWORK_NAMES, AccountDirectory, load_accounts
 from brandcast.social.deliver import deliver_post
 from brandcast.social.networks import Bluesky, LinkedIn, Mastodon, Network, X
+from brandcast.social.networks.null import NullNetwork
 from brandcast.social.settings import SocialSettings
 from brandcast.v1 import bus_pb2
 
@@ -83,6 +84,8 @@ def bootstrap(
             load_accounts(settings.social_accounts_file) if settings.social_accounts_file else {}
         )
         accounts = AccountDirectory(configured, sandbox_url=settings.social_sandbox_url)
+    if networks is None and settings.social_null_network:
+        networks = {name: NullNetwork(name) for name in NETWORK_NAMES}
     if networks is None:
         client = httpx.Client(timeout=settings.social_http_timeout, follow_redirects=False)
         networks = default_networks(settings, client)

@@ -35,6 +35,8 @@ class SocialSettings(CommonSettings):
     social_concurrency: int = Field(default=2, ge=1)
     #: Seconds a Mastodon instance's limits (``/api/v2/instance``) are cached.
     social_instance_cache_seconds: float = Field(default=600.0, ge=0)
+    #: Replace every network by one that posts nothing and reports SENT (benchmarks only).
+    social_null_network: bool = False
     #: ``LinkedIn-Version`` header (YYYYMM) unless an account sets its own.
     social_linkedin_version: str = Field(default="202405", pattern=r"^\d{6}$")
 

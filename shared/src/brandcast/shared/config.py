@@ -8,9 +8,13 @@ message naming the variable.
 
 from __future__ import annotations
 
-from typing import Literal
+import sys
+from typing import Literal, TypeVar
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -25,3 +29,30 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     #: Port of the Prometheus metrics endpoint; 0 turns it off.
     metrics_port: int = 0
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One ``VARIABLE: reason`` line per problem, in the names the operator typed."""
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        name = location[0].upper() if location else "configuration"
+        detail = f" (item {location[1]})" if len(location) > 1 else ""
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}{detail}: {reason}")
+    return lines
+
+
+def load_settings(cls: type[SettingsT], program: str) -> SettingsT:
+    """Read ``cls`` from the environment, or stop the program with exit status 2.
+
+    Every service's entry point starts here, so a bad value reads
+    ``<program>: invalid configuration: DISPATCH_BATCH_SIZE: Input should be ...``
+    rather than a traceback.
+    """
+    try:
+        return cls()
+    except ValidationError as exc:
+        for line in describe_errors(exc):
+            print(f"{program}: invalid configuration: {line}", file=sys.stderr)
+        raise SystemExit(2) from None

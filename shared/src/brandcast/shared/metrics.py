@@ -48,6 +48,46 @@ OUTBOX_BACKLOG: Final = Gauge(
     multiprocess_mode="max",
 )
 
+# The orchestrator's own view: what it accepted, published and applied.
+CAMPAIGNS_ACCEPTED: Final = Counter(
+    "brandcast_campaigns_accepted_total",
+    "Campaigns persisted by the orchestrator (idempotent replays not counted).",
+)
+DISPATCH_BATCHES: Final = Counter(
+    "brandcast_dispatch_batches_total",
+    "Dispatch batches the broker confirmed, by channel.",
+    ["channel"],
+)
+DISPATCHED: Final = Counter(
+    "brandcast_dispatched_deliveries_total",
+    "Deliveries in confirmed dispatch batches, by channel.",
+    ["channel"],
+)
+RECEIPTS_APPLIED: Final = Counter(
+    "brandcast_receipts_applied_total",
+    "Receipts the collector committed to the store, by channel and reported status.",
+    ["channel", "status"],
+)
+GRPC_REQUESTS: Final = Counter(
+    "brandcast_grpc_requests_total",
+    "gRPC calls the orchestrator answered, by method and status code.",
+    ["method", "code"],
+)
+# Adapters' webhooks: provider callbacks turned into bus messages.
+WEBHOOK_PUBLISHED: Final = Counter(
+    "brandcast_webhook_published_total",
+    "Receipts and suppression events published from provider callbacks.",
+    ["channel", "kind"],
+)
+
+
+def status_label(status: int) -> str:
+    """``DELIVERY_STATUS_SENT`` -> ``sent``: the ``status`` label every counter uses."""
+    from brandcast.v1 import campaign_pb2  # noqa: PLC0415 - keep this module light
+
+    name: str = campaign_pb2.DeliveryStatus.Name(status)  # type: ignore[arg-type]
+    return name.removeprefix("DELIVERY_STATUS_").lower()
+
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose ``/metrics`` on ``port`` (0 turns it off) in a background thread."""

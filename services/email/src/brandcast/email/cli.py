@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 
 import uvicorn
-from pydantic import ValidationError
 
 from brandcast.email.bootstrap import create_worker
 from brandcast.email.sandbox.background import serve_in_thread
@@ -29,15 +28,13 @@ from brandcast.email.sandbox.smtp_sink import FailureRule, start_sink
 from brandcast.email.settings import EmailSettings
 from brandcast.email.webhooks import create_webhooks_app
 from brandcast.shared.bus import BusPublisher
+from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
-from brandcast.shared.worker import worker_argv
+from brandcast.shared.worker import run_worker
 
 
 def _settings() -> EmailSettings:
-    try:
-        return EmailSettings()
-    except ValidationError as exc:
-        sys.exit(f"brandcast-email: invalid configuration:\n{exc}")
+    return load_settings(EmailSettings, "brandcast-email")
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -49,13 +46,17 @@ def _worker(args: argparse.Namespace) -> None:
     except ValueError as exc:
         sys.exit(f"brandcast-email: {exc}")
     concurrency = args.concurrency or settings.email_worker_concurrency
-    app.worker_main(worker_argv("email", concurrency))
+    run_worker(app, "email", concurrency=concurrency, metrics_port=settings.metrics_port)
 
 
 def _webhooks(args: argparse.Namespace) -> None:
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format, "brandcast-email-webhooks")
+    # Imported here: the worker command must set up multiprocess metrics first.
+    from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415
+
+    serve_metrics(settings.metrics_port)
     uvicorn.run(create_webhooks_app(settings), host=args.host, port=args.port, log_config=None)
 
 

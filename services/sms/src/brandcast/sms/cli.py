@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
-from pydantic import ValidationError
 
+from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
-from brandcast.shared.worker import worker_argv
+from brandcast.shared.worker import run_worker
 from brandcast.sms.bootstrap import create_worker
 from brandcast.sms.emulator import EmulatorConfig, create_emulator
 from brandcast.sms.settings import SmsSettings
@@ -43,18 +43,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        settings = SmsSettings()
-    except ValidationError as exc:
-        print(f"brandcast-sms: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(SmsSettings, "brandcast-sms")
     configure_logging(settings.log_level, settings.log_format, "sms")
 
     if args.command == "worker":
         extra = ["--hostname", args.hostname] if args.hostname else []
-        create_worker(settings).worker_main(worker_argv("sms", args.concurrency, extra))
+        run_worker(
+            create_worker(settings),
+            "sms",
+            concurrency=args.concurrency,
+            metrics_port=settings.metrics_port,
+            extra_args=extra,
+        )
         return 0
     if args.command == "webhooks":
+        # Imported here: the worker command must set up multiprocess metrics first.
+        from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415
+
+        serve_metrics(settings.metrics_port)
         uvicorn.run(create_webhooks_app(settings), host=args.host, port=args.port, log_config=None)
         return 0
 

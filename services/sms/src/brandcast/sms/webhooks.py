@@ -55,10 +55,19 @@ class SerializedPublisher:
     def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
         with self._lock:
             self._get().publish_receipts(batch, channel)
+        _count_published(channel, "receipt", len(batch.receipts))
 
     def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
         with self._lock:
             self._get().publish_suppression(event)
+        _count_published("sms", "suppression", 1)
+
+
+def _count_published(channel: str, kind: str, count: int) -> None:
+    # Imported on use: a worker process must configure multiprocess metrics first.
+    from brandcast.shared.metrics import WEBHOOK_PUBLISHED  # noqa: PLC0415
+
+    WEBHOOK_PUBLISHED.labels(channel, kind).inc(count)
 
 
 def twiml(message: str | None = None) -> Response:

@@ -6,10 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
+from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
-from brandcast.shared.worker import worker_argv
+from brandcast.shared.worker import run_worker
 from brandcast.social.accounts import AccountsFileError, load_accounts
 from brandcast.social.settings import SocialSettings
 
@@ -33,17 +32,18 @@ def _run_worker(settings: SocialSettings, concurrency: int | None) -> int:
         load_accounts(settings.social_accounts_file)  # fail now, not on the first post
     from brandcast.social.worker import app  # noqa: PLC0415 - builds the Celery app
 
-    app.worker_main(worker_argv("social", concurrency or settings.social_concurrency))
+    run_worker(
+        app,
+        "social",
+        concurrency=concurrency or settings.social_concurrency,
+        metrics_port=settings.metrics_port,
+    )
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        settings = SocialSettings()
-    except ValidationError as exc:
-        print(f"brandcast-social: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(SocialSettings, "brandcast-social")
     configure_logging(settings.log_level, settings.log_format, service="brandcast-social")
     if args.command == "emulator":
         from brandcast.social.emulator import EmulatorState, serve  # noqa: PLC0415

@@ -26,7 +26,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from brandcast.shared import topology
+from brandcast.shared import telemetry, topology
 from brandcast.shared.bus import (
     BusPublisher,
     decode_task_payload,
@@ -122,17 +122,29 @@ def register_delivery_task(
             logger.error("rejecting undecodable dispatch message: %s", exc)
             raise Reject(str(exc), requeue=False) from exc
         _observe_queue_lag(batch, channel)
-        try:
-            outcome = process_batch(batch, _timed(deliver(), channel), policy)
-        except Exception as exc:
-            _requeue_or_give_up(self, batch, exc, publishers.get())
-            return
-        publisher = publishers.get()
-        if outcome.receipts:
-            publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel)
-            _count_receipts(outcome.receipts, channel)
-        if outcome.exhausted is not None:
-            publisher.publish_dead_letter(outcome.exhausted)
+        attributes = {"campaign_id": batch.campaign_id, "batch_id": batch.batch_id}
+        with telemetry.span("deliver batch", batch.trace_context, attributes=attributes) as carrier:
+            # Receipts and retries carry this span's context, so what follows joins the trace.
+            batch.trace_context.clear()
+            batch.trace_context.update(carrier)
+            try:
+                outcome = process_batch(batch, _timed(deliver(), channel), policy)
+            except Exception as exc:
+                _requeue_or_give_up(self, batch, exc, publishers.get())
+                return
+            publisher = publishers.get()
+            if outcome.receipts:
+                publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel)
+                _count_receipts(outcome.receipts, channel)
+            if outcome.exhausted is not None:
+                publisher.publish_dead_letter(outcome.exhausted)
+        logger.info(
+            "delivered batch %s: %d receipts, %d to retry",
+            batch.batch_id,
+            len(outcome.receipts),
+            len(outcome.retry.items) if outcome.retry is not None else 0,
+            extra={"campaign_id": batch.campaign_id, "batch_id": batch.batch_id},
+        )
         if outcome.retry is not None:
             metrics.RETRIES.labels(channel).inc(len(outcome.retry.items))
             logger.info(
@@ -155,17 +167,24 @@ def _timed(deliver: Deliver, channel: str) -> Deliver:
     def timed(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
         started = time.perf_counter()
         provider = "unknown"
-        try:
-            outcome = deliver(batch, item)
-            provider = outcome.provider
-            return outcome
-        except ProviderError as exc:
-            provider = exc.provider or provider
-            raise
-        finally:
-            metrics.PROVIDER_LATENCY.labels(channel, provider).observe(
-                time.perf_counter() - started
-            )
+        attributes: dict[str, telemetry.AttributeValue] = {
+            "delivery_id": item.delivery_id,
+            "attempt": item.attempt,
+        }
+        with telemetry.span("provider call", batch.trace_context, attributes=attributes):
+            try:
+                outcome = deliver(batch, item)
+                provider = outcome.provider
+                telemetry.annotate("status", metrics.status_label(outcome.status))
+                return outcome
+            except ProviderError as exc:
+                provider = exc.provider or provider
+                raise
+            finally:
+                telemetry.annotate("provider", provider)
+                metrics.PROVIDER_LATENCY.labels(channel, provider).observe(
+                    time.perf_counter() - started
+                )
 
     return timed
 
@@ -235,6 +254,7 @@ def run_worker(
     from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415 - after the env above
 
     serve_metrics(metrics_port)
+    telemetry.configure_tracing(f"brandcast-{channel}")
     app.worker_main(worker_argv(channel, concurrency, extra_args))
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1:5672")
@@ -20,20 +21,51 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+RABBITMQ_API = os.environ.get("TEST_RABBITMQ_API", "http://127.0.0.1:15672/api")
+
+
 def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
+def _management_api() -> httpx.Client | None:
+    """The management plugin's HTTP API when it is enabled: ~100x faster than rabbitmqctl."""
+    client = httpx.Client(base_url=RABBITMQ_API, auth=("guest", "guest"), timeout=30)
+    try:
+        client.get("/overview").raise_for_status()
+    except httpx.HTTPError:
+        client.close()
+        return None
+    return client
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_api() -> Iterator[httpx.Client | None]:
+    client = _management_api()
+    yield client
+    if client is not None:
+        client.close()
+
+
 @pytest.fixture
-def broker_url() -> Iterator[str]:
+def broker_url(rabbitmq_api: httpx.Client | None) -> Iterator[str]:
     """A fresh RabbitMQ vhost for one test, deleted afterwards."""
     vhost = f"brandcast-test-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    if rabbitmq_api is not None:
+        rabbitmq_api.put(f"/vhosts/{vhost}").raise_for_status()
+        rabbitmq_api.put(
+            f"/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"}
+        ).raise_for_status()
+    else:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     try:
         yield f"amqp://guest:guest@{RABBITMQ_HOST}/{vhost}"
     finally:
-        _rabbitmqctl("delete_vhost", vhost)
+        if rabbitmq_api is not None:
+            rabbitmq_api.delete(f"/vhosts/{vhost}").raise_for_status()
+        else:
+            _rabbitmqctl("delete_vhost", vhost)
 
 
 def _postgres_database() -> Iterator[str]:

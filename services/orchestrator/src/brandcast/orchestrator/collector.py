@@ -19,13 +19,15 @@ from kombu import Consumer
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.store import Store
 from brandcast.orchestrator.validation import normalize_address
-from brandcast.shared import topology
+from brandcast.shared import metrics, telemetry, topology
 from brandcast.shared.bus import connect
 from brandcast.v1 import bus_pb2
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF: Final = 10.0
+#: Traces one ``apply receipts`` span links to at most.
+MAX_TRACE_LINKS: Final = 32
 
 
 class ReceiptCollector:
@@ -125,7 +127,7 @@ class ReceiptCollector:
             except Exception as exc:
                 log.error("dropping unreadable message on the receipts queue: %s", exc)
                 poison.append(message)
-        changed = self._store.apply_receipts(receipts)
+        changed = self._apply_receipts(receipts)
         for event in suppressions:
             self._apply_suppression(event)
         for message in poison:
@@ -137,6 +139,24 @@ class ReceiptCollector:
             self._events.publish(changed)
         log.debug("applied %d receipts, %d suppression events", len(receipts), len(suppressions))
 
+    def _apply_receipts(self, receipts: list[bus_pb2.DeliveryReceipt]) -> set[str]:
+        """Commit ``receipts`` in one span joining the adapters' traces."""
+        if not receipts:
+            return set()
+        contexts = {tuple(sorted(r.trace_context.items())) for r in receipts if r.trace_context}
+        carriers = [dict(pairs) for pairs in sorted(contexts)][:MAX_TRACE_LINKS]
+        # One trace: continue it. Several campaigns' traces: link them all.
+        parent = carriers[0] if len(carriers) == 1 else None
+        links = carriers if len(carriers) > 1 else []
+        attributes: dict[str, telemetry.AttributeValue] = {"receipts": len(receipts)}
+        with telemetry.span("apply receipts", parent, attributes=attributes, links=links):
+            changed = self._store.apply_receipts(receipts)
+        for receipt in receipts:
+            metrics.RECEIPTS_APPLIED.labels(
+                _channel_label(receipt.channel), metrics.status_label(receipt.status)
+            ).inc()
+        return changed
+
     def _apply_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
         try:
             address = normalize_address(event.channel, event.address)
@@ -147,3 +167,10 @@ class ReceiptCollector:
             self._store.add_suppression(event.channel, address, event.reason)
         elif event.action == bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS:
             self._store.remove_suppression(event.channel, address)
+
+
+def _channel_label(channel: int) -> str:
+    try:
+        return topology.channel_name(channel)
+    except ValueError:
+        return "unknown"

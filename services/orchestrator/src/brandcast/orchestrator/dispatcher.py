@@ -27,7 +27,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.store import Claim, DueDelivery, FinalUpdate, Store
-from brandcast.shared import tokens
+from brandcast.shared import metrics, telemetry, tokens, topology
 from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import bus_pb2, campaign_pb2
 
@@ -166,7 +166,7 @@ class Dispatcher:
                     )
                 )
         if batch.items:
-            self._publisher_instance().publish_dispatch(batch)
+            self._publish(batch)
             claim.mark_queued(campaign_id, [item.delivery_id for item in batch.items])
         claim.mark_final(campaign_id, finals)
         log.info(
@@ -175,6 +175,24 @@ class Dispatcher:
             len(finals),
             extra={"campaign_id": campaign_id, "batch_id": batch.batch_id},
         )
+
+    def _publish(self, batch: bus_pb2.DispatchBatch) -> None:
+        """Publish ``batch`` (confirmed) in a span whose context the adapter continues."""
+        channel = topology.channel_name(batch.channel)
+        attributes: dict[str, telemetry.AttributeValue] = {
+            "campaign_id": batch.campaign_id,
+            "batch_id": batch.batch_id,
+            "channel": channel,
+            "deliveries": len(batch.items),
+        }
+        with telemetry.span(
+            "dispatch batch", batch.trace_context, attributes=attributes
+        ) as carrier:
+            batch.trace_context.clear()
+            batch.trace_context.update(carrier)
+            self._publisher_instance().publish_dispatch(batch)
+        metrics.DISPATCH_BATCHES.labels(channel).inc()
+        metrics.DISPATCHED.labels(channel).inc(len(batch.items))
 
     def _item(self, campaign: _Campaign, due: DueDelivery) -> bus_pb2.DispatchItem:
         if campaign.renderer is None:

@@ -28,11 +28,17 @@ from brandcast.orchestrator.collector import ReceiptCollector
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import CampaignIntake
+from brandcast.orchestrator.observability import (
+    RequestCountingInterceptor,
+    serve_orchestrator_metrics,
+)
 from brandcast.orchestrator.servicer import CampaignServicer, SuppressionServicer
 from brandcast.orchestrator.settings import OrchestratorSettings, prepare_sqlite_path
 from brandcast.orchestrator.store import Store
 from brandcast.shared.bus import BusPublisher
+from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
+from brandcast.shared.telemetry import configure_tracing
 from brandcast.v1 import campaign_service_pb2, campaign_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -120,7 +126,10 @@ def create_server(
 ) -> tuple[grpc.Server, int]:
     """A gRPC server (not started) bound to ``settings.grpc_address``, and its port."""
     tokens = settings.api_token_set
-    interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(tokens)] if tokens else []
+    # Counting first, so calls the token check refuses are counted too.
+    interceptors: list[grpc.ServerInterceptor] = [RequestCountingInterceptor()]
+    if tokens:
+        interceptors.append(BearerTokenInterceptor(tokens))
     if not tokens:
         log.warning("API_TOKENS is empty: the gRPC API accepts calls without authentication")
     options = [
@@ -163,9 +172,11 @@ def main(argv: list[str] | None = None) -> None:
         "Configured by environment variables (DATABASE_URL, BROKER_URL, GRPC_ADDRESS, "
         "API_TOKENS, ...; see the README).",
     ).parse_args(argv)
-    settings = OrchestratorSettings()
+    settings = load_settings(OrchestratorSettings, "brandcast-orchestrator")
     configure_logging(settings.log_level, settings.log_format, service="orchestrator")
+    configure_tracing("brandcast-orchestrator")
     orchestrator = bootstrap(settings)
+    serve_orchestrator_metrics(settings.metrics_port, orchestrator.store)
     server, port = create_server(settings, orchestrator)
     server.start()
     orchestrator.start()

@@ -27,11 +27,12 @@ from brandcast.orchestrator.errors import (
     OrchestratorError,
 )
 from brandcast.orchestrator.events import CampaignEvents
-from brandcast.orchestrator.intake import CampaignIntake, render_violations
+from brandcast.orchestrator.intake import CampaignIntake, SubmitResult, render_violations
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
 from brandcast.orchestrator.store import Store
 from brandcast.orchestrator.validation import normalize_address, validate_spec
 from brandcast.orchestrator.watch import watch_campaign
+from brandcast.shared import metrics, telemetry
 from brandcast.v1 import campaign_service_pb2 as api
 from brandcast.v1 import campaign_service_pb2_grpc as api_grpc
 
@@ -119,7 +120,9 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
     def SubmitCampaign(
         self, request: api.SubmitCampaignRequest, context: grpc.ServicerContext
     ) -> api.SubmitCampaignResponse:
-        result = self._intake.submit(request, trace_context=_trace_context(context))
+        with telemetry.span("SubmitCampaign", _trace_context(context)) as trace_context:
+            result = self._intake.submit(request, trace_context=trace_context)
+        _accepted(result)
         self._on_accepted()
         return api.SubmitCampaignResponse(
             campaign=result.campaign, duplicate=result.duplicate, warnings=result.warnings
@@ -145,7 +148,9 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                     )
                 yield message.chunk
 
-        result = self._intake.submit(first.header, chunks(), trace_context=_trace_context(context))
+        with telemetry.span("SubmitCampaignStream", _trace_context(context)) as trace_context:
+            result = self._intake.submit(first.header, chunks(), trace_context=trace_context)
+        _accepted(result)
         self._on_accepted()
         return api.SubmitCampaignStreamResponse(
             campaign=result.campaign,
@@ -273,6 +278,17 @@ class SuppressionServicer(api_grpc.SuppressionServiceServicer):
         except ValueError as exc:
             raise _bad_token("page_token") from exc
         return api.ListSuppressionsResponse(suppressions=items, next_page_token=token)
+
+
+def _accepted(result: SubmitResult) -> None:
+    if result.duplicate:
+        return
+    metrics.CAMPAIGNS_ACCEPTED.inc()
+    log.info(
+        "accepted campaign with %d recipients",
+        result.recipients_received,
+        extra={"campaign_id": result.campaign.id},
+    )
 
 
 def _trace_context(context: grpc.ServicerContext) -> dict[str, str]:

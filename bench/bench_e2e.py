@@ -1,0 +1,102 @@
+"""End-to-end throughput and memory: the real processes, RabbitMQ and PostgreSQL.
+
+    uv run python bench/bench_e2e.py --providers null --recipients 100000 --runs 3
+
+Starts the whole stack (``examples/local_stack.py``) on a throwaway vhost and
+database, submits campaigns of ``--recipients`` recipients × email + SMS (+ four
+social accounts) with ``SubmitCampaignStream`` and times each from the first
+byte sent to the last receipt stored. Peak RSS of every process (with its worker
+children) is sampled while the campaigns run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness import (
+    NULL_PROVIDERS_ENV,
+    UNTHROTTLED_ENV,
+    CampaignRun,
+    RssSampler,
+    median,
+    run_campaign,
+    throwaway_postgres,
+    throwaway_vhost,
+)
+from local_stack import start_local_stack
+
+
+@dataclass
+class E2eResult:
+    providers: str
+    recipients: int
+    runs: list[CampaignRun]
+    peak_rss_mb: dict[str, float]
+
+    @property
+    def median_per_second(self) -> float:
+        return median([run.per_second for run in self.runs])
+
+
+def measure(
+    providers: str, recipients: int, runs: int, *, concurrency: int, social: bool = True
+) -> E2eResult:
+    env = dict(UNTHROTTLED_ENV)
+    if providers == "null":
+        env.update(NULL_PROVIDERS_ENV)
+    with (
+        tempfile.TemporaryDirectory(prefix="brandcast-bench-") as tmp,
+        throwaway_vhost() as broker_url,
+        throwaway_postgres() as database_url,
+    ):
+        stack = start_local_stack(
+            Path(tmp) / "stack",
+            broker_url=broker_url,
+            database_url=database_url,
+            concurrency=concurrency,
+            extra_env=env,
+        )
+        try:
+            pids = {
+                name: process.popen.pid
+                for name, process in stack.stack.processes.items()
+                if process.popen is not None
+            }
+            done: list[CampaignRun] = []
+            with RssSampler(pids) as sampler:
+                for _ in range(runs):
+                    done.append(run_campaign(stack.grpc_address, recipients, social=social))
+            peaks = {name: rss / 2**20 for name, rss in sampler.peaks.items()}
+        finally:
+            stack.stop()
+    return E2eResult(providers, recipients, done, peaks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--providers", choices=["null", "sandbox"], default="null")
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args()
+    result = measure(args.providers, args.recipients, args.runs, concurrency=args.concurrency)
+    if args.json:
+        print(json.dumps({**asdict(result), "median_per_second": result.median_per_second}))
+        return
+    for run in result.runs:
+        print(
+            f"{run.deliveries} deliveries in {run.seconds:.1f}s "
+            f"(submit {run.submit_seconds:.1f}s): {run.per_second:,.0f}/s, {run.failed} failed"
+        )
+    print(f"median {result.median_per_second:,.0f} deliveries/s")
+    for name, mb in sorted(result.peak_rss_mb.items()):
+        print(f"  peak RSS {name:<16} {mb:7.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,14 +8,19 @@ restart: at-least-once, and adapters pass the idempotency key (the delivery id)
 to providers so a duplicate is rarely sent twice.
 
 A delivery that cannot be rendered fails with the reason; one whose address
-was suppressed after the campaign was accepted ends suppressed.
+was suppressed after the campaign was accepted ends suppressed. An SMS whose
+recipient is in quiet hours right now is deferred (scheduled until the quiet
+hours end, see ``quiet_hours``), decided here rather than at submit because a
+campaign can take hours to dispatch.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +30,7 @@ from typing import Final
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.quiet_hours import QuietHours, zone
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.store import Claim, DueDelivery, FinalUpdate, Store
 from brandcast.shared import metrics, telemetry, tokens, topology
@@ -46,6 +52,8 @@ class _Campaign:
     trace_context: dict[str, str]
     #: Why the renderer could not be built, when it could not.
     error: str = ""
+    #: None when the campaign's SMS ignore quiet hours.
+    quiet_hours: QuietHours | None = None
 
 
 class Dispatcher:
@@ -59,7 +67,11 @@ class Dispatcher:
         poll_interval: float = 0.5,
         unsubscribe_base_url: str = "",
         unsubscribe_secret: str = "",
+        quiet_hours_enforced: bool = True,
+        default_timezone: str = "UTC",
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` gives seconds since the epoch (tests pass a fixed one)."""
         self._store = store
         self._publisher_factory = publisher_factory
         self._publisher: BusPublisher | None = None
@@ -68,6 +80,9 @@ class Dispatcher:
         self._poll_interval = poll_interval
         self._unsubscribe_base_url = unsubscribe_base_url
         self._unsubscribe_secret = unsubscribe_secret
+        self._quiet_hours_enforced = quiet_hours_enforced
+        self._default_timezone = zone(default_timezone)
+        self._clock = clock
         self._campaigns: OrderedDict[str, _Campaign] = OrderedDict()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -115,12 +130,17 @@ class Dispatcher:
 
     def dispatch_once(self) -> int:
         """Claim, render, publish and mark one round of due deliveries; returns how many."""
-        with self._store.claim_due(self._batch_size) as claim:
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        with self._store.claim_due(self._batch_size, now_us=_micros(now)) as claim:
             groups: dict[tuple[str, int], list[DueDelivery]] = {}
             for due in claim.deliveries:
                 groups.setdefault((due.campaign_id, due.channel), []).append(due)
-            for (campaign_id, channel), items in groups.items():
-                self._dispatch_group(claim, campaign_id, channel, items)
+            for (campaign_id, channel), claimed in groups.items():
+                items = claimed
+                if channel == campaign_pb2.CHANNEL_SMS:
+                    items = self._defer_quiet(claim, campaign_id, claimed, now)
+                if items:
+                    self._dispatch_group(claim, campaign_id, channel, items)
             if groups:
                 self._events.publish({campaign_id for campaign_id, _ in groups})
             return len(claim.deliveries)
@@ -175,6 +195,39 @@ class Dispatcher:
             len(finals),
             extra={"campaign_id": campaign_id, "batch_id": batch.batch_id},
         )
+
+    def _defer_quiet(
+        self, claim: Claim, campaign_id: str, items: list[DueDelivery], now: dt.datetime
+    ) -> list[DueDelivery]:
+        """Defer the SMS whose recipients are in quiet hours; returns the others."""
+        campaign = self._campaign(campaign_id)
+        quiet = campaign.quiet_hours
+        if quiet is None or not self._quiet_hours_enforced:
+            return items
+        brand_zone = campaign.spec.brand_kit.default_timezone
+        fallback = zone(brand_zone) if brand_zone else self._default_timezone
+        ready: list[DueDelivery] = []
+        deferred: list[tuple[str, int]] = []
+        recipient = campaign_pb2.Recipient()
+        for due in items:
+            recipient.ParseFromString(due.recipient or b"")
+            try:
+                tz = zone(recipient.timezone) if recipient.timezone else fallback
+            except ValueError:
+                tz = fallback  # validated at submit; an old row must not stall the outbox
+            allowed = quiet.next_allowed(now, tz)
+            if allowed is None:
+                ready.append(due)
+            else:
+                deferred.append((due.id, _micros(allowed)))
+        if deferred:
+            claim.defer(campaign_id, deferred)
+            log.info(
+                "deferred %d SMS for quiet hours",
+                len(deferred),
+                extra={"campaign_id": campaign_id},
+            )
+        return ready
 
     def _publish(self, batch: bus_pb2.DispatchBatch) -> None:
         """Publish ``batch`` (confirmed) in a span whose context the adapter continues."""
@@ -248,9 +301,14 @@ class Dispatcher:
         spec, trace_json = found
         trace = json.loads(trace_json or "{}")
         try:
-            campaign = _Campaign(CampaignRenderer(spec, campaign_id=campaign_id), spec, trace)
+            quiet = QuietHours.of(spec.channels.sms)
+        except ValueError:
+            quiet = QuietHours()  # validated at submit; keep the default rather than stall
+        try:
+            renderer = CampaignRenderer(spec, campaign_id=campaign_id)
+            campaign = _Campaign(renderer, spec, trace, quiet_hours=quiet)
         except RenderError as exc:
-            campaign = _Campaign(None, spec, trace, error=str(exc))
+            campaign = _Campaign(None, spec, trace, error=str(exc), quiet_hours=quiet)
         self._campaigns[campaign_id] = campaign
         if len(self._campaigns) > RENDERER_CACHE:
             self._campaigns.popitem(last=False)
@@ -260,3 +318,7 @@ class Dispatcher:
         if self._publisher is None:
             self._publisher = self._publisher_factory()
         return self._publisher
+
+
+def _micros(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)

@@ -111,6 +111,8 @@ def bootstrap(
             poll_interval=settings.dispatch_poll_interval,
             unsubscribe_base_url=settings.unsubscribe_base_url,
             unsubscribe_secret=settings.unsubscribe_secret,
+            quiet_hours_enforced=settings.quiet_hours_enforced,
+            default_timezone=settings.quiet_hours_default_timezone,
         )
     collector = None
     if collect:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from brandcast.orchestrator.quiet_hours import zone
 from brandcast.shared.config import CommonSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/brandcast.db"
@@ -39,6 +40,17 @@ class OrchestratorSettings(CommonSettings):
     max_audience_size: int = Field(default=1_000_000, ge=1)
     #: Seconds the server waits for in-flight calls on SIGTERM.
     shutdown_grace: float = Field(default=10.0, ge=0)
+    #: Defer SMS in their recipient's quiet hours; false only for sandboxes and
+    #: tests whose texts must go out whatever the hour.
+    quiet_hours_enforced: bool = True
+    #: Time zone of recipients without one when the brand kit names none.
+    quiet_hours_default_timezone: str = "UTC"
+
+    @field_validator("quiet_hours_default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
 
     @property
     def api_token_set(self) -> frozenset[str]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from brandcast.orchestrator.quiet_hours import parse_clock_time, zone
 from brandcast.orchestrator.rendering import FieldViolation
 from brandcast.v1 import campaign_pb2
 
@@ -114,11 +115,31 @@ def validate_spec(spec: campaign_pb2.CampaignSpec, prefix: str = "spec") -> list
             bad("channels.email.unsubscribe_url", "must be an absolute http(s) URL")
     if channels.sms.enabled and not kit.sms_sender:
         bad("brand_kit.sms_sender", "is required when sms is enabled")
+    out += _validate_quiet_hours(spec, prefix)
     out += _validate_social(spec, prefix)
     if spec.HasField("schedule") and spec.schedule.HasField("send_at"):
         send_at = spec.schedule.send_at
         if send_at.seconds < 0 or send_at.seconds > 253402300799:
             bad("schedule.send_at", "is out of range")
+    return out
+
+
+def _validate_quiet_hours(spec: campaign_pb2.CampaignSpec, prefix: str) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
+    for name in ("quiet_hours_start", "quiet_hours_end"):
+        value = getattr(spec.channels.sms, name)
+        if value:
+            try:
+                parse_clock_time(value)
+            except ValueError as exc:
+                out.append(FieldViolation(f"{prefix}.channels.sms.{name}", str(exc)))
+    if spec.brand_kit.default_timezone:
+        try:
+            zone(spec.brand_kit.default_timezone)
+        except ValueError:
+            out.append(
+                FieldViolation(f"{prefix}.brand_kit.default_timezone", "is not an IANA time zone")
+            )
     return out
 
 

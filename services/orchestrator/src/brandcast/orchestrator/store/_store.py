@@ -564,6 +564,34 @@ class Claim:
                 .values(state=campaign_pb2.CAMPAIGN_STATE_DISPATCHING, updated_us=now)
             )
 
+    def defer(self, campaign_id: str, until: Sequence[tuple[str, int]]) -> None:
+        """Hold deliveries as scheduled until ``(delivery_id, not_before_us)``.
+
+        Only deliveries still in the outbox move; one queued or settled meanwhile
+        stays as it is.
+        """
+        if not until:
+            return
+        now = _convert.now_us()
+        status = campaign_pb2.DELIVERY_STATUS_SCHEDULED
+        with self._transaction() as conn:
+            seq = _bump_seq(conn, campaign_id)
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == bindparam("b_id"),
+                    deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
+                )
+                .values(
+                    status=status,
+                    status_rank=STATUS_RANK[status],
+                    not_before_us=bindparam("b_not_before"),
+                    updated_us=now,
+                    seq=seq,
+                ),
+                [{"b_id": delivery_id, "b_not_before": at} for delivery_id, at in until],
+            )
+
     def mark_final(self, campaign_id: str, updates: Sequence[FinalUpdate]) -> None:
         """End deliveries that will never be dispatched (render errors, suppressions)."""
         if not updates:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -32,6 +32,17 @@ DEMO_PORTS = {
 }
 
 
+#: Processes that serve Prometheus metrics, each on its own free port (METRICS_PORT).
+METRICS_PROCESSES = (
+    "orchestrator",
+    "email-worker",
+    "email-webhooks",
+    "sms-worker",
+    "sms-webhooks",
+    "social-worker",
+)
+
+
 def _pick_ports(preferred: bool) -> dict[str, int]:
     if not preferred:
         return {name: free_port() for name in DEMO_PORTS}
@@ -48,6 +59,8 @@ class LocalStack:
     unsubscribe_secret: str
     admin_login: tuple[str, str] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: Process name -> port of its ``/metrics`` endpoint.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def grpc_address(self) -> str:
@@ -59,6 +72,9 @@ class LocalStack:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def metrics_url(self, process: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[process]}/metrics"
 
     def stop(self) -> None:
         self.stack.stop()
@@ -96,7 +112,17 @@ def start_local_stack(
         **(extra_env or {}),
     }
     stack = DevStack(data_dir / "logs", base_env=None)
-    local = LocalStack(stack, ports, data_dir, broker_url, database_url, secret, env=env)
+    metrics_ports = {name: free_port() for name in METRICS_PROCESSES}
+    local = LocalStack(
+        stack,
+        ports,
+        data_dir,
+        broker_url,
+        database_url,
+        secret,
+        env=env,
+        metrics_ports=metrics_ports,
+    )
     workers = ["--concurrency", str(concurrency)]
     host = ["--host", "127.0.0.1"]
     try:
@@ -170,7 +196,7 @@ def start_local_stack(
             Process("sms-worker", [str(BIN / "brandcast-sms"), "worker", *workers], env),
             Process("social-worker", [str(BIN / "brandcast-social"), "worker", *workers], env),
         ]:
-            stack.start(process)
+            stack.start(_with_metrics_port(process, metrics_ports))
         if with_admin:
             password = secrets.token_urlsafe(9)
             admin_env = {
@@ -191,3 +217,10 @@ def start_local_stack(
         stack.stop()
         raise
     return local
+
+
+def _with_metrics_port(process: Process, metrics_ports: Mapping[str, int]) -> Process:
+    port = metrics_ports.get(process.name)
+    if port is None:
+        return process
+    return replace(process, env={**process.env, "METRICS_PORT": str(port)})

@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import re
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -163,7 +165,12 @@ class Emulator:
         self.config = config
         self.state = EmulatorState(config)
         self._tasks: set[asyncio.Task[None]] = set()
+        # One client for every callback: building an AsyncClient (its SSL context)
+        # costs tens of milliseconds of CPU, which at two callbacks per message
+        # throttled the emulator to a few messages per second.
+        self._client: httpx.AsyncClient | None = None
         self.app = Starlette(
+            lifespan=self._lifespan,
             routes=[
                 Route(
                     "/2010-04-01/Accounts/{account_sid}/Messages.json",
@@ -177,8 +184,22 @@ class Emulator:
                 Route("/_emulator/faults", self.add_fault, methods=["POST"]),
                 Route("/_emulator/inbound", self.inbound, methods=["POST"]),
                 Route("/_emulator/reset", self.reset, methods=["POST"]),
-            ]
+            ],
         )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
+
+    def _callback_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=10.0)
+        return self._client
 
     # -- Twilio-style API -------------------------------------------------------
 
@@ -278,10 +299,9 @@ class Emulator:
         entry: dict[str, Any] = {"kind": kind, "url": url, "params": params}
         response: httpx.Response | None = None
         try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
-                response = await client.post(
-                    url, data=params, headers={SIGNATURE_HEADER: signature}
-                )
+            response = await self._callback_client().post(
+                url, data=params, headers={SIGNATURE_HEADER: signature}
+            )
             entry["status_code"] = response.status_code
         except httpx.HTTPError as exc:
             entry["error"] = repr(exc)

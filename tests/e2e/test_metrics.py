@@ -88,8 +88,8 @@ def test_metrics_match_the_store_and_logs_hide_recipients(stack: LocalStack) -> 
         yaml.safe_load((ROOT / "examples" / "spring-launch.yaml").read_text()),
         campaign_pb2.CampaignSpec(),
     )
-    with grpc.insecure_channel(stack.grpc_address) as channel:
-        stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+    with grpc.insecure_channel(stack.grpc_address) as connection:
+        stub = campaign_service_pb2_grpc.CampaignServiceStub(connection)
         campaign_id = stub.SubmitCampaign(
             campaign_service_pb2.SubmitCampaignRequest(spec=spec, idempotency_key="metrics-1"),
             timeout=30,

@@ -17,7 +17,11 @@ from typing import Any
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Digits in groups separated by spaces, dashes or parentheses (never dots, so IP
 # addresses and version numbers stay readable), with or without a leading "+".
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d(?:[\s()-]{0,2}\d){7,14}(?![\w.])")
+# Not inside a UUID or another dash-joined identifier either.
+_PHONE = re.compile(r"(?<![\w.-])\+?\(?\d(?:[\s()-]{0,2}\d){7,14}(?![\w.-])")
+# Signed tokens (``brandcast.shared.tokens``, JWTs): their payload may hold an
+# address, base64-encoded, e.g. in an unsubscribe link's path.
+_SIGNED_TOKEN = re.compile(r"[\w-]{8,}\.[\w-]{43}(?![\w-])")
 _BEARER = re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+")
 _SECRET_PARAM = re.compile(r"(?i)((?:token|password|secret|key)=)[^&\s]+")
 
@@ -28,6 +32,7 @@ CONTEXT_FIELDS = ("campaign_id", "delivery_id", "batch_id", "channel", "provider
 def redact(text: str) -> str:
     text = _BEARER.sub(r"\1[redacted]", text)
     text = _SECRET_PARAM.sub(r"\1[redacted]", text)
+    text = _SIGNED_TOKEN.sub("[token]", text)
     text = _EMAIL.sub("[email]", text)
     return _PHONE.sub("[phone]", text)
 

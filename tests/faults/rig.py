@@ -1,0 +1,257 @@
+"""A small SMS-only Brandcast for the fault suite: orchestrator, SMS emulator and
+SMS worker as real processes on one vhost and one database.
+
+The full local stack (nine processes) takes ~20 s to start on this 2-core
+machine; the SMS path alone exercises every fault the suite injects (worker
+crashes, broker cuts, provider faults, orchestrator crashes) in a fraction of
+that. Rate limits and the prefix cap are off unless a test asks for them, so
+sizes measure the pipeline, not the throttles.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, LiteralString
+
+import grpc
+import httpx
+
+from brandcast.shared.devstack import DevStack, Process, free_port
+from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+
+BIN = Path(sys.executable).parent
+
+FINAL_STATUSES = frozenset(
+    {
+        campaign_pb2.DELIVERY_STATUS_SENT,
+        campaign_pb2.DELIVERY_STATUS_DELIVERED,
+        campaign_pb2.DELIVERY_STATUS_FAILED,
+        campaign_pb2.DELIVERY_STATUS_BOUNCED,
+        campaign_pb2.DELIVERY_STATUS_SUPPRESSED,
+        campaign_pb2.DELIVERY_STATUS_CANCELLED,
+    }
+)
+
+
+def phone(index: int) -> str:
+    """A valid, fictional US mobile-or-fixed number (+1 415 555 NNNN)."""
+    return f"+1415555{index:04d}"
+
+
+def sms_spec(size: int, *, name: str = "fault drill", body: str = "") -> campaign_pb2.CampaignSpec:
+    """An SMS-only campaign to ``size`` distinct numbers (at most 10,000)."""
+    assert 0 < size <= 10_000
+    spec = campaign_pb2.CampaignSpec(name=name)
+    spec.brand_kit.name = "Acme Coffee"
+    spec.brand_kit.sms_sender = "+14155550100"
+    spec.brand_kit.default_locale = "en"
+    spec.core_message.headline = "Spring blend"
+    spec.core_message.body = body or "Roasted this week. Club members get 15% off."
+    spec.channels.sms.enabled = True
+    spec.audience.extend(
+        campaign_pb2.Recipient(id=f"r{i:05d}", phone=phone(i), locale="en") for i in range(size)
+    )
+    return spec
+
+
+@dataclass
+class SmsRig:
+    stack: DevStack
+    env: dict[str, str]
+    ports: dict[str, int]
+    data_dir: Path
+    database_url: str
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.ports['grpc']}"
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sms_emulator']}"
+
+    # -- processes ---------------------------------------------------------------
+
+    def process(self, name: str, env: Mapping[str, str] | None = None) -> Process:
+        """A fresh definition of one of the rig's processes (to start or restart)."""
+        merged = {**self.env, **(env or {})}
+        if name == "sms-emulator":
+            argv = [
+                str(BIN / "brandcast-sms"),
+                "emulator",
+                "--port",
+                str(self.ports["sms_emulator"]),
+                "--callback-delay",
+                "0.05",
+            ]
+            return Process(name, argv, merged, port=self.ports["sms_emulator"])
+        if name == "orchestrator":
+            return Process(
+                name, [str(BIN / "brandcast-orchestrator")], merged, port=self.ports["grpc"]
+            )
+        if name.startswith("sms-worker"):
+            argv = [str(BIN / "brandcast-sms"), "worker", "--concurrency", "1"]
+            return Process(name, argv, merged, ready=lambda: self._worker_ready(name))
+        raise KeyError(name)
+
+    def start(self, name: str, env: Mapping[str, str] | None = None) -> Process:
+        process = self.stack.start(self.process(name, env))
+        self.processes[name] = process
+        return process
+
+    def _worker_ready(self, name: str) -> bool:
+        path = self.stack.log_dir / f"{name}.log"
+        return path.exists() and b" ready." in path.read_bytes()
+
+    def pid(self, name: str) -> int:
+        popen = self.stack.processes[name].popen
+        assert popen is not None
+        return popen.pid
+
+    def alive(self, name: str) -> bool:
+        popen = self.stack.processes[name].popen
+        return popen is not None and popen.poll() is None
+
+    # -- the API -----------------------------------------------------------------
+
+    def channel(self) -> grpc.Channel:
+        return grpc.insecure_channel(
+            self.grpc_address,
+            options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],
+        )
+
+    def submit(self, spec: campaign_pb2.CampaignSpec, key: str = "") -> str:
+        with self.channel() as channel:
+            stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+            response = stub.SubmitCampaign(
+                campaign_service_pb2.SubmitCampaignRequest(
+                    spec=spec, idempotency_key=key or uuid.uuid4().hex
+                ),
+                timeout=120,
+            )
+        return str(response.campaign.id)
+
+    # -- what the store and the provider hold ---------------------------------------
+
+    def statuses(self, campaign_id: str) -> dict[int, int]:
+        """Deliveries per status, read from the store itself (SQLite or PostgreSQL)."""
+        rows = self._query(
+            "SELECT status, COUNT(*) FROM deliveries WHERE campaign_id = %s GROUP BY status",
+            campaign_id,
+        )
+        return {int(status): int(count) for status, count in rows}
+
+    def deliveries(self, campaign_id: str) -> list[tuple[str, str, int, int, str]]:
+        """(id, idempotency key, status, attempts, error code) of every delivery."""
+        rows = self._query(
+            "SELECT id, idempotency_key, status, attempts, error_code FROM deliveries"
+            " WHERE campaign_id = %s",
+            campaign_id,
+        )
+        return [(str(a), str(b), int(c), int(d), str(e)) for a, b, c, d, e in rows]
+
+    def campaign_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM campaigns")[0][0])
+
+    def _query(self, sql: LiteralString, *params: Any) -> list[tuple[Any, ...]]:
+        if self.database_url.startswith("sqlite:///"):
+            path = self.database_url.removeprefix("sqlite:///")
+            with sqlite3.connect(path, timeout=30) as conn:
+                return list(conn.execute(sql.replace("%s", "?"), params).fetchall())
+        import psycopg
+
+        url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def settled(self, campaign_id: str, size: int) -> bool:
+        counts = self.statuses(campaign_id)
+        return sum(n for s, n in counts.items() if s in FINAL_STATUSES) == size
+
+    def wait_settled(self, campaign_id: str, size: int, timeout: float) -> float:
+        """Seconds until every delivery is final; fail with the counts otherwise."""
+        started = time.monotonic()
+        while not self.settled(campaign_id, size):
+            if time.monotonic() - started > timeout:
+                named = {
+                    campaign_pb2.DeliveryStatus.Name(s): n  # type: ignore[arg-type]
+                    for s, n in self.statuses(campaign_id).items()
+                }
+                raise AssertionError(f"not settled after {timeout:.0f}s: {named}")
+            time.sleep(0.25)
+        return time.monotonic() - started
+
+    def emulator_messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = httpx.get(
+            f"{self.emulator_url}/_emulator/messages", timeout=30
+        ).json()
+        return messages
+
+    def emulator_stats(self) -> dict[str, int]:
+        stats: dict[str, int] = httpx.get(f"{self.emulator_url}/_emulator/stats", timeout=10).json()
+        return stats
+
+    def add_fault(self, number: str, kind: str, count: int, **spec: Any) -> None:
+        body = {"number": number, "kind": kind, "count": count, **spec}
+        httpx.post(
+            f"{self.emulator_url}/_emulator/faults", json=body, timeout=10
+        ).raise_for_status()
+
+
+def start_sms_rig(
+    data_dir: Path,
+    *,
+    broker_url: str,
+    database_url: str,
+    extra_env: Mapping[str, str] | None = None,
+    workers: int = 1,
+) -> SmsRig:
+    """Emulator, orchestrator and ``workers`` SMS worker processes, all ready."""
+    ports = {"grpc": free_port(), "sms_emulator": free_port(), "closed": free_port()}
+    env = {
+        "BROKER_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "INFO",
+        "GRPC_ADDRESS": f"127.0.0.1:{ports['grpc']}",
+        "DISPATCH_POLL_INTERVAL": "0.2",
+        "SMS_TWILIO_BASE_URL": f"http://127.0.0.1:{ports['sms_emulator']}",
+        # Status callbacks go to a closed port: receipts of the send itself are what
+        # the suite counts, and 2 x 10,000 callbacks would only load the 2 cores.
+        "SMS_CALLBACK_BASE_URL": f"http://127.0.0.1:{ports['closed']}",
+        "SMS_RATE_LIMIT": "0",
+        "SMS_PREFIX_CAP": "0",
+        "SMS_REDIS_NAMESPACE": f"faults-{uuid.uuid4().hex[:8]}",
+        "SMS_RETRY_BASE_DELAY": "0.2",
+        "SMS_RETRY_MAX_DELAY": "2",
+        **(extra_env or {}),
+    }
+    stack = DevStack(data_dir / "logs", base_env=None)
+    rig = SmsRig(stack, env, ports, data_dir, database_url)
+    try:
+        rig.start("sms-emulator")
+        rig.start("orchestrator")
+        for index in range(workers):
+            rig.start("sms-worker" if index == 0 else f"sms-worker-{index}")
+    except BaseException:
+        stack.stop()
+        raise
+    return rig
+
+
+def running_rig(
+    tmp_path: Path, broker_url: str, database_url: str, **kwargs: Any
+) -> Iterator[SmsRig]:
+    rig = start_sms_rig(
+        tmp_path / "rig", broker_url=broker_url, database_url=database_url, **kwargs
+    )
+    try:
+        yield rig
+    finally:
+        rig.stack.stop(grace=10)

@@ -36,6 +36,7 @@ class E2eResult:
     recipients: int
     runs: list[CampaignRun]
     peak_rss_mb: dict[str, float]
+    cpu_seconds: dict[str, float]
 
     @property
     def median_per_second(self) -> float:
@@ -66,14 +67,18 @@ def measure(
                 for name, process in stack.stack.processes.items()
                 if process.popen is not None
             }
+            # Workers have no port to wait for: a small campaign proves they consume
+            # (and lets them finish importing) before anything is timed.
+            run_campaign(stack.grpc_address, 20, social=social, timeout=120)
             done: list[CampaignRun] = []
             with RssSampler(pids) as sampler:
                 for _ in range(runs):
                     done.append(run_campaign(stack.grpc_address, recipients, social=social))
             peaks = {name: rss / 2**20 for name, rss in sampler.peaks.items()}
+            cpu = dict(sampler.cpu_seconds)
         finally:
             stack.stop()
-    return E2eResult(providers, recipients, done, peaks)
+    return E2eResult(providers, recipients, done, peaks, cpu)
 
 
 def main() -> None:
@@ -95,7 +100,8 @@ def main() -> None:
         )
     print(f"median {result.median_per_second:,.0f} deliveries/s")
     for name, mb in sorted(result.peak_rss_mb.items()):
-        print(f"  peak RSS {name:<16} {mb:7.1f} MB")
+        cpu = result.cpu_seconds.get(name, 0.0)
+        print(f"  {name:<16} peak RSS {mb:7.1f} MB  CPU {cpu:6.1f}s")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,9 @@ def throwaway_postgres() -> Iterator[str]:
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace(
+            "postgresql://", "postgresql+psycopg://"
+        )
         yield f"{base}/{name}"
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
@@ -162,6 +164,7 @@ def run_campaign(
     *,
     social: bool = True,
     timeout: float = 1800.0,
+    poll: float = 0.25,
 ) -> CampaignRun:
     """Submit one streamed campaign and wait until every delivery has its receipt stored."""
     key = uuid.uuid4().hex
@@ -183,7 +186,7 @@ def run_campaign(
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{settled(campaign)}/{expected} settled after {timeout}s")
-            time.sleep(0.05)
+            time.sleep(poll)
         elapsed = time.perf_counter() - started
     failed = sum(c.failed + c.bounced for c in campaign.counters)
     return CampaignRun(expected, elapsed, submitted, failed)
@@ -191,11 +194,14 @@ def run_campaign(
 
 @dataclass
 class RssSampler:
-    """Peak RSS of named processes (each with its children: prefork pools) over time."""
+    """Peak RSS and CPU seconds of named processes (each with its children: prefork
+    pools) while the sampler runs."""
 
     pids: dict[str, int]
     interval: float = 0.2
     peaks: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    _cpu_start: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -210,25 +216,31 @@ class RssSampler:
             self._thread.join(5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             for name, pid in self.pids.items():
-                rss = _tree_rss(pid)
+                rss, cpu = _tree_usage(pid)
                 if rss > self.peaks.get(name, 0):
                     self.peaks[name] = rss
-            self._stop.wait(self.interval)
+                self._cpu_start.setdefault(name, cpu)
+                self.cpu_seconds[name] = cpu - self._cpu_start[name]
+            if self._stop.wait(self.interval):
+                return
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_usage(pid: int) -> tuple[int, float]:
+    """RSS bytes and user+system CPU seconds of ``pid`` and its children."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    rss = 0
+        return 0, 0.0
+    rss, cpu = 0, 0.0
     for process in processes:
         with contextlib.suppress(psutil.Error):
             rss += process.memory_info().rss
-    return rss
+            times = process.cpu_times()
+            cpu += times.user + times.system
+    return rss, cpu
 
 
 def median(values: list[float]) -> float:
@@ -239,7 +251,11 @@ def machine() -> dict[str, str]:
     """What the numbers were measured on."""
     try:
         rabbit = subprocess.run(
-            ["rabbitmqctl", "-q", "version"], capture_output=True, text=True, timeout=60
+            ["rabbitmqctl", "-q", "version"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         rabbit = "unknown"
@@ -249,7 +265,7 @@ def machine() -> dict[str, str]:
         with psycopg.connect(POSTGRES_ADMIN_URL) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             postgres = str(row[0]) if row else "unknown"
-    except Exception:  # noqa: BLE001 - the report says unknown rather than failing
+    except Exception:  # the report says unknown rather than failing
         postgres = "unknown"
     cpu = "unknown"
     with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, LiteralString
@@ -22,6 +23,8 @@ from typing import Any, LiteralString
 import grpc
 import httpx
 
+from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
+from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.shared.devstack import DevStack, Process, free_port
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
 
@@ -54,6 +57,7 @@ def sms_spec(size: int, *, name: str = "fault drill", body: str = "") -> campaig
     spec.core_message.headline = "Spring blend"
     spec.core_message.body = body or "Roasted this week. Club members get 15% off."
     spec.channels.sms.enabled = True
+    spec.channels.sms.ignore_quiet_hours = True
     spec.audience.extend(
         campaign_pb2.Recipient(id=f"r{i:05d}", phone=phone(i), locale="en") for i in range(size)
     )
@@ -255,3 +259,45 @@ def running_rig(
         yield rig
     finally:
         rig.stack.stop(grace=10)
+
+
+@dataclass
+class InProcessApi:
+    """The orchestrator's real gRPC server in this process, on port 0."""
+
+    orchestrator: Orchestrator
+    server: grpc.Server
+    address: str
+    channel: grpc.Channel
+    campaigns: campaign_service_pb2_grpc.CampaignServiceStub
+    suppressions: campaign_service_pb2_grpc.SuppressionServiceStub
+
+    def campaign_count(self) -> int:
+        return len(self.orchestrator.store.list_campaigns(page_size=1000, page_token="")[0])
+
+
+@contextmanager
+def in_process_api(database_url: str, **settings: Any) -> Iterator[InProcessApi]:
+    """Serve the API (no dispatcher, no collector) until the block ends."""
+    config = OrchestratorSettings(database_url=database_url, grpc_address="127.0.0.1:0", **settings)
+    orchestrator = bootstrap(config, dispatch=False, collect=False)
+    server, port = create_server(config, orchestrator)
+    server.start()
+    orchestrator.start()
+    address = f"127.0.0.1:{port}"
+    channel = grpc.insecure_channel(
+        address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    )
+    try:
+        yield InProcessApi(
+            orchestrator,
+            server,
+            address,
+            channel,
+            campaign_service_pb2_grpc.CampaignServiceStub(channel),
+            campaign_service_pb2_grpc.SuppressionServiceStub(channel),
+        )
+    finally:
+        channel.close()
+        server.stop(0).wait()
+        orchestrator.stop()

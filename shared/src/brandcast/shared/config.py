@@ -31,12 +31,12 @@ class CommonSettings(BaseSettings):
     metrics_port: int = 0
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
+def describe_errors(exc: ValidationError, env_prefix: str = "") -> list[str]:
     """One ``VARIABLE: reason`` line per problem, in the names the operator typed."""
     lines = []
     for error in exc.errors():
         location = [str(part) for part in error["loc"]]
-        name = location[0].upper() if location else "configuration"
+        name = (env_prefix + location[0]).upper() if location else "configuration"
         detail = f" (item {location[1]})" if len(location) > 1 else ""
         reason = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{detail}: {reason}")
@@ -53,6 +53,7 @@ def load_settings(cls: type[SettingsT], program: str) -> SettingsT:
     try:
         return cls()
     except ValidationError as exc:
-        for line in describe_errors(exc):
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        for line in describe_errors(exc, prefix):
             print(f"{program}: invalid configuration: {line}", file=sys.stderr)
         raise SystemExit(2) from None

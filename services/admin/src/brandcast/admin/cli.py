@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from brandcast.admin.app import create_app
 from brandcast.admin.brand_kits import BrandKitsError
 from brandcast.admin.settings import AdminSettings
 from brandcast.admin.users import UsersConfigError, hash_password
+from brandcast.shared.config import CommonSettings, load_settings
+from brandcast.shared.logs import configure_logging
+from brandcast.shared.metrics import serve_metrics
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # LOG_LEVEL / LOG_FORMAT / LOG_REDACT as in every service; uvicorn's loggers
+    # (log_config=None) go through the same redacting handler.
+    common = load_settings(CommonSettings, "brandcast-admin")
+    configure_logging(common.log_level, common.log_format, "brandcast-admin")
+    serve_metrics(common.metrics_port)
+    settings = load_settings(AdminSettings, "brandcast-admin")
     try:
-        app = create_app(AdminSettings())
-    except (ValidationError, UsersConfigError, BrandKitsError) as exc:
-        print(f"brandcast-admin: configuration error: {exc}", file=sys.stderr)
+        app = create_app(settings)
+    except (UsersConfigError, BrandKitsError) as exc:
+        print(f"brandcast-admin: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
     return 0
 
 

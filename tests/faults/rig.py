@@ -10,7 +10,9 @@ sizes measure the pipeline, not the throttles.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
 import sys
 import time
 import uuid
@@ -25,8 +27,10 @@ import httpx
 
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
+from brandcast.shared import topology
+from brandcast.shared.bus import connect, decode_task_payload
 from brandcast.shared.devstack import DevStack, Process, free_port
-from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
 
 BIN = Path(sys.executable).parent
 
@@ -198,6 +202,12 @@ class SmsRig:
         ).json()
         return messages
 
+    def emulator_requests(self) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = httpx.get(
+            f"{self.emulator_url}/_emulator/requests", timeout=30
+        ).json()
+        return requests
+
     def emulator_stats(self) -> dict[str, int]:
         stats: dict[str, int] = httpx.get(f"{self.emulator_url}/_emulator/stats", timeout=10).json()
         return stats
@@ -301,3 +311,42 @@ def in_process_api(database_url: str, **settings: Any) -> Iterator[InProcessApi]
         channel.close()
         server.stop(0).wait()
         orchestrator.stop()
+
+
+def queue_counts(broker_url: str) -> dict[str, tuple[int, int]]:
+    """(ready, unacknowledged) messages per queue of the test's vhost."""
+    vhost = broker_url.rsplit("/", 1)[1]
+    out = subprocess.run(
+        [
+            "rabbitmqctl",
+            "-q",
+            "list_queues",
+            "-p",
+            vhost,
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    counts: dict[str, tuple[int, int]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit():
+            counts[parts[0]] = (int(parts[1]), int(parts[2]))
+    return counts
+
+
+def dead_letters(broker_url: str, channel: str) -> list[bus_pb2.DispatchBatch]:
+    """Read (and ack) every batch parked in ``channel``'s dead-letter queue."""
+    batches: list[bus_pb2.DispatchBatch] = []
+    with connect(broker_url) as connection:
+        queue = topology.dead_letter_queue(channel)(connection.default_channel)
+        queue.declare()
+        while (message := queue.get(no_ack=True)) is not None:
+            args = json.loads(message.body)[0]
+            batches.append(decode_task_payload(args[0]))
+    return batches

@@ -8,6 +8,8 @@ numbers, and simulates inbound replies (STOP, HELP, ...) to the webhooks.
 Control endpoints, for people and tests:
 
 - ``GET /_emulator/messages``: what was "sent", as a JSON list;
+- ``GET /_emulator/requests``: every Twilio-style send request as it arrived
+  (number, idempotency key, time), including faulted and repeated ones;
 - ``GET /_emulator/stats``: ``{"messages": n, "duplicates": d}``;
 - ``POST /_emulator/faults``: ``{"number": "+1...", "kind": "429|500|timeout|400|undelivered",
   "count": n, "provider": "twilio|vonage" (optional), "retry_after": s, "code": "..."}``;
@@ -81,6 +83,8 @@ class Fault:
 class EmulatorState:
     config: EmulatorConfig
     messages: list[dict[str, Any]] = field(default_factory=list)
+    #: Every send request as it arrived (faulted and repeated ones too).
+    requests: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     faults: dict[str, list[Fault]] = field(default_factory=dict)
@@ -88,6 +92,12 @@ class EmulatorState:
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen_keys: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note_request(self, provider: str, to: str, key: str) -> None:
+        with self.lock:
+            self.requests.append(
+                {"provider": provider, "to": to, "idempotency_key": key, "at": time.time()}
+            )
 
     def take_fault(self, number: str, provider: str) -> Fault | None:
         with self.lock:
@@ -98,19 +108,24 @@ class EmulatorState:
         return None
 
     def note_key(self, provider: str, key: str) -> bool:
-        """Remember an idempotency key; True if it was seen before (a duplicate)."""
+        """True (and counted) if a message with this key was already accepted.
+
+        A retry after a refusal (429, 5xx) repeats a key too, but nothing was
+        sent the first time: only repeats of accepted keys are duplicates.
+        """
         if not key:
             return False
         with self.lock:
             if (provider, key) in self.seen_keys:
                 self.duplicates += 1
                 return True
-            self.seen_keys.add((provider, key))
             return False
 
     def record(self, message: dict[str, Any]) -> None:
         with self.lock:
             self.messages.append(message)
+            if message.get("idempotency_key"):
+                self.seen_keys.add((message["provider"], message["idempotency_key"]))
         if self.config.directory is not None:
             self.config.directory.mkdir(parents=True, exist_ok=True)
             with (self.config.directory / "messages.jsonl").open("a", encoding="utf-8") as out:
@@ -119,6 +134,7 @@ class EmulatorState:
     def reset(self) -> None:
         with self.lock:
             self.messages.clear()
+            self.requests.clear()
             self.callbacks.clear()
             self.faults.clear()
             self.answers.clear()
@@ -179,6 +195,7 @@ class Emulator:
                 ),
                 Route("/v1/messages", self.vonage_messages, methods=["POST"]),
                 Route("/_emulator/messages", self.list_messages, methods=["GET"]),
+                Route("/_emulator/requests", self.list_requests, methods=["GET"]),
                 Route("/_emulator/stats", self.stats, methods=["GET"]),
                 Route("/_emulator/callbacks", self.list_callbacks, methods=["GET"]),
                 Route("/_emulator/faults", self.add_fault, methods=["POST"]),
@@ -220,6 +237,7 @@ class Emulator:
         if not text:
             return _twilio_error(400, 21602, "Message body is required.")
         key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        self.state.note_request("twilio", to, key)
         if self.state.note_key("twilio", key):
             with self.state.lock:
                 first = self.state.answers.get(key)
@@ -370,6 +388,10 @@ class Emulator:
         return JSONResponse({"message_uuid": message_uuid}, status_code=202)
 
     # -- control ----------------------------------------------------------------
+
+    async def list_requests(self, request: Request) -> Response:
+        with self.state.lock:
+            return JSONResponse(list(self.state.requests))
 
     async def list_messages(self, request: Request) -> Response:
         with self.state.lock:

@@ -64,7 +64,7 @@ def test_throttling_errors_and_late_answers(rig: SmsRig, broker_url: str) -> Non
     for request in rig.emulator_requests():
         requests[str(request["to"])].append(request)
     messages = rig.emulator_messages()
-    sent_to = defaultdict(int)
+    sent_to: dict[str, int] = defaultdict(int)
     for message in messages:
         sent_to[message["to"]] += 1
     dead = {item.delivery_id for batch in dead_letters(broker_url, "sms") for item in batch.items}

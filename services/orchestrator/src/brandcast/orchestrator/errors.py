@@ -3,7 +3,10 @@
     OrchestratorError
      ├── InvalidCampaignError     INVALID_ARGUMENT, one field violation per problem
      ├── CampaignNotFoundError    NOT_FOUND
-     └── IdempotencyConflictError ALREADY_EXISTS: the key was used with another request
+     ├── IdempotencyConflictError ALREADY_EXISTS: the key was used with another request
+     ├── CallEndedError           DEADLINE_EXCEEDED: the caller's deadline passed or it left;
+     │                            the work stopped and nothing was committed
+     └── ShuttingDownError        UNAVAILABLE: the server drains; retry or resume elsewhere
 
 The gRPC servicers map these to status codes; anything else is a bug (INTERNAL).
 """
@@ -29,6 +32,16 @@ class CampaignNotFoundError(OrchestratorError):
     def __init__(self, campaign_id: str) -> None:
         super().__init__(f"no campaign with id {campaign_id!r}")
         self.campaign_id = campaign_id
+
+
+class CallEndedError(OrchestratorError):
+    def __init__(self) -> None:
+        super().__init__("the call's deadline passed or it was cancelled; nothing was stored")
+
+
+class ShuttingDownError(OrchestratorError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the orchestrator is shutting down; {what}")
 
 
 class IdempotencyConflictError(OrchestratorError):

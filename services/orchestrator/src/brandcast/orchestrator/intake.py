@@ -12,11 +12,12 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from brandcast.orchestrator.errors import (
+    CallEndedError,
     CampaignNotFoundError,
     IdempotencyConflictError,
     InvalidCampaignError,
@@ -67,8 +68,14 @@ class CampaignIntake:
         chunks: Iterable[campaign_service_pb2.RecipientChunk] = (),
         *,
         trace_context: Mapping[str, str] | None = None,
+        is_active: Callable[[], bool] = lambda: True,
     ) -> SubmitResult:
-        """Persist a campaign; ``chunks`` carry the rest of a streamed audience."""
+        """Persist a campaign; ``chunks`` carry the rest of a streamed audience.
+
+        ``is_active`` is asked between slices and before the commit: once it
+        says no (the caller's deadline passed, or it hung up) the work stops
+        with ``CallEndedError`` and the transaction rolls back.
+        """
         key = request.idempotency_key
         if len(key) > MAX_IDEMPOTENCY_KEY:
             raise InvalidCampaignError(
@@ -85,7 +92,9 @@ class CampaignIntake:
             result.recipients_received = received
             return result
         try:
-            return self._create(request, hashed_chunks, hasher, dict(trace_context or {}))
+            return self._create(
+                request, hashed_chunks, hasher, dict(trace_context or {}), is_active
+            )
         except IdempotencyKeyTakenError:
             # Another submission with this key committed while we were writing.
             found = self._store.find_by_idempotency_key(key)
@@ -109,6 +118,7 @@ class CampaignIntake:
         chunks: Iterable[campaign_service_pb2.RecipientChunk],
         hasher: Any,
         trace_context: dict[str, str],
+        is_active: Callable[[], bool],
     ) -> SubmitResult:
         spec = campaign_pb2.CampaignSpec()
         spec.CopyFrom(request.spec)
@@ -163,6 +173,8 @@ class CampaignIntake:
             )
             audience_size = 0
             for members in _slices(request.spec.audience, chunks):
+                if not is_active():
+                    raise CallEndedError
                 audience_size += len(members)
                 if audience_size > self._max_audience:
                     raise InvalidCampaignError(
@@ -178,6 +190,8 @@ class CampaignIntake:
             if spec.channels.social.enabled:
                 plan.write_social(writer, renderer.social_accounts())
             request_hash = hasher.hexdigest()
+            if not is_active():
+                raise CallEndedError
             writer.finish(
                 campaign_id,
                 idempotency_key=request.idempotency_key,

@@ -27,6 +27,7 @@ from brandcast.orchestrator.auth import BearerTokenInterceptor
 from brandcast.orchestrator.collector import ReceiptCollector
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.housekeeping import Housekeeper
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.observability import (
     RequestCountingInterceptor,
@@ -62,8 +63,11 @@ class Orchestrator:
     dispatcher: Dispatcher | None
     collector: ReceiptCollector | None
     health: health.HealthServicer = field(default_factory=health.HealthServicer)
+    housekeeper: Housekeeper | None = None
 
     def start(self) -> None:
+        if self.housekeeper is not None:
+            self.housekeeper.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.collector is not None:
@@ -87,6 +91,8 @@ class Orchestrator:
             self.dispatcher.stop(timeout)
         if self.collector is not None:
             self.collector.stop(timeout)
+        if self.housekeeper is not None:
+            self.housekeeper.stop(timeout)
         self.store.close()
 
 
@@ -120,7 +126,15 @@ def bootstrap(
             store, settings.broker_url, events=events, prefetch=settings.receipt_prefetch
         )
     intake = CampaignIntake(store, max_audience_size=settings.max_audience_size)
-    return Orchestrator(settings, store, events, intake, dispatcher, collector)
+    housekeeper = None
+    if dispatch:
+        # Background work goes with the dispatcher: an API-only process stays passive.
+        housekeeper = Housekeeper(
+            store, idempotency_retention_hours=settings.idempotency_retention_hours
+        )
+    return Orchestrator(
+        settings, store, events, intake, dispatcher, collector, housekeeper=housekeeper
+    )
 
 
 def create_server(
@@ -160,7 +174,13 @@ def create_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(settings.grpc_address)
+    if settings.grpc_tls_cert_file is not None and settings.grpc_tls_key_file is not None:
+        credentials = grpc.ssl_server_credentials(
+            [(settings.grpc_tls_key_file.read_bytes(), settings.grpc_tls_cert_file.read_bytes())]
+        )
+        port = server.add_secure_port(settings.grpc_address, credentials)
+    else:
+        port = server.add_insecure_port(settings.grpc_address)
     if port == 0:
         raise RuntimeError(f"cannot listen on GRPC_ADDRESS={settings.grpc_address}")
     return server, port

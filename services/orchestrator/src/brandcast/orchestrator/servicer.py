@@ -21,10 +21,12 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 from grpc_status import rpc_status
 
 from brandcast.orchestrator.errors import (
+    CallEndedError,
     CampaignNotFoundError,
     IdempotencyConflictError,
     InvalidCampaignError,
     OrchestratorError,
+    ShuttingDownError,
 )
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import CampaignIntake, SubmitResult, render_violations
@@ -68,6 +70,10 @@ def _abort_for(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
         context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, IdempotencyConflictError):
         context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, CallEndedError):
+        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+    if isinstance(exc, ShuttingDownError):
+        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
     if isinstance(exc, OrchestratorError):
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     log.exception("unexpected error in a gRPC call", exc_info=exc)
@@ -121,7 +127,9 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         self, request: api.SubmitCampaignRequest, context: grpc.ServicerContext
     ) -> api.SubmitCampaignResponse:
         with telemetry.span("SubmitCampaign", _trace_context(context)) as trace_context:
-            result = self._intake.submit(request, trace_context=trace_context)
+            result = self._intake.submit(
+                request, trace_context=trace_context, is_active=context.is_active
+            )
         _accepted(result)
         self._on_accepted()
         return api.SubmitCampaignResponse(
@@ -141,15 +149,26 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             )
 
         def chunks() -> Iterator[api.RecipientChunk]:
-            for n, message in enumerate(request_iterator):
-                if message.WhichOneof("part") != "chunk":
-                    raise InvalidCampaignError(
-                        [FieldViolation(f"chunks[{n}]", "only the first message carries a header")]
-                    )
-                yield message.chunk
+            try:
+                for n, message in enumerate(request_iterator):
+                    if message.WhichOneof("part") != "chunk":
+                        raise InvalidCampaignError(
+                            [
+                                FieldViolation(
+                                    f"chunks[{n}]", "only the first message carries a header"
+                                )
+                            ]
+                        )
+                    yield message.chunk
+            except grpc.RpcError as exc:
+                # grpc raises this from the request stream once the deadline passed
+                # or the client cancelled: stop reading and roll back.
+                raise CallEndedError from exc
 
         with telemetry.span("SubmitCampaignStream", _trace_context(context)) as trace_context:
-            result = self._intake.submit(first.header, chunks(), trace_context=trace_context)
+            result = self._intake.submit(
+                first.header, chunks(), trace_context=trace_context, is_active=context.is_active
+            )
         _accepted(result)
         self._on_accepted()
         return api.SubmitCampaignStreamResponse(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from brandcast.orchestrator.quiet_hours import zone
 from brandcast.shared.config import CommonSettings
@@ -45,6 +45,23 @@ class OrchestratorSettings(CommonSettings):
     quiet_hours_enforced: bool = True
     #: Time zone of recipients without one when the brand kit names none.
     quiet_hours_default_timezone: str = "UTC"
+
+    #: Hours an idempotency key is remembered (at least the 24 the API promises);
+    #: older keys are pruned and may be used again.
+    idempotency_retention_hours: int = Field(default=48, ge=24)
+    #: PEM certificate chain and private key of the gRPC server; both set turn
+    #: TLS on, neither leaves the port plaintext (loopback or behind a TLS proxy).
+    grpc_tls_cert_file: Path | None = None
+    grpc_tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> OrchestratorSettings:
+        if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
+            raise ValueError("GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE must be set together")
+        for path in (self.grpc_tls_cert_file, self.grpc_tls_key_file):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
 
     @field_validator("quiet_hours_default_timezone")
     @classmethod

@@ -2,6 +2,8 @@
 
 The cursor is ``"<seq>.<delivery id>"`` of the last delivery change seen; the
 stream ends once no delivery of the campaign is pending, scheduled or queued.
+When the server drains first, it ends with ``ShuttingDownError`` (UNAVAILABLE)
+so the client knows to resume from its last cursor rather than think it done.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from brandcast.orchestrator.errors import CampaignNotFoundError, InvalidCampaignError
+from brandcast.orchestrator.errors import (
+    CampaignNotFoundError,
+    InvalidCampaignError,
+    ShuttingDownError,
+)
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.rendering import FieldViolation
 from brandcast.orchestrator.store import Store
@@ -75,3 +81,5 @@ def watch_campaign(
             return
         if not changes:
             events.wait(request.campaign_id, version, POLL_INTERVAL)
+    if events.closed:
+        raise ShuttingDownError("resume the watch from the last cursor")

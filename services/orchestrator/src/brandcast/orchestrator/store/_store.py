@@ -144,6 +144,19 @@ class Store:
             ).first()
         return (row.id, row.request_hash or "") if row else None
 
+    def release_idempotency_keys(self, *, created_before_us: int) -> int:
+        """Forget the keys of campaigns created before the cutoff; returns how many."""
+        with self.engine.begin() as conn:
+            released: int = conn.execute(
+                update(campaigns)
+                .where(
+                    campaigns.c.idempotency_key.is_not(None),
+                    campaigns.c.created_us < created_before_us,
+                )
+                .values(idempotency_key=None, request_hash=None)
+            ).rowcount
+        return released
+
     # -- queries --------------------------------------------------------------
 
     def get_campaign(self, campaign_id: str) -> campaign_pb2.Campaign | None:

@@ -12,7 +12,9 @@ install: ## Python workspace, node tools (buf) and the browser the admin tests d
 	@$(MAKE) --no-print-directory tools
 
 tools:
-	@if [ ! -x node_modules/.bin/buf ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+	@# `npm ci` trips over the optional per-platform packages of buf; package.json pins the
+	@# exact version and install keeps to the lock file.
+	@if [ ! -x node_modules/.bin/buf ]; then npm install --no-audit --no-fund --loglevel=error; fi
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's chromium for the admin browser tests"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

@@ -192,6 +192,10 @@ class CampaignIntake:
             request_hash = hasher.hexdigest()
             if not is_active():
                 raise CallEndedError
+            # Before committing: a template that fails for the first recipients
+            # (a sandbox refusal, a limit, an undefined name) would fail every
+            # delivery at dispatch, so the caller gets INVALID_ARGUMENT instead.
+            warnings = _sample_warnings(renderer, sample)
             writer.finish(
                 campaign_id,
                 idempotency_key=request.idempotency_key,
@@ -208,7 +212,7 @@ class CampaignIntake:
         )
         return SubmitResult(
             campaign,
-            warnings=_sample_warnings(renderer, sample),
+            warnings=warnings,
             recipients_received=audience_size,
         )
 
@@ -360,14 +364,14 @@ class _DeliveryPlan:
 def _sample_warnings(
     renderer: CampaignRenderer, sample: list[campaign_pb2.Recipient]
 ) -> list[variant_pb2.RenderWarning]:
-    """Warnings of rendering the first few recipients, each code and field once."""
+    """Warnings of rendering the first few recipients, each code and field once.
+
+    Raises ``InvalidCampaignError`` when one of them cannot be rendered at all.
+    """
     try:
         variants = renderer.preview(sample)
     except RenderError as exc:
-        return [
-            variant_pb2.RenderWarning(code="render.failed", message=v.description, field=v.field)
-            for v in exc.violations
-        ]
+        raise InvalidCampaignError(render_violations(exc)) from exc
     seen: set[tuple[str, str]] = set()
     out: list[variant_pb2.RenderWarning] = []
     for variant in variants:

@@ -23,9 +23,10 @@ from jinja2 import filters as jinja_filters
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
 from jinja2.meta import find_undeclared_variables
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace
+from jinja2.utils import Namespace, generate_lorem_ipsum, pass_eval_context
 from markupsafe import Markup
 
 from brandcast.orchestrator.rendering._errors import RenderError
@@ -116,6 +117,67 @@ def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
     return str(jinja_filters.do_format(value, *args, **kwargs))
 
 
+# Filters and str methods whose result can be far larger than their input: the
+# size is checked before the work, since checking the result would come after
+# the allocation (``range(10000)|join('x' * 999999)`` is ten gigabytes).
+
+
+def _check_length(size: int) -> None:
+    if size > MAX_OUTPUT_CHARS:
+        raise TemplateLimitError(f"a result of {size} characters is over {MAX_OUTPUT_CHARS}")
+
+
+def _check_replace(text: Any, old: Any, new: Any, count: Any = None) -> None:
+    text, old, new = str(text), str(old), str(new)
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    _check_length(len(text) + hits * max(0, len(new) - len(old)))
+
+
+def _check_join(separator: Any, items: list[Any]) -> None:
+    size = len(str(separator)) * max(0, len(items) - 1)
+    _check_length(size + sum(len(str(item)) for item in items))
+
+
+@pass_eval_context
+def _bounded_replace(
+    eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None
+) -> str:
+    _check_replace(s, old, new, count)
+    return str(jinja_filters.do_replace(eval_ctx, s, old, new, count))
+
+
+@pass_eval_context
+def _bounded_join(
+    eval_ctx: EvalContext, value: Any, d: str = "", attribute: str | int | None = None
+) -> str:
+    items = list(value)
+    _check_size(items)
+    _check_join(d, items)
+    return str(jinja_filters.do_join(eval_ctx, items, d, attribute))
+
+
+def _bounded_batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
+    _check_count(linecount)
+    return jinja_filters.do_batch(value, linecount, fill_with)
+
+
+def _bounded_slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+    _check_count(slices)
+    return jinja_filters.do_slice(value, slices, fill_with)
+
+
+def _check_count(count: Any) -> None:
+    if isinstance(count, int) and count > MAX_RANGE_ITEMS:
+        raise TemplateLimitError(f"{count} is over the limit of {MAX_RANGE_ITEMS} items")
+
+
+def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    _check_count(n * max)
+    return str(generate_lorem_ipsum(n, html, min, max))
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox with size limits on the operations that can blow up."""
 
@@ -134,6 +196,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.filters["center"] = _bounded_center
         self.filters["indent"] = _bounded_indent
         self.filters["format"] = _bounded_format
+        self.filters["replace"] = _bounded_replace
+        self.filters["join"] = _bounded_join
+        self.filters["batch"] = _bounded_batch
+        self.filters["slice"] = _bounded_slice
+        self.globals["lipsum"] = _bounded_lipsum
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":
@@ -173,8 +240,15 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(owner, str):
             if name in ("format", "format_map"):
                 _check_format_string(owner)
-            elif name in ("center", "ljust", "rjust", "zfill") and args:
+            elif name in ("center", "ljust", "rjust", "zfill", "expandtabs") and args:
                 _check_width(args[0])
+            elif name == "replace" and len(args) >= 2:
+                _check_replace(owner, *args[:3])
+            elif name == "join" and args:
+                items = list(args[0])
+                _check_size(items)
+                _check_join(owner, items)
+                args = (items, *args[1:])
         return super().call(__context, __obj, *args, **kwargs)
 
 

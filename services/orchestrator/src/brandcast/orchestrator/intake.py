@@ -189,6 +189,15 @@ class CampaignIntake:
                 sample += [c.recipient for c in checked[: WARNING_SAMPLE - len(sample)]]
             if spec.channels.social.enabled:
                 plan.write_social(writer, renderer.social_accounts())
+            if audience_size == 0 and not spec.channels.social.enabled:
+                raise InvalidCampaignError(
+                    [
+                        FieldViolation(
+                            "spec.audience",
+                            "empty: email and SMS campaigns need at least one recipient",
+                        )
+                    ]
+                )
             request_hash = hasher.hexdigest()
             if not is_active():
                 raise CallEndedError

@@ -36,8 +36,10 @@ def test_the_cli_reports_bad_configuration_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SOCIAL_RATE_PER_SECOND", "-1")
-    assert main(["worker"]) == 2
-    assert "social_rate_per_second" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["worker"])
+    assert stopped.value.code == 2
+    assert "invalid configuration: SOCIAL_RATE_PER_SECOND: " in capsys.readouterr().err
 
 
 def test_the_cli_reports_an_invalid_accounts_file(

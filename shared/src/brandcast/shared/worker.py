@@ -176,9 +176,17 @@ def _timed(deliver: Deliver, channel: str) -> Deliver:
                 outcome = deliver(batch, item)
                 provider = outcome.provider
                 telemetry.annotate("status", metrics.status_label(outcome.status))
+                logger.debug("delivered", extra=_item_context(batch, item, channel, provider))
                 return outcome
             except ProviderError as exc:
                 provider = exc.provider or provider
+                # Per delivery, so an operator can follow one id; the reason is redacted.
+                logger.warning(
+                    "provider call failed (attempt %d): %s",
+                    item.attempt + 1,
+                    exc,
+                    extra=_item_context(batch, item, channel, provider),
+                )
                 raise
             finally:
                 telemetry.annotate("provider", provider)
@@ -187,6 +195,17 @@ def _timed(deliver: Deliver, channel: str) -> Deliver:
                 )
 
     return timed
+
+
+def _item_context(
+    batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem, channel: str, provider: str
+) -> dict[str, str]:
+    return {
+        "campaign_id": batch.campaign_id,
+        "delivery_id": item.delivery_id,
+        "channel": channel,
+        "provider": provider,
+    }
 
 
 def _observe_queue_lag(batch: bus_pb2.DispatchBatch, channel: str) -> None:

@@ -52,6 +52,10 @@ def normalize_phone(number: str) -> str:
     """The E.164 form of a phone number; ``ValueError`` saying why it is not one."""
     if not number.startswith("+"):
         raise ValueError("must be in E.164 format, starting with + and the country code")
+    if any(char.isalpha() for char in number):
+        # phonenumbers reads letters as keypad digits (vanity numbers) and drops
+        # extensions: either would text someone other than the number given.
+        raise ValueError("must contain digits only (no letters or extensions)")
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException as exc:

@@ -63,6 +63,12 @@ class DestinationPolicy:
             raise RefusedDestinationError(
                 INVALID_NUMBER, "address: not in E.164 form (must start with +)"
             )
+        if any(char.isalpha() for char in address):
+            # phonenumbers reads letters as keypad digits (vanity numbers) and drops
+            # extensions: either would text a number other than the one given.
+            raise RefusedDestinationError(
+                INVALID_NUMBER, "address: letters or an extension in a phone number"
+            )
         try:
             number = phonenumbers.parse(address, None)
         except phonenumbers.NumberParseException as exc:

@@ -34,6 +34,9 @@ from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_s
 
 BIN = Path(sys.executable).parent
 
+#: Log folders of every rig started in this test session, for the log scan (scenario 16).
+LOG_DIRS: list[Path] = []
+
 FINAL_STATUSES = frozenset(
     {
         campaign_pb2.DELIVERY_STATUS_SENT,
@@ -138,11 +141,13 @@ class SmsRig:
     def submit(self, spec: campaign_pb2.CampaignSpec, key: str = "") -> str:
         with self.channel() as channel:
             stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+            token = self.env.get("API_TOKENS", "").split(",")[0].strip()
             response = stub.SubmitCampaign(
                 campaign_service_pb2.SubmitCampaignRequest(
                     spec=spec, idempotency_key=key or uuid.uuid4().hex
                 ),
                 timeout=120,
+                metadata=[("authorization", f"Bearer {token}")] if token else None,
             )
         return str(response.campaign.id)
 
@@ -247,6 +252,7 @@ def start_sms_rig(
         **(extra_env or {}),
     }
     stack = DevStack(data_dir / "logs", base_env=None)
+    LOG_DIRS.append(stack.log_dir)
     rig = SmsRig(stack, env, ports, data_dir, database_url)
     try:
         rig.start("sms-emulator")

@@ -13,6 +13,7 @@ from brandcast.orchestrator.store import (
     STATUS_RANK,
     FinalUpdate,
     IdempotencyKeyTakenError,
+    QueryDeadlineError,
     Store,
     now_us,
 )
@@ -236,3 +237,15 @@ def test_list_campaigns_newest_first(store: Store) -> None:
         if not token:
             break
     assert listed == list(reversed(made))
+
+
+def test_a_read_stops_at_its_deadline(store: Store) -> None:
+    cid, _ = add_campaign(store, 20_000)
+    # No delivery is delivered: the filter makes the database look at every row.
+    with pytest.raises(QueryDeadlineError):
+        store.list_deliveries(cid, status=S.DELIVERY_STATUS_DELIVERED, timeout=0.001)
+    # The connection is usable again and a generous deadline changes nothing.
+    page, token = store.list_deliveries(cid, status=S.DELIVERY_STATUS_DELIVERED, timeout=30)
+    assert (page, token) == ([], "")
+    page, _ = store.list_deliveries(cid, page_size=10, timeout=30)
+    assert len(page) == 10

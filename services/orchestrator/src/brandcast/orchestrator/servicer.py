@@ -31,7 +31,7 @@ from brandcast.orchestrator.errors import (
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import CampaignIntake, SubmitResult, render_violations
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
-from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.store import QueryDeadlineError, Store
 from brandcast.orchestrator.validation import normalize_address, validate_spec
 from brandcast.orchestrator.watch import watch_campaign
 from brandcast.shared import metrics, telemetry
@@ -103,6 +103,14 @@ def _is_abort(exc: Exception) -> bool:
 
 def _page_size(value: int, default: int, maximum: int) -> int:
     return min(value or default, maximum)
+
+
+def _deadline(context: grpc.ServicerContext) -> float | None:
+    """Seconds left of the call's deadline; None without one (grpc then says None or huge)."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 24 * 3600:
+        return None
+    return max(0.001, remaining)
 
 
 def _bad_token(field: str) -> InvalidCampaignError:
@@ -227,7 +235,10 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                 status=request.status,
                 page_size=_page_size(request.page_size, 100, 1000),
                 page_token=request.page_token,
+                timeout=_deadline(context),
             )
+        except QueryDeadlineError as exc:
+            raise CallEndedError from exc
         except ValueError as exc:
             raise _bad_token("page_token") from exc
         return api.ListDeliveriesResponse(deliveries=deliveries, next_page_token=token)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     Connection,
@@ -31,7 +32,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from brandcast.orchestrator.store import _convert
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
@@ -62,6 +63,14 @@ _RECEIPT_STATUSES = frozenset(
 
 class IdempotencyKeyTakenError(Exception):
     """Another campaign was committed with the same idempotency key first."""
+
+
+class QueryDeadlineError(TimeoutError):
+    """A read was stopped because its caller's deadline passed."""
+
+
+#: VM steps between two deadline checks of a SQLite read (a few hundred microseconds).
+_SQLITE_CHECK_EVERY: Final = 10_000
 
 
 def _encode_token(values: list[Any]) -> str:
@@ -122,9 +131,38 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self, timeout: float | None = None) -> Iterator[Connection]:
+        """A read-only connection; with ``timeout`` (seconds) the database stops
+        the query once it passes (``QueryDeadlineError``) instead of finishing
+        work nobody waits for."""
         with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-            yield conn
+            if timeout is None:
+                yield conn
+                return
+            if self.engine.dialect.name == "postgresql":
+                # SET LOCAL lasts as long as this read's transaction.
+                conn.exec_driver_sql(
+                    f"SET LOCAL statement_timeout = {min(2**31 - 1, max(1, int(timeout * 1000)))}"
+                )
+                try:
+                    yield conn
+                except OperationalError as exc:
+                    if getattr(exc.orig, "sqlstate", "") == "57014":  # query_canceled
+                        raise QueryDeadlineError(str(exc.orig)) from exc
+                    raise
+                return
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            deadline = time.monotonic() + timeout
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _SQLITE_CHECK_EVERY)
+            try:
+                yield conn
+            except OperationalError as exc:
+                if "interrupted" in str(exc.orig):
+                    raise QueryDeadlineError("the read passed its deadline") from exc
+                raise
+            finally:
+                raw.set_progress_handler(None, 0)
 
     # -- intake ---------------------------------------------------------------
 
@@ -255,7 +293,9 @@ class Store:
         status: int = 0,
         page_size: int = 100,
         page_token: str = "",
+        timeout: float | None = None,
     ) -> tuple[list[campaign_pb2.Delivery], str]:
+        """One page of a campaign's deliveries; ``QueryDeadlineError`` past ``timeout``."""
         query = select(deliveries).where(deliveries.c.campaign_id == campaign_id)
         if channel:
             query = query.where(deliveries.c.channel == channel)
@@ -264,7 +304,7 @@ class Store:
         if page_token:
             (after,) = decode_token(page_token, 1)
             query = query.where(deliveries.c.id > after)
-        with self._read() as conn:
+        with self._read(timeout) as conn:
             rows = conn.execute(query.order_by(deliveries.c.id).limit(page_size + 1)).all()
         page = rows[:page_size]
         next_token = _encode_token([page[-1].id]) if len(rows) > page_size else ""

@@ -147,7 +147,7 @@ class SmsRig:
                     spec=spec, idempotency_key=key or uuid.uuid4().hex
                 ),
                 timeout=120,
-                metadata=[("authorization", f"Bearer {token}")] if token else None,
+                metadata=(("authorization", f"Bearer {token}"),) if token else None,
             )
         return str(response.campaign.id)
 

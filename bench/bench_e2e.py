@@ -40,7 +40,7 @@ class E2eResult:
 
     @property
     def median_per_second(self) -> float:
-        return median([run.per_second for run in self.runs])
+        return float(median([run.per_second for run in self.runs]))
 
 
 def measure(

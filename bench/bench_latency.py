@@ -1,0 +1,113 @@
+"""One-recipient latency: ``SubmitCampaign`` → the receipt seen on ``WatchCampaign``.
+
+    uv run python bench/bench_latency.py --campaigns 1000
+
+Null providers inside the adapters, the real processes, RabbitMQ and PostgreSQL.
+Each campaign has one recipient on email only; its clock starts before
+``SubmitCampaign`` is called and stops when the watch stream shows the delivery SENT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from harness import (
+    NULL_PROVIDERS_ENV,
+    UNTHROTTLED_ENV,
+    campaign_spec,
+    recipient,
+    throwaway_postgres,
+    throwaway_vhost,
+)
+from local_stack import start_local_stack
+
+from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+
+SETTLED = {
+    campaign_pb2.DELIVERY_STATUS_SENT,
+    campaign_pb2.DELIVERY_STATUS_DELIVERED,
+    campaign_pb2.DELIVERY_STATUS_FAILED,
+}
+
+
+@dataclass
+class LatencyResult:
+    samples_ms: list[float]
+    extra_env: dict[str, str]
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples_ms)
+
+
+def one_campaign(stub: campaign_service_pb2_grpc.CampaignServiceStub, i: int) -> float:
+    spec = campaign_spec(social=False, name=f"latency {i}")
+    spec.channels.sms.enabled = False
+    person = recipient(i)
+    person.phone = ""
+    spec.audience.append(person)
+    started = time.perf_counter()
+    response = stub.SubmitCampaign(
+        campaign_service_pb2.SubmitCampaignRequest(spec=spec, idempotency_key=uuid.uuid4().hex),
+        timeout=30,
+    )
+    events = stub.WatchCampaign(
+        campaign_service_pb2.WatchCampaignRequest(
+            campaign_id=response.campaign.id, include_deliveries=True
+        ),
+        timeout=30,
+    )
+    try:
+        for event in events:
+            if event.WhichOneof("event") == "delivery" and event.delivery.status in SETTLED:
+                return (time.perf_counter() - started) * 1000
+    finally:
+        events.cancel()
+    raise RuntimeError(f"the watch stream of campaign {response.campaign.id} ended early")
+
+
+def measure(campaigns: int, extra_env: dict[str, str] | None = None) -> LatencyResult:
+    env = {**UNTHROTTLED_ENV, **NULL_PROVIDERS_ENV, **(extra_env or {})}
+    with (
+        tempfile.TemporaryDirectory(prefix="brandcast-latency-") as tmp,
+        throwaway_vhost() as broker_url,
+        throwaway_postgres() as database_url,
+    ):
+        stack = start_local_stack(
+            Path(tmp) / "stack", broker_url=broker_url, database_url=database_url, extra_env=env
+        )
+        try:
+            with grpc.insecure_channel(stack.grpc_address) as channel:
+                stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+                for i in range(3):  # warm-up: workers consuming, connections open
+                    one_campaign(stub, i)
+                samples = [one_campaign(stub, i) for i in range(campaigns)]
+        finally:
+            stack.stop()
+    return LatencyResult(samples, extra_env or {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=1000)
+    args = parser.parse_args()
+    result = measure(args.campaigns)
+    print(
+        f"{len(result.samples_ms)} campaigns: p50 {result.p50:.1f} ms, "
+        f"p99 {result.percentile(99):.1f} ms, max {max(result.samples_ms):.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

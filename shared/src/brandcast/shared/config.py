@@ -29,6 +29,8 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     #: Port of the Prometheus metrics endpoint; 0 turns it off.
     metrics_port: int = 0
+    #: Address the metrics endpoint binds; 0.0.0.0 lets a Prometheus in another container scrape.
+    metrics_host: str = "127.0.0.1"
 
 
 def describe_errors(exc: ValidationError, env_prefix: str = "") -> list[str]:

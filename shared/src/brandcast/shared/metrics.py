@@ -89,10 +89,14 @@ def status_label(status: int) -> str:
     return name.removeprefix("DELIVERY_STATUS_").lower()
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Expose ``/metrics`` on ``port`` (0 turns it off) in a background thread."""
+def serve_metrics(port: int, host: str | None = None) -> None:
+    """Expose ``/metrics`` on ``port`` (0 turns it off) in a background thread.
+
+    ``host`` defaults to ``METRICS_HOST`` (``CommonSettings.metrics_host``), 127.0.0.1.
+    """
     if port <= 0:
         return
+    host = host or os.environ.get("METRICS_HOST", "127.0.0.1")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

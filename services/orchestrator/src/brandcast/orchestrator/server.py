@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
     orchestrator.set_serving(False)
+    # Health says NOT_SERVING while calls are still answered: probes and load
+    # balancers see it and route away before the server starts refusing calls.
+    threading.Event().wait(settings.shutdown_drain_delay)
     orchestrator.events.close()
     server.stop(settings.shutdown_grace).wait()
     orchestrator.stop(settings.shutdown_grace)

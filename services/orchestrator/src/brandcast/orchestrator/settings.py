@@ -40,6 +40,9 @@ class OrchestratorSettings(CommonSettings):
     max_audience_size: int = Field(default=1_000_000, ge=1)
     #: Seconds the server waits for in-flight calls on SIGTERM.
     shutdown_grace: float = Field(default=10.0, ge=0)
+    #: Seconds health answers NOT_SERVING (while still serving) before new calls are
+    #: refused on SIGTERM, so load balancers and probes move traffic away first.
+    shutdown_drain_delay: float = Field(default=1.0, ge=0, le=60)
     #: Defer SMS in their recipient's quiet hours; false only for sandboxes and
     #: tests whose texts must go out whatever the hour.
     quiet_hours_enforced: bool = True

@@ -26,6 +26,8 @@ from brandcast.v1 import bus_pb2
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF: Final = 10.0
+#: A receipt message arriving within this many seconds of the last joins its flush.
+READY_WAIT: Final = 0.005
 #: Traces one ``apply receipts`` span links to at most.
 MAX_TRACE_LINKS: Final = 32
 
@@ -88,20 +90,30 @@ class ReceiptCollector:
             )
             with consumer:
                 self.ready.set()
-                oldest = 0.0
                 while not self._stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         connection.drain_events(timeout=self._flush_interval)
                     connection.heartbeat_check()
                     if not self._pending:
                         continue
-                    now = time.monotonic()
-                    oldest = oldest or now
-                    if len(self._pending) >= self._prefetch or now - oldest >= self._flush_interval:
-                        self._flush()
-                        oldest = 0.0
+                    # Take what is already on its way, then flush: a busy queue still
+                    # fills whole batches, and a lone receipt is no longer held back
+                    # for the flush interval (that was most of one-recipient latency).
+                    self._drain_ready(connection)
+                    self._flush()
                 if self._pending:
                     self._flush()
+
+    def _drain_ready(self, connection: Any) -> None:
+        """Buffer receipt messages while they keep arriving within ``READY_WAIT`` of
+        each other, up to the prefetch count or the flush interval."""
+        deadline = time.monotonic() + self._flush_interval
+        while len(self._pending) < self._prefetch and time.monotonic() < deadline:
+            before = len(self._pending)
+            with contextlib.suppress(TimeoutError):
+                connection.drain_events(timeout=READY_WAIT)
+            if len(self._pending) == before:
+                return
 
     def _on_message(self, message: Any) -> None:
         self._pending.append(message)

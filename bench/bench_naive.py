@@ -133,6 +133,10 @@ def measure(
         finally:
             worker.terminate()
             worker.wait(30)
+            from naive import app as module  # noqa: PLC0415
+
+            # The producer pool holds connections to this vhost; the next run has its own.
+            module.app.close()
     return NaiveResult(recipients * 2, elapsed)
 
 

@@ -56,8 +56,17 @@ NULL_PROVIDERS_ENV = {
 }
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+def _rabbitmqctl(*args: str, attempts: int = 3) -> None:
+    # rabbitmqctl fails now and then while other vhosts are being created or deleted.
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(
+            ["rabbitmqctl", "-q", *args], check=False, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode == 0:
+            return
+        if attempt == attempts:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip()}")
+        time.sleep(attempt)
 
 
 @contextlib.contextmanager

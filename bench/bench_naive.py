@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from celery import Celery
 from harness import campaign_spec, recipient, throwaway_postgres, throwaway_vhost
 from local_stack import BIN
 from sinks import running_sinks
@@ -58,9 +59,7 @@ def _wait_drained(database_url: str, worker: subprocess.Popen[bytes], timeout: f
         time.sleep(0.1)
 
 
-def _campaign(app_module: object, database_url: str, recipients: int) -> None:
-    from naive.app import send_email, send_sms  # noqa: PLC0415 - needs the env set first
-
+def _campaign(producer: Celery, database_url: str, recipients: int) -> None:
     renderer = CampaignRenderer(campaign_spec(social=False), campaign_id=str(uuid.uuid4()))
     jobs: list[tuple[str, str, str]] = []
     emails, texts = [], []
@@ -79,11 +78,13 @@ def _campaign(app_module: object, database_url: str, recipients: int) -> None:
             jobs,
         )
     for delivery_id, address, variant in emails:
-        send_email.delay(
-            delivery_id, address, variant.from_address, variant.subject, variant.text, variant.html
+        variant_bodies = (variant.text, variant.html)
+        producer.send_task(
+            "naive.send_email",
+            args=[delivery_id, address, variant.from_address, variant.subject, *variant_bodies],
         )
     for delivery_id, address, text in texts:
-        send_sms.delay(delivery_id, address, "+14155550100", text)
+        producer.send_task("naive.send_sms", args=[delivery_id, address, "+14155550100", text])
 
 
 def measure(
@@ -109,7 +110,6 @@ def measure(
             "NAIVE_PROVIDERS": providers,
             "PYTHONPATH": str(HERE),
         }
-        os.environ.update(env)
         worker = subprocess.Popen(
             [
                 str(BIN / "celery"),
@@ -120,23 +120,19 @@ def measure(
             stdout=subprocess.DEVNULL,
             stderr=(Path(tmp) / "worker.log").open("wb"),
         )
+        # The producer is its own app, as a separate service would be: it knows task names.
+        producer = Celery("naive-producer", broker=broker_url, set_as_current=False)
         try:
-            from naive import app as app_module  # noqa: PLC0415
-
-            app_module.app.conf.broker_url = broker_url
-            _campaign(app_module, plain_url, 5)  # warm-up: the worker is consuming
+            _campaign(producer, plain_url, 5)  # warm-up: the worker is consuming
             _wait_drained(plain_url, worker, 120)
             started = time.perf_counter()
-            _campaign(app_module, plain_url, recipients)
+            _campaign(producer, plain_url, recipients)
             _wait_drained(plain_url, worker, timeout)
             elapsed = time.perf_counter() - started
         finally:
+            producer.close()
             worker.terminate()
             worker.wait(30)
-            from naive import app as module  # noqa: PLC0415
-
-            # The producer pool holds connections to this vhost; the next run has its own.
-            module.app.close()
     return NaiveResult(recipients * 2, elapsed)
 
 

@@ -14,13 +14,16 @@ exchange, told apart by the AMQP ``type`` property.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import uuid
 from pathlib import Path
 from typing import Any, Final
 
+from amqp.exceptions import ChannelError
 from kombu import Connection, Exchange, Producer
+from kombu.exceptions import OperationalError
 
 from brandcast.shared import topology
 from brandcast.v1 import bus_pb2
@@ -196,9 +199,30 @@ class BusPublisher:
         self._connection.release()
 
     def _publish(self, body: str | bytes, *, exchange: Exchange, **kwargs: Any) -> None:
-        if self._producer is None:
-            self._producer = Producer(self._connection)
-        publish = self._connection.ensure(
-            self._producer, self._producer.publish, max_retries=PUBLISH_MAX_RETRIES
-        )
-        publish(body, exchange=exchange, delivery_mode=2, retry=False, **kwargs)
+        for attempt in (1, 2):
+            if self._producer is None:
+                self._producer = Producer(self._connection)
+            publish = self._connection.ensure(
+                self._producer, self._producer.publish, max_retries=PUBLISH_MAX_RETRIES
+            )
+            try:
+                publish(body, exchange=exchange, delivery_mode=2, retry=False, **kwargs)
+                return
+            except (
+                *self._connection.recoverable_connection_errors,
+                ChannelError,
+                OperationalError,
+                OSError,
+            ):
+                if attempt == 2:
+                    raise
+                # After a broker restart the producer's channel is gone and the
+                # entities it declared are bound to it: ensure() cannot revive
+                # that, so start again from a fresh connection.
+                self._reconnect()
+
+    def _reconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self._connection.release()
+        self._connection = self._connection.clone()
+        self._producer = None

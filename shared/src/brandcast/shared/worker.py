@@ -16,6 +16,7 @@ Delivery semantics, in one place for every channel:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -33,6 +34,7 @@ from brandcast.shared.bus import (
     encode_task_payload,
     transport_options,
 )
+from brandcast.shared.config import CommonSettings
 from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy, failed_receipt, process_batch
 from brandcast.shared.errors import ProviderError
 from brandcast.v1 import bus_pb2, campaign_pb2
@@ -91,6 +93,13 @@ class PublisherPerProcess:
         self._pid = -1
         self._publisher: BusPublisher | None = None
 
+    def reset(self) -> None:
+        """Forget the publisher (after a failure): the next ``get`` connects afresh."""
+        if self._publisher is not None:
+            with contextlib.suppress(Exception):
+                self._publisher.close()
+        self._publisher = None
+
     def get(self) -> BusPublisher:
         if self._publisher is None or self._pid != os.getpid():
             self._publisher = BusPublisher(self._broker_url, origin=self._origin)
@@ -106,12 +115,17 @@ def register_delivery_task(
     *,
     broker_url: str,
     policy: RetryPolicy,
+    parallelism: int | None = None,
 ) -> Task:
     """Register the channel's ``deliver_batch`` task on ``app``.
 
     ``deliver`` is called once per task to get the per-item delivery function,
-    so adapters can build provider clients lazily in each worker process.
+    so adapters can build provider clients lazily in each worker process. It is
+    called from up to ``parallelism`` threads at once (default
+    ``DELIVERY_PARALLELISM``), so it must be thread-safe.
     """
+    if parallelism is None:
+        parallelism = CommonSettings().delivery_parallelism
     publishers = PublisherPerProcess(broker_url, origin=f"brandcast-{channel}")
 
     @app.task(name=topology.task_name(channel), bind=True, acks_late=True)  # type: ignore[untyped-decorator]
@@ -128,16 +142,34 @@ def register_delivery_task(
             batch.trace_context.clear()
             batch.trace_context.update(carrier)
             try:
-                outcome = process_batch(batch, _timed(deliver(), channel), policy)
+                outcome = process_batch(
+                    batch, _timed(deliver(), channel), policy, parallelism=parallelism
+                )
             except Exception as exc:
                 _requeue_or_give_up(self, batch, exc, publishers.get())
                 return
             publisher = publishers.get()
+            try:
+                if outcome.receipts:
+                    publisher.publish_receipts(
+                        bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel
+                    )
+                if outcome.exhausted is not None:
+                    publisher.publish_dead_letter(outcome.exhausted)
+            except Exception as exc:
+                # The broker went away while we reported: without a requeue the
+                # batch would be rejected to the dead-letter queue and its
+                # deliveries would wait for receipts forever. Sent again, the
+                # items carry the same idempotency keys; receipts are idempotent.
+                publishers.reset()
+                logger.exception(
+                    "could not publish the receipts of batch %s; requeueing it",
+                    batch.batch_id,
+                    extra=attributes,
+                )
+                raise Reject(f"receipts not published: {exc!r}", requeue=True) from exc
             if outcome.receipts:
-                publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel)
                 _count_receipts(outcome.receipts, channel)
-            if outcome.exhausted is not None:
-                publisher.publish_dead_letter(outcome.exhausted)
         logger.info(
             "delivered batch %s: %d receipts, %d to retry",
             batch.batch_id,

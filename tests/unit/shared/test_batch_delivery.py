@@ -78,3 +78,37 @@ def test_backoff_grows_within_bounds(attempt: int) -> None:
     for _ in range(50):
         assert ceiling / 2 <= policy.delay(attempt) <= ceiling
     assert policy.delay(attempt, retry_after=120.0) >= 120.0
+
+
+def test_parallel_calls_overlap_and_keep_item_order() -> None:
+    import threading
+
+    active, peak, lock = [0], [0], threading.Lock()
+    everyone_in = threading.Barrier(4, timeout=5)
+
+    def slow(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        if item.attempt == 0 and int(item.delivery_id[1:]) < 4:
+            everyone_in.wait()  # only passes if four calls are in flight together
+        with lock:
+            active[0] -= 1
+        return _deliver(batch, item)
+
+    batch = _batch(*[("permanent" if i == 5 else f"ok-{i}") for i in range(12)])
+    result = process_batch(batch, slow, RetryPolicy(), parallelism=4)
+
+    assert peak[0] == 4
+    assert [r.delivery_id for r in result.receipts] == [f"d{i}" for i in range(12)]
+    assert result.receipts[5].status == campaign_pb2.DELIVERY_STATUS_FAILED
+
+
+def test_parallel_bugs_still_propagate() -> None:
+    def broken(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        if item.delivery_id == "d2":
+            raise RuntimeError("template exploded")
+        return _deliver(batch, item)
+
+    with pytest.raises(RuntimeError):
+        process_batch(_batch("ok", "ok", "ok", "ok"), broken, RetryPolicy(), parallelism=3)

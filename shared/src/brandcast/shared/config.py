@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -31,6 +31,8 @@ class CommonSettings(BaseSettings):
     metrics_port: int = 0
     #: Address the metrics endpoint binds; 0.0.0.0 lets a Prometheus in another container scrape.
     metrics_host: str = "127.0.0.1"
+    #: Provider calls one adapter worker process makes at once within a batch.
+    delivery_parallelism: int = Field(default=8, ge=1, le=256)
 
 
 def describe_errors(exc: ValidationError, env_prefix: str = "") -> list[str]:

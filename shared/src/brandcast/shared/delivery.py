@@ -8,14 +8,20 @@ exponential backoff and full jitter, never sooner than a provider's
 
 from __future__ import annotations
 
+import contextvars
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.shared.errors import (
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 
@@ -94,19 +100,56 @@ def _sub_batch(
     return copy
 
 
+def _attempt(
+    deliver: Deliver, batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem
+) -> Outcome | ProviderError:
+    try:
+        return deliver(batch, item)
+    except ProviderError as exc:
+        return exc
+
+
+def _attempt_all(
+    batch: bus_pb2.DispatchBatch, deliver: Deliver, parallelism: int
+) -> list[Outcome | ProviderError]:
+    """Every item's outcome, in item order; at most ``parallelism`` calls at once.
+
+    Provider calls are network-bound, so threads overlap their waits. Each call
+    runs in a copy of the caller's context, so tracing spans keep their parent.
+    """
+    if parallelism <= 1 or len(batch.items) <= 1:
+        return [_attempt(deliver, batch, item) for item in batch.items]
+    workers = min(parallelism, len(batch.items))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver") as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, _attempt, deliver, batch, item)
+            for item in batch.items
+        ]
+        return [future.result() for future in futures]
+
+
 def process_batch(
-    batch: bus_pb2.DispatchBatch, deliver: Deliver, policy: RetryPolicy
+    batch: bus_pb2.DispatchBatch,
+    deliver: Deliver,
+    policy: RetryPolicy,
+    *,
+    parallelism: int = 1,
 ) -> BatchOutcome:
-    """Deliver every item once. Exceptions other than provider errors propagate."""
+    """Deliver every item once. Exceptions other than provider errors propagate.
+
+    ``deliver`` must be thread-safe when ``parallelism`` > 1.
+    """
     result = BatchOutcome()
     retry_items: list[bus_pb2.DispatchItem] = []
     exhausted_items: list[bus_pb2.DispatchItem] = []
     longest_wait = 0.0
-    for item in batch.items:
+    for item, attempt in zip(batch.items, _attempt_all(batch, deliver, parallelism), strict=True):
         attempts = item.attempt + 1
         receipt = _receipt(batch, item, attempts)
         try:
-            outcome = deliver(batch, item)
+            if isinstance(attempt, ProviderError):
+                raise attempt
+            outcome = attempt
         except PermanentProviderError as exc:
             receipt.status = campaign_pb2.DELIVERY_STATUS_FAILED
             receipt.provider, receipt.error_code, receipt.error_message = (

@@ -145,5 +145,8 @@ def create_worker(settings: EmailSettings) -> Celery:
         lambda: services.get().deliver,
         broker_url=settings.broker_url,
         policy=retry_policy(settings),
+        # One SMTP connection per worker process, used under a lock: parallel calls would
+        # only queue on it. Scale email with worker processes (--concurrency) instead.
+        parallelism=1,
     )
     return app

@@ -120,11 +120,6 @@ def test_every_method_refuses_calls_without_a_valid_token(api: InProcessApi) -> 
     print(f"\nscenario=15 grpc_calls_without_valid_token={refused} refused={refused}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: grpcio answers INTERNAL when the request cannot be deserialized; "
-    "INVALID_ARGUMENT needs tolerant deserializers in create_server",
-)
 def test_undecodable_requests_are_invalid_argument(api: InProcessApi) -> None:
     # Field 1 (spec) holding a string field 1 (name) with bytes that are not UTF-8.
     invalid_utf8 = b"\x0a\x04\x0a\x02\xc3\x28"

@@ -36,6 +36,7 @@ from brandcast.orchestrator.observability import (
 from brandcast.orchestrator.servicer import CampaignServicer, SuppressionServicer
 from brandcast.orchestrator.settings import OrchestratorSettings, prepare_sqlite_path
 from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.undecodable import UndecodableRequestInterceptor
 from brandcast.shared.bus import BusPublisher
 from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
@@ -146,6 +147,8 @@ def create_server(
     interceptors: list[grpc.ServerInterceptor] = [RequestCountingInterceptor()]
     if tokens:
         interceptors.append(BearerTokenInterceptor(tokens))
+    # Last, so it wraps the servicer itself: unparseable bytes become INVALID_ARGUMENT.
+    interceptors.append(UndecodableRequestInterceptor())
     if not tokens:
         log.warning("API_TOKENS is empty: the gRPC API accepts calls without authentication")
     options = [

@@ -29,6 +29,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -38,6 +39,7 @@ from brandcast.orchestrator.store import _convert
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store.schema import (
     DISPATCHABLE_MAX_RANK,
+    OUTBOX_SQL,
     STATUS_RANK,
     UNSETTLED_MAX_RANK,
     campaigns,
@@ -462,10 +464,7 @@ class Store:
                     ),
                 )
             )
-            .where(
-                deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
-                deliveries.c.not_before_us <= now,
-            )
+            .where(text(OUTBOX_SQL), deliveries.c.not_before_us <= now)
             .order_by(deliveries.c.not_before_us, deliveries.c.campaign_id, deliveries.c.channel)
             .limit(limit)
         )

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from brandcast.v1 import campaign_pb2
@@ -115,3 +116,15 @@ STATUS_RANK: Final[dict[int, int]] = {
 UNSETTLED_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_QUEUED]
 #: Ranks at or below this may be dispatched (pending and scheduled).
 DISPATCHABLE_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_SCHEDULED]
+#: The outbox predicate as literal SQL, the same text as the partial index
+#: ``ix_deliveries_due`` (migration 0002), so the planners can use that index.
+OUTBOX_SQL: Final = f"status_rank <= {DISPATCHABLE_MAX_RANK}"
+# The outbox in the dispatcher's claim order (see migration 0002).
+Index(
+    "ix_deliveries_due",
+    deliveries.c.not_before_us,
+    deliveries.c.campaign_id,
+    deliveries.c.channel,
+    postgresql_where=text(OUTBOX_SQL),
+    sqlite_where=text(OUTBOX_SQL),
+)

@@ -1,0 +1,43 @@
+"""`make demo` without RabbitMQ: the demo falls back to the embedded broker and completes.
+
+The machine's RabbitMQ is shared with every other test, so instead of stopping
+it the demo is pointed at a broker address where nothing listens, which is what
+it sees when RabbitMQ is down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def test_demo_completes_on_the_embedded_broker(tmp_path: Path) -> None:
+    env = {**os.environ, "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
+    env.pop("BROKER_FILESYSTEM_DIR", None)
+    demo = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--exit", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = demo.stdout + demo.stderr
+    assert demo.returncode == 0, output
+    assert "using the embedded broker" in output
+    assert "': completed" in output
+    for line in (
+        "email        4 total: sent 4",
+        "sms          4 total: sent 4",
+        "social       2 total: sent 2",
+    ):
+        assert line in output, output
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 4
+    assert any((tmp_path / "broker").rglob("*")), "the embedded broker kept its messages on disk"

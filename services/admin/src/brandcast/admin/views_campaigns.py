@@ -49,6 +49,14 @@ async def campaign_detail(request: Request) -> Response:
             page_token=page_token,
         )
     )
+    accepted = request.query_params.get("accepted", "")
+    if accepted.isdigit():
+        rejected = request.query_params.get("rejected", "0")
+        flash(
+            request,
+            f"Campaign “{campaign.spec.name}” accepted for {accepted} recipients"
+            + (f", {rejected} rows rejected." if rejected.isdigit() and rejected != "0" else "."),
+        )
     filters = {k: v for k, v in (("channel", channel), ("status", status)) if v}
     next_page = (
         "?" + urlencode({**filters, "page_token": deliveries.next_page_token})

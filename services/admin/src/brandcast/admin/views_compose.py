@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -21,7 +22,7 @@ from brandcast.admin.audience import (
 )
 from brandcast.admin.compose import parse_compose_form
 from brandcast.admin.orchestrator import OrchestratorRejectedError
-from brandcast.admin.web import flash, orchestrator, render, state
+from brandcast.admin.web import orchestrator, render, state
 from brandcast.v1 import campaign_pb2
 
 #: Stands in for a recipient in the live preview, so personal parts render.
@@ -198,12 +199,10 @@ async def submit(request: Request) -> Response:
             return _compose_page(request, form, errors, report, status_code=400)
     campaign = response.campaign
     rejected = report.rejected_count if report else 0
-    flash(
-        request,
-        f"Campaign “{campaign.spec.name}” accepted for {response.recipients_received} recipients"
-        + (f", {rejected} rows rejected." if rejected else "."),
-    )
-    return RedirectResponse(f"/campaigns/{campaign.id}", status_code=303)
+    # In the URL rather than a session flash: a preview request still in flight when
+    # the form was sent answers with the older session cookie and would erase it.
+    receipt = urlencode({"accepted": response.recipients_received, "rejected": rejected})
+    return RedirectResponse(f"/campaigns/{campaign.id}?{receipt}", status_code=303)
 
 
 routes = [

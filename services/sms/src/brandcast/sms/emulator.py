@@ -50,6 +50,10 @@ from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
 FAULT_KINDS: Final = ("429", "500", "timeout", "400", "undelivered")
 _E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
 _VONAGE_ERRORS: Final = "https://developer.vonage.com/api-errors/messages-olympus"
+#: Callbacks posted at once. More would queue inside httpx's connection pool, whose
+#: scheduling walks every waiting request on every step: with thousands of callbacks
+#: waiting on slow webhooks that cost the emulator most of a core and slowed its sends.
+CALLBACK_CONCURRENCY: Final = 16
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ class Emulator:
         # costs tens of milliseconds of CPU, which at two callbacks per message
         # throttled the emulator to a few messages per second.
         self._client: httpx.AsyncClient | None = None
+        self._callback_slots: asyncio.Semaphore | None = None
         self.app = Starlette(
             lifespan=self._lifespan,
             routes=[
@@ -215,8 +220,17 @@ class Emulator:
 
     def _callback_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=10.0)
+            limits = httpx.Limits(
+                max_connections=CALLBACK_CONCURRENCY,
+                max_keepalive_connections=CALLBACK_CONCURRENCY,
+            )
+            self._client = httpx.AsyncClient(timeout=10.0, limits=limits)
         return self._client
+
+    def _callback_slot(self) -> asyncio.Semaphore:
+        if self._callback_slots is None:
+            self._callback_slots = asyncio.Semaphore(CALLBACK_CONCURRENCY)
+        return self._callback_slots
 
     # -- Twilio-style API -------------------------------------------------------
 
@@ -317,9 +331,10 @@ class Emulator:
         entry: dict[str, Any] = {"kind": kind, "url": url, "params": params}
         response: httpx.Response | None = None
         try:
-            response = await self._callback_client().post(
-                url, data=params, headers={SIGNATURE_HEADER: signature}
-            )
+            async with self._callback_slot():
+                response = await self._callback_client().post(
+                    url, data=params, headers={SIGNATURE_HEADER: signature}
+                )
             entry["status_code"] = response.status_code
         except httpx.HTTPError as exc:
             entry["error"] = repr(exc)

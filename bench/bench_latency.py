@@ -14,7 +14,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -41,6 +41,15 @@ SETTLED = {
 class LatencyResult:
     samples_ms: list[float]
     extra_env: dict[str, str]
+    #: Per campaign: SubmitCampaign answered, QUEUED seen, settled seen (ms from the start).
+    phases_ms: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def phase_medians(self) -> tuple[float, float, float]:
+        """Median submit, submit → queued and queued → settled times."""
+        submit = statistics.median(p[0] for p in self.phases_ms)
+        queued = statistics.median(p[1] - p[0] for p in self.phases_ms)
+        settled = statistics.median(p[2] - p[1] for p in self.phases_ms)
+        return submit, queued, settled
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.samples_ms)
@@ -51,7 +60,10 @@ class LatencyResult:
         return statistics.median(self.samples_ms)
 
 
-def one_campaign(stub: campaign_service_pb2_grpc.CampaignServiceStub, i: int) -> float:
+def one_campaign(
+    stub: campaign_service_pb2_grpc.CampaignServiceStub, i: int
+) -> tuple[float, float, float]:
+    """Milliseconds from the start to: the submit's answer, QUEUED seen, settled seen."""
     spec = campaign_spec(social=False, name=f"latency {i}")
     spec.channels.sms.enabled = False
     person = recipient(i)
@@ -62,6 +74,8 @@ def one_campaign(stub: campaign_service_pb2_grpc.CampaignServiceStub, i: int) ->
         campaign_service_pb2.SubmitCampaignRequest(spec=spec, idempotency_key=uuid.uuid4().hex),
         timeout=30,
     )
+    submitted = (time.perf_counter() - started) * 1000
+    queued = 0.0
     events = stub.WatchCampaign(
         campaign_service_pb2.WatchCampaignRequest(
             campaign_id=response.campaign.id, include_deliveries=True
@@ -70,8 +84,14 @@ def one_campaign(stub: campaign_service_pb2_grpc.CampaignServiceStub, i: int) ->
     )
     try:
         for event in events:
-            if event.WhichOneof("event") == "delivery" and event.delivery.status in SETTLED:
-                return (time.perf_counter() - started) * 1000
+            if event.WhichOneof("event") != "delivery":
+                continue
+            now = (time.perf_counter() - started) * 1000
+            if event.delivery.status == campaign_pb2.DELIVERY_STATUS_QUEUED and not queued:
+                queued = now
+            if event.delivery.status in SETTLED:
+                # A watch that starts late sees SENT first: QUEUED is then unknown.
+                return submitted, queued or submitted, now
     finally:
         events.cancel()
     raise RuntimeError(f"the watch stream of campaign {response.campaign.id} ended early")
@@ -92,10 +112,10 @@ def measure(campaigns: int, extra_env: dict[str, str] | None = None) -> LatencyR
                 stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
                 for i in range(3):  # warm-up: workers consuming, connections open
                     one_campaign(stub, i)
-                samples = [one_campaign(stub, i) for i in range(campaigns)]
+                phases = [one_campaign(stub, i) for i in range(campaigns)]
         finally:
             stack.stop()
-    return LatencyResult(samples, extra_env or {})
+    return LatencyResult([p[2] for p in phases], extra_env or {}, phases)
 
 
 def main() -> None:
@@ -106,6 +126,11 @@ def main() -> None:
     print(
         f"{len(result.samples_ms)} campaigns: p50 {result.p50:.1f} ms, "
         f"p99 {result.percentile(99):.1f} ms, max {max(result.samples_ms):.1f} ms"
+    )
+    submit, queued, settled = result.phase_medians()
+    print(
+        f"median phases: SubmitCampaign {submit:.1f} ms, then QUEUED seen after "
+        f"{queued:.1f} ms, then SENT seen after {settled:.1f} ms"
     )
 
 

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from brandcast.orchestrator.store import (
@@ -17,6 +19,7 @@ from brandcast.orchestrator.store import (
     Store,
     now_us,
 )
+from brandcast.orchestrator.store.schema import metadata
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 S = campaign_pb2
@@ -102,6 +105,47 @@ def test_migrations_create_every_table(store: Store) -> None:
     assert {"campaigns", "recipients", "deliveries", "suppressions", "alembic_version"} <= tables
     # Running the migrations again is harmless.
     Store.open(str(store.engine.url.render_as_string(hide_password=False))).close()
+
+
+def test_migrations_match_the_schema_module(store: Store) -> None:
+    """The tables the code describes are the tables the migrations build."""
+    with store.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
+
+
+def test_a_flush_keeps_the_furthest_receipt_per_delivery(store: Store) -> None:
+    cid, ids = add_campaign(store, 2)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_SENT, provider_message_id="m-0"),
+            receipt(cid, ids[0], S.DELIVERY_STATUS_DELIVERED, provider_message_id="m-0"),
+            receipt(cid, ids[0], S.DELIVERY_STATUS_SENT, provider_message_id="late"),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_FAILED, error_code="550", attempts=2),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_BOUNCED, error_code="5.1.1"),
+        ]
+    )
+    deliveries = {d.id: d for d in store.list_deliveries(cid, page_size=10)[0]}
+    assert deliveries[ids[0]].status == S.DELIVERY_STATUS_DELIVERED
+    assert deliveries[ids[0]].provider_message_id == "m-0"
+    # Final states share a rank: the first one to arrive stays.
+    assert (deliveries[ids[1]].status, deliveries[ids[1]].error_code) == (
+        S.DELIVERY_STATUS_FAILED,
+        "550",
+    )
+    assert deliveries[ids[1]].attempts == 2
+
+
+def test_receipts_never_cross_campaigns(store: Store) -> None:
+    cid, ids = add_campaign(store, 1)
+    other, _ = add_campaign(store, 1)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    store.apply_receipts([receipt(other, ids[0], S.DELIVERY_STATUS_SENT)])
+    (delivery,) = store.list_deliveries(cid, page_size=10)[0]
+    assert delivery.status == S.DELIVERY_STATUS_QUEUED
 
 
 def test_batched_insert_and_counters(store: Store) -> None:

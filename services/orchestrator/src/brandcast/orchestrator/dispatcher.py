@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -43,6 +43,23 @@ log = logging.getLogger(__name__)
 RENDERER_CACHE: Final = 64
 #: Longest pause after a failing round (broker or database down).
 MAX_BACKOFF: Final = 10.0
+
+
+#: Channels with a dispatcher thread each.
+DISPATCH_CHANNELS: Final = (
+    campaign_pb2.CHANNEL_EMAIL,
+    campaign_pb2.CHANNEL_SMS,
+    campaign_pb2.CHANNEL_SOCIAL,
+)
+
+
+@dataclass
+class _Marks:
+    """What one round will write for one campaign once its batches are confirmed."""
+
+    queued: list[str] = field(default_factory=list)
+    finals: list[FinalUpdate] = field(default_factory=list)
+    deferred: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,6 @@ class Dispatcher:
         """``clock`` gives seconds since the epoch (tests pass a fixed one)."""
         self._store = store
         self._publisher_factory = publisher_factory
-        self._publisher: BusPublisher | None = None
         self._events = events or CampaignEvents()
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -84,72 +100,103 @@ class Dispatcher:
         self._default_timezone = zone(default_timezone)
         self._clock = clock
         self._campaigns: OrderedDict[str, _Campaign] = OrderedDict()
+        self._campaigns_lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._wakes: dict[int, threading.Event] = {
+            channel: threading.Event() for channel in DISPATCH_CHANNELS
+        }
+        self._threads: list[threading.Thread] = []
+        self._publishers: dict[int | None, BusPublisher] = {}
 
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
-        self._thread.start()
+        """One thread per channel: a channel's backlog (a million emails, SMS held
+        for quiet hours) never holds up another's, and their database and broker
+        round trips overlap."""
+        for channel in DISPATCH_CHANNELS:
+            name = f"dispatcher-{topology.channel_name(channel)}"
+            thread = threading.Thread(target=self._run, args=(channel,), name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def wake(self) -> None:
         """Look for due deliveries now instead of at the next poll."""
-        self._wake.set()
+        for wake in self._wakes.values():
+            wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the round in progress and stop."""
+        """Finish the rounds in progress and stop."""
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for publisher in self._publishers.values():
+            publisher.close()
+        self._publishers.clear()
 
-    def _run(self) -> None:
+    def _run(self, channel: int) -> None:
         backoff = 0.0
+        wake = self._wakes[channel]
         while not self._stop.is_set():
             try:
-                handled = self.dispatch_once()
+                handled = self.dispatch_once(channel)
                 backoff = 0.0
             except Exception:
                 log.exception("dispatch round failed; deliveries stay in the outbox")
                 backoff = min(MAX_BACKOFF, max(0.5, backoff * 2))
-                if self._publisher is not None:
-                    self._publisher.close()
-                    self._publisher = None
+                publisher = self._publishers.pop(channel, None)
+                if publisher is not None:
+                    publisher.close()
                 self._stop.wait(backoff)
                 continue
             if handled < self._batch_size:
-                self._wake.wait(self._poll_interval)
-                self._wake.clear()
+                wake.wait(self._poll_interval)
+                wake.clear()
 
     # -- one round ------------------------------------------------------------
 
-    def dispatch_once(self) -> int:
-        """Claim, render, publish and mark one round of due deliveries; returns how many."""
+    def dispatch_once(self, channel: int | None = None) -> int:
+        """Claim, render, publish and mark one round of due deliveries of
+        ``channel`` (of every channel when None); returns how many were claimed.
+
+        Every batch of the round is published (and confirmed) before any
+        delivery is marked, and the marks go campaign by campaign in id order:
+        the same lock order as the receipt collector's, so dispatchers of other
+        channels or replicas never deadlock with it or each other.
+        """
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        with self._store.claim_due(self._batch_size, now_us=_micros(now)) as claim:
+        with self._store.claim_due(self._batch_size, now_us=_micros(now), channel=channel) as claim:
             groups: dict[tuple[str, int], list[DueDelivery]] = {}
             for due in claim.deliveries:
                 groups.setdefault((due.campaign_id, due.channel), []).append(due)
-            for (campaign_id, channel), claimed in groups.items():
+            marks: dict[str, _Marks] = {}
+            for (campaign_id, group_channel), claimed in groups.items():
+                mark = marks.setdefault(campaign_id, _Marks())
                 items = claimed
-                if channel == campaign_pb2.CHANNEL_SMS:
-                    items = self._defer_quiet(claim, campaign_id, claimed, now)
+                if group_channel == campaign_pb2.CHANNEL_SMS:
+                    items = self._defer_quiet(campaign_id, claimed, now, mark)
                 if items:
-                    self._dispatch_group(claim, campaign_id, channel, items)
+                    self._dispatch_group(claim, campaign_id, group_channel, items, mark)
+            for campaign_id in sorted(marks):
+                mark = marks[campaign_id]
+                claim.defer(campaign_id, mark.deferred)
+                claim.mark_queued(campaign_id, mark.queued)
+                claim.mark_final(campaign_id, mark.finals)
             if groups:
-                self._events.publish({campaign_id for campaign_id, _ in groups})
+                self._events.publish(marks)
             return len(claim.deliveries)
 
     def _dispatch_group(
-        self, claim: Claim, campaign_id: str, channel: int, items: list[DueDelivery]
+        self,
+        claim: Claim,
+        campaign_id: str,
+        channel: int,
+        items: list[DueDelivery],
+        mark: _Marks,
     ) -> None:
         campaign = self._campaign(campaign_id)
-        finals: list[FinalUpdate] = []
         if channel in (campaign_pb2.CHANNEL_EMAIL, campaign_pb2.CHANNEL_SMS):
             suppressed = claim.suppressed(channel, [d.address for d in items])
         else:
@@ -165,39 +212,42 @@ class Dispatcher:
             campaign_name=campaign.spec.name,
             brand_name=campaign.spec.brand_kit.name,
         )
+        finals = 0
         for due in items:
             if due.address in suppressed:
-                finals.append(FinalUpdate(due.id, campaign_pb2.DELIVERY_STATUS_SUPPRESSED))
+                mark.finals.append(FinalUpdate(due.id, campaign_pb2.DELIVERY_STATUS_SUPPRESSED))
+                finals += 1
                 continue
             try:
                 batch.items.append(self._item(campaign, due))
             except RenderError as exc:
-                finals.append(
+                mark.finals.append(
                     FinalUpdate(
                         due.id, campaign_pb2.DELIVERY_STATUS_FAILED, "render_error", str(exc)
                     )
                 )
+                finals += 1
             except Exception as exc:
                 # A renderer bug must not stall the outbox: fail this one, loudly.
                 log.exception("rendering delivery %s failed", due.id)
-                finals.append(
+                mark.finals.append(
                     FinalUpdate(
                         due.id, campaign_pb2.DELIVERY_STATUS_FAILED, "render_error", repr(exc)
                     )
                 )
+                finals += 1
         if batch.items:
             self._publish(batch)
-            claim.mark_queued(campaign_id, [item.delivery_id for item in batch.items])
-        claim.mark_final(campaign_id, finals)
+            mark.queued.extend(item.delivery_id for item in batch.items)
         log.info(
             "dispatched %d deliveries, %d ended before dispatch",
             len(batch.items),
-            len(finals),
+            finals,
             extra={"campaign_id": campaign_id, "batch_id": batch.batch_id},
         )
 
     def _defer_quiet(
-        self, claim: Claim, campaign_id: str, items: list[DueDelivery], now: dt.datetime
+        self, campaign_id: str, items: list[DueDelivery], now: dt.datetime, mark: _Marks
     ) -> list[DueDelivery]:
         """Defer the SMS whose recipients are in quiet hours; returns the others."""
         campaign = self._campaign(campaign_id)
@@ -207,7 +257,7 @@ class Dispatcher:
         brand_zone = campaign.spec.brand_kit.default_timezone
         fallback = zone(brand_zone) if brand_zone else self._default_timezone
         ready: list[DueDelivery] = []
-        deferred: list[tuple[str, int]] = []
+        deferred = 0
         recipient = campaign_pb2.Recipient()
         for due in items:
             recipient.ParseFromString(due.recipient or b"")
@@ -219,12 +269,12 @@ class Dispatcher:
             if allowed is None:
                 ready.append(due)
             else:
-                deferred.append((due.id, _micros(allowed)))
+                mark.deferred.append((due.id, _micros(allowed)))
+                deferred += 1
         if deferred:
-            claim.defer(campaign_id, deferred)
             log.info(
                 "deferred %d SMS for quiet hours",
-                len(deferred),
+                deferred,
                 extra={"campaign_id": campaign_id},
             )
         return ready
@@ -243,7 +293,7 @@ class Dispatcher:
         ) as carrier:
             batch.trace_context.clear()
             batch.trace_context.update(carrier)
-            self._publisher_instance().publish_dispatch(batch)
+            self._publisher_for(batch.channel).publish_dispatch(batch)
         metrics.DISPATCH_BATCHES.labels(channel).inc()
         metrics.DISPATCHED.labels(channel).inc(len(batch.items))
 
@@ -291,10 +341,20 @@ class Dispatcher:
         )
 
     def _campaign(self, campaign_id: str) -> _Campaign:
-        cached = self._campaigns.get(campaign_id)
-        if cached is not None:
-            self._campaigns.move_to_end(campaign_id)
-            return cached
+        with self._campaigns_lock:
+            cached = self._campaigns.get(campaign_id)
+            if cached is not None:
+                self._campaigns.move_to_end(campaign_id)
+                return cached
+        campaign = self._load_campaign(campaign_id)
+        with self._campaigns_lock:
+            # Another channel's thread may have loaded it meanwhile; either copy works.
+            self._campaigns[campaign_id] = campaign
+            if len(self._campaigns) > RENDERER_CACHE:
+                self._campaigns.popitem(last=False)
+        return campaign
+
+    def _load_campaign(self, campaign_id: str) -> _Campaign:
         found = self._store.campaign_spec(campaign_id)
         if found is None:
             raise LookupError(f"deliveries of unknown campaign {campaign_id}")
@@ -306,18 +366,18 @@ class Dispatcher:
             quiet = QuietHours()  # validated at submit; keep the default rather than stall
         try:
             renderer = CampaignRenderer(spec, campaign_id=campaign_id)
-            campaign = _Campaign(renderer, spec, trace, quiet_hours=quiet)
+            return _Campaign(renderer, spec, trace, quiet_hours=quiet)
         except RenderError as exc:
-            campaign = _Campaign(None, spec, trace, error=str(exc), quiet_hours=quiet)
-        self._campaigns[campaign_id] = campaign
-        if len(self._campaigns) > RENDERER_CACHE:
-            self._campaigns.popitem(last=False)
-        return campaign
+            return _Campaign(None, spec, trace, error=str(exc), quiet_hours=quiet)
 
-    def _publisher_instance(self) -> BusPublisher:
-        if self._publisher is None:
-            self._publisher = self._publisher_factory()
-        return self._publisher
+    def _publisher_for(self, channel: int) -> BusPublisher:
+        """The calling thread's publisher: a channel's thread, or the caller of
+        ``dispatch_once()`` without a channel (tests), never shared between threads."""
+        key = channel if self._threads else None
+        publisher = self._publishers.get(key)
+        if publisher is None:
+            publisher = self._publishers[key] = self._publisher_factory()
+        return publisher
 
 
 def _micros(moment: dt.datetime) -> int:

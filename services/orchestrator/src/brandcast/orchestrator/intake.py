@@ -184,7 +184,9 @@ class CampaignIntake:
                             )
                         ]
                     )
-                checked = _check_slice(writer, checker, campaign_id, members)
+                checked = _check_slice(
+                    writer, checker, campaign_id, members, first=audience_size == len(members)
+                )
                 plan.write(writer, checked)
                 sample += [c.recipient for c in checked[: WARNING_SAMPLE - len(sample)]]
             if spec.channels.social.enabled:
@@ -210,6 +212,7 @@ class CampaignIntake:
                 idempotency_key=request.idempotency_key,
                 request_hash=request_hash,
                 audience_size=audience_size,
+                maybe_settled=plan.open_deliveries == 0,
             )
         campaign = self._store.get_campaign(campaign_id)
         assert campaign is not None
@@ -278,11 +281,16 @@ def _check_slice(
     checker: RecipientChecker,
     campaign_id: str,
     members: list[tuple[str, campaign_pb2.Recipient]],
+    *,
+    first: bool,
 ) -> list[Any]:
     violations: list[FieldViolation] = []
     checked = []
     seen: set[str] = set()
-    earlier = writer.existing_recipient_ids(campaign_id, [r.id for _, r in members])
+    # The first slice has no earlier slice to repeat an id of.
+    earlier = (
+        set() if first else writer.existing_recipient_ids(campaign_id, [r.id for _, r in members])
+    )
     for path, recipient in members:
         result = checker.check(recipient, path)
         if isinstance(result, list):
@@ -308,9 +316,13 @@ class _DeliveryPlan:
     status: int
     email: bool
     sms: bool
+    #: Deliveries written that still wait for dispatch (not suppressed).
+    open_deliveries: int = 0
 
     def _row(self, channel: int, recipient_id: str, address: str, status: int) -> dict[str, Any]:
         delivery_id = str(uuid.uuid4())
+        if status == self.status:
+            self.open_deliveries += 1
         return {
             "id": delivery_id,
             "campaign_id": self.campaign_id,

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from brandcast.orchestrator.store import Store
-from brandcast.orchestrator.store.schema import DISPATCHABLE_MAX_RANK, deliveries
+from brandcast.orchestrator.store.schema import OUTBOX_SQL, deliveries
 from brandcast.shared import metrics
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,8 @@ def outbox_backlog(store: Store, now_us: int | None = None) -> int:
     query = (
         select(func.count())
         .select_from(deliveries)
-        .where(deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK)
-        .where(deliveries.c.not_before_us <= now)
+        # The literal predicate lets PostgreSQL count from the partial index.
+        .where(text(OUTBOX_SQL), deliveries.c.not_before_us <= now)
     )
     with store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())

@@ -83,8 +83,6 @@ deliveries = Table(
     Column("updated_us", BigInteger, nullable=False),
     Column("seq", BigInteger, nullable=False),
 )
-# The outbox: due deliveries that are pending or scheduled.
-Index("ix_deliveries_outbox", deliveries.c.status_rank, deliveries.c.not_before_us)
 Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status_rank)
 Index("ix_deliveries_campaign_seq", deliveries.c.campaign_id, deliveries.c.seq, deliveries.c.id)
 
@@ -117,14 +115,14 @@ UNSETTLED_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_QUEUED]
 #: Ranks at or below this may be dispatched (pending and scheduled).
 DISPATCHABLE_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_SCHEDULED]
 #: The outbox predicate as literal SQL, the same text as the partial index
-#: ``ix_deliveries_due`` (migration 0002), so the planners can use that index.
+#: ``ix_deliveries_due`` (migration 0003), so the planners can use that index.
 OUTBOX_SQL: Final = f"status_rank <= {DISPATCHABLE_MAX_RANK}"
-# The outbox in the dispatcher's claim order (see migration 0002).
+# The outbox in the dispatcher's claim order, per channel (see migration 0003).
 Index(
     "ix_deliveries_due",
+    deliveries.c.channel,
     deliveries.c.not_before_us,
     deliveries.c.campaign_id,
-    deliveries.c.channel,
     postgresql_where=text(OUTBOX_SQL),
     sqlite_where=text(OUTBOX_SQL),
 )

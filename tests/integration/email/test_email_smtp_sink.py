@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage as ParsedMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -120,11 +122,58 @@ def test_stale_kept_connection_is_replaced_transparently(
 ) -> None:
     send(smtp, "first@example.org", 1)
     # Simulate the server's idle timeout: the kept socket dies under the client.
-    assert smtp._connection is not None
-    smtp._connection.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+    [kept] = smtp._idle
+    kept.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
     send(smtp, "second@example.org", 2)
     assert len(wait_for_messages(sink.handler.directory, 2)) == 2
     assert smtp.connections_opened == 2
+
+
+def test_pooled_sessions_carry_concurrent_sends_each_message_once(
+    sink: SinkController,
+) -> None:
+    provider = SmtpProvider("127.0.0.1", sink.port, timeout=5, max_connections=3)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(lambda n: send(provider, f"r{n}@example.org", n), range(30)))
+        opened = provider.connections_opened
+        with ThreadPoolExecutor(8) as pool:
+            ids += pool.map(lambda n: send(provider, f"r{n}@example.org", n), range(30, 40))
+    finally:
+        provider.close()
+    entries = wait_for_messages(sink.handler.directory, 40)
+    assert sorted(e["message_id"] for e in entries) == sorted(ids)
+    assert len(set(ids)) == 40
+    assert sorted(e["rcpt_tos"][0] for e in entries) == sorted(
+        f"r{n}@example.org" for n in range(40)
+    )
+    # Never more sessions than the pool allows, and the second round reused them.
+    assert 1 <= opened <= 3
+    assert provider.connections_opened == opened
+    assert sink.handler.sessions == opened
+
+
+def test_a_slow_session_does_not_hold_up_the_others(sink: SinkController) -> None:
+    provider = SmtpProvider("127.0.0.1", sink.port, timeout=5, max_connections=2)
+    sink.handler.hold("slow@example.org")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(send, provider, "slow@example.org", 1)
+            deadline = time.monotonic() + 5
+            while sink.handler.waiting == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sink.handler.waiting == 1
+            for number in range(2, 5):
+                send(provider, f"quick{number}@example.org", number)
+            assert not slow.done()
+            sink.handler.release()
+            slow.result(timeout=5)
+    finally:
+        sink.handler.release()
+        provider.close()
+    entries = wait_for_messages(sink.handler.directory, 4)
+    assert entries[-1]["rcpt_tos"] == ["slow@example.org"]
+    assert provider.connections_opened == 2
 
 
 def test_4xx_is_transient_and_5xx_permanent_with_the_smtp_code(

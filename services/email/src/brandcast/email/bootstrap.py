@@ -64,6 +64,7 @@ def build_providers(settings: EmailSettings) -> list[EmailProvider]:
                     timeout=settings.email_smtp_timeout,
                     local_hostname=settings.email_smtp_local_hostname,
                     dkim=build_dkim_signer(settings),
+                    max_connections=settings.email_smtp_connections,
                 )
             )
         elif name == "postmark":
@@ -145,8 +146,5 @@ def create_worker(settings: EmailSettings) -> Celery:
         lambda: services.get().deliver,
         broker_url=settings.broker_url,
         policy=retry_policy(settings),
-        # One SMTP connection per worker process, used under a lock: parallel calls would
-        # only queue on it. Scale email with worker processes (--concurrency) instead.
-        parallelism=1,
     )
     return app

@@ -33,6 +33,8 @@ class EmailSettings(CommonSettings):
     email_smtp_timeout: float = Field(default=30.0, gt=0)
     #: Name sent in EHLO; empty = the machine's FQDN.
     email_smtp_local_hostname: str = ""
+    #: SMTP sessions each worker process keeps open and sends on at once.
+    email_smtp_connections: int = Field(default=4, ge=1)
 
     email_postmark_url: str = "https://api.postmarkapp.com"
     email_postmark_token: str = ""

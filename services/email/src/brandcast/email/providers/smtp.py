@@ -1,8 +1,11 @@
-"""SMTP delivery with one reused connection per worker process.
+"""SMTP delivery over a small pool of reused connections per worker process.
 
 Opening an SMTP session (TCP, EHLO, STARTTLS, AUTH) costs more than sending a
-message, so the connection is kept between messages and re-opened when the
-server has dropped it (``SMTPServerDisconnected``: idle timeouts are normal).
+message, so sessions are kept between messages and re-opened when the server
+has dropped them (``SMTPServerDisconnected``: idle timeouts are normal). Up to
+``max_connections`` messages are in flight at once, each on a session of its
+own (an SMTP session carries one transaction at a time); a session that failed
+in a way that leaves it unusable is closed instead of going back to the pool.
 
 Reply codes become the shared error tree: 4xx is transient (421 "service not
 available" also counts as an outage, so failover can kick in), 5xx is
@@ -54,7 +57,10 @@ class SmtpProvider(EmailProvider):
         local_hostname: str = "",
         dkim: DkimSigner | None = None,
         tls_context: ssl.SSLContext | None = None,
+        max_connections: int = 1,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self._host = host
         self._port = port
         self._security = security
@@ -64,10 +70,12 @@ class SmtpProvider(EmailProvider):
         self._local_hostname = local_hostname or None
         self._dkim = dkim
         self._tls_context = tls_context
-        self._connection: smtplib.SMTP | None = None
-        # Connections must not be shared across fork(): remember whose it is.
-        self._owner_pid = 0
+        #: Sessions no send is using, most recently used last.
+        self._idle: list[smtplib.SMTP] = []
+        # Connections must not be shared across fork(): remember whose they are.
+        self._owner_pid = os.getpid()
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
         #: Sessions opened so far (connection reuse is observable in tests and logs).
         self.connections_opened = 0
 
@@ -76,18 +84,26 @@ class SmtpProvider(EmailProvider):
         raw = mime.as_bytes()
         if self._dkim is not None:
             raw = self._dkim.sign(raw)
-        with self._lock:
+        with self._slots:
             self._transmit(message.from_address, message.to_address, raw)
         return Outcome(provider=self.name, provider_message_id=str(mime["Message-ID"]))
 
     def close(self) -> None:
+        """Quit the idle sessions (one in use is closed by its send, or kept for the next)."""
         with self._lock:
-            self._drop(quit_politely=True)
+            idle, self._idle = self._idle, []
+            ours = self._owner_pid == os.getpid()
+        if ours:
+            for connection in idle:
+                _close(connection, quit_politely=True)
 
     def _transmit(self, sender: str, recipient: str, raw: bytes) -> None:
-        reused = self._connection is not None and self._owner_pid == os.getpid()
+        connection = self._checkout()
+        reused = connection is not None
+        keep = False
         try:
-            connection = self._connect_if_needed()
+            if connection is None:
+                connection = self._connect()
             try:
                 connection.sendmail(sender, [recipient], raw)
             except smtplib.SMTPServerDisconnected:
@@ -96,15 +112,18 @@ class SmtpProvider(EmailProvider):
                 # The kept connection went stale (idle timeout, server restart): once more
                 # on a fresh one.
                 logger.info("SMTP connection dropped by the server; reconnecting")
-                self._drop(quit_politely=False)
-                self._connect_if_needed().sendmail(sender, [recipient], raw)
+                _close(connection, quit_politely=False)
+                connection = None
+                connection = self._connect()
+                connection.sendmail(sender, [recipient], raw)
+            keep = True
         except ProviderError:
             raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
+            keep = _session_survives(code)
             raise self._reply_error(code, text) from exc
         except smtplib.SMTPAuthenticationError as exc:
-            self._drop(quit_politely=False)
             raise TransientProviderError(
                 str(exc.smtp_code),
                 f"authentication failed: {_text(exc.smtp_error)}",
@@ -112,7 +131,6 @@ class SmtpProvider(EmailProvider):
                 outage=True,
             ) from exc
         except smtplib.SMTPConnectError as exc:  # the greeting was not 220
-            self._drop(quit_politely=False)
             raise TransientProviderError(
                 str(exc.smtp_code),
                 f"connection refused by the server: {_text(exc.smtp_error)}",
@@ -120,35 +138,32 @@ class SmtpProvider(EmailProvider):
                 outage=True,
             ) from exc
         except smtplib.SMTPResponseException as exc:  # sender refused, data error, helo error
+            keep = _session_survives(exc.smtp_code)
             raise self._reply_error(exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPServerDisconnected as exc:
-            self._drop(quit_politely=False)
             raise TransientProviderError(
                 "disconnected", str(exc) or "server disconnected", provider=self.name, outage=True
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
-            self._drop(quit_politely=False)
             raise TransientProviderError(
                 "not_supported", str(exc), provider=self.name, outage=True
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, TLS, DNS
-            self._drop(quit_politely=False)
             raise TransientProviderError(
                 "connection_failed",
                 f"{type(exc).__name__}: {exc} ({self._host}:{self._port})",
                 provider=self.name,
                 outage=True,
             ) from exc
+        finally:
+            if connection is not None:
+                self._checkin(connection, keep=keep)
 
     def _reply_error(self, code: int, text: bytes | str) -> ProviderError:
         message = _text(text)
-        if code == 421:
-            # smtplib already closed the socket; forget it so the next send reconnects.
-            self._drop(quit_politely=False)
         if code in _OUR_CONFIGURATION:
             # The server wants TLS or AUTH we did not give: every message would fail the
             # same way, so treat it as this provider being unusable (failover, retry).
-            self._drop(quit_politely=False)
             return TransientProviderError(
                 str(code), f"server refused our session: {message}", provider=self.name, outage=True
             )
@@ -158,15 +173,29 @@ class SmtpProvider(EmailProvider):
             )
         if 500 <= code < 600:
             return PermanentProviderError(str(code), message, provider=self.name)
-        self._drop(quit_politely=False)
         return TransientProviderError(
             str(code), f"unexpected reply: {message}", provider=self.name, outage=True
         )
 
-    def _connect_if_needed(self) -> smtplib.SMTP:
-        if self._connection is not None and self._owner_pid == os.getpid():
-            return self._connection
-        self._connection = None
+    def _checkout(self) -> smtplib.SMTP | None:
+        """An idle session of this process, or None (the caller opens one)."""
+        with self._lock:
+            if self._owner_pid != os.getpid():
+                # Inherited through fork(): the parent's sockets, neither ours to use nor
+                # to close.
+                self._idle = []
+                self._owner_pid = os.getpid()
+            return self._idle.pop() if self._idle else None
+
+    def _checkin(self, connection: smtplib.SMTP, *, keep: bool) -> None:
+        if keep:
+            with self._lock:
+                if self._owner_pid == os.getpid():
+                    self._idle.append(connection)
+                    return
+        _close(connection, quit_politely=False)
+
+    def _connect(self) -> smtplib.SMTP:
         context = self._tls_context or ssl.create_default_context()
         connection: smtplib.SMTP
         if self._security == "tls":
@@ -191,22 +220,29 @@ class SmtpProvider(EmailProvider):
         except BaseException:
             connection.close()
             raise
-        self._connection = connection
-        self._owner_pid = os.getpid()
-        self.connections_opened += 1
+        with self._lock:
+            self.connections_opened += 1
         return connection
 
-    def _drop(self, *, quit_politely: bool) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None or self._owner_pid != os.getpid():
-            return
-        try:
-            if quit_politely:
-                connection.quit()
-            else:
-                connection.close()
-        except (OSError, smtplib.SMTPException):
+
+def _session_survives(code: int) -> bool:
+    """Whether a session that got reply ``code`` can carry the next message.
+
+    smtplib resets the transaction after a refusal, and closes the socket itself on
+    421; refusals of our session (TLS, AUTH) and replies outside 4xx/5xx mean the
+    next message would fare no better on it.
+    """
+    return 400 <= code < 600 and code != 421 and code not in _OUR_CONFIGURATION
+
+
+def _close(connection: smtplib.SMTP, *, quit_politely: bool) -> None:
+    try:
+        if quit_politely:
+            connection.quit()
+        else:
             connection.close()
+    except (OSError, smtplib.SMTPException):
+        connection.close()
 
 
 def _text(value: bytes | str) -> str:

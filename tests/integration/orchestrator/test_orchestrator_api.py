@@ -13,6 +13,7 @@ from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from brandcast.orchestrator.intake import SLICE
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
@@ -199,6 +200,20 @@ def test_stream_with_a_bad_chunk_stores_nothing(api: Api) -> None:
         "chunks[1].recipients[0].email",
         "chunks[1].recipients[1].id",
     }
+    assert api.campaigns.ListCampaigns(API.ListCampaignsRequest(), metadata=AUTH).campaigns == []
+
+
+def test_an_id_repeated_in_a_later_slice_is_refused_by_path(api: Api) -> None:
+    first = [S.Recipient(id=f"r{i}", email=f"r{i}@example.org") for i in range(SLICE)]
+    later = [
+        S.Recipient(id="fresh", email="fresh@example.org"),
+        S.Recipient(id="r7", email="again@example.org"),
+    ]
+    header = API.SubmitCampaignRequest(spec=make_spec(0))
+    with pytest.raises(grpc.RpcError) as caught:
+        api.campaigns.SubmitCampaignStream(stream(header, [first, later]), metadata=AUTH)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == {"chunks[1].recipients[1].id": "duplicate recipient id 'r7'"}
     assert api.campaigns.ListCampaigns(API.ListCampaignsRequest(), metadata=AUTH).campaigns == []
 
 

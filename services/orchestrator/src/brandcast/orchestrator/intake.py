@@ -26,6 +26,7 @@ from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, R
 from brandcast.orchestrator.store import (
     STATUS_RANK,
     CampaignWriter,
+    DuplicateRecipientsError,
     IdempotencyKeyTakenError,
     Store,
     now_us,
@@ -184,10 +185,11 @@ class CampaignIntake:
                             )
                         ]
                     )
-                checked = _check_slice(
-                    writer, checker, campaign_id, members, first=audience_size == len(members)
-                )
-                plan.write(writer, checked)
+                checked = _check_slice(checker, members)
+                try:
+                    plan.write(writer, checked)
+                except DuplicateRecipientsError as exc:
+                    raise InvalidCampaignError(_duplicates(members, exc.recipient_ids)) from exc
                 sample += [c.recipient for c in checked[: WARNING_SAMPLE - len(sample)]]
             if spec.channels.social.enabled:
                 plan.write_social(writer, renderer.social_accounts())
@@ -277,26 +279,19 @@ def _slices(
 
 
 def _check_slice(
-    writer: CampaignWriter,
-    checker: RecipientChecker,
-    campaign_id: str,
-    members: list[tuple[str, campaign_pb2.Recipient]],
-    *,
-    first: bool,
+    checker: RecipientChecker, members: list[tuple[str, campaign_pb2.Recipient]]
 ) -> list[Any]:
+    """The slice's recipients checked; ids repeating one of an earlier slice are
+    found by the store's key when the slice is written."""
     violations: list[FieldViolation] = []
     checked = []
     seen: set[str] = set()
-    # The first slice has no earlier slice to repeat an id of.
-    earlier = (
-        set() if first else writer.existing_recipient_ids(campaign_id, [r.id for _, r in members])
-    )
     for path, recipient in members:
         result = checker.check(recipient, path)
         if isinstance(result, list):
             violations += result
             continue
-        if recipient.id in seen or recipient.id in earlier:
+        if recipient.id in seen:
             violations.append(
                 FieldViolation(f"{path}.id", f"duplicate recipient id {recipient.id!r}")
             )
@@ -306,6 +301,16 @@ def _check_slice(
     if violations:
         raise InvalidCampaignError(violations[:MAX_VIOLATIONS])
     return checked
+
+
+def _duplicates(
+    members: list[tuple[str, campaign_pb2.Recipient]], taken: set[str]
+) -> list[FieldViolation]:
+    return [
+        FieldViolation(f"{path}.id", f"duplicate recipient id {recipient.id!r}")
+        for path, recipient in members
+        if recipient.id in taken
+    ][:MAX_VIOLATIONS]
 
 
 @dataclass

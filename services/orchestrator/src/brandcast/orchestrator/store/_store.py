@@ -74,6 +74,14 @@ class IdempotencyKeyTakenError(Exception):
     """Another campaign was committed with the same idempotency key first."""
 
 
+class DuplicateRecipientsError(Exception):
+    """Recipient ids that an earlier part of the same audience already used."""
+
+    def __init__(self, recipient_ids: set[str]) -> None:
+        super().__init__(f"duplicate recipient ids: {sorted(recipient_ids)[:5]}")
+        self.recipient_ids = recipient_ids
+
+
 class QueryDeadlineError(TimeoutError):
     """A read was stopped because its caller's deadline passed."""
 
@@ -535,7 +543,20 @@ class CampaignWriter:
         return suppressed_addresses(self._conn, channel, addresses)
 
     def insert_recipients(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._insert(recipients, rows)
+        """Insert one slice of the audience; ``DuplicateRecipientsError`` when an
+        id repeats one of an earlier slice (the table's key says so, and the slice
+        is undone so the ids can be named)."""
+        if not rows:
+            return
+        try:
+            with self._conn.begin_nested():
+                self._insert(recipients, rows)
+        except IntegrityError as exc:
+            campaign_id = rows[0]["campaign_id"]
+            taken = self.existing_recipient_ids(campaign_id, [r["recipient_id"] for r in rows])
+            if not taken:
+                raise
+            raise DuplicateRecipientsError(taken) from exc
 
     def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
         self._insert(deliveries, rows)

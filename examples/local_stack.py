@@ -89,8 +89,14 @@ def start_local_stack(
     with_admin: bool = False,
     concurrency: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    smtp_failures: Mapping[str, int] | None = None,
 ) -> LocalStack:
-    """Start sandboxes, orchestrator, adapters (and the admin); return once all are ready."""
+    """Start sandboxes, orchestrator, adapters (and the admin); return once all are ready.
+
+    ``smtp_failures`` maps addresses the SMTP sink refuses to the SMTP code it
+    refuses them with (``brandcast-email sink --fail ADDR=CODE``), e.g.
+    ``{"gone@example.com": 550}`` for a permanently failed delivery.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = _pick_ports(preferred_ports)
     secret = secrets.token_urlsafe(24)
@@ -125,6 +131,11 @@ def start_local_stack(
     )
     workers = ["--concurrency", str(concurrency)]
     host = ["--host", "127.0.0.1"]
+    refusals = [
+        arg
+        for address, code in (smtp_failures or {}).items()
+        for arg in ("--fail", f"{address}={code}")
+    ]
     try:
         for process in [
             Process(
@@ -137,6 +148,7 @@ def start_local_stack(
                     str(ports["smtp_sink"]),
                     "--dir",
                     str(data_dir / "mail"),
+                    *refusals,
                 ],
                 env,
                 port=ports["smtp_sink"],

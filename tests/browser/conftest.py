@@ -1,31 +1,28 @@
-"""The whole stack for browser tests: the real orchestrator (gRPC, SQLite store,
-dispatcher and receipt collector on a fresh RabbitMQ vhost), stand-in channel
-adapters that consume the dispatch queues and publish receipts over the real
-bus, and the admin served by uvicorn; Chromium from Debian driven by Playwright.
+"""The whole stack for browser tests, every service as its own process, started
+by ``examples/local_stack.py`` as ``make demo`` does: the orchestrator (gRPC,
+SQLite store, dispatcher and receipt collector) on a fresh RabbitMQ vhost, the
+email, SMS and social Celery workers and webhook servers, their loopback
+sandbox providers (the SMTP sink, refusing one address with 550, the SMS API
+emulator and the social networks emulator) and the admin (``brandcast-admin
+serve``); Chromium from Debian driven by Playwright.
 """
 
 from __future__ import annotations
 
-import threading
+import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
-from google.protobuf.timestamp_pb2 import Timestamp
-from kombu import Consumer, Message
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from brandcast.admin import AdminSettings, create_app
-from brandcast.admin.threaded import serve_in_thread
-from brandcast.admin.users import UserDirectory
-from brandcast.orchestrator.server import bootstrap, create_server
-from brandcast.orchestrator.settings import OrchestratorSettings
-from brandcast.shared.bus import BusPublisher, connect, decode_task_payload
-from brandcast.shared.topology import CHANNEL_NAMES, dispatch_queue
-from brandcast.v1 import bus_pb2, campaign_pb2
+from brandcast.email.sandbox.smtp_sink import reply_for
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples"))
+from local_stack import LocalStack, start_local_stack  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,131 +33,46 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
-USER, PASSWORD = "marketer", "browser-test-password"
+SCREENSHOTS = ROOT / "test-output"
 API_TOKEN = "browser-test-token"
-#: The stand-in provider refuses this address, as a mailbox provider would.
+#: The SMTP sink refuses this address for good, as a mailbox provider would.
 FAILING_EMAIL = "gone@example.com"
-FAILURE_CODE, FAILURE_REASON = "550", "5.1.1 mailbox does not exist (test provider)"
-
-
-class StandInAdapters:
-    """Consume every channel's dispatch queue and answer each delivery with a
-    receipt on the real bus: SENT, or FAILED for ``FAILING_EMAIL``.
-
-    The real adapters are separate services with their own tests; here only the
-    bus contract matters, so the admin is followed end to end without providers.
-    """
-
-    def __init__(self, broker_url: str) -> None:
-        self._broker_url = broker_url
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stand-in-adapters", daemon=True)
-        self.error: BaseException | None = None
-
-    def __enter__(self) -> StandInAdapters:
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise RuntimeError(f"stand-in adapters did not start: {self.error}")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        try:
-            with (
-                BusPublisher(self._broker_url, origin="stand-in") as publisher,
-                connect(self._broker_url) as connection,
-            ):
-                publisher.declare_topology()
-                queues = [dispatch_queue(name) for name in CHANNEL_NAMES.values()]
-
-                def on_message(body: Any, message: Message) -> None:
-                    batch = decode_task_payload(body[0][0])
-                    publisher.publish_receipts(self._receipts(batch), CHANNEL_NAMES[batch.channel])
-                    message.ack()
-
-                with Consumer(connection, queues=queues, callbacks=[on_message], accept=["json"]):
-                    self._ready.set()
-                    while not self._stop.is_set():
-                        try:
-                            connection.drain_events(timeout=0.2)
-                        except TimeoutError:
-                            continue
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
-            raise
-
-    @staticmethod
-    def _receipts(batch: bus_pb2.DispatchBatch) -> bus_pb2.ReceiptBatch:
-        now = Timestamp()
-        now.GetCurrentTime()
-        receipts = bus_pb2.ReceiptBatch()
-        for item in batch.items:
-            failed = item.address == FAILING_EMAIL
-            receipts.receipts.append(
-                bus_pb2.DeliveryReceipt(
-                    delivery_id=item.delivery_id,
-                    campaign_id=batch.campaign_id,
-                    channel=batch.channel,
-                    status=campaign_pb2.DELIVERY_STATUS_FAILED
-                    if failed
-                    else campaign_pb2.DELIVERY_STATUS_SENT,
-                    provider="test-provider",
-                    provider_message_id="" if failed else f"msg-{item.delivery_id}",
-                    error_code=FAILURE_CODE if failed else "",
-                    error_message=FAILURE_REASON if failed else "",
-                    attempts=1,
-                    occurred_at=now,
-                    idempotency_key=item.idempotency_key,
-                )
-            )
-        return receipts
+FAILURE_CODE = 550
+#: What the SMTP sink answers after the code, which the email adapter records as the reason.
+FAILURE_REASON = reply_for(FAILURE_CODE).split(" ", 1)[1]
 
 
 @dataclass(frozen=True)
 class Stack:
     admin_url: str
+    login: tuple[str, str]
+    local: LocalStack
 
 
 @pytest.fixture
 def stack(broker_url: str, tmp_path: Path) -> Iterator[Stack]:
-    settings = OrchestratorSettings(
-        database_url=f"sqlite:///{tmp_path / 'orchestrator.db'}",
+    local = start_local_stack(
+        tmp_path / "stack",
         broker_url=broker_url,
-        grpc_address="127.0.0.1:0",
-        api_tokens=API_TOKEN,
-        dispatch_poll_interval=0.1,
-        # The test waits for completion: its SMS must not wait for the end of quiet hours.
-        quiet_hours_enforced=False,
+        database_url=f"sqlite:///{tmp_path / 'orchestrator.db'}",
+        with_admin=True,
+        smtp_failures={FAILING_EMAIL: FAILURE_CODE},
+        extra_env={
+            "API_TOKENS": API_TOKEN,
+            "ADMIN_API_TOKEN": API_TOKEN,
+            "DISPATCH_POLL_INTERVAL": "0.1",
+            # Another run's SMS rate-limit counters in the shared Redis are not ours.
+            "SMS_REDIS_NAMESPACE": f"browser-{uuid.uuid4().hex[:8]}",
+        },
     )
-    orchestrator = bootstrap(settings)
-    server, port = create_server(settings, orchestrator)
-    server.start()
-    orchestrator.start()
-    users = UserDirectory(
-        {USER: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)}
-    )
-    admin = create_app(
-        AdminSettings(
-            orchestrator_address=f"127.0.0.1:{port}",
-            api_token=API_TOKEN,
-            secret_key="browser-test-secret",
-        ),
-        users=users,
-    )
+    # local_stack turns quiet hours off (QUIET_HOURS_ENFORCED=false): the SMS of a
+    # test that waits for completion must not wait for the morning.
+    assert local.env["QUIET_HOURS_ENFORCED"] == "false"
+    assert local.admin_login is not None
     try:
-        with StandInAdapters(broker_url), serve_in_thread(admin) as admin_url:
-            yield Stack(admin_url=admin_url)
+        yield Stack(admin_url=local.url("admin"), login=local.admin_login, local=local)
     finally:
-        orchestrator.set_serving(False)
-        orchestrator.events.close()
-        server.stop(1).wait()
-        orchestrator.stop(5)
+        local.stop()
 
 
 @pytest.fixture(scope="session")
@@ -196,14 +108,15 @@ def admin_page(chromium_browser: Browser, request: pytest.FixtureRequest) -> Ite
 
 
 @pytest.fixture
-def credentials() -> tuple[str, str]:
-    return USER, PASSWORD
+def credentials(stack: Stack) -> tuple[str, str]:
+    """The admin user local_stack created, with its random password."""
+    return stack.login
 
 
 @pytest.fixture
 def failure() -> tuple[str, str, str]:
-    """The address the stand-in provider refuses, and the code and reason it gives."""
-    return FAILING_EMAIL, FAILURE_CODE, FAILURE_REASON
+    """The address the SMTP sink refuses, and the code and reason it answers."""
+    return FAILING_EMAIL, str(FAILURE_CODE), FAILURE_REASON
 
 
 @pytest.fixture

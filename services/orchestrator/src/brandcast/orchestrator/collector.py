@@ -31,6 +31,8 @@ MAX_BACKOFF: Final = 10.0
 #: Short: under load the socket already holds the next messages, and a lone
 #: receipt waits this long before a watcher can see it.
 READY_WAIT: Final = 0.001
+#: Receipts per transaction.
+APPLY_CHUNK: Final = 2000
 #: Traces one ``apply receipts`` span links to at most.
 MAX_TRACE_LINKS: Final = 32
 
@@ -164,8 +166,14 @@ class ReceiptCollector:
         parent = carriers[0] if len(carriers) == 1 else None
         links = carriers if len(carriers) > 1 else []
         attributes: dict[str, telemetry.AttributeValue] = {"receipts": len(receipts)}
+        changed: set[str] = set()
         with telemetry.span("apply receipts", parent, attributes=attributes, links=links):
-            changed = self._store.apply_receipts(receipts)
+            # A transaction per chunk: each holds its campaigns' event_seq rows
+            # locked until it commits, and the dispatchers wait on those locks.
+            # Receipts are idempotent, so a crash between chunks only means the
+            # redelivered messages re-apply what already committed, to no effect.
+            for start in range(0, len(receipts), APPLY_CHUNK):
+                changed |= self._store.apply_receipts(receipts[start : start + APPLY_CHUNK])
         counts = collections.Counter((r.channel, r.status) for r in receipts)
         for (channel, status), count in counts.items():
             metrics.RECEIPTS_APPLIED.labels(

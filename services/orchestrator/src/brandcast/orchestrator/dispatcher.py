@@ -30,6 +30,7 @@ from typing import Final
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.intake import SubmitResult
 from brandcast.orchestrator.quiet_hours import QuietHours, zone
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.store import Claim, DueDelivery, FinalUpdate, Store
@@ -119,6 +120,19 @@ class Dispatcher:
             thread = threading.Thread(target=self._run, args=(channel,), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
+
+    def accepted(self, result: SubmitResult) -> None:
+        """A campaign was accepted: keep its renderer (built and checked by the
+        intake) for the first round, and look for due deliveries now."""
+        if not result.duplicate and result.spec is not None and result.renderer is not None:
+            campaign = _Campaign(
+                result.renderer,
+                result.spec,
+                dict(result.trace_context),
+                quiet_hours=_quiet_hours(result.spec),
+            )
+            self._remember(result.campaign.id, campaign)
+        self.wake()
 
     def wake(self) -> None:
         """Look for due deliveries now instead of at the next poll."""
@@ -347,12 +361,16 @@ class Dispatcher:
                 self._campaigns.move_to_end(campaign_id)
                 return cached
         campaign = self._load_campaign(campaign_id)
+        # Another channel's thread may have loaded it meanwhile; either copy works.
+        self._remember(campaign_id, campaign)
+        return campaign
+
+    def _remember(self, campaign_id: str, campaign: _Campaign) -> None:
         with self._campaigns_lock:
-            # Another channel's thread may have loaded it meanwhile; either copy works.
             self._campaigns[campaign_id] = campaign
+            self._campaigns.move_to_end(campaign_id)
             if len(self._campaigns) > RENDERER_CACHE:
                 self._campaigns.popitem(last=False)
-        return campaign
 
     def _load_campaign(self, campaign_id: str) -> _Campaign:
         found = self._store.campaign_spec(campaign_id)
@@ -360,10 +378,7 @@ class Dispatcher:
             raise LookupError(f"deliveries of unknown campaign {campaign_id}")
         spec, trace_json = found
         trace = json.loads(trace_json or "{}")
-        try:
-            quiet = QuietHours.of(spec.channels.sms)
-        except ValueError:
-            quiet = QuietHours()  # validated at submit; keep the default rather than stall
+        quiet = _quiet_hours(spec)
         try:
             renderer = CampaignRenderer(spec, campaign_id=campaign_id)
             return _Campaign(renderer, spec, trace, quiet_hours=quiet)
@@ -378,6 +393,13 @@ class Dispatcher:
         if publisher is None:
             publisher = self._publishers[key] = self._publisher_factory()
         return publisher
+
+
+def _quiet_hours(spec: campaign_pb2.CampaignSpec) -> QuietHours | None:
+    try:
+        return QuietHours.of(spec.channels.sms)
+    except ValueError:
+        return QuietHours()  # validated at submit; keep the default rather than stall
 
 
 def _micros(moment: dt.datetime) -> int:

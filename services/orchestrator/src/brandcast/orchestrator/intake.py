@@ -52,6 +52,11 @@ class SubmitResult:
     warnings: list[variant_pb2.RenderWarning] = field(default_factory=list)
     #: Recipients received with the request, inline and streamed.
     recipients_received: int = 0
+    #: The accepted campaign's spec (without its audience) and renderer, so the
+    #: dispatcher need not read and build them again for its first round.
+    spec: campaign_pb2.CampaignSpec | None = None
+    renderer: CampaignRenderer | None = None
+    trace_context: dict[str, str] = field(default_factory=dict)
 
 
 def render_violations(error: RenderError, prefix: str = "spec") -> list[FieldViolation]:
@@ -228,6 +233,9 @@ class CampaignIntake:
             campaign,
             warnings=warnings,
             recipients_received=audience_size,
+            spec=spec,
+            renderer=renderer,
+            trace_context=trace_context,
         )
 
 

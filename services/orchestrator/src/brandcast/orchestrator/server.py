@@ -166,7 +166,7 @@ def create_server(
             orchestrator.store,
             orchestrator.intake,
             orchestrator.events,
-            on_accepted=dispatcher.wake if dispatcher is not None else lambda: None,
+            on_accepted=dispatcher.accepted if dispatcher is not None else lambda result: None,
         ),
         server,
     )

@@ -123,7 +123,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         store: Store,
         intake: CampaignIntake,
         events: CampaignEvents,
-        on_accepted: Callable[[], None] = lambda: None,
+        on_accepted: Callable[[SubmitResult], None] = lambda result: None,
     ) -> None:
         self._store = store
         self._intake = intake
@@ -139,7 +139,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                 request, trace_context=trace_context, is_active=context.is_active
             )
         _accepted(result)
-        self._on_accepted()
+        self._on_accepted(result)
         return api.SubmitCampaignResponse(
             campaign=result.campaign, duplicate=result.duplicate, warnings=result.warnings
         )
@@ -178,7 +178,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                 first.header, chunks(), trace_context=trace_context, is_active=context.is_active
             )
         _accepted(result)
-        self._on_accepted()
+        self._on_accepted(result)
         return api.SubmitCampaignStreamResponse(
             campaign=result.campaign,
             duplicate=result.duplicate,

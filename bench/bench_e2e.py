@@ -19,11 +19,13 @@ from pathlib import Path
 
 from harness import (
     NULL_PROVIDERS_ENV,
+    SERVERS,
     UNTHROTTLED_ENV,
     CampaignRun,
     RssSampler,
     median,
     run_campaign,
+    server_pids,
     throwaway_postgres,
     throwaway_vhost,
 )
@@ -41,6 +43,12 @@ class E2eResult:
     @property
     def median_per_second(self) -> float:
         return float(median([run.per_second for run in self.runs]))
+
+    @property
+    def cpu_us_per_delivery(self) -> float:
+        """CPU of our processes and of PostgreSQL and RabbitMQ, per delivery."""
+        deliveries = sum(run.deliveries for run in self.runs)
+        return sum(self.cpu_seconds.values()) / max(1, deliveries) * 1e6
 
 
 def measure(
@@ -71,10 +79,12 @@ def measure(
             # (and lets them finish importing) before anything is timed.
             run_campaign(stack.grpc_address, 20, social=social, timeout=120)
             done: list[CampaignRun] = []
-            with RssSampler(pids) as sampler:
+            with RssSampler({**pids, **server_pids()}) as sampler:
                 for _ in range(runs):
                     done.append(run_campaign(stack.grpc_address, recipients, social=social))
-            peaks = {name: rss / 2**20 for name, rss in sampler.peaks.items()}
+            peaks = {
+                name: rss / 2**20 for name, rss in sampler.peaks.items() if name not in SERVERS
+            }
             cpu = dict(sampler.cpu_seconds)
         finally:
             stack.stop()
@@ -102,6 +112,10 @@ def main() -> None:
     for name, mb in sorted(result.peak_rss_mb.items()):
         cpu = result.cpu_seconds.get(name, 0.0)
         print(f"  {name:<16} peak RSS {mb:7.1f} MB  CPU {cpu:6.1f}s")
+    for name in SERVERS:
+        if name in result.cpu_seconds:
+            print(f"  {name:<16} (shared server)   CPU {result.cpu_seconds[name]:6.1f}s")
+    print(f"CPU per delivery, every process above: {result.cpu_us_per_delivery:.0f} µs")
 
 
 if __name__ == "__main__":

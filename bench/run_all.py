@@ -21,7 +21,7 @@ import bench_apprise
 import bench_e2e
 import bench_latency
 import bench_naive
-from harness import machine
+from harness import SERVERS, machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -31,16 +31,17 @@ MARKER = "<!-- analysis -->"
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
-    parser.add_argument("--recipients", type=int, default=10_000, help="null-provider e2e size")
+    parser.add_argument("--recipients", type=int, default=100_000, help="null-provider e2e size")
     parser.add_argument("--runs", type=int, default=3, help="e2e runs (median reported)")
     parser.add_argument("--sandbox-recipients", type=int, default=1_000)
     parser.add_argument("--naive-recipients", type=int, default=1_000)
     parser.add_argument("--apprise-recipients", type=int, default=300)
-    parser.add_argument("--latency-campaigns", type=int, default=200)
+    parser.add_argument("--latency-campaigns", type=int, default=1_000)
     parser.add_argument(
         "--memory-sizes",
-        default="10000",
-        help="comma-separated audience sizes for peak RSS (100000,1000000 take long)",
+        default="10000,1000000",
+        help="comma-separated audience sizes for peak RSS besides --recipients "
+        "(1,000,000 takes ~15 minutes)",
     )
     parser.add_argument("--concurrency", type=int, default=1, help="worker processes per adapter")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -86,6 +87,9 @@ def _rss_table(results: list[bench_e2e.E2eResult]) -> list[str]:
             for r in results
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name in SERVERS:
+        cells = [f"{r.cpu_seconds.get(name, 0):.0f} s CPU" for r in results]
+        lines.append(f"| {name} (shared) | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -131,16 +135,25 @@ def main() -> None:
         f"database); recipients × email + SMS + 4 social accounts; "
         f"`--concurrency {args.concurrency}` per adapter.",
         "",
-        "| providers | recipients | deliveries | runs (deliveries/s) | median deliveries/s |",
-        "|---|---|---|---|---|",
+        "| providers | recipients | deliveries | runs (deliveries/s) | median deliveries/s "
+        "| CPU per delivery |",
+        "|---|---|---|---|---|---|",
     ]
     for result in (null, sandbox):
         runs = ", ".join(f"{run.per_second:,.0f}" for run in result.runs)
         lines.append(
             f"| {result.providers} | {result.recipients:,} | {result.runs[0].deliveries:,} "
-            f"| {runs} | **{result.median_per_second:,.0f}** |"
+            f"| {runs} | **{result.median_per_second:,.0f}** "
+            f"| {result.cpu_us_per_delivery:,.0f} µs |"
         )
-    lines += [""]
+    lines += [
+        "",
+        "CPU per delivery: user + system CPU of every process of the stack, PostgreSQL's",
+        "and RabbitMQ's servers included, over the timed runs, divided by the deliveries.",
+        "Two cores give 2,000,000 µs of CPU per second: the ceiling this sets is",
+        f"{2e6 / null.cpu_us_per_delivery:,.0f} deliveries/s for the null-provider run.",
+        "",
+    ]
 
     print("latency", flush=True)
     latency = bench_latency.measure(args.latency_campaigns)
@@ -152,6 +165,9 @@ def main() -> None:
         "",
         f"p50 **{latency.p50:.1f} ms**, p99 **{latency.percentile(99):.1f} ms**, "
         f"max {max(latency.samples_ms):.1f} ms.",
+        "",
+        "Median phases: SubmitCampaign answered after {:.1f} ms; the QUEUED change seen "
+        "{:.1f} ms later; SENT seen {:.1f} ms after that.".format(*latency.phase_medians()),
         "",
     ]
 

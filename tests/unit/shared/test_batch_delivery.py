@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from brandcast.shared.delivery import Outcome, RetryPolicy, process_batch
@@ -81,8 +84,6 @@ def test_backoff_grows_within_bounds(attempt: int) -> None:
 
 
 def test_parallel_calls_overlap_and_keep_item_order() -> None:
-    import threading
-
     active, peak, lock = [0], [0], threading.Lock()
     everyone_in = threading.Barrier(4, timeout=5)
 
@@ -112,3 +113,39 @@ def test_parallel_bugs_still_propagate() -> None:
 
     with pytest.raises(RuntimeError):
         process_batch(_batch("ok", "ok", "ok", "ok"), broken, RetryPolicy(), parallelism=3)
+
+
+def test_each_receipt_says_when_its_provider_answered() -> None:
+    answered: dict[str, int] = {}
+
+    def slow_second(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        if item.delivery_id == "d1":
+            time.sleep(0.05)
+        answered[item.delivery_id] = time.time_ns()
+        return _deliver(batch, item)
+
+    result = process_batch(_batch("ok", "ok", "permanent"), slow_second, RetryPolicy())
+
+    occurred = {r.delivery_id: r.occurred_at.ToNanoseconds() for r in result.receipts}
+    for delivery_id, at in answered.items():
+        assert at <= occurred[delivery_id] < at + 20_000_000, delivery_id
+    assert occurred["d1"] - occurred["d0"] >= 50_000_000
+
+
+def test_helper_threads_outlive_the_batch() -> None:
+    def threads_of_one_batch() -> set[int]:
+        seen: set[int] = set()
+        all_in = threading.Barrier(4, timeout=5)
+
+        def note_thread(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+            seen.add(threading.get_ident())
+            if int(item.delivery_id[1:]) < 4:
+                all_in.wait()  # four calls in flight: the task's thread and three helpers
+            return _deliver(batch, item)
+
+        process_batch(_batch(*["ok"] * 8), note_thread, RetryPolicy(), parallelism=4)
+        return seen
+
+    first = threads_of_one_batch()
+    assert len(first) == 4
+    assert threads_of_one_batch() == first

@@ -49,3 +49,21 @@ def test_all_down_raises_the_last_outage() -> None:
     with pytest.raises(TransientProviderError) as info:
         Failover([Provider("a", down=True), Provider("b", down=True)]).call(lambda p: p.send())
     assert info.value.outage
+
+
+def test_only_consecutive_outages_trip_the_breaker() -> None:
+    now = [0.0]
+    primary, secondary = Provider("a"), Provider("b")
+    failover = Failover([primary, secondary], threshold=2, cooldown=10, clock=lambda: now[0])
+    for _ in range(3):
+        primary.down = True
+        assert failover.call(lambda p: p.send()).provider == "b"
+        primary.down = False
+        assert failover.call(lambda p: p.send()).provider == "a"  # resets the count
+    assert primary.calls == 6
+    primary.down = True
+    for _ in range(2):
+        failover.call(lambda p: p.send())
+    assert primary.calls == 8
+    failover.call(lambda p: p.send())
+    assert primary.calls == 8, "tripped: skipped during the cooldown"

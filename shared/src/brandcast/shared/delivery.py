@@ -9,10 +9,12 @@ exponential backoff and full jitter, never sooner than a provider's
 from __future__ import annotations
 
 import contextvars
+import os
 import random
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -64,19 +66,38 @@ class BatchOutcome:
     exhausted: bus_pb2.DispatchBatch | None = None
 
 
+def _timestamp(nanoseconds: int) -> Timestamp:
+    return Timestamp(seconds=nanoseconds // 1_000_000_000, nanos=nanoseconds % 1_000_000_000)
+
+
 def _receipt(
-    batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem, attempts: int
+    batch: bus_pb2.DispatchBatch,
+    item: bus_pb2.DispatchItem,
+    attempts: int,
+    *,
+    occurred_ns: int,
+    trace_context: Mapping[str, str],
+    status: campaign_pb2.DeliveryStatus.ValueType,
+    provider: str = "",
+    provider_message_id: str = "",
+    public_url: str = "",
+    error_code: str = "",
+    error_message: str = "",
 ) -> bus_pb2.DeliveryReceipt:
-    occurred = Timestamp()
-    occurred.FromNanoseconds(time.time_ns())
     return bus_pb2.DeliveryReceipt(
         delivery_id=item.delivery_id,
         campaign_id=batch.campaign_id,
         channel=batch.channel,
         attempts=attempts,
         idempotency_key=item.idempotency_key,
-        occurred_at=occurred,
-        trace_context=batch.trace_context,
+        occurred_at=_timestamp(occurred_ns),
+        trace_context=trace_context,
+        status=status,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        public_url=public_url,
+        error_code=error_code,
+        error_message=error_message,
     )
 
 
@@ -84,10 +105,16 @@ def failed_receipt(
     batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem, code: str, message: str
 ) -> bus_pb2.DeliveryReceipt:
     """A FAILED receipt for an item that never reached a provider's answer."""
-    receipt = _receipt(batch, item, item.attempt + 1)
-    receipt.status = campaign_pb2.DELIVERY_STATUS_FAILED
-    receipt.error_code, receipt.error_message = code, message
-    return receipt
+    return _receipt(
+        batch,
+        item,
+        item.attempt + 1,
+        occurred_ns=time.time_ns(),
+        trace_context=batch.trace_context,
+        status=campaign_pb2.DELIVERY_STATUS_FAILED,
+        error_code=code,
+        error_message=message,
+    )
 
 
 def _sub_batch(
@@ -100,32 +127,93 @@ def _sub_batch(
     return copy
 
 
+#: What one provider call came to, and when (``time.time_ns()``) the provider answered.
+_Attempt = tuple[Outcome | ProviderError, int]
+
+
 def _attempt(
     deliver: Deliver, batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem
-) -> Outcome | ProviderError:
+) -> _Attempt:
     try:
-        return deliver(batch, item)
+        outcome: Outcome | ProviderError = deliver(batch, item)
     except ProviderError as exc:
-        return exc
+        outcome = exc
+    return outcome, time.time_ns()
+
+
+class _HelperThreads:
+    """The threads that share a batch's items with the task's own thread.
+
+    Started on first use and kept for the life of the process, so a batch costs a
+    few hand-offs rather than a pool; a process forked from one that had them
+    (Celery's prefork pool) starts its own, since threads do not survive fork().
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._size = 0
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def pool(self, size: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid() or self._size < size:
+                if self._pool is not None and self._pid == os.getpid():
+                    self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(size, thread_name_prefix="deliver")
+                self._size, self._pid = size, os.getpid()
+            return self._pool
+
+
+_HELPERS = _HelperThreads()
 
 
 def _attempt_all(
     batch: bus_pb2.DispatchBatch, deliver: Deliver, parallelism: int
-) -> list[Outcome | ProviderError]:
+) -> list[_Attempt]:
     """Every item's outcome, in item order; at most ``parallelism`` calls at once.
 
-    Provider calls are network-bound, so threads overlap their waits. Each call
-    runs in a copy of the caller's context, so tracing spans keep their parent.
+    Provider calls are network-bound, so threads overlap their waits: the
+    calling thread and up to ``parallelism - 1`` helpers each take the next
+    item until none is left (a slow call holds up only its own thread). Helpers
+    run in a copy of the caller's context, so tracing spans keep their parent.
     """
-    if parallelism <= 1 or len(batch.items) <= 1:
-        return [_attempt(deliver, batch, item) for item in batch.items]
-    workers = min(parallelism, len(batch.items))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver") as pool:
-        futures = [
-            pool.submit(contextvars.copy_context().run, _attempt, deliver, batch, item)
-            for item in batch.items
-        ]
-        return [future.result() for future in futures]
+    items: Sequence[bus_pb2.DispatchItem] = list(batch.items)
+    count = len(items)
+    results: list[_Attempt | None] = [None] * count
+    if parallelism <= 1 or count <= 1:
+        return [_attempt(deliver, batch, item) for item in items]
+    lock = threading.Lock()
+    taken = [0]
+    broken = [False]
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    index = taken[0]
+                    taken[0] += 1
+                if index >= count or broken[0]:
+                    return
+                results[index] = _attempt(deliver, batch, items[index])
+        except BaseException:
+            broken[0] = True  # a bug: the others stop taking items, the batch is requeued
+            raise
+
+    pool = _HELPERS.pool(parallelism - 1)
+    helpers: list[Future[None]] = [
+        pool.submit(contextvars.copy_context().run, work)
+        for _ in range(min(parallelism, count) - 1)
+    ]
+    try:
+        work()
+    finally:
+        wait(helpers)
+    for helper in helpers:
+        helper.result()  # a helper's bug propagates like the caller's own
+    done = [result for result in results if result is not None]
+    assert len(done) == count, "every item was attempted"
+    return done
 
 
 def process_batch(
@@ -143,40 +231,59 @@ def process_batch(
     retry_items: list[bus_pb2.DispatchItem] = []
     exhausted_items: list[bus_pb2.DispatchItem] = []
     longest_wait = 0.0
-    for item, attempt in zip(batch.items, _attempt_all(batch, deliver, parallelism), strict=True):
+    trace_context = dict(batch.trace_context)
+    attempts_made = _attempt_all(batch, deliver, parallelism)
+    for item, (answer, answered_ns) in zip(batch.items, attempts_made, strict=True):
         attempts = item.attempt + 1
-        receipt = _receipt(batch, item, attempts)
-        try:
-            if isinstance(attempt, ProviderError):
-                raise attempt
-            outcome = attempt
-        except PermanentProviderError as exc:
-            receipt.status = campaign_pb2.DELIVERY_STATUS_FAILED
-            receipt.provider, receipt.error_code, receipt.error_message = (
-                exc.provider,
-                exc.code,
-                exc.message,
+        if isinstance(answer, Outcome):
+            receipt = _receipt(
+                batch,
+                item,
+                attempts,
+                occurred_ns=answered_ns,
+                trace_context=trace_context,
+                status=answer.status,
+                provider=answer.provider,
+                provider_message_id=answer.provider_message_id,
+                public_url=answer.public_url,
+                error_code=answer.error_code,
+                error_message=answer.error_message,
             )
-        except TransientProviderError as exc:
-            if attempts >= policy.max_attempts:
-                receipt.status = campaign_pb2.DELIVERY_STATUS_FAILED
-                receipt.provider, receipt.error_code = exc.provider, exc.code
-                receipt.error_message = f"gave up after {attempts} attempts: {exc.message}"
-                exhausted_items.append(item)
-            else:
-                again = bus_pb2.DispatchItem()
-                again.CopyFrom(item)
-                again.attempt = attempts
-                retry_items.append(again)
-                longest_wait = max(longest_wait, policy.delay(attempts, exc.retry_after))
-                continue
+        elif isinstance(answer, PermanentProviderError):
+            receipt = _receipt(
+                batch,
+                item,
+                attempts,
+                occurred_ns=answered_ns,
+                trace_context=trace_context,
+                status=campaign_pb2.DELIVERY_STATUS_FAILED,
+                provider=answer.provider,
+                error_code=answer.code,
+                error_message=answer.message,
+            )
+        elif isinstance(answer, TransientProviderError) and attempts < policy.max_attempts:
+            again = bus_pb2.DispatchItem()
+            again.CopyFrom(item)
+            again.attempt = attempts
+            retry_items.append(again)
+            longest_wait = max(longest_wait, policy.delay(attempts, answer.retry_after))
+            continue
+        elif isinstance(answer, TransientProviderError):
+            receipt = _receipt(
+                batch,
+                item,
+                attempts,
+                occurred_ns=answered_ns,
+                trace_context=trace_context,
+                status=campaign_pb2.DELIVERY_STATUS_FAILED,
+                provider=answer.provider,
+                error_code=answer.code,
+                error_message=f"gave up after {attempts} attempts: {answer.message}",
+            )
+            exhausted_items.append(item)
         else:
-            receipt.status = outcome.status
-            receipt.provider = outcome.provider
-            receipt.provider_message_id = outcome.provider_message_id
-            receipt.public_url = outcome.public_url
-            receipt.error_code = outcome.error_code
-            receipt.error_message = outcome.error_message
+            # A ProviderError that is neither transient nor permanent: not ours to guess.
+            raise answer
         result.receipts.append(receipt)
     if retry_items:
         result.retry = _sub_batch(batch, retry_items)

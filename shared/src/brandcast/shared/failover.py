@@ -37,6 +37,7 @@ class Failover(Generic[P]):
         self._clock = clock
         self._failures = [0] * len(providers)
         self._open_until = [0.0] * len(providers)
+        self._in_order = list(range(len(providers)))
         self._lock = threading.Lock()
 
     def call(self, send: Callable[[P], Outcome]) -> Outcome:
@@ -57,6 +58,10 @@ class Failover(Generic[P]):
         raise last_error
 
     def _order(self) -> list[int]:
+        if not any(self._open_until):
+            # No breaker has opened since the last successes: the configured order,
+            # without the clock or the lock (the common case, once per delivery).
+            return self._in_order
         now = self._clock()
         with self._lock:
             healthy = [i for i in range(len(self._providers)) if self._open_until[i] <= now]
@@ -71,6 +76,8 @@ class Failover(Generic[P]):
                 self._open_until[index] = self._clock() + self._cooldown
 
     def _record_success(self, index: int) -> None:
+        if not self._failures[index] and not self._open_until[index]:
+            return  # nothing to reset; an outage racing with this is recorded after it
         with self._lock:
             self._failures[index] = 0
             self._open_until[index] = 0.0

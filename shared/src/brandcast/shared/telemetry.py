@@ -32,6 +32,14 @@ AVAILABLE: Final = importlib.util.find_spec("opentelemetry") is not None
 
 AttributeValue = str | int | float | bool
 
+#: Whether :func:`configure_tracing` turned span recording on in this process.
+_recording = False
+
+
+def recording() -> bool:
+    """Whether spans are recorded here; without it :func:`span` only passes context on."""
+    return _recording
+
 
 def configure_tracing(service: str, *, exporter: SpanExporter | None = None) -> bool:
     """Record spans of this process and export them; returns whether tracing is on.
@@ -70,6 +78,8 @@ def configure_tracing(service: str, *, exporter: SpanExporter | None = None) -> 
         processor = SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    global _recording  # noqa: PLW0603 - one switch per process, set once at start
+    _recording = True
     log.info("exporting traces as %s", service, extra={"service": service})
     return True
 
@@ -95,7 +105,8 @@ def span(
     mixes campaigns). An exception escaping the block marks the span failed.
     """
     inherited = carrier_of(parent)
-    if not AVAILABLE:
+    if not _recording:
+        # Nothing would be recorded: a no-op span would hand on the parent's context.
         yield inherited
         return
     from opentelemetry import trace  # noqa: PLC0415 - optional dependency
@@ -123,10 +134,10 @@ def span(
 
 def annotate(key: str, value: AttributeValue) -> None:
     """Set an attribute on the current span (learnt during the block, e.g. the provider)."""
-    if AVAILABLE:
+    if _recording:
         from opentelemetry import trace  # noqa: PLC0415 - optional dependency
 
         trace.get_current_span().set_attribute(key, value)
 
 
-__all__ = ["TRACE_KEYS", "annotate", "carrier_of", "configure_tracing", "span"]
+__all__ = ["TRACE_KEYS", "annotate", "carrier_of", "configure_tracing", "recording", "span"]

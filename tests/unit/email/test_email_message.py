@@ -4,9 +4,11 @@ and refusing header injection."""
 from __future__ import annotations
 
 import base64
+import random
 import re
 import subprocess
 from email import message_from_bytes
+from email.headerregistry import Address
 from email.message import EmailMessage as ParsedMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -17,7 +19,12 @@ import dkim
 import pytest
 
 from brandcast.email.dkim_signing import DkimSigner
-from brandcast.email.message import EmailMessage, build_mime, message_from_item
+from brandcast.email.message import (
+    _PLAIN_ADDRESS,
+    EmailMessage,
+    build_mime,
+    message_from_item,
+)
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
 
@@ -216,3 +223,80 @@ def test_dkim_refuses_an_unusable_key_at_start(tmp_path: Path) -> None:
         DkimSigner.from_file(bad, selector="s", domain="acme.example")
     with pytest.raises(ValueError, match="cannot read"):
         DkimSigner.from_file(tmp_path / "missing.pem", selector="s", domain="acme.example")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "reader@example.org",
+        "first.last+tag@mail.example.co.uk",
+        "o'brien@example.org",
+        "x!#$%&'*+/=?^_`{|}~-y@a-b.example",
+        "a@b",
+        "a@-b",
+        "UPPER@Example.ORG",
+        "1234567890@123.example",
+    ],
+)
+def test_plain_addresses_are_taken_exactly_as_the_parser_takes_them(address: str) -> None:
+    parsed = Address(addr_spec=address)
+    assert (parsed.username, parsed.domain) != ("", "")
+    batch, item = make_item(address=address, from_address=address)
+    message = message_from_item(batch, item)
+    assert message.to_address == message.from_address == parsed.addr_spec == address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a..b@example.org",
+        ".a@example.org",
+        "a.@example.org",
+        "a@b..example",
+        "a@example.org.",
+        '"quoted"@example.org',
+        "a b@example.org",
+        "a@[127.0.0.1]",
+        "a@b@example.org",
+        "a@example.org, b@example.org",
+        "Name <a@example.org>",
+        "@example.org",
+        "a@",
+        "rëader@example.org",
+    ],
+)
+def test_other_addresses_go_through_the_parser(address: str) -> None:
+    assert _PLAIN_ADDRESS.fullmatch(address) is None
+    batch, item = make_item(address=address)
+    try:
+        expected: str | None = Address(addr_spec=address).addr_spec
+    except Exception:  # whatever the parser refuses
+        expected = None
+    try:
+        got: str | None = message_from_item(batch, item).to_address
+    except PermanentProviderError:
+        got = None
+    # Not on the fast path: either refused, or accepted exactly as the parser accepts it
+    # (and then only when the parser found both parts and the address is ASCII).
+    assert got is None or got == expected
+
+
+def test_every_plain_address_is_one_the_parser_takes_unchanged() -> None:
+    rng = random.Random(7)
+    # Every character the fast path allows on each side, dots doubled, and a few it refuses.
+    local_chars, domain_chars = "aZ9!#$%&'*+/=?^_`{|}~-..\" é", "aZ9-..é_"
+
+    def text(alphabet: str) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+
+    matched = 0
+    for _ in range(20_000):
+        candidate = f"{text(local_chars)}@{text(domain_chars)}"
+        if _PLAIN_ADDRESS.fullmatch(candidate) is None:
+            continue
+        matched += 1
+        parsed = Address(addr_spec=candidate)
+        assert parsed.username, candidate
+        assert parsed.domain, candidate
+        assert parsed.addr_spec == candidate
+    assert matched > 2_000

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import random
+
 import phonenumbers
 import pytest
 
-from brandcast.sms.destinations import DestinationPolicy, RefusedDestinationError
+from brandcast.sms.destinations import INVALID_NUMBER, DestinationPolicy, RefusedDestinationError
 from brandcast.sms.settings import DEFAULT_ALLOWED_COUNTRIES
 
 POLICY = DestinationPolicy(DEFAULT_ALLOWED_COUNTRIES)
@@ -73,3 +75,28 @@ def test_prefix_is_country_code_and_first_national_digits() -> None:
     destination = POLICY.check("+447400123456")
     assert destination.prefix(3) == "44740"
     assert destination.prefix(0) == "44"
+
+
+def test_validity_is_what_is_valid_number_says() -> None:
+    """check() infers is_valid_number() from region and type; the two never disagree."""
+    rng = random.Random(11)
+    policy = DestinationPolicy(phonenumbers.SUPPORTED_REGIONS)
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    random_numbers = [f"+{rng.choice(codes)}{rng.randrange(10**5, 10**11)}" for _ in range(5_000)]
+    examples = [
+        phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in phonenumbers.PhoneNumberType.values()
+        if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+    ]
+    for address in random_numbers + examples:
+        try:
+            number = phonenumbers.parse(address, None)
+        except phonenumbers.NumberParseException:
+            continue
+        try:
+            policy.check(address)
+            refused_as_invalid = False
+        except RefusedDestinationError as exc:
+            refused_as_invalid = exc.code == INVALID_NUMBER
+        assert refused_as_invalid == (not phonenumbers.is_valid_number(number)), address

@@ -73,17 +73,20 @@ class DestinationPolicy:
             number = phonenumbers.parse(address, None)
         except phonenumbers.NumberParseException as exc:
             raise RefusedDestinationError(INVALID_NUMBER, f"address: {exc}") from exc
-        if not phonenumbers.is_valid_number(number):
+        region = phonenumbers.region_code_for_number(number) or ""
+        # What is_valid_number() decides, from the two answers needed anyway: a number is
+        # valid when its country code has a region and the number matches one of that
+        # region's types (is_valid_number would work both out once more, ~11 µs).
+        kind = phonenumbers.number_type(number)
+        if not region or kind == PhoneNumberType.UNKNOWN:
             raise RefusedDestinationError(
                 INVALID_NUMBER, "address: not a valid number for any country"
             )
-        region = phonenumbers.region_code_for_number(number) or ""
         if region not in self._allowed:
             raise RefusedDestinationError(
                 COUNTRY_NOT_ALLOWED,
                 f"address: region {region or 'unknown'} is not in SMS_ALLOWED_COUNTRIES",
             )
-        kind = phonenumbers.number_type(number)
         if kind in _COSTLY_TYPES:
             name = _TYPE_NAMES.get(kind, str(kind))
             raise RefusedDestinationError(PREMIUM_RATE, f"address: {name} numbers are never texted")

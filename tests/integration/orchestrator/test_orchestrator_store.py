@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.store import (
     STATUS_RANK,
     FinalUpdate,
@@ -20,7 +22,8 @@ from brandcast.orchestrator.store import (
     now_us,
 )
 from brandcast.orchestrator.store.schema import metadata
-from brandcast.v1 import bus_pb2, campaign_pb2
+from brandcast.orchestrator.watch import watch_campaign
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
 
@@ -293,3 +296,38 @@ def test_a_read_stops_at_its_deadline(store: Store) -> None:
     assert (page, token) == ([], "")
     page, _ = store.list_deliveries(cid, page_size=10, timeout=30)
     assert len(page) == 10
+
+
+def test_a_busy_watch_counts_progress_at_most_every_interval(store: Store) -> None:
+    """Counting a campaign's deliveries grows with it: a watch does it for the
+    first event, at most once per interval while receipts pour in, and last."""
+    cid, ids = add_campaign(store, 12)
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(cid, ids)
+    events = CampaignEvents()
+    stop = threading.Event()
+
+    def receipts_one_by_one() -> None:
+        for delivery_id in ids:
+            store.apply_receipts([receipt(cid, delivery_id, S.DELIVERY_STATUS_SENT)])
+            events.publish([cid])
+            stop.wait(0.05)
+
+    sender = threading.Thread(target=receipts_one_by_one)
+    seen = []
+    request = campaign_service_pb2.WatchCampaignRequest(campaign_id=cid, include_deliveries=True)
+    for event in watch_campaign(store, events, request, progress_interval=0.3):
+        seen.append(event)
+        if event.WhichOneof("event") == "progress" and sender.ident is None:
+            sender.start()
+    sender.join()
+    kinds = [e.WhichOneof("event") for e in seen]
+    sent = [e for e in seen if e.delivery.status == S.DELIVERY_STATUS_SENT]
+    assert kinds.count("delivery") == 24  # each delivery queued, then sent
+    assert len(sent) == 12
+    # 12 receipts over ~0.6 s: the first count, one or two while busy, the last.
+    assert 2 <= kinds.count("progress") <= 5
+    assert kinds[-1] == "progress"
+    final = seen[-1].progress
+    assert final.state == S.CAMPAIGN_STATE_COMPLETED
+    assert sum(c.sent for c in final.counters) == 12

@@ -8,6 +8,7 @@ so the client knows to resume from its last cursor rather than think it done.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -26,6 +27,8 @@ from brandcast.v1 import campaign_service_pb2
 #: Seconds between store polls when no in-process notification arrives
 #: (changes made by another replica).
 POLL_INTERVAL: Final = 1.0
+#: Least seconds between two progress events of one watch while deliveries change.
+PROGRESS_INTERVAL: Final = 0.5
 
 
 def encode_cursor(cursor: tuple[int, str]) -> str:
@@ -46,9 +49,18 @@ def watch_campaign(
     events: CampaignEvents,
     request: campaign_service_pb2.WatchCampaignRequest,
     is_active: Callable[[], bool] = lambda: True,
+    progress_interval: float = PROGRESS_INTERVAL,
 ) -> Iterator[campaign_service_pb2.WatchCampaignResponse]:
+    """Delivery events as they commit; a progress event first, at most every
+    ``progress_interval`` seconds while deliveries change, and last.
+
+    Progress counts every delivery of the campaign, a scan that grows with the
+    audience, so a busy million-recipient campaign is not counted per change.
+    """
     cursor = decode_cursor(request.resume_cursor)
     first = True
+    owed = False
+    last_progress = 0.0
     while is_active() and not events.closed:
         version = events.version(request.campaign_id)
         status = store.campaign_state(request.campaign_id)
@@ -62,7 +74,9 @@ def watch_campaign(
                 yield campaign_service_pb2.WatchCampaignResponse(
                     cursor=encode_cursor(cursor), delivery=change.delivery
                 )
-        if changes or first:
+        owed = owed or bool(changes)
+        due = time.monotonic() - last_progress >= progress_interval
+        if first or (owed and (due or (settled and not changes))):
             # The state read above may predate the changes just read.
             fresh = store.campaign_state(request.campaign_id)
             state = fresh[0] if fresh else state
@@ -76,10 +90,14 @@ def watch_campaign(
                     at=at,
                 ),
             )
-            first = False
-        if settled and not changes:
+            first = owed = False
+            last_progress = time.monotonic()
+        if settled and not changes and not owed:
             return
         if not changes:
-            events.wait(request.campaign_id, version, POLL_INTERVAL)
+            wait = POLL_INTERVAL
+            if owed:
+                wait = max(0.0, min(wait, last_progress + progress_interval - time.monotonic()))
+            events.wait(request.campaign_id, version, wait)
     if events.closed:
         raise ShuttingDownError("resume the watch from the last cursor")

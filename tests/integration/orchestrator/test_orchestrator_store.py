@@ -331,3 +331,15 @@ def test_a_busy_watch_counts_progress_at_most_every_interval(store: Store) -> No
     final = seen[-1].progress
     assert final.state == S.CAMPAIGN_STATE_COMPLETED
     assert sum(c.sent for c in final.counters) == 12
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_statistics_are_refreshed_after_a_large_load(store: Store) -> None:
+    add_campaign(store, 3000)
+    store.refresh_statistics()
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'deliveries'"
+        ).scalar_one()
+    # The planner's row estimate now knows the rows the load just wrote.
+    assert rows >= 3000

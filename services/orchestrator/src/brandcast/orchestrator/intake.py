@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Recipients validated and written per round trip.
 SLICE: Final = 1000
+#: Audiences from this size on make the store refresh its planner statistics.
+REFRESH_STATISTICS_AFTER: Final = 10_000
 #: Violations reported at most; a broken file should not produce a huge error.
 MAX_VIOLATIONS: Final = 100
 #: Audience members rendered at submit to surface warnings early.
@@ -221,6 +223,8 @@ class CampaignIntake:
                 audience_size=audience_size,
                 maybe_settled=plan.open_deliveries == 0,
             )
+        if audience_size >= REFRESH_STATISTICS_AFTER:
+            self._store.refresh_statistics()
         campaign = self._store.get_campaign(campaign_id)
         assert campaign is not None
         log.info(

@@ -179,6 +179,19 @@ class Store:
             finally:
                 raw.set_progress_handler(None, 0)
 
+    def refresh_statistics(self) -> None:
+        """Let PostgreSQL's planner see a campaign just loaded.
+
+        Its statistics lag behind a bulk load until autovacuum gets to the table:
+        believing the outbox held 152 rows while it held 720,000, it planned each
+        claim as a bitmap scan and a sort of the whole outbox (1.1 s per claim of
+        500) instead of reading the partial index in order.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE deliveries, recipients")
+
     # -- intake ---------------------------------------------------------------
 
     @contextmanager
@@ -723,20 +736,41 @@ def _bump_seq(conn: Connection, campaign_id: str) -> int | None:
 
 def _complete_settled(conn: Connection, campaign_ids: Sequence[str], now: int) -> None:
     """Campaigns whose every delivery has settled become COMPLETED."""
+    settled = [c for c in campaign_ids if not _has_open_delivery(conn, c)]
+    if not settled:
+        return
     conn.execute(
         update(campaigns)
         .where(
-            campaigns.c.id.in_(list(campaign_ids)),
+            campaigns.c.id.in_(settled),
             campaigns.c.state.in_(
                 [campaign_pb2.CAMPAIGN_STATE_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING]
-            ),
-            ~exists().where(
-                deliveries.c.campaign_id == campaigns.c.id,
-                deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
             ),
         )
         .values(state=campaign_pb2.CAMPAIGN_STATE_COMPLETED, completed_us=now, updated_us=now)
     )
+
+
+def _has_open_delivery(conn: Connection, campaign_id: str) -> bool:
+    """Whether a delivery of the campaign is still pending, scheduled or queued.
+
+    Asked after every receipt flush. Until vacuum runs, the index still holds an
+    entry for every rank each delivery has passed through, oldest first, and
+    a plain EXISTS walked all the stale ones before a live one (108 ms per
+    flush, 558,501 heap fetches, half-way through a 1M-recipient campaign).
+    Walking from the highest rank and the newest entries finds the deliveries
+    queued last, or the ones not dispatched yet, straight away.
+    """
+    found = conn.execute(
+        select(deliveries.c.status_rank)
+        .where(
+            deliveries.c.campaign_id == campaign_id,
+            deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
+        )
+        .order_by(deliveries.c.status_rank.desc())
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def _latest_receipts(

@@ -24,7 +24,7 @@ class OrchestratorSettings(CommonSettings):
     #: Comma-separated bearer tokens accepted by the API; empty turns auth off.
     api_tokens: str = ""
     #: Deliveries per broker message.
-    dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
+    dispatch_batch_size: int = Field(default=1000, ge=1, le=10_000)
     #: How often the dispatcher looks for due deliveries when idle, in seconds.
     dispatch_poll_interval: float = Field(default=0.5, gt=0, le=60)
     #: Receipts the collector takes from the broker before acknowledging.

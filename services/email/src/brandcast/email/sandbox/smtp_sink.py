@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -98,6 +98,8 @@ class SinkHandler:
         self._held: set[str] = set()
         #: RCPT commands currently kept waiting by :meth:`hold`.
         self.waiting = 0
+        # Kept open: opening it per message cost more than writing the line.
+        self._index: TextIO | None = None
 
     def fail(self, address: str, code: int, times: int | None = None) -> None:
         """Refuse ``address`` with ``code`` (``times`` times, or always)."""
@@ -178,15 +180,29 @@ class SinkHandler:
             "message_id": message_id,
             "received_at": datetime.now(UTC).isoformat(),
         }
-        with self._lock, (self.directory / INDEX_FILE).open("a", encoding="utf-8") as index:
-            index.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._index is None:
+                self._index = (self.directory / INDEX_FILE).open("a", encoding="utf-8")
+            self._index.write(line)
+            self._index.flush()  # a reader sees every line as soon as the sender is answered
         return f"250 2.0.0 Ok: queued as {digest}"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
 
 
 class SinkController(Controller):
     """aiosmtpd's threaded controller, able to listen on port 0."""
 
     handler: SinkHandler
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert)
+        self.handler.close()
 
     def _trigger_server(self) -> None:
         # aiosmtpd would connect to port 0 to check the server is up: ask the socket first.

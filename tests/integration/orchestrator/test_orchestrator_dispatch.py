@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from kombu import Connection
 
-from brandcast.orchestrator import dispatcher as dispatcher_module
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.server import Orchestrator, bootstrap
 from brandcast.orchestrator.settings import OrchestratorSettings
@@ -211,36 +210,3 @@ def test_receipts_arriving_in_waves_are_all_applied(app: Orchestrator, broker_ur
     campaign = app.store.get_campaign(cid)
     assert campaign is not None
     assert campaign.state == S.CAMPAIGN_STATE_COMPLETED
-
-
-def test_a_claim_of_large_emails_goes_out_in_messages_of_bounded_size(
-    database_url: str, broker_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    limit = 12_000
-    monkeypatch.setattr(dispatcher_module, "MAX_MESSAGE_BYTES", limit)
-    spec = make_spec()
-    spec.channels.sms.enabled = spec.channels.social.enabled = False
-    del spec.audience[:]
-    spec.audience.extend(S.Recipient(id=f"r{i}", email=f"r{i}@example.com") for i in range(20))
-    store = Store.open(database_url)
-    with BusPublisher(broker_url) as publisher:
-        publisher.declare_topology()
-        try:
-            campaign = CampaignIntake(store).submit(
-                campaign_service_pb2.SubmitCampaignRequest(spec=spec)
-            )
-            relay = dispatcher_module.Dispatcher(store, lambda: publisher, batch_size=100)
-            assert relay.dispatch_once() == 20  # one claim...
-            batches = take_batches(broker_url, "email", 20)
-            counters = store.counters(campaign.campaign.id)
-        finally:
-            store.close()
-    # ...several messages, none over the limit (unless one item alone is).
-    assert len(batches) > 1
-    for batch in batches:
-        sizes = [item.ByteSize() for item in batch.items]
-        assert sum(sizes) <= limit or len(sizes) == 1
-    delivered = [item.recipient_id for batch in batches for item in batch.items]
-    assert sorted(delivered) == sorted(f"r{i}" for i in range(20))
-    assert len({batch.batch_id for batch in batches}) == len(batches)
-    assert counters[0].queued == 20

@@ -42,10 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Campaign renderers kept between claims (specs are parsed and validated once).
 RENDERER_CACHE: Final = 64
-#: A broker message holds items up to about this many bytes (protobuf), so a
-#: claim of large emails goes out as several messages: the brokers, the adapters
-#: and our memory handle small messages better than one of many megabytes.
-MAX_MESSAGE_BYTES: Final = 1 << 20
 #: Longest pause after a failing round (broker or database down).
 MAX_BACKOFF: Final = 10.0
 
@@ -219,15 +215,25 @@ class Dispatcher:
             suppressed = claim.suppressed(channel, [d.address for d in items])
         else:
             suppressed = set()
-        batch = self._new_batch(campaign_id, channel, campaign)
-        size = finals = 0
+        created = Timestamp()
+        created.GetCurrentTime()
+        batch = bus_pb2.DispatchBatch(
+            batch_id=str(uuid.uuid4()),
+            campaign_id=campaign_id,
+            channel=channel,  # type: ignore[arg-type]
+            created_at=created,
+            trace_context=campaign.trace_context,
+            campaign_name=campaign.spec.name,
+            brand_name=campaign.spec.brand_kit.name,
+        )
+        finals = 0
         for due in items:
             if due.address in suppressed:
                 mark.finals.append(FinalUpdate(due.id, campaign_pb2.DELIVERY_STATUS_SUPPRESSED))
                 finals += 1
                 continue
             try:
-                item = self._item(campaign, due)
+                batch.items.append(self._item(campaign, due))
             except RenderError as exc:
                 mark.finals.append(
                     FinalUpdate(
@@ -235,7 +241,6 @@ class Dispatcher:
                     )
                 )
                 finals += 1
-                continue
             except Exception as exc:
                 # A renderer bug must not stall the outbox: fail this one, loudly.
                 log.exception("rendering delivery %s failed", due.id)
@@ -245,31 +250,6 @@ class Dispatcher:
                     )
                 )
                 finals += 1
-                continue
-            item_size = item.ByteSize()
-            if batch.items and size + item_size > MAX_MESSAGE_BYTES:
-                self._flush(batch, mark, finals)
-                batch, size, finals = self._new_batch(campaign_id, channel, campaign), 0, 0
-            batch.items.append(item)
-            size += item_size
-        self._flush(batch, mark, finals)
-
-    def _new_batch(
-        self, campaign_id: str, channel: int, campaign: _Campaign
-    ) -> bus_pb2.DispatchBatch:
-        created = Timestamp()
-        created.GetCurrentTime()
-        return bus_pb2.DispatchBatch(
-            batch_id=str(uuid.uuid4()),
-            campaign_id=campaign_id,
-            channel=channel,  # type: ignore[arg-type]
-            created_at=created,
-            trace_context=campaign.trace_context,
-            campaign_name=campaign.spec.name,
-            brand_name=campaign.spec.brand_kit.name,
-        )
-
-    def _flush(self, batch: bus_pb2.DispatchBatch, mark: _Marks, finals: int) -> None:
         if batch.items:
             self._publish(batch)
             mark.queued.extend(item.delivery_id for item in batch.items)
@@ -277,7 +257,7 @@ class Dispatcher:
             "dispatched %d deliveries, %d ended before dispatch",
             len(batch.items),
             finals,
-            extra={"campaign_id": batch.campaign_id, "batch_id": batch.batch_id},
+            extra={"campaign_id": campaign_id, "batch_id": batch.batch_id},
         )
 
     def _defer_quiet(

@@ -83,4 +83,8 @@ def test_sigkill_sms_worker_mid_campaign_loses_nothing(rig: SmsRig, broker_url: 
     # got a second message under a different key.
     assert max(per_number.values()) == 1
     assert sent_keys == keys
-    assert stats["duplicates"] <= in_flight
+    # Only the killed worker's unacknowledged message is delivered again: with
+    # --concurrency 1 and a prefetch of one message, at most one batch. (The
+    # queue's unacked count sampled before the kill is printed, not asserted: a
+    # worker between two messages shows 0 there and takes the next one at once.)
+    assert stats["duplicates"] <= BATCH

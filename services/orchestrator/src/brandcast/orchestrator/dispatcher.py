@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -33,7 +33,7 @@ from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import SubmitResult
 from brandcast.orchestrator.quiet_hours import QuietHours, zone
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
-from brandcast.orchestrator.store import Claim, DueDelivery, FinalUpdate, Store
+from brandcast.orchestrator.store import DueDelivery, FinalUpdate, Store
 from brandcast.shared import metrics, telemetry, tokens, topology
 from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import bus_pb2, campaign_pb2
@@ -132,12 +132,16 @@ class Dispatcher:
                 quiet_hours=_quiet_hours(result.spec),
             )
             self._remember(result.campaign.id, campaign)
-        self.wake()
+            # Only the channels it uses: the other threads' empty claims would
+            # compete with this one for the interpreter and the database.
+            self.wake(_channels_of(result.spec))
+        else:
+            self.wake()
 
-    def wake(self) -> None:
-        """Look for due deliveries now instead of at the next poll."""
-        for wake in self._wakes.values():
-            wake.set()
+    def wake(self, channels: Iterable[int] = DISPATCH_CHANNELS) -> None:
+        """Look for due deliveries of ``channels`` now instead of at the next poll."""
+        for channel in channels:
+            self._wakes[channel].set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the rounds in progress and stop."""
@@ -192,7 +196,7 @@ class Dispatcher:
                 if group_channel == campaign_pb2.CHANNEL_SMS:
                     items = self._defer_quiet(campaign_id, claimed, now, mark)
                 if items:
-                    self._dispatch_group(claim, campaign_id, group_channel, items, mark)
+                    self._dispatch_group(campaign_id, group_channel, items, mark)
             for campaign_id in sorted(marks):
                 mark = marks[campaign_id]
                 claim.defer(campaign_id, mark.deferred)
@@ -204,17 +208,12 @@ class Dispatcher:
 
     def _dispatch_group(
         self,
-        claim: Claim,
         campaign_id: str,
         channel: int,
         items: list[DueDelivery],
         mark: _Marks,
     ) -> None:
         campaign = self._campaign(campaign_id)
-        if channel in (campaign_pb2.CHANNEL_EMAIL, campaign_pb2.CHANNEL_SMS):
-            suppressed = claim.suppressed(channel, [d.address for d in items])
-        else:
-            suppressed = set()
         created = Timestamp()
         created.GetCurrentTime()
         batch = bus_pb2.DispatchBatch(
@@ -228,7 +227,7 @@ class Dispatcher:
         )
         finals = 0
         for due in items:
-            if due.address in suppressed:
+            if due.suppressed:
                 mark.finals.append(FinalUpdate(due.id, campaign_pb2.DELIVERY_STATUS_SUPPRESSED))
                 finals += 1
                 continue
@@ -393,6 +392,15 @@ class Dispatcher:
         if publisher is None:
             publisher = self._publishers[key] = self._publisher_factory()
         return publisher
+
+
+def _channels_of(spec: campaign_pb2.CampaignSpec) -> list[int]:
+    enabled = (
+        (campaign_pb2.CHANNEL_EMAIL, spec.channels.email.enabled),
+        (campaign_pb2.CHANNEL_SMS, spec.channels.sms.enabled),
+        (campaign_pb2.CHANNEL_SOCIAL, spec.channels.social.enabled),
+    )
+    return [channel for channel, on in enabled if on]
 
 
 def _quiet_hours(spec: campaign_pb2.CampaignSpec) -> QuietHours | None:

@@ -19,6 +19,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
+from sqlalchemy.exc import DBAPIError
 
 from brandcast.orchestrator.errors import (
     CallEndedError,
@@ -76,6 +77,11 @@ def _abort_for(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
         context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
     if isinstance(exc, OrchestratorError):
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # The database restarted or the connection dropped: the pool has been
+        # refreshed, so a retry is expected to succeed.
+        log.warning("database connection lost during a gRPC call: %s", exc.orig)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "database connection lost; retry")
     log.exception("unexpected error in a gRPC call", exc_info=exc)
     context.abort(grpc.StatusCode.INTERNAL, "internal error; see the orchestrator's log")
     raise AssertionError("unreachable")

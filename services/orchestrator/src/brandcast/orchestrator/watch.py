@@ -62,42 +62,45 @@ def watch_campaign(
     owed = False
     last_progress = 0.0
     while is_active() and not events.closed:
+        # Taken before the read: a change committed after it bumps the version,
+        # so the wait below returns at once instead of missing it.
         version = events.version(request.campaign_id)
-        status = store.campaign_state(request.campaign_id)
-        if status is None:
+        snapshot = store.watch_snapshot(request.campaign_id, cursor)
+        if snapshot is None:
             raise CampaignNotFoundError(request.campaign_id)
-        state, settled = status
-        changes = store.changes_since(request.campaign_id, cursor)
-        for change in changes:
+        for change in snapshot.changes:
             cursor = change.cursor
             if request.include_deliveries:
                 yield campaign_service_pb2.WatchCampaignResponse(
                     cursor=encode_cursor(cursor), delivery=change.delivery
                 )
-        owed = owed or bool(changes)
+        owed = owed or bool(snapshot.changes)
+        finished = snapshot.settled and snapshot.complete
         due = time.monotonic() - last_progress >= progress_interval
-        if first or (owed and (due or (settled and not changes))):
-            # The state read above may predate the changes just read.
-            fresh = store.campaign_state(request.campaign_id)
-            state = fresh[0] if fresh else state
+        if first or (owed and (due or finished)):
+            progress = store.progress(request.campaign_id)
+            if progress is None:
+                raise CampaignNotFoundError(request.campaign_id)
+            state, counters = progress
             at = Timestamp()
             at.GetCurrentTime()
             yield campaign_service_pb2.WatchCampaignResponse(
                 cursor=encode_cursor(cursor),
                 progress=campaign_service_pb2.CampaignProgress(
                     state=state,  # type: ignore[arg-type]
-                    counters=store.counters(request.campaign_id),
+                    counters=counters,
                     at=at,
                 ),
             )
             first = owed = False
             last_progress = time.monotonic()
-        if settled and not changes and not owed:
+        if finished:
             return
-        if not changes:
-            wait = POLL_INTERVAL
-            if owed:
-                wait = max(0.0, min(wait, last_progress + progress_interval - time.monotonic()))
-            events.wait(request.campaign_id, version, wait)
+        if not snapshot.complete:
+            continue  # a full page: read the next one now
+        wait = POLL_INTERVAL
+        if owed:
+            wait = max(0.0, min(wait, last_progress + progress_interval - time.monotonic()))
+        events.wait(request.campaign_id, version, wait)
     if events.closed:
         raise ShuttingDownError("resume the watch from the last cursor")

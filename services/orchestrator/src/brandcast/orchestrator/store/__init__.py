@@ -11,6 +11,7 @@ from brandcast.orchestrator.store._store import (
     IdempotencyKeyTakenError,
     QueryDeadlineError,
     Store,
+    WatchSnapshot,
     decode_token,
     suppressed_addresses,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "IdempotencyKeyTakenError",
     "QueryDeadlineError",
     "Store",
+    "WatchSnapshot",
     "decode_token",
     "now_us",
     "suppressed_addresses",

@@ -11,6 +11,7 @@ changes in ``(seq, id)`` order and never miss one committed out of order.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -19,16 +20,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
+    Select,
     String,
     Table,
     and_,
     any_,
     bindparam,
+    case,
     delete,
-    exists,
     func,
     insert,
     or_,
@@ -121,6 +122,23 @@ class DueDelivery:
     attempts: int
     #: Serialized Recipient, None for social deliveries.
     recipient: bytes | None
+    #: The address is on the channel's suppression list (as of the claim).
+    suppressed: bool = False
+
+
+@dataclass(frozen=True)
+class WatchSnapshot:
+    state: int
+    #: No delivery was pending, scheduled or queued (read before the changes).
+    settled: bool
+    changes: list[DeliveryChange]
+    #: The page size asked for: a full page means more changes may follow.
+    limit: int
+
+    @property
+    def complete(self) -> bool:
+        """Every change committed before the read is in ``changes``."""
+        return len(self.changes) < self.limit
 
 
 @dataclass(frozen=True)
@@ -150,11 +168,17 @@ class Store:
         """A read-only connection; with ``timeout`` (seconds) the database stops
         the query once it passes (``QueryDeadlineError``) instead of finishing
         work nobody waits for."""
-        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        postgres = self.engine.dialect.name == "postgresql"
+        options: dict[str, Any] = {READ_ONLY: True}
+        if postgres and timeout is None:
+            # Under READ COMMITTED every statement takes its own snapshot anyway:
+            # a transaction would only add BEGIN and ROLLBACK round trips.
+            options["isolation_level"] = "AUTOCOMMIT"
+        with self.engine.connect().execution_options(**options) as conn:
             if timeout is None:
                 yield conn
                 return
-            if self.engine.dialect.name == "postgresql":
+            if postgres:
                 # SET LOCAL lasts as long as this read's transaction.
                 conn.exec_driver_sql(
                     f"SET LOCAL statement_timeout = {min(2**31 - 1, max(1, int(timeout * 1000)))}"
@@ -203,11 +227,7 @@ class Store:
     def find_by_idempotency_key(self, key: str) -> tuple[str, str] | None:
         """``(campaign_id, request_hash)`` of the campaign submitted with ``key``."""
         with self._read() as conn:
-            row = conn.execute(
-                select(campaigns.c.id, campaigns.c.request_hash).where(
-                    campaigns.c.idempotency_key == key
-                )
-            ).first()
+            row = conn.execute(_BY_IDEMPOTENCY_KEY, {"key": key}).first()
         return (row.id, row.request_hash or "") if row else None
 
     def release_idempotency_keys(self, *, created_before_us: int) -> int:
@@ -227,7 +247,7 @@ class Store:
 
     def get_campaign(self, campaign_id: str) -> campaign_pb2.Campaign | None:
         with self._read() as conn:
-            row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
+            row = conn.execute(_CAMPAIGN, {"campaign_id": campaign_id}).first()
             if row is None:
                 return None
             return _convert.campaign(row, self._counters(conn, campaign_id))
@@ -252,30 +272,37 @@ class Store:
 
     @staticmethod
     def _counters(conn: Connection, campaign_id: str) -> list[campaign_pb2.ChannelCounters]:
-        rows = conn.execute(
-            select(deliveries.c.channel, deliveries.c.status, func.count())
-            .where(deliveries.c.campaign_id == campaign_id)
-            .group_by(deliveries.c.channel, deliveries.c.status)
-        )
-        return _convert.counters(rows)
+        return _convert.counters(conn.execute(_COUNTERS, {"campaign_id": campaign_id}))
 
     def campaign_state(self, campaign_id: str) -> tuple[int, bool] | None:
         """The campaign's state and whether every delivery has settled."""
         with self._read() as conn:
-            state = conn.execute(
-                select(campaigns.c.state).where(campaigns.c.id == campaign_id)
-            ).scalar()
+            return _campaign_state(conn, campaign_id)
+
+    def progress(self, campaign_id: str) -> tuple[int, list[campaign_pb2.ChannelCounters]] | None:
+        """The campaign's state and its counters per channel, read together."""
+        with self._read() as conn:
+            state = conn.execute(_STATE, {"campaign_id": campaign_id}).scalar()
             if state is None:
                 return None
-            unsettled = conn.execute(
-                select(
-                    exists().where(
-                        deliveries.c.campaign_id == campaign_id,
-                        deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
-                    )
-                )
-            ).scalar()
-        return int(state), not unsettled
+            return int(state), self._counters(conn, campaign_id)
+
+    def watch_snapshot(
+        self, campaign_id: str, cursor: tuple[int, str], limit: int = 500
+    ) -> WatchSnapshot | None:
+        """What a watcher needs per wake-up, on one connection: whether every
+        delivery had settled, then the changes after ``cursor``.
+
+        Read in that order, a campaign seen settled has all its changes in the
+        page (or in the pages after it).
+        """
+        with self._read() as conn:
+            status = _campaign_state(conn, campaign_id)
+            if status is None:
+                return None
+            return WatchSnapshot(
+                status[0], status[1], _changes_since(conn, campaign_id, cursor, limit), limit
+            )
 
     def list_campaigns(
         self, page_size: int, page_token: str = ""
@@ -342,18 +369,8 @@ class Store:
         self, campaign_id: str, cursor: tuple[int, str], limit: int = 500
     ) -> list[DeliveryChange]:
         """Deliveries changed after ``cursor`` (``(seq, delivery_id)``), oldest change first."""
-        seq, after_id = cursor
         with self._read() as conn:
-            rows = conn.execute(
-                select(deliveries)
-                .where(
-                    deliveries.c.campaign_id == campaign_id,
-                    tuple_(deliveries.c.seq, deliveries.c.id) > tuple_(seq, after_id),
-                )
-                .order_by(deliveries.c.seq, deliveries.c.id)
-                .limit(limit)
-            ).all()
-        return [DeliveryChange((r.seq, r.id), _convert.delivery(r)) for r in rows]
+            return _changes_since(conn, campaign_id, cursor, limit)
 
     # -- changes --------------------------------------------------------------
 
@@ -433,45 +450,15 @@ class Store:
         commits each update in its own short transaction.
         """
         now = now_us if now_us is not None else _convert.now_us()
-        query = (
-            select(
-                deliveries.c.id,
-                deliveries.c.campaign_id,
-                deliveries.c.channel,
-                deliveries.c.recipient_id,
-                deliveries.c.address,
-                deliveries.c.attempts,
-                recipients.c.data,
-            )
-            .select_from(
-                deliveries.outerjoin(
-                    recipients,
-                    and_(
-                        recipients.c.campaign_id == deliveries.c.campaign_id,
-                        recipients.c.recipient_id == deliveries.c.recipient_id,
-                        deliveries.c.channel != campaign_pb2.CHANNEL_SOCIAL,
-                    ),
-                )
-            )
-            .where(text(OUTBOX_SQL), deliveries.c.not_before_us <= now)
-            .limit(limit)
-        )
-        if channel is None:
-            query = query.order_by(
-                deliveries.c.not_before_us, deliveries.c.campaign_id, deliveries.c.channel
-            )
-        else:
-            # The order of ``ix_deliveries_due``: an index scan, no sort.
-            query = query.where(deliveries.c.channel == channel).order_by(
-                deliveries.c.channel, deliveries.c.not_before_us, deliveries.c.campaign_id
-            )
-        if self.engine.dialect.name == "postgresql":
+        postgres = self.engine.dialect.name == "postgresql"
+        query = _claim_statement(limit, channel, postgres)
+        if postgres:
             with self.engine.begin() as conn:
-                rows = conn.execute(query.with_for_update(of=deliveries, skip_locked=True)).all()
+                rows = conn.execute(query, {"now": now}).all()
                 yield Claim(_due(rows), lambda: _nullcontext(conn))
         else:
             with self._read() as conn:
-                rows = conn.execute(query).all()
+                rows = conn.execute(query, {"now": now}).all()
             yield Claim(_due(rows), self.engine.begin)
 
     # -- suppressions ---------------------------------------------------------
@@ -535,7 +522,7 @@ class CampaignWriter:
         self._conn = conn
 
     def insert_campaign(self, values: dict[str, Any]) -> None:
-        self._conn.execute(insert(campaigns).values(**values, event_seq=1))
+        self._conn.execute(_INSERT_CAMPAIGN, {**values, "event_seq": 1})
 
     def existing_recipient_ids(self, campaign_id: str, ids: Sequence[str]) -> set[str]:
         rows = self._conn.execute(
@@ -595,13 +582,13 @@ class CampaignWriter:
         try:
             with self._conn.begin_nested():
                 self._conn.execute(
-                    update(campaigns)
-                    .where(campaigns.c.id == campaign_id)
-                    .values(
-                        idempotency_key=idempotency_key or None,
-                        request_hash=request_hash,
-                        audience_size=audience_size,
-                    )
+                    _FINISH_CAMPAIGN,
+                    {
+                        "campaign_id": campaign_id,
+                        "key": idempotency_key or None,
+                        "hash": request_hash,
+                        "size": audience_size,
+                    },
                 )
         except IntegrityError as exc:
             raise IdempotencyKeyTakenError(idempotency_key) from exc
@@ -620,31 +607,12 @@ class Claim:
         if not delivery_ids:
             return
         now = _convert.now_us()
-        rank = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
         with self._transaction() as conn:
-            seq = _bump_seq(conn, campaign_id)
+            seq = _bump_seq(conn, campaign_id, dispatching_since=now)
+            statement = _MARK_QUEUED_PG if conn.dialect.name == "postgresql" else _MARK_QUEUED
             for start in range(0, len(delivery_ids), WRITE_BATCH):
-                conn.execute(
-                    update(deliveries)
-                    .where(
-                        _id_among(conn, delivery_ids[start : start + WRITE_BATCH]),
-                        deliveries.c.status_rank < rank,
-                    )
-                    .values(
-                        status=campaign_pb2.DELIVERY_STATUS_QUEUED,
-                        status_rank=rank,
-                        updated_us=now,
-                        seq=seq,
-                    )
-                )
-            conn.execute(
-                update(campaigns)
-                .where(
-                    campaigns.c.id == campaign_id,
-                    campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_SCHEDULED,
-                )
-                .values(state=campaign_pb2.CAMPAIGN_STATE_DISPATCHING, updated_us=now)
-            )
+                ids = list(delivery_ids[start : start + WRITE_BATCH])
+                conn.execute(statement, {"ids": ids, "now": now, "seq": seq})
 
     def defer(self, campaign_id: str, until: Sequence[tuple[str, int]]) -> None:
         """Hold deliveries as scheduled until ``(delivery_id, not_before_us)``.
@@ -708,9 +676,56 @@ class Claim:
             )
             _complete_settled(conn, [campaign_id], now)
 
-    def suppressed(self, channel: int, addresses: Sequence[str]) -> set[str]:
-        with self._transaction() as conn:
-            return suppressed_addresses(conn, channel, addresses)
+
+@functools.cache
+def _claim_statement(limit: int, channel: int | None, postgres: bool) -> Select[Any]:
+    """The claim query, built once per shape; the limit stays a literal so the
+    planner sees it."""
+    query = (
+        select(
+            deliveries.c.id,
+            deliveries.c.campaign_id,
+            deliveries.c.channel,
+            deliveries.c.recipient_id,
+            deliveries.c.address,
+            deliveries.c.attempts,
+            recipients.c.data,
+            suppressions.c.address.is_not(None).label("suppressed"),
+        )
+        .select_from(
+            deliveries.outerjoin(
+                recipients,
+                and_(
+                    recipients.c.campaign_id == deliveries.c.campaign_id,
+                    recipients.c.recipient_id == deliveries.c.recipient_id,
+                    deliveries.c.channel != campaign_pb2.CHANNEL_SOCIAL,
+                ),
+            )
+            # Suppressed since submit (an unsubscribe, a bounce): found in the
+            # claim's own round trip, by the suppressions' unique key.
+            .outerjoin(
+                suppressions,
+                and_(
+                    suppressions.c.channel == deliveries.c.channel,
+                    suppressions.c.address == deliveries.c.address,
+                ),
+            )
+        )
+        .where(text(OUTBOX_SQL), deliveries.c.not_before_us <= bindparam("now"))
+        .limit(limit)
+    )
+    if channel is None:
+        query = query.order_by(
+            deliveries.c.not_before_us, deliveries.c.campaign_id, deliveries.c.channel
+        )
+    else:
+        # The order of ``ix_deliveries_due``: an index scan, no sort.
+        query = query.where(deliveries.c.channel == channel).order_by(
+            deliveries.c.channel, deliveries.c.not_before_us, deliveries.c.campaign_id
+        )
+    if postgres:
+        query = query.with_for_update(of=deliveries, skip_locked=True)
+    return query
 
 
 @contextmanager
@@ -720,17 +735,29 @@ def _nullcontext(conn: Connection) -> Iterator[Connection]:
 
 def _due(rows: Sequence[Any]) -> list[DueDelivery]:
     return [
-        DueDelivery(r.id, r.campaign_id, r.channel, r.recipient_id, r.address, r.attempts, r.data)
+        DueDelivery(
+            r.id,
+            r.campaign_id,
+            r.channel,
+            r.recipient_id,
+            r.address,
+            r.attempts,
+            r.data,
+            bool(r.suppressed),
+        )
         for r in rows
     ]
 
 
-def _bump_seq(conn: Connection, campaign_id: str) -> int | None:
+def _bump_seq(
+    conn: Connection, campaign_id: str, *, dispatching_since: int | None = None
+) -> int | None:
+    """The campaign's next event seq; with ``dispatching_since``, a scheduled
+    campaign also becomes DISPATCHING, in the same statement."""
+    if dispatching_since is None:
+        return conn.execute(_BUMP_SEQ, {"campaign_id": campaign_id}).scalar()
     return conn.execute(
-        update(campaigns)
-        .where(campaigns.c.id == campaign_id)
-        .values(event_seq=campaigns.c.event_seq + 1)
-        .returning(campaigns.c.event_seq)
+        _BUMP_SEQ_DISPATCHING, {"campaign_id": campaign_id, "now": dispatching_since}
     ).scalar()
 
 
@@ -739,16 +766,25 @@ def _complete_settled(conn: Connection, campaign_ids: Sequence[str], now: int) -
     settled = [c for c in campaign_ids if not _has_open_delivery(conn, c)]
     if not settled:
         return
-    conn.execute(
-        update(campaigns)
-        .where(
-            campaigns.c.id.in_(settled),
-            campaigns.c.state.in_(
-                [campaign_pb2.CAMPAIGN_STATE_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING]
-            ),
-        )
-        .values(state=campaign_pb2.CAMPAIGN_STATE_COMPLETED, completed_us=now, updated_us=now)
-    )
+    conn.execute(_COMPLETE, {"campaign_ids": settled, "now": now})
+
+
+def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | None:
+    row = conn.execute(_STATE_AND_OPEN, {"campaign_id": campaign_id}).first()
+    if row is None:
+        return None
+    return int(row.state), row.open_rank is None
+
+
+def _changes_since(
+    conn: Connection, campaign_id: str, cursor: tuple[int, str], limit: int
+) -> list[DeliveryChange]:
+    seq, after_id = cursor
+    rows = conn.execute(
+        _CHANGES,
+        {"campaign_id": campaign_id, "seq": seq, "after_id": after_id, "limit": limit},
+    ).all()
+    return [DeliveryChange((r.seq, r.id), _convert.delivery(r)) for r in rows]
 
 
 def _has_open_delivery(conn: Connection, campaign_id: str) -> bool:
@@ -761,16 +797,7 @@ def _has_open_delivery(conn: Connection, campaign_id: str) -> bool:
     Walking from the highest rank and the newest entries finds the deliveries
     queued last, or the ones not dispatched yet, straight away.
     """
-    found = conn.execute(
-        select(deliveries.c.status_rank)
-        .where(
-            deliveries.c.campaign_id == campaign_id,
-            deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
-        )
-        .order_by(deliveries.c.status_rank.desc())
-        .limit(1)
-    ).first()
-    return found is not None
+    return conn.execute(_OPEN_RANK, {"campaign_id": campaign_id}).first() is not None
 
 
 def _latest_receipts(
@@ -791,6 +818,114 @@ def _latest_receipts(
         by_campaign.setdefault(campaign_id, []).append(r)
     return by_campaign
 
+
+# The statements run per campaign, per watch wake-up or per dispatch round,
+# built once: building and cache-keying a Core statement cost about as much
+# CPU as executing it (on PostgreSQL, 215 µs of CPU per read built per call,
+# 106 µs prebuilt).
+_BY_IDEMPOTENCY_KEY: Final = select(campaigns.c.id, campaigns.c.request_hash).where(
+    campaigns.c.idempotency_key == bindparam("key")
+)
+_CAMPAIGN: Final = select(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
+_STATE: Final = select(campaigns.c.state).where(campaigns.c.id == bindparam("campaign_id"))
+_COUNTERS: Final = (
+    select(deliveries.c.channel, deliveries.c.status, func.count())
+    .where(deliveries.c.campaign_id == bindparam("campaign_id"))
+    .group_by(deliveries.c.channel, deliveries.c.status)
+)
+#: See ``_has_open_delivery`` for why it reads from the highest rank down.
+_OPEN_RANK: Final = (
+    select(deliveries.c.status_rank)
+    .where(
+        deliveries.c.campaign_id == bindparam("campaign_id"),
+        deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
+    )
+    .order_by(deliveries.c.status_rank.desc())
+    .limit(1)
+)
+_STATE_AND_OPEN: Final = select(
+    campaigns.c.state,
+    _OPEN_RANK.scalar_subquery().label("open_rank"),
+).where(campaigns.c.id == bindparam("campaign_id"))
+_CHANGES: Final = (
+    select(deliveries)
+    .where(
+        deliveries.c.campaign_id == bindparam("campaign_id"),
+        tuple_(deliveries.c.seq, deliveries.c.id) > tuple_(bindparam("seq"), bindparam("after_id")),
+    )
+    .order_by(deliveries.c.seq, deliveries.c.id)
+    .limit(bindparam("limit"))
+)
+_BUMP_SEQ: Final = (
+    update(campaigns)
+    .where(campaigns.c.id == bindparam("campaign_id"))
+    .values(event_seq=campaigns.c.event_seq + 1)
+    .returning(campaigns.c.event_seq)
+)
+_SCHEDULED: Final = campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_SCHEDULED
+_BUMP_SEQ_DISPATCHING: Final = (
+    update(campaigns)
+    .where(campaigns.c.id == bindparam("campaign_id"))
+    .values(
+        event_seq=campaigns.c.event_seq + 1,
+        state=case((_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING), else_=campaigns.c.state),
+        updated_us=case((_SCHEDULED, bindparam("now")), else_=campaigns.c.updated_us),
+    )
+    .returning(campaigns.c.event_seq)
+)
+_SUPPRESSED: Final = select(suppressions.c.address).where(
+    suppressions.c.channel == bindparam("channel"),
+    suppressions.c.address.in_(bindparam("addresses", expanding=True)),
+)
+_INSERT_CAMPAIGN: Final = insert(campaigns)
+_FINISH_CAMPAIGN: Final = (
+    update(campaigns)
+    .where(campaigns.c.id == bindparam("campaign_id"))
+    .values(
+        idempotency_key=bindparam("key"),
+        request_hash=bindparam("hash"),
+        audience_size=bindparam("size"),
+    )
+)
+
+_QUEUED_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
+_MARK_QUEUED_VALUES: Final = {
+    "status": campaign_pb2.DELIVERY_STATUS_QUEUED,
+    "status_rank": _QUEUED_RANK,
+    "updated_us": bindparam("now"),
+    "seq": bindparam("seq"),
+}
+#: On PostgreSQL the ids travel as one array parameter, not one per id.
+_MARK_QUEUED_PG: Final = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == any_(bindparam("ids", type_=ARRAY(String))),
+        deliveries.c.status_rank < _QUEUED_RANK,
+    )
+    .values(**_MARK_QUEUED_VALUES)
+)
+_MARK_QUEUED: Final = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        deliveries.c.status_rank < _QUEUED_RANK,
+    )
+    .values(**_MARK_QUEUED_VALUES)
+)
+_COMPLETE: Final = (
+    update(campaigns)
+    .where(
+        campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
+        campaigns.c.state.in_(
+            [campaign_pb2.CAMPAIGN_STATE_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING]
+        ),
+    )
+    .values(
+        state=campaign_pb2.CAMPAIGN_STATE_COMPLETED,
+        completed_us=bindparam("now"),
+        updated_us=bindparam("now"),
+    )
+)
 
 _APPLY_RECEIPT_EACH: Final = (
     update(deliveries)
@@ -848,13 +983,6 @@ def _apply_receipts(
     )
 
 
-def _id_among(conn: Connection, ids: Sequence[str]) -> ColumnElement[bool]:
-    """``deliveries.id`` in ``ids``: one array parameter on PostgreSQL, not one per id."""
-    if conn.dialect.name == "postgresql":
-        return deliveries.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(String)))
-    return deliveries.c.id.in_(list(ids))
-
-
 def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """``rows`` into ``table`` with PostgreSQL's COPY, inside ``conn``'s transaction."""
     names = list(rows[0])
@@ -875,10 +1003,7 @@ def suppressed_addresses(conn: Connection, channel: int, addresses: Sequence[str
     unique = list(dict.fromkeys(addresses))
     for start in range(0, len(unique), WRITE_BATCH):
         rows = conn.execute(
-            select(suppressions.c.address).where(
-                suppressions.c.channel == channel,
-                suppressions.c.address.in_(unique[start : start + WRITE_BATCH]),
-            )
+            _SUPPRESSED, {"channel": channel, "addresses": unique[start : start + WRITE_BATCH]}
         )
         found.update(r[0] for r in rows)
     return found

@@ -240,6 +240,29 @@ def test_suppressed_addresses_are_never_sent(api: Api) -> None:
     assert (email.pending, email.suppressed) == (1, 1)
 
 
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_the_submit_answer_is_the_campaign_as_stored(api: Api, scheduled: bool) -> None:
+    # The answer is built from what the intake wrote, not read back: it must
+    # not differ from what GetCampaign reads.
+    api.suppressions.AddSuppression(
+        API.AddSuppressionRequest(channel=S.CHANNEL_SMS, address="+14155550111"), metadata=AUTH
+    )
+    spec = make_spec(3)
+    if scheduled:
+        spec.schedule.send_at.GetCurrentTime()
+        spec.schedule.send_at.seconds += 3600
+    submitted = api.campaigns.SubmitCampaign(
+        API.SubmitCampaignRequest(spec=spec, idempotency_key=f"as-stored-{scheduled}"),
+        metadata=AUTH,
+    ).campaign
+    stored = api.campaigns.GetCampaign(
+        API.GetCampaignRequest(campaign_id=submitted.id), metadata=AUTH
+    ).campaign
+    assert submitted == stored
+    sms = next(c for c in submitted.counters if c.channel == S.CHANNEL_SMS)
+    assert (sms.total, sms.suppressed) == (3, 1)
+
+
 def test_future_send_at_schedules(api: Api) -> None:
     spec = make_spec(1)
     spec.schedule.send_at.GetCurrentTime()

@@ -8,12 +8,14 @@ Nothing is dispatched before the transaction commits.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Final
 
 from brandcast.orchestrator.errors import (
@@ -29,6 +31,8 @@ from brandcast.orchestrator.store import (
     DuplicateRecipientsError,
     IdempotencyKeyTakenError,
     Store,
+    campaign_from_row,
+    counters_from_rows,
     now_us,
 )
 from brandcast.orchestrator.validation import RecipientChecker, validate_spec
@@ -109,6 +113,16 @@ class CampaignIntake:
             assert found is not None
             return self._duplicate(key, found, hasher.hexdigest())
 
+    def _accepted(self, row: dict[str, Any], plan: _DeliveryPlan) -> campaign_pb2.Campaign:
+        """The campaign as committed; built from what was written, not read back."""
+        if plan.open_deliveries == 0:
+            # ``finish`` may have completed it (every delivery suppressed): read it.
+            campaign = self._store.get_campaign(row["id"])
+            assert campaign is not None
+            return campaign
+        counters = counters_from_rows(plan.counter_rows())
+        return campaign_from_row(SimpleNamespace(**row, completed_us=None), counters)
+
     def _duplicate(self, key: str, existing: tuple[str, str], request_hash: str) -> SubmitResult:
         campaign_id, original_hash = existing
         if original_hash != request_hash:
@@ -161,24 +175,9 @@ class CampaignIntake:
         )
         checker = RecipientChecker(spec.channels)
         sample: list[campaign_pb2.Recipient] = []
+        row = _campaign_row(campaign_id, spec, trace_context, now=now, send_at=send_at)
         with self._store.campaign_writer() as writer:
-            writer.insert_campaign(
-                {
-                    "id": campaign_id,
-                    "name": spec.name,
-                    "spec": spec.SerializeToString(),
-                    "state": (
-                        campaign_pb2.CAMPAIGN_STATE_SCHEDULED
-                        if scheduled
-                        else campaign_pb2.CAMPAIGN_STATE_DISPATCHING
-                    ),
-                    "audience_size": 0,
-                    "trace_context": json.dumps(trace_context),
-                    "send_at_us": send_at or None,
-                    "created_us": now,
-                    "updated_us": now,
-                }
-            )
+            writer.insert_campaign(row)
             audience_size = 0
             for members in _slices(request.spec.audience, chunks):
                 if not is_active():
@@ -225,8 +224,8 @@ class CampaignIntake:
             )
         if audience_size >= REFRESH_STATISTICS_AFTER:
             self._store.refresh_statistics()
-        campaign = self._store.get_campaign(campaign_id)
-        assert campaign is not None
+        row.update(idempotency_key=request.idempotency_key, audience_size=audience_size)
+        campaign = self._accepted(row, plan)
         log.info(
             "accepted campaign %s with %d recipients",
             campaign_id,
@@ -241,6 +240,31 @@ class CampaignIntake:
             renderer=renderer,
             trace_context=trace_context,
         )
+
+
+def _campaign_row(
+    campaign_id: str,
+    spec: campaign_pb2.CampaignSpec,
+    trace_context: dict[str, str],
+    *,
+    now: int,
+    send_at: int,
+) -> dict[str, Any]:
+    return {
+        "id": campaign_id,
+        "name": spec.name,
+        "spec": spec.SerializeToString(),
+        "state": (
+            campaign_pb2.CAMPAIGN_STATE_SCHEDULED
+            if send_at > now
+            else campaign_pb2.CAMPAIGN_STATE_DISPATCHING
+        ),
+        "audience_size": 0,
+        "trace_context": json.dumps(trace_context),
+        "send_at_us": send_at or None,
+        "created_us": now,
+        "updated_us": now,
+    }
 
 
 def _inline_violations(spec: campaign_pb2.CampaignSpec) -> list[FieldViolation]:
@@ -335,9 +359,17 @@ class _DeliveryPlan:
     sms: bool
     #: Deliveries written that still wait for dispatch (not suppressed).
     open_deliveries: int = 0
+    #: Deliveries written per (channel, status).
+    written: collections.Counter[tuple[int, int]] = field(default_factory=collections.Counter)
+    slices: int = 0
+
+    def counter_rows(self) -> list[tuple[int, int, int]]:
+        """``(channel, status, count)`` of what was written, as the store counts them."""
+        return [(channel, status, n) for (channel, status), n in self.written.items()]
 
     def _row(self, channel: int, recipient_id: str, address: str, status: int) -> dict[str, Any]:
         delivery_id = str(uuid.uuid4())
+        self.written[(channel, status)] += 1
         if status == self.status:
             self.open_deliveries += 1
         return {
@@ -371,8 +403,10 @@ class _DeliveryPlan:
                     "data": c.recipient.SerializeToString(),
                 }
                 for c in checked
-            ]
+            ],
+            first=self.slices == 0,
         )
+        self.slices += 1
         rows: list[dict[str, Any]] = []
         for channel, enabled, attr in (
             (campaign_pb2.CHANNEL_EMAIL, self.email, "email"),

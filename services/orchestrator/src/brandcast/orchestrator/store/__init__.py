@@ -1,5 +1,7 @@
 """The orchestrator's persistent state (SQLite or PostgreSQL, migrated with Alembic)."""
 
+from brandcast.orchestrator.store._convert import campaign as campaign_from_row
+from brandcast.orchestrator.store._convert import counters as counters_from_rows
 from brandcast.orchestrator.store._convert import now_us
 from brandcast.orchestrator.store._store import (
     CampaignWriter,
@@ -29,6 +31,8 @@ __all__ = [
     "QueryDeadlineError",
     "Store",
     "WatchSnapshot",
+    "campaign_from_row",
+    "counters_from_rows",
     "decode_token",
     "now_us",
     "suppressed_addresses",

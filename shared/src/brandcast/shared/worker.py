@@ -342,15 +342,26 @@ def run_worker(
 
 
 def worker_argv(channel: str, concurrency: int, extra: list[str] | None = None) -> list[str]:
-    """The ``celery worker`` arguments an adapter's CLI passes to ``app.worker_main``."""
+    """The ``celery worker`` arguments an adapter's CLI passes to ``app.worker_main``.
+
+    One process per unit of concurrency (prefork), except for a concurrency of
+    one: then the batch runs on a thread of the consuming process itself, so it
+    is not pickled through a pipe to a forked child and back, while the main
+    thread keeps answering the broker's heartbeats during a long batch (which
+    the ``solo`` pool would not).
+    """
+    pool = ["--pool", "threads"] if concurrency == 1 else ["--pool", "prefork"]
     return [
         "worker",
         "--queues",
         topology.dispatch_queue_name(channel),
+        *pool,
         "--concurrency",
         str(concurrency),
+        # Celery logs every task received and done at INFO: per batch, cheap
+        # enough, but a deployment that asks for WARNING should not pay for it.
         "--loglevel",
-        "INFO",
+        CommonSettings().log_level,
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

@@ -12,7 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from brandcast.orchestrator.errors import InvalidCampaignError
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.intake import SLICE, CampaignIntake
 from brandcast.orchestrator.store import (
     STATUS_RANK,
     FinalUpdate,
@@ -343,3 +345,54 @@ def test_statistics_are_refreshed_after_a_large_load(store: Store) -> None:
         ).scalar_one()
     # The planner's row estimate now knows the rows the load just wrote.
     assert rows >= 3000
+
+
+def intake_request(n: int) -> tuple[campaign_service_pb2.SubmitCampaignRequest, list[Any]]:
+    """An email campaign whose ``n`` recipients arrive as streamed chunks of 700."""
+    spec = S.CampaignSpec(
+        name="sliced",
+        brand_kit=S.BrandKit(
+            name="Acme",
+            email_sender=S.EmailSender(address="news@acme.example.com"),
+            postal_address="1 Market St, San Francisco",
+        ),
+        core_message=S.CoreMessage(
+            headline="Hello", body="Hi", cta_text="Go", cta_url="https://acme.example.com"
+        ),
+        channels=S.ChannelSettings(email=S.EmailSettings(enabled=True)),
+    )
+    people = [S.Recipient(id=f"r{i}", email=f"r{i}@example.com") for i in range(n)]
+    chunks = [
+        campaign_service_pb2.RecipientChunk(recipients=people[start : start + 700])
+        for start in range(0, n, 700)
+    ]
+    return campaign_service_pb2.SubmitCampaignRequest(spec=spec), chunks
+
+
+def test_a_sliced_audience_is_written_whole_and_in_order(store: Store) -> None:
+    # Slices are written while the next is validated (in the background on
+    # PostgreSQL): every one must land, once.
+    request, chunks = intake_request(3 * SLICE + 500)
+    result = CampaignIntake(store).submit(request, chunks)
+    counters = store.counters(result.campaign.id)
+    assert [(c.total, c.pending) for c in counters] == [(3 * SLICE + 500, 3 * SLICE + 500)]
+    assert result.campaign.audience_size == 3 * SLICE + 500
+
+
+def test_an_earlier_slice_error_is_reported_before_a_later_one(store: Store) -> None:
+    request, chunks = intake_request(3 * SLICE)
+    # Slice 2 repeats an id of slice 1 (found by the store while writing it);
+    # slice 3 has an invalid address (found while validating it).
+    chunks[2].recipients[0].id = "r0"  # recipient 1400: the second slice
+    chunks[4].recipients[0].email = "not an address"  # recipient 2800: the third slice
+    with pytest.raises(InvalidCampaignError) as caught:
+        CampaignIntake(store).submit(request, chunks)
+    assert [v.field for v in caught.value.violations] == ["chunks[2].recipients[0].id"]
+    assert store.list_campaigns(10)[0] == []  # nothing of it was kept
+
+    request, chunks = intake_request(3 * SLICE)
+    chunks[4].recipients[0].email = "not an address"
+    with pytest.raises(InvalidCampaignError) as caught:
+        CampaignIntake(store).submit(request, chunks)
+    assert [v.field for v in caught.value.violations] == ["chunks[4].recipients[0].email"]
+    assert store.list_campaigns(10)[0] == []

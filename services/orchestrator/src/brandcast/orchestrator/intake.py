@@ -9,11 +9,14 @@ Nothing is dispatched before the transaction commits.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Final
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Recipients validated and written per round trip.
 SLICE: Final = 1000
+#: Submissions whose audience slices can be written in the background at once.
+WRITER_THREADS: Final = 4
 #: Audiences from this size on make the store refresh its planner statistics.
 REFRESH_STATISTICS_AFTER: Final = 10_000
 #: Violations reported at most; a broken file should not produce a huge error.
@@ -73,6 +78,20 @@ class CampaignIntake:
     def __init__(self, store: Store, *, max_audience_size: int = 1_000_000) -> None:
         self._store = store
         self._max_audience = max_audience_size
+        self._writers: ThreadPoolExecutor | None = None
+        self._writers_lock = threading.Lock()
+
+    def _background_writes(self) -> ThreadPoolExecutor | None:
+        """Threads writing audience slices while the next slice is validated
+        (PostgreSQL only: SQLite connections stay on the thread that opened them)."""
+        if not self._store.concurrent_connection_use:
+            return None
+        with self._writers_lock:
+            if self._writers is None:
+                self._writers = ThreadPoolExecutor(
+                    max_workers=WRITER_THREADS, thread_name_prefix="intake-writer"
+                )
+            return self._writers
 
     def submit(
         self,
@@ -112,6 +131,37 @@ class CampaignIntake:
             found = self._store.find_by_idempotency_key(key)
             assert found is not None
             return self._duplicate(key, found, hasher.hexdigest())
+
+    def _write_audience(
+        self,
+        writer: CampaignWriter,
+        plan: _DeliveryPlan,
+        checker: RecipientChecker,
+        slices: Iterable[list[tuple[str, campaign_pb2.Recipient]]],
+        is_active: Callable[[], bool],
+    ) -> tuple[int, list[campaign_pb2.Recipient]]:
+        """Validate and write the audience slice by slice; returns its size and
+        the first few recipients (to render as a sample)."""
+        audience_size = 0
+        sample: list[campaign_pb2.Recipient] = []
+        with _SliceWriter(plan, writer, self._background_writes()) as out:
+            for members in slices:
+                if not is_active():
+                    raise CallEndedError
+                audience_size += len(members)
+                if audience_size > self._max_audience:
+                    limit = f"at most {self._max_audience} recipients"
+                    raise InvalidCampaignError([FieldViolation("spec.audience", limit)])
+                out.start_previous()
+                try:
+                    checked = _check_slice(checker, members)
+                except InvalidCampaignError:
+                    out.settle()  # an earlier slice's error comes first
+                    raise
+                out.add(checked, members)
+                sample += [c.recipient for c in checked[: WARNING_SAMPLE - len(sample)]]
+            out.settle()
+        return audience_size, sample
 
     def _accepted(self, row: dict[str, Any], plan: _DeliveryPlan) -> campaign_pb2.Campaign:
         """The campaign as committed; built from what was written, not read back."""
@@ -174,29 +224,12 @@ class CampaignIntake:
             sms=spec.channels.sms.enabled,
         )
         checker = RecipientChecker(spec.channels)
-        sample: list[campaign_pb2.Recipient] = []
         row = _campaign_row(campaign_id, spec, trace_context, now=now, send_at=send_at)
         with self._store.campaign_writer() as writer:
             writer.insert_campaign(row)
-            audience_size = 0
-            for members in _slices(request.spec.audience, chunks):
-                if not is_active():
-                    raise CallEndedError
-                audience_size += len(members)
-                if audience_size > self._max_audience:
-                    raise InvalidCampaignError(
-                        [
-                            FieldViolation(
-                                "spec.audience", f"at most {self._max_audience} recipients"
-                            )
-                        ]
-                    )
-                checked = _check_slice(checker, members)
-                try:
-                    plan.write(writer, checked)
-                except DuplicateRecipientsError as exc:
-                    raise InvalidCampaignError(_duplicates(members, exc.recipient_ids)) from exc
-                sample += [c.recipient for c in checked[: WARNING_SAMPLE - len(sample)]]
+            audience_size, sample = self._write_audience(
+                writer, plan, checker, _slices(request.spec.audience, chunks), is_active
+            )
             if spec.channels.social.enabled:
                 plan.write_social(writer, renderer.social_accounts())
             if audience_size == 0 and not spec.channels.social.enabled:
@@ -347,6 +380,69 @@ def _duplicates(
         for path, recipient in members
         if recipient.id in taken
     ][:MAX_VIOLATIONS]
+
+
+class _SliceWriter:
+    """Writes each audience slice while the caller validates the next one.
+
+    Validation is Python work; most of a slice's write is PostgreSQL's, during
+    which this process waits on a socket: overlapped, a large submit takes
+    about the longer of the two instead of their sum. One write is in flight
+    at a time, so slices are written in order on the submission's connection.
+    A single slice (a small campaign) is written inline, with no thread hop.
+    """
+
+    def __init__(
+        self, plan: _DeliveryPlan, writer: CampaignWriter, executor: ThreadPoolExecutor | None
+    ) -> None:
+        self._plan = plan
+        self._writer = writer
+        self._executor = executor
+        self._pending: tuple[list[Any], list[tuple[str, campaign_pb2.Recipient]]] | None = None
+        self._running: Future[None] | None = None
+
+    def __enter__(self) -> _SliceWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Never leave a write running on the connection the caller rolls back.
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                self._running.result()
+            self._running = None
+
+    def add(self, checked: list[Any], members: list[tuple[str, campaign_pb2.Recipient]]) -> None:
+        """Queue a validated slice; it is written once the next one is being validated."""
+        self._wait_running()
+        self._pending = (checked, members)
+
+    def start_previous(self) -> None:
+        """Start writing the slice added last, in the background if possible."""
+        if self._pending is None:
+            return
+        pending, self._pending = self._pending, None
+        if self._executor is None:
+            self._write(*pending)
+        else:
+            self._running = self._executor.submit(self._write, *pending)
+
+    def settle(self) -> None:
+        """Finish every write, raising the first error."""
+        self._wait_running()
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._write(*pending)
+
+    def _wait_running(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.result()
+
+    def _write(self, checked: list[Any], members: list[tuple[str, campaign_pb2.Recipient]]) -> None:
+        try:
+            self._plan.write(self._writer, checked)
+        except DuplicateRecipientsError as exc:
+            raise InvalidCampaignError(_duplicates(members, exc.recipient_ids)) from exc
 
 
 @dataclass

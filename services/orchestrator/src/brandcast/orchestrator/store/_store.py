@@ -163,6 +163,11 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @property
+    def concurrent_connection_use(self) -> bool:
+        """Whether a connection may be handed to another thread mid-transaction."""
+        return self.engine.dialect.name == "postgresql"
+
     @contextmanager
     def _read(self, timeout: float | None = None) -> Iterator[Connection]:
         """A read-only connection; with ``timeout`` (seconds) the database stops
@@ -885,6 +890,10 @@ _SUPPRESSED: Final = select(suppressions.c.address).where(
     suppressions.c.channel == bindparam("channel"),
     suppressions.c.address.in_(bindparam("addresses", expanding=True)),
 )
+_SUPPRESSED_PG: Final = select(suppressions.c.address).where(
+    suppressions.c.channel == bindparam("channel"),
+    suppressions.c.address == any_(bindparam("addresses", type_=ARRAY(String))),
+)
 _INSERT_CAMPAIGN: Final = insert(campaigns)
 _FINISH_CAMPAIGN: Final = (
     update(campaigns)
@@ -997,21 +1006,27 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     driver = conn.connection.driver_connection
     assert driver is not None
     columns = ", ".join(f'"{name}"' for name in names)
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy,
-    ):
-        for row in rows:
-            copy.write_row([row[name] for name in names])
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except conn.dialect.loaded_dbapi.IntegrityError as exc:
+        # The driver's own error, raised past SQLAlchemy: callers catch
+        # SQLAlchemy's, as for any other statement (a repeated recipient id).
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def suppressed_addresses(conn: Connection, channel: int, addresses: Sequence[str]) -> set[str]:
     """Which of ``addresses`` are on the suppression list of ``channel``."""
     found: set[str] = set()
     unique = list(dict.fromkeys(addresses))
+    # PostgreSQL takes the addresses as one array parameter: 1,000 separate
+    # parameters cost more to bind and plan than the lookups themselves.
+    statement = _SUPPRESSED_PG if conn.dialect.name == "postgresql" else _SUPPRESSED
     for start in range(0, len(unique), WRITE_BATCH):
         rows = conn.execute(
-            _SUPPRESSED, {"channel": channel, "addresses": unique[start : start + WRITE_BATCH]}
+            statement, {"channel": channel, "addresses": unique[start : start + WRITE_BATCH]}
         )
         found.update(r[0] for r in rows)
     return found

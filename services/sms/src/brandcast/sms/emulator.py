@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import httpx
@@ -43,7 +43,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from brandcast.sms.form_poster import FormPoster, FormResponse, PostError
 from brandcast.sms.providers.twilio import IDEMPOTENCY_HEADER
 from brandcast.sms.serving import serve_in_thread
 from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
@@ -51,8 +50,9 @@ from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
 FAULT_KINDS: Final = ("429", "500", "timeout", "400", "undelivered")
 _E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
 _VONAGE_ERRORS: Final = "https://developer.vonage.com/api-errors/messages-olympus"
-#: Callbacks posted at once; the others wait for a turn (bounded, so thousands of
-#: callbacks waiting on slow webhooks cost nothing but memory).
+#: Callbacks posted at once. More would queue inside httpx's connection pool, whose
+#: scheduling walks every waiting request on every step: with thousands of callbacks
+#: waiting on slow webhooks that cost the emulator most of a core and slowed its sends.
 CALLBACK_CONCURRENCY: Final = 16
 
 
@@ -96,8 +96,6 @@ class EmulatorState:
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen_keys: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: ``messages.jsonl``, kept open: opening it per message cost more than the line.
-    journal: TextIO | None = None
 
     def note_request(self, provider: str, to: str, key: str) -> None:
         with self.lock:
@@ -128,24 +126,14 @@ class EmulatorState:
             return False
 
     def record(self, message: dict[str, Any]) -> None:
-        line = json.dumps(message) + "\n" if self.config.directory is not None else ""
         with self.lock:
             self.messages.append(message)
             if message.get("idempotency_key"):
                 self.seen_keys.add((message["provider"], message["idempotency_key"]))
-            if self.config.directory is not None:
-                if self.journal is None:
-                    self.config.directory.mkdir(parents=True, exist_ok=True)
-                    path = self.config.directory / "messages.jsonl"
-                    self.journal = path.open("a", encoding="utf-8")
-                self.journal.write(line)
-                self.journal.flush()  # a reader sees each message once it is answered
-
-    def close(self) -> None:
-        with self.lock:
-            if self.journal is not None:
-                self.journal.close()
-                self.journal = None
+        if self.config.directory is not None:
+            self.config.directory.mkdir(parents=True, exist_ok=True)
+            with (self.config.directory / "messages.jsonl").open("a", encoding="utf-8") as out:
+                out.write(json.dumps(message) + "\n")
 
     def reset(self) -> None:
         with self.lock:
@@ -197,8 +185,11 @@ class Emulator:
         self.config = config
         self.state = EmulatorState(config)
         self._tasks: set[asyncio.Task[None]] = set()
-        # Made on first use, inside the server's event loop.
-        self._poster: FormPoster | None = None
+        # One client for every callback: building an AsyncClient (its SSL context)
+        # costs tens of milliseconds of CPU, which at two callbacks per message
+        # throttled the emulator to a few messages per second.
+        self._client: httpx.AsyncClient | None = None
+        self._callback_slots: asyncio.Semaphore | None = None
         self.app = Starlette(
             lifespan=self._lifespan,
             routes=[
@@ -223,17 +214,23 @@ class Emulator:
         try:
             yield
         finally:
-            if self._poster is not None:
-                await self._poster.aclose()
-                self._poster = None
-            self.state.close()
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
 
-    def _form_poster(self) -> FormPoster:
-        if self._poster is None:
-            self._poster = FormPoster(
-                concurrency=CALLBACK_CONCURRENCY, timeout=10.0, user_agent="brandcast-sms-emulator"
+    def _callback_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = httpx.Limits(
+                max_connections=CALLBACK_CONCURRENCY,
+                max_keepalive_connections=CALLBACK_CONCURRENCY,
             )
-        return self._poster
+            self._client = httpx.AsyncClient(timeout=10.0, limits=limits)
+        return self._client
+
+    def _callback_slot(self) -> asyncio.Semaphore:
+        if self._callback_slots is None:
+            self._callback_slots = asyncio.Semaphore(CALLBACK_CONCURRENCY)
+        return self._callback_slots
 
     # -- Twilio-style API -------------------------------------------------------
 
@@ -329,17 +326,18 @@ class Emulator:
 
     async def _post_signed(
         self, url: str, params: dict[str, str], *, kind: str
-    ) -> FormResponse | None:
+    ) -> httpx.Response | None:
         signature = twilio_signature(url, params.items(), self.config.auth_token)
         entry: dict[str, Any] = {"kind": kind, "url": url, "params": params}
-        response: FormResponse | None = None
+        response: httpx.Response | None = None
         try:
-            response = await self._form_poster().post(
-                url, params, headers={SIGNATURE_HEADER: signature}
-            )
+            async with self._callback_slot():
+                response = await self._callback_client().post(
+                    url, data=params, headers={SIGNATURE_HEADER: signature}
+                )
             entry["status_code"] = response.status_code
-        except PostError as exc:
-            entry["error"] = str(exc)
+        except httpx.HTTPError as exc:
+            entry["error"] = repr(exc)
         with self.state.lock:
             self.state.callbacks.append(entry)
         return response

@@ -22,9 +22,9 @@ from brandcast.email.dkim_signing import DkimSigner
 from brandcast.email.message import (
     _PLAIN_ADDRESS,
     EmailMessage,
+    build_mime,
     message_from_item,
 )
-from brandcast.email.mime import build_mime
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
 
@@ -56,7 +56,8 @@ def make_item(**email: str) -> tuple[bus_pb2.DispatchBatch, bus_pb2.DispatchItem
 
 def built(**email: str) -> tuple[bytes, ParsedMessage]:
     batch, item = make_item(**email)
-    data = build_mime(message_from_item(batch, item), idempotency_key=item.idempotency_key)
+    raw = build_mime(message_from_item(batch, item), idempotency_key=item.idempotency_key)
+    data = raw.as_bytes()
     parsed = BytesParser(policy=default).parsebytes(data)
     assert isinstance(parsed, ParsedMessage)
     return data, parsed

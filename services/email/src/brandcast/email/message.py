@@ -1,10 +1,10 @@
-"""One outgoing email, validated (its RFC 5322 form is :mod:`brandcast.email.mime`).
+"""One outgoing email, validated, and its RFC 5322 form.
 
 :func:`message_from_item` turns a dispatch item into an :class:`EmailMessage`
 and refuses (``PermanentProviderError`` naming the field) anything that could
 not be sent safely: missing fields, more than one address in an address field,
-or a line break in any value that becomes a header. The MIME writer refuses
-those too, but only deep inside a provider; checking
+or a line break in any value that becomes a header. The modern ``email``
+policy would raise on those too, but only deep inside a provider; checking
 here gives every provider the same clear failed receipt and makes header
 injection impossible by construction.
 """
@@ -16,10 +16,15 @@ import re
 from dataclasses import dataclass, field
 from email.errors import MessageError
 from email.headerregistry import Address
+from email.message import EmailMessage as MimeMessage
+from email.policy import SMTP
+from email.utils import format_datetime, localtime
 
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.v1 import bus_pb2
 
+#: SMTP line endings, and bodies as quoted-printable/base64 so any server (no 8BITMIME) takes them.
+MIME_POLICY = SMTP.clone(cte_type="7bit")
 #: What RFC 5322 allows on the left of a Message-ID (dot-atom-text).
 _MSG_ID_LEFT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
@@ -145,10 +150,36 @@ def message_from_item(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) 
     )
 
 
-def checked_address(field_name: str, value: str) -> str:
-    """``value`` as a single ``local@domain`` address (a required field), or
-    ``PermanentProviderError`` naming ``field_name``."""
-    return _address(field_name, value, required=True)
+def build_mime(message: EmailMessage, *, idempotency_key: str) -> MimeMessage:
+    """The RFC 5322 message: ``multipart/alternative`` text + HTML, SMTP policy (CRLF).
+
+    Non-ASCII display names and subjects become RFC 2047 encoded words. Raises
+    ``PermanentProviderError`` if the ``email`` package refuses a value.
+    """
+    mime = MimeMessage(policy=MIME_POLICY)
+    try:
+        mime["From"] = Address(message.from_name, addr_spec=message.from_address)
+        mime["To"] = Address(message.to_name, addr_spec=message.to_address)
+        if message.reply_to:
+            mime["Reply-To"] = Address(addr_spec=message.reply_to)
+        mime["Subject"] = message.subject
+        mime["Date"] = format_datetime(localtime())
+        mime["Message-ID"] = message.message_id(idempotency_key)
+        if unsubscribe := message.list_unsubscribe():
+            mime["List-Unsubscribe"] = unsubscribe
+            if message.one_click:
+                mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        mime.set_content(message.text or _fallback_text())
+        if message.html:
+            mime.add_alternative(message.html, subtype="html")
+    except (ValueError, TypeError) as exc:
+        # e.g. "Header values may not contain linefeed or carriage return characters"
+        raise PermanentProviderError("invalid_message", f"cannot build MIME: {exc}") from exc
+    return mime
 
 
-__all__ = ["EmailMessage", "checked_address", "message_from_item"]
+def _fallback_text() -> str:
+    return "This message is best viewed in an email client that shows HTML.\n"
+
+
+__all__ = ["MIME_POLICY", "EmailMessage", "build_mime", "message_from_item"]

@@ -23,8 +23,7 @@ import threading
 from typing import Literal
 
 from brandcast.email.dkim_signing import DkimSigner
-from brandcast.email.message import EmailMessage
-from brandcast.email.mime import build_mime
+from brandcast.email.message import EmailMessage, build_mime
 from brandcast.email.providers.base import EmailProvider
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import (
@@ -81,12 +80,13 @@ class SmtpProvider(EmailProvider):
         self.connections_opened = 0
 
     def send(self, message: EmailMessage, *, idempotency_key: str) -> Outcome:
-        raw = build_mime(message, idempotency_key=idempotency_key)
+        mime = build_mime(message, idempotency_key=idempotency_key)
+        raw = mime.as_bytes()
         if self._dkim is not None:
             raw = self._dkim.sign(raw)
         with self._slots:
             self._transmit(message.from_address, message.to_address, raw)
-        return Outcome(provider=self.name, provider_message_id=message.message_id(idempotency_key))
+        return Outcome(provider=self.name, provider_message_id=str(mime["Message-ID"]))
 
     def close(self) -> None:
         """Quit the idle sessions (one in use is closed by its send, or kept for the next)."""

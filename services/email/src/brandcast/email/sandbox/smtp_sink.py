@@ -16,7 +16,6 @@ Listens on loopback only unless told otherwise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -26,8 +25,8 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,31 +49,6 @@ _REPLIES = {
 #: Longest a held RCPT waits, so a forgotten hold cannot wedge the sink.
 _MAX_HOLD = 60.0
 _CODE_IN_LOCAL_PART = re.compile(r"\+([45]\d\d)@", re.ASCII)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-#: A line break followed by white space continues the header line (RFC 5322 unfolding).
-_FOLDING = re.compile(rb"\r?\n(?=[ \t])")
-_INDEXED = (b"message-id", b"subject")
-
-
-def index_headers(raw: bytes) -> tuple[str, str]:
-    """The Message-ID and the (RFC 2047 decoded) Subject of a received message.
-
-    Read from the header block directly: the ``email`` package's parser cost more
-    per message than everything else the sink does with it but writing the file.
-    """
-    end = _HEADER_END.search(raw)
-    found: dict[bytes, str] = {}
-    for line in _FOLDING.sub(b"", raw[: end.start()] if end else raw).split(b"\n"):
-        name, colon, value = line.partition(b":")
-        key = name.strip().lower()
-        if colon and key in _INDEXED and key not in found:
-            found[key] = value.lstrip(b" \t").rstrip(b"\r").decode("utf-8", "replace")
-    subject = found.get(b"subject", "")
-    if "=?" in subject:
-        # Not valid encoded words: kept as it arrived.
-        with contextlib.suppress(HeaderParseError, LookupError, UnicodeDecodeError):
-            subject = str(make_header(decode_header(subject)))
-    return found.get(b"message-id", ""), subject
 
 
 def reply_for(code: int) -> str:
@@ -190,7 +164,8 @@ class SinkHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         raw: bytes = envelope.original_content or envelope.content
-        message_id, subject = index_headers(raw)
+        headers = BytesParser(policy=default).parsebytes(raw, headersonly=True)
+        message_id = str(headers.get("Message-ID", ""))
         with self._lock:
             self._stored += 1
             number = self._stored
@@ -201,7 +176,7 @@ class SinkHandler:
             "file": name,
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
-            "subject": subject,
+            "subject": str(headers.get("Subject", "")),
             "message_id": message_id,
             "received_at": datetime.now(UTC).isoformat(),
         }

@@ -108,6 +108,8 @@ def main() -> None:
             f"{run.deliveries} deliveries in {run.seconds:.1f}s "
             f"(submit {run.submit_seconds:.1f}s): {run.per_second:,.0f}/s, {run.failed} failed"
         )
+        for reason in run.failure_reasons:
+            print(f"  failed: {reason}")
     print(f"median {result.median_per_second:,.0f} deliveries/s")
     for name, mb in sorted(result.peak_rss_mb.items()):
         cpu = result.cpu_seconds.get(name, 0.0)

@@ -161,6 +161,8 @@ class CampaignRun:
     seconds: float
     submit_seconds: float
     failed: int
+    #: The first few failed deliveries' channel, provider and error.
+    failure_reasons: list[str] = field(default_factory=list)
 
     @property
     def per_second(self) -> float:
@@ -185,9 +187,13 @@ def run_campaign(
     key = uuid.uuid4().hex
     with grpc.insecure_channel(address) as channel:
         stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+        spec = campaign_spec(social=social)
+        # Each run's posts differ: X refuses a tweet that repeats one of the
+        # account's earlier tweets, as the emulator does across runs on a stack.
+        spec.core_message.hashtags.append(f"run{key[:6]}")
         started = time.perf_counter()
         response = stub.SubmitCampaignStream(
-            stream_requests(campaign_spec(social=social), recipients, key), timeout=timeout
+            stream_requests(spec, recipients, key), timeout=timeout
         )
         submitted = time.perf_counter() - started
         campaign_id = response.campaign.id
@@ -205,8 +211,29 @@ def run_campaign(
                 raise TimeoutError(f"{settled(campaign)}/{expected} settled after {timeout}s")
             time.sleep(poll)
         elapsed = time.perf_counter() - started
-    failed = sum(c.failed + c.bounced for c in campaign.counters)
-    return CampaignRun(expected, elapsed, submitted, failed)
+        failed = sum(c.failed + c.bounced for c in campaign.counters)
+        reasons = _failure_reasons(stub, campaign_id) if failed else []
+    return CampaignRun(expected, elapsed, submitted, failed, reasons)
+
+
+def _failure_reasons(
+    stub: campaign_service_pb2_grpc.CampaignServiceStub, campaign_id: str, limit: int = 5
+) -> list[str]:
+    """What the first few failed deliveries say, so a run's failures are explained."""
+    out: list[str] = []
+    for status in (campaign_pb2.DELIVERY_STATUS_FAILED, campaign_pb2.DELIVERY_STATUS_BOUNCED):
+        page = stub.ListDeliveries(
+            campaign_service_pb2.ListDeliveriesRequest(
+                campaign_id=campaign_id, status=status, page_size=limit
+            ),
+            timeout=60,
+        )
+        out += [
+            f"{campaign_pb2.Channel.Name(d.channel)} {d.provider or '-'} "
+            f"{d.error_code}: {d.error_message[:120]}"
+            for d in page.deliveries
+        ]
+    return out[:limit]
 
 
 @dataclass

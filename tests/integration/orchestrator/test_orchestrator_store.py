@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 
 from brandcast.orchestrator.errors import InvalidCampaignError
 from brandcast.orchestrator.events import CampaignEvents
@@ -23,6 +26,7 @@ from brandcast.orchestrator.store import (
     Store,
     now_us,
 )
+from brandcast.orchestrator.store._engine import PING_IDLE_AFTER
 from brandcast.orchestrator.store.schema import metadata
 from brandcast.orchestrator.watch import watch_campaign
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
@@ -396,3 +400,33 @@ def test_an_earlier_slice_error_is_reported_before_a_later_one(store: Store) -> 
         CampaignIntake(store).submit(request, chunks)
     assert [v.field for v in caught.value.violations] == ["chunks[4].recipients[0].email"]
     assert store.list_campaigns(10)[0] == []
+
+
+def _terminate_other_backends(database_url: str) -> int:
+    """Have PostgreSQL close every other session of the database, as a restart would."""
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return len(
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        )
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_connections_the_server_closed_are_replaced(store: Store, database_url: str) -> None:
+    assert store.get_campaign("none") is None  # the pool now holds a connection
+    assert _terminate_other_backends(database_url) >= 1
+    time.sleep(PING_IDLE_AFTER + 0.2)
+    # Idle past the threshold: pinged at checkout, found dead, replaced.
+    assert store.get_campaign("none") is None
+
+    assert _terminate_other_backends(database_url) >= 1
+    # Used a moment ago: not pinged, so this one operation fails, as a lost
+    # connection mid-call would, and the pool is refreshed for the next.
+    with pytest.raises(DBAPIError) as caught:
+        store.get_campaign("none")
+    assert caught.value.connection_invalidated
+    assert store.get_campaign("none") is None

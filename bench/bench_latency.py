@@ -21,8 +21,10 @@ import grpc
 from harness import (
     NULL_PROVIDERS_ENV,
     UNTHROTTLED_ENV,
+    RssSampler,
     campaign_spec,
     recipient,
+    server_pids,
     throwaway_postgres,
     throwaway_vhost,
 )
@@ -43,6 +45,9 @@ class LatencyResult:
     extra_env: dict[str, str]
     #: Per campaign: SubmitCampaign answered, QUEUED seen, settled seen (ms from the start).
     phases_ms: list[tuple[float, float, float]] = field(default_factory=list)
+    #: CPU milliseconds per campaign of each process, the servers included: less
+    #: sensitive than wall time to what else the machine runs.
+    cpu_ms_per_campaign: dict[str, float] = field(default_factory=dict)
 
     def phase_medians(self) -> tuple[float, float, float]:
         """Median submit, submit → queued and queued → settled times."""
@@ -50,6 +55,11 @@ class LatencyResult:
         queued = statistics.median(p[1] - p[0] for p in self.phases_ms)
         settled = statistics.median(p[2] - p[1] for p in self.phases_ms)
         return submit, queued, settled
+
+    def cpu_summary(self) -> str:
+        """``name X ms, ...``, the costliest process first."""
+        ordered = sorted(self.cpu_ms_per_campaign.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{name} {ms:.2f} ms" for name, ms in ordered)
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.samples_ms)
@@ -107,15 +117,26 @@ def measure(campaigns: int, extra_env: dict[str, str] | None = None) -> LatencyR
         stack = start_local_stack(
             Path(tmp) / "stack", broker_url=broker_url, database_url=database_url, extra_env=env
         )
+        pids = {
+            name: process.popen.pid
+            for name, process in stack.stack.processes.items()
+            if process.popen is not None
+        }
         try:
             with grpc.insecure_channel(stack.grpc_address) as channel:
                 stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
                 for i in range(3):  # warm-up: workers consuming, connections open
                     one_campaign(stub, i)
-                phases = [one_campaign(stub, i) for i in range(campaigns)]
+                with RssSampler({**pids, **server_pids()}, interval=1.0) as sampler:
+                    phases = [one_campaign(stub, i) for i in range(campaigns)]
         finally:
             stack.stop()
-    return LatencyResult([p[2] for p in phases], extra_env or {}, phases)
+    cpu = {
+        name: seconds * 1000 / campaigns
+        for name, seconds in sampler.cpu_seconds.items()
+        if seconds * 1000 / campaigns >= 0.05
+    }
+    return LatencyResult([p[2] for p in phases], extra_env or {}, phases, cpu)
 
 
 def main() -> None:
@@ -132,6 +153,7 @@ def main() -> None:
         f"median phases: SubmitCampaign {submit:.1f} ms, then QUEUED seen after "
         f"{queued:.1f} ms, then SENT seen after {settled:.1f} ms"
     )
+    print("CPU per campaign: " + result.cpu_summary())
 
 
 if __name__ == "__main__":

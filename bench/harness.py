@@ -261,14 +261,16 @@ class RssSampler:
 
     def _run(self) -> None:
         while True:
+            stopping = self._stop.is_set()
             for name, pid in self.pids.items():
                 rss, cpu = _tree_usage(pid)
                 if rss > self.peaks.get(name, 0):
                     self.peaks[name] = rss
                 self._cpu_start.setdefault(name, cpu)
                 self.cpu_seconds[name] = cpu - self._cpu_start[name]
-            if self._stop.wait(self.interval):
-                return
+            if stopping:
+                return  # the CPU counts end with the run, not an interval before
+            self._stop.wait(self.interval)
 
 
 def _tree_usage(pid: int) -> tuple[int, float]:

@@ -169,6 +169,8 @@ def main() -> None:
         "Median phases: SubmitCampaign answered after {:.1f} ms; the QUEUED change seen "
         "{:.1f} ms later; SENT seen {:.1f} ms after that.".format(*latency.phase_medians()),
         "",
+        f"CPU per campaign (user + system, servers included): {latency.cpu_summary()}.",
+        "",
     ]
 
     memory = [null]

@@ -50,18 +50,6 @@ def add_campaign(
     now = now_us()
     ids = [f"{cid[:8]}-{i:06d}" for i in range(n)]
     with store.campaign_writer() as writer:
-        writer.insert_campaign(
-            {
-                "id": cid,
-                "name": "spring",
-                "spec": S.CampaignSpec(name="spring").SerializeToString(),
-                "state": S.CAMPAIGN_STATE_DISPATCHING,
-                "audience_size": 0,
-                "trace_context": "{}",
-                "created_us": now,
-                "updated_us": now,
-            }
-        )
         writer.insert_recipients(
             [
                 {
@@ -97,7 +85,20 @@ def add_campaign(
                 for i in range(n)
             ]
         )
-        writer.finish(cid, idempotency_key=key, request_hash="h", audience_size=n)
+        writer.insert_campaign(
+            {
+                "id": cid,
+                "name": "spring",
+                "spec": S.CampaignSpec(name="spring").SerializeToString(),
+                "state": S.CAMPAIGN_STATE_DISPATCHING,
+                "audience_size": n,
+                "idempotency_key": key or None,
+                "request_hash": "h",
+                "trace_context": "{}",
+                "created_us": now,
+                "updated_us": now,
+            }
+        )
     return cid, ids
 
 
@@ -430,3 +431,25 @@ def test_connections_the_server_closed_are_replaced(store: Store, database_url: 
         store.get_campaign("none")
     assert caught.value.connection_invalidated
     assert store.get_campaign("none") is None
+
+
+def test_concurrent_submissions_with_one_key_create_one_campaign(store: Store) -> None:
+    request, chunks = intake_request(50)
+    request.idempotency_key = "launch-1"
+    intake = CampaignIntake(store)
+    start = threading.Barrier(4)
+    results: list[Any] = []
+
+    def submit() -> None:
+        start.wait()
+        results.append(intake.submit(request, list(chunks)))
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 4
+    assert len({r.campaign.id for r in results}) == 1
+    assert sorted(r.duplicate for r in results) == [False, True, True, True]
+    assert [c.id for c in store.list_campaigns(10)[0]] == [results[0].campaign.id]

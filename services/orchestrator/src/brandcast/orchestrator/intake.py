@@ -226,7 +226,6 @@ class CampaignIntake:
         checker = RecipientChecker(spec.channels)
         row = _campaign_row(campaign_id, spec, trace_context, now=now, send_at=send_at)
         with self._store.campaign_writer() as writer:
-            writer.insert_campaign(row)
             audience_size, sample = self._write_audience(
                 writer, plan, checker, _slices(request.spec.audience, chunks), is_active
             )
@@ -248,16 +247,16 @@ class CampaignIntake:
             # (a sandbox refusal, a limit, an undefined name) would fail every
             # delivery at dispatch, so the caller gets INVALID_ARGUMENT instead.
             warnings = _sample_warnings(renderer, sample)
-            writer.finish(
-                campaign_id,
-                idempotency_key=request.idempotency_key,
+            row.update(
+                idempotency_key=request.idempotency_key or None,
                 request_hash=request_hash,
                 audience_size=audience_size,
-                maybe_settled=plan.open_deliveries == 0,
             )
+            writer.insert_campaign(row)
+            if plan.open_deliveries == 0:
+                writer.complete_if_settled(campaign_id)
         if audience_size >= REFRESH_STATISTICS_AFTER:
             self._store.refresh_statistics()
-        row.update(idempotency_key=request.idempotency_key, audience_size=audience_size)
         campaign = self._accepted(row, plan)
         log.info(
             "accepted campaign %s with %d recipients",

@@ -527,7 +527,20 @@ class CampaignWriter:
         self._conn = conn
 
     def insert_campaign(self, values: dict[str, Any]) -> None:
-        self._conn.execute(_INSERT_CAMPAIGN, {**values, "event_seq": 1})
+        """Insert the campaign's row; ``IdempotencyKeyTakenError`` when another
+        campaign holds its key (the transaction is then to be rolled back).
+
+        The intake inserts it last, with its final audience size and request
+        hash: one statement instead of an insert and an update, and no savepoint
+        (a clash of keys ends the submission anyway).
+        """
+        try:
+            self._conn.execute(_INSERT_CAMPAIGN, {**values, "event_seq": 1})
+        except IntegrityError as exc:
+            key = values.get("idempotency_key")
+            if key:
+                raise IdempotencyKeyTakenError(key) from exc
+            raise
 
     def existing_recipient_ids(self, campaign_id: str, ids: Sequence[str]) -> set[str]:
         rows = self._conn.execute(
@@ -578,35 +591,10 @@ class CampaignWriter:
         for start in range(0, len(rows), WRITE_BATCH):
             self._conn.execute(insert(table), list(rows[start : start + WRITE_BATCH]))
 
-    def finish(
-        self,
-        campaign_id: str,
-        *,
-        idempotency_key: str,
-        request_hash: str,
-        audience_size: int,
-        maybe_settled: bool = True,
-    ) -> None:
-        """Record the key and the audience size; ``IdempotencyKeyTakenError`` on a race.
-
-        ``maybe_settled`` is False when the caller knows a delivery still waits
-        for dispatch, which spares the check for a campaign with nothing to send.
-        """
-        try:
-            with self._conn.begin_nested():
-                self._conn.execute(
-                    _FINISH_CAMPAIGN,
-                    {
-                        "campaign_id": campaign_id,
-                        "key": idempotency_key or None,
-                        "hash": request_hash,
-                        "size": audience_size,
-                    },
-                )
-        except IntegrityError as exc:
-            raise IdempotencyKeyTakenError(idempotency_key) from exc
-        if maybe_settled:
-            _complete_settled(self._conn, [campaign_id], _convert.now_us())
+    def complete_if_settled(self, campaign_id: str) -> None:
+        """Complete the campaign now if none of its deliveries waits for dispatch
+        (every one suppressed, say)."""
+        _complete_settled(self._conn, [campaign_id], _convert.now_us())
 
 
 class Claim:
@@ -895,16 +883,6 @@ _SUPPRESSED_PG: Final = select(suppressions.c.address).where(
     suppressions.c.address == any_(bindparam("addresses", type_=ARRAY(String))),
 )
 _INSERT_CAMPAIGN: Final = insert(campaigns)
-_FINISH_CAMPAIGN: Final = (
-    update(campaigns)
-    .where(campaigns.c.id == bindparam("campaign_id"))
-    .values(
-        idempotency_key=bindparam("key"),
-        request_hash=bindparam("hash"),
-        audience_size=bindparam("size"),
-    )
-)
-
 _QUEUED_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
 _MARK_QUEUED_VALUES: Final = {
     "status": campaign_pb2.DELIVERY_STATUS_QUEUED,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Select,
@@ -763,11 +764,9 @@ def _bump_seq(
 
 
 def _complete_settled(conn: Connection, campaign_ids: Sequence[str], now: int) -> None:
-    """Campaigns whose every delivery has settled become COMPLETED."""
-    settled = [c for c in campaign_ids if not _has_open_delivery(conn, c)]
-    if not settled:
-        return
-    conn.execute(_COMPLETE, {"campaign_ids": settled, "now": now})
+    """Campaigns whose every delivery has settled become COMPLETED (one statement,
+    run after every receipt flush)."""
+    conn.execute(_COMPLETE_SETTLED, {"campaign_ids": list(campaign_ids), "now": now})
 
 
 def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | None:
@@ -786,19 +785,6 @@ def _changes_since(
         {"campaign_id": campaign_id, "seq": seq, "after_id": after_id, "limit": limit},
     ).all()
     return [DeliveryChange((r.seq, r.id), _convert.delivery(r)) for r in rows]
-
-
-def _has_open_delivery(conn: Connection, campaign_id: str) -> bool:
-    """Whether a delivery of the campaign is still pending, scheduled or queued.
-
-    Asked after every receipt flush. Until vacuum runs, the index still holds an
-    entry for every rank each delivery has passed through, oldest first, and
-    a plain EXISTS walked all the stale ones before a live one (108 ms per
-    flush, 558,501 heap fetches, half-way through a 1M-recipient campaign).
-    Walking from the highest rank and the newest entries finds the deliveries
-    queued last, or the ones not dispatched yet, straight away.
-    """
-    return conn.execute(_OPEN_RANK, {"campaign_id": campaign_id}).first() is not None
 
 
 def _latest_receipts(
@@ -834,16 +820,28 @@ _COUNTERS: Final = (
     .where(deliveries.c.campaign_id == bindparam("campaign_id"))
     .group_by(deliveries.c.channel, deliveries.c.status)
 )
-#: See ``_has_open_delivery`` for why it reads from the highest rank down.
-_OPEN_RANK: Final = (
-    select(deliveries.c.status_rank)
-    .where(
-        deliveries.c.campaign_id == bindparam("campaign_id"),
-        deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
+
+
+# Whether a delivery of a campaign is still pending, scheduled or queued, asked
+# after every receipt flush and by watchers. Until vacuum runs, the index still
+# holds an entry for every rank each delivery has passed through, oldest first,
+# and a plain EXISTS walked all the stale ones before a live one (108 ms per
+# flush, 558,501 heap fetches, half-way through a 1M-recipient campaign).
+# Walking from the highest rank and the newest entries finds the deliveries
+# queued last, or the ones not dispatched yet, straight away.
+def _open_rank(campaign_id: ColumnElement[str]) -> Select[tuple[int]]:
+    return (
+        select(deliveries.c.status_rank)
+        .where(
+            deliveries.c.campaign_id == campaign_id,
+            deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
+        )
+        .order_by(deliveries.c.status_rank.desc())
+        .limit(1)
     )
-    .order_by(deliveries.c.status_rank.desc())
-    .limit(1)
-)
+
+
+_OPEN_RANK: Final = _open_rank(bindparam("campaign_id"))
 _STATE_AND_OPEN: Final = select(
     campaigns.c.state,
     _OPEN_RANK.scalar_subquery().label("open_rank"),
@@ -907,13 +905,14 @@ _MARK_QUEUED: Final = (
     )
     .values(**_MARK_QUEUED_VALUES)
 )
-_COMPLETE: Final = (
+_COMPLETE_SETTLED: Final = (
     update(campaigns)
     .where(
         campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
         campaigns.c.state.in_(
             [campaign_pb2.CAMPAIGN_STATE_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING]
         ),
+        _open_rank(campaigns.c.id).correlate(campaigns).scalar_subquery().is_(None),
     )
     .values(
         state=campaign_pb2.CAMPAIGN_STATE_COMPLETED,

@@ -25,8 +25,8 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.parser import BytesParser
-from email.policy import default
+from email.parser import BytesHeaderParser
+from email.policy import compat32, default
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -164,8 +164,14 @@ class SinkHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         raw: bytes = envelope.original_content or envelope.content
-        headers = BytesParser(policy=default).parsebytes(raw, headersonly=True)
-        message_id = str(headers.get("Message-ID", ""))
+        # The headers as the raw strings received (compat32), the Subject then unfolded and
+        # decoded (RFC 2047) by the modern policy as reading it from a message parsed with
+        # that policy would: ~3x cheaper than the modern parse, which builds every header.
+        fields: dict[str, str] = {}
+        for name, value in BytesHeaderParser(policy=compat32).parsebytes(raw).raw_items():
+            fields.setdefault(name.lower(), value)
+        message_id = fields.get("message-id", "").strip()
+        subject = str(default.header_fetch_parse("Subject", fields.get("subject", "")))
         with self._lock:
             self._stored += 1
             number = self._stored
@@ -176,7 +182,7 @@ class SinkHandler:
             "file": name,
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
-            "subject": str(headers.get("Subject", "")),
+            "subject": subject,
             "message_id": message_id,
             "received_at": datetime.now(UTC).isoformat(),
         }

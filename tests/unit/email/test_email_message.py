@@ -337,3 +337,16 @@ def test_headers_are_written_exactly_as_compat32_folds_them() -> None:
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
         name = rng.choice(["Subject", "To", "List-Unsubscribe-Post"])
         assert MIME_POLICY.fold_binary(name, value) == reference.fold_binary(name, value), value
+
+
+def test_long_unsubscribe_urls_and_message_ids_start_on_the_header_line() -> None:
+    url = "http://127.0.0.1:8025/unsubscribe/" + "t" * 200
+    data, parsed = built(list_unsubscribe_url=url)
+    assert b"List-Unsubscribe: <" + url.encode() + b">,\r\n <mailto:" in data
+    assert parsed["List-Unsubscribe"] == (
+        f"<{url}>, <mailto:unsubscribe@acme.example?subject=tok123>"
+    )
+    batch, item = make_item()
+    key = "k" * 120
+    data = build_mime(message_from_item(batch, item), idempotency_key=key).as_bytes()
+    assert f"Message-ID: <{key}@acme.example>\r\n".encode() in data

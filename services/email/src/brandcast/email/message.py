@@ -202,10 +202,10 @@ def build_mime(message: EmailMessage, *, idempotency_key: str) -> Message:
     headers += [
         ("Subject", _text_header(message.subject, "Subject")),
         ("Date", format_datetime(localtime())),
-        ("Message-ID", message.message_id(idempotency_key)),
+        ("Message-ID", _first_token_on_first_line(message.message_id(idempotency_key))),
     ]
     if unsubscribe := message.list_unsubscribe():
-        headers.append(("List-Unsubscribe", unsubscribe))
+        headers.append(("List-Unsubscribe", _first_token_on_first_line(unsubscribe)))
         if message.one_click:
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     for name, value in headers:
@@ -241,6 +241,18 @@ def _mailbox(name: str, address: str, header_name: str) -> str | Header:
     mailbox = Header(name, "utf-8", header_name=header_name)
     mailbox.append(f"<{address}>", "us-ascii")
     return mailbox
+
+
+def _first_token_on_first_line(value: str) -> str | Header:
+    """A value folded only between its tokens (``<url>,``), the first one kept after the
+    name even when it is longer than the line.
+
+    Folding a str, compat32 would start a value whose first token does not fit after the
+    name on a line of its own (``List-Unsubscribe:`` CRLF ``<https://...>``), which
+    parsers read back with a leading space; a :class:`Header` that is not told the
+    header's name does not.
+    """
+    return Header(value) if len(value) > 60 else value
 
 
 def _text_header(value: str, header_name: str) -> str | Header:

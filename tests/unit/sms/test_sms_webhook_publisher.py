@@ -1,15 +1,21 @@
 """The webhooks' shared publisher: reports that arrive during a publish go out together,
-and each caller returns only once its own receipts are confirmed (or with the error)."""
+and each caller returns only once its own receipts are confirmed (or with the error);
+a report the broker refused is answered 503 and not remembered as seen."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import httpx
 import pytest
 
-from brandcast.sms.webhooks import SerializedPublisher
+from brandcast.sms import feedback
+from brandcast.sms.settings import SmsSettings
+from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
+from brandcast.sms.webhooks import SerializedPublisher, create_webhooks_app
 from brandcast.v1 import bus_pb2
 
 
@@ -70,3 +76,30 @@ def test_every_caller_of_a_refused_publish_gets_the_error() -> None:
         with pytest.raises(ConnectionError):
             call.result()
     assert broker.published == []
+
+
+def test_a_report_the_broker_refused_is_answered_503_and_published_on_the_retry() -> None:
+    # The real app and ledger; the broker refuses the first publish. The ledger must not
+    # remember a report that was never confirmed, or the provider's retry would be "stale".
+
+    broker = SlowBroker()
+    broker.first_started.set()  # no holding: refuse, then accept
+    broker.release.set()
+    broker.refuse = True
+    settings = SmsSettings(sms_callback_base_url="http://testserver")
+    app = create_webhooks_app(
+        settings, publisher=SerializedPublisher(lambda: broker), ledger=feedback.LocalStatusLedger()
+    )
+    url = "http://testserver/status?d=d-7&c=c-1"
+    params = {"MessageSid": "SM7", "MessageStatus": "delivered"}
+    headers = {SIGNATURE_HEADER: twilio_signature(url, params.items(), "sandbox-token")}
+
+    async def report_three_times() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+            first = await client.post(url, data=params, headers=headers)
+            broker.refuse = False
+            return [first] + [await client.post(url, data=params, headers=headers) for _ in "12"]
+
+    first, retry, again = asyncio.run(report_three_times())
+    assert (first.status_code, retry.text, again.text) == (503, "ok", "stale")
+    assert broker.published == [["d-7"]]

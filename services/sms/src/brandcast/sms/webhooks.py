@@ -120,6 +120,10 @@ def twiml(message: str | None = None) -> Response:
     return Response('<?xml version="1.0" encoding="UTF-8"?>' + body, media_type="application/xml")
 
 
+class _NotPublishedError(Exception):
+    """The broker did not confirm a delivery report (the cause is chained)."""
+
+
 class Webhooks:
     def __init__(
         self,
@@ -160,11 +164,6 @@ class Webhooks:
         if status is None:
             # Unknown or uninteresting (e.g. "receiving"): acknowledge, emit nothing.
             return PlainTextResponse("ignored", status_code=200)
-        rank = feedback.status_rank(status)
-        if not await run_in_threadpool(self._ledger.is_forward, delivery_id, rank):
-            # Reports can arrive out of order (sent after delivered); a delivery never
-            # moves backwards, so a late one is acknowledged and dropped here.
-            return PlainTextResponse("stale", status_code=200)
         receipt = feedback.status_receipt(
             delivery_id=delivery_id,
             campaign_id=request.query_params.get("c", ""),
@@ -174,14 +173,34 @@ class Webhooks:
             error_code=form.get("ErrorCode", "") if status != feedback.SENT else "",
         )
         try:
-            await run_in_threadpool(
-                self._publisher.publish_receipts, bus_pb2.ReceiptBatch(receipts=[receipt]), "sms"
+            # One thread-pool hop for the ledger read, the publish and the ledger write
+            # (three hops cost more than the work between them).
+            forward = await run_in_threadpool(
+                self._forward_report, delivery_id, feedback.status_rank(status), receipt
             )
-        except Exception:
+        except _NotPublishedError:
             logger.exception("could not publish a delivery report; asking the provider to retry")
             return PlainTextResponse("try again", status_code=503)
-        await run_in_threadpool(self._ledger.record, delivery_id, rank)
+        if not forward:
+            # Reports can arrive out of order (sent after delivered); a delivery never
+            # moves backwards, so a late one is acknowledged and dropped here.
+            return PlainTextResponse("stale", status_code=200)
         return PlainTextResponse("ok", status_code=200)
+
+    def _forward_report(
+        self, delivery_id: str, rank: int, receipt: bus_pb2.DeliveryReceipt
+    ) -> bool:
+        """Publish ``receipt`` and record its rank, unless the delivery is already as far
+        (False). The rank is recorded only once the receipt is confirmed, so a report
+        whose publish failed is published again when the provider retries it."""
+        if not self._ledger.is_forward(delivery_id, rank):
+            return False
+        try:
+            self._publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=[receipt]), "sms")
+        except Exception as exc:
+            raise _NotPublishedError from exc
+        self._ledger.record(delivery_id, rank)
+        return True
 
     async def inbound(self, request: Request) -> Response:
         params = await self._signed_form(request)

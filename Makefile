@@ -6,11 +6,11 @@ export UV_LINK_MODE := copy
 
 .PHONY: install tools protos lint test test-unit test-integration test-e2e demo bench clean
 
+# Bytecode is compiled once at install: with PYTHONDONTWRITEBYTECODE set (as on CI
+# machines) every worker and service process would otherwise compile each module it
+# imports from source, for seconds after it starts.
 install: ## Python workspace, node tools (buf) and the browser the admin tests drive
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
-	# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on CI
-	# machines) every worker and service process would otherwise compile each
-	# module it imports from source, for seconds after it starts.
 	$(UV) sync --all-packages --frozen --compile-bytecode
 	@$(UV) run --frozen python -m compileall -q shared/src services/*/src >/dev/null
 	@$(MAKE) --no-print-directory tools

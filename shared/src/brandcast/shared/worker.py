@@ -16,10 +16,12 @@ Delivery semantics, in one place for every channel:
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -333,7 +335,11 @@ def run_worker(
     """
     if metrics_port > 0 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Must happen before prometheus_client creates the first metric value.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="brandcast-metrics-")
+        folder = tempfile.mkdtemp(prefix="brandcast-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        # Ours alone, so ours to remove when the worker stops (pool children leave
+        # through os._exit, which skips this).
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415 - after the env above
 
     serve_metrics(metrics_port)

@@ -611,7 +611,7 @@ class Claim:
         now = _convert.now_us()
         with self._transaction() as conn:
             seq = _bump_seq(conn, campaign_id, dispatching_since=now)
-            statement = _MARK_QUEUED_PG if conn.dialect.name == "postgresql" else _MARK_QUEUED
+            statement = _MARK_QUEUED[conn.dialect.name == "postgresql"]
             for start in range(0, len(delivery_ids), WRITE_BATCH):
                 ids = list(delivery_ids[start : start + WRITE_BATCH])
                 conn.execute(statement, {"ids": ids, "now": now, "seq": seq})
@@ -872,14 +872,24 @@ _BUMP_SEQ_DISPATCHING: Final = (
     )
     .returning(campaigns.c.event_seq)
 )
-_SUPPRESSED: Final = select(suppressions.c.address).where(
-    suppressions.c.channel == bindparam("channel"),
-    suppressions.c.address.in_(bindparam("addresses", expanding=True)),
-)
-_SUPPRESSED_PG: Final = select(suppressions.c.address).where(
-    suppressions.c.channel == bindparam("channel"),
-    suppressions.c.address == any_(bindparam("addresses", type_=ARRAY(String))),
-)
+
+
+def _among(column: ColumnElement[str], name: str, postgres: bool) -> ColumnElement[bool]:
+    """``column`` in the list bound as ``name``: on PostgreSQL one array parameter
+    (binding and planning 1,000 separate parameters cost more than the lookups)."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _suppressed(postgres: bool) -> Select[Any]:
+    return select(suppressions.c.address).where(
+        suppressions.c.channel == bindparam("channel"),
+        _among(suppressions.c.address, "addresses", postgres),
+    )
+
+
+_SUPPRESSED: Final = {postgres: _suppressed(postgres) for postgres in (False, True)}
 _INSERT_CAMPAIGN: Final = insert(campaigns)
 _QUEUED_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
 _MARK_QUEUED_VALUES: Final = {
@@ -888,23 +898,12 @@ _MARK_QUEUED_VALUES: Final = {
     "updated_us": bindparam("now"),
     "seq": bindparam("seq"),
 }
-#: On PostgreSQL the ids travel as one array parameter, not one per id.
-_MARK_QUEUED_PG: Final = (
-    update(deliveries)
-    .where(
-        deliveries.c.id == any_(bindparam("ids", type_=ARRAY(String))),
-        deliveries.c.status_rank < _QUEUED_RANK,
-    )
+_MARK_QUEUED: Final = {
+    postgres: update(deliveries)
+    .where(_among(deliveries.c.id, "ids", postgres), deliveries.c.status_rank < _QUEUED_RANK)
     .values(**_MARK_QUEUED_VALUES)
-)
-_MARK_QUEUED: Final = (
-    update(deliveries)
-    .where(
-        deliveries.c.id.in_(bindparam("ids", expanding=True)),
-        deliveries.c.status_rank < _QUEUED_RANK,
-    )
-    .values(**_MARK_QUEUED_VALUES)
-)
+    for postgres in (False, True)
+}
 _COMPLETE_SETTLED: Final = (
     update(campaigns)
     .where(
@@ -998,9 +997,7 @@ def suppressed_addresses(conn: Connection, channel: int, addresses: Sequence[str
     """Which of ``addresses`` are on the suppression list of ``channel``."""
     found: set[str] = set()
     unique = list(dict.fromkeys(addresses))
-    # PostgreSQL takes the addresses as one array parameter: 1,000 separate
-    # parameters cost more to bind and plan than the lookups themselves.
-    statement = _SUPPRESSED_PG if conn.dialect.name == "postgresql" else _SUPPRESSED
+    statement = _SUPPRESSED[conn.dialect.name == "postgresql"]
     for start in range(0, len(unique), WRITE_BATCH):
         rows = conn.execute(
             statement, {"channel": channel, "addresses": unique[start : start + WRITE_BATCH]}

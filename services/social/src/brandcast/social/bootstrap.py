@@ -12,6 +12,7 @@ from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy
 from brandcast.shared.errors import TransientProviderError
 from brandcast.shared.ratelimit import RateLimiter, rate_limiter
 from brandcast.social.accounts import NETWORK_NAMES, AccountDirectory, load_accounts
+from brandcast.social.credential_store import credential_store
 from brandcast.social.deliver import deliver_post
 from brandcast.social.networks import Bluesky, LinkedIn, Mastodon, Network, X
 from brandcast.social.networks.null import NullNetwork
@@ -20,10 +21,12 @@ from brandcast.v1 import bus_pb2
 
 
 def default_networks(settings: SocialSettings, client: httpx.Client) -> dict[str, Network]:
+    # One store for every network: tokens and sessions shared by all workers, kept over restarts.
+    credentials = credential_store(settings.social_redis_url, settings.social_credentials_prefix)
     networks: list[Network] = [
         Mastodon(client, limits_ttl=settings.social_instance_cache_seconds),
-        Bluesky(client),
-        X(client),
+        Bluesky(client, credentials=credentials),
+        X(client, credentials=credentials),
         LinkedIn(client, version=settings.social_linkedin_version),
     ]
     return {network.name: network for network in networks}

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from brandcast.shared.config import CommonSettings
+from brandcast.social.credential_store import DEFAULT_PREFIX
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8040"
 
@@ -25,8 +26,11 @@ class SocialSettings(CommonSettings):
     social_http_timeout: float = Field(default=10.0, gt=0)
     #: Posts per second per brand account, shared by all workers through Redis; 0 = no limit.
     social_rate_per_second: float = Field(default=1.0, ge=0)
-    #: Redis holding the shared rate limit; "" keeps the limit per process.
+    #: Redis holding the shared rate limit and the networks' tokens and sessions;
+    #: "" keeps both per process (right for one worker process only).
     social_redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Key prefix of the stored tokens and sessions in that Redis.
+    social_credentials_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1)
     #: Attempts of one post before it is reported failed.
     social_max_attempts: int = Field(default=5, ge=1)
     social_retry_base_delay: float = Field(default=2.0, gt=0)

@@ -1,14 +1,15 @@
 """Bluesky (AT Protocol): an ``app.bsky.feed.post`` record through the account's PDS.
 
 Sessions come from ``com.atproto.server.createSession`` (identifier + app
-password) and are kept per account; an expired access JWT (``ExpiredToken``) is
-renewed with ``com.atproto.server.refreshSession``, and only when the refresh
-JWT is dead too is a new session created (createSession is tightly rate-limited).
+password) and are kept per account in the shared credential store, so every
+worker and every restart reuses them (createSession is tightly rate-limited).
+An expired access JWT (``ExpiredToken``) is renewed with
+``com.atproto.server.refreshSession`` under the store's lock (the refresh JWT
+works once), and only when the refresh JWT is dead too is a new session created.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import httpx
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.social.accounts import AccountConfig
+from brandcast.social.credential_store import CredentialStore, LocalCredentialStore
 from brandcast.social.networks import _http
 from brandcast.social.networks._port import Network
 from brandcast.social.richtext import detect_facets, facet_records
@@ -76,11 +78,16 @@ def public_url(handle: str, at_uri: str) -> str:
 class Bluesky(Network):
     name = "bluesky"
 
-    def __init__(self, client: httpx.Client, *, clock: _http.Clock = time.time) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        credentials: CredentialStore | None = None,
+        clock: _http.Clock = time.time,
+    ) -> None:
         self._client = client
         self._clock = clock
-        self._sessions: dict[tuple[str, str], Session] = {}
-        self._lock = threading.Lock()
+        self._store = credentials if credentials is not None else LocalCredentialStore()
 
     def publish(
         self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
@@ -104,11 +111,31 @@ class Bluesky(Network):
             provider=self.name, provider_message_id=uri, public_url=public_url(handle, uri)
         )
 
+    def _stored(self, account: AccountConfig) -> Session | None:
+        stored = self._store.load(_key(account))
+        if stored is None or stored.get("identifier") != account.require("identifier"):
+            return None  # another identifier configured since: its own session
+        try:
+            return Session(
+                stored["did"], stored["handle"], stored["access_jwt"], stored["refresh_jwt"]
+            )
+        except KeyError:
+            return None
+
     def _session(self, account: AccountConfig) -> Session:
-        identifier = account.require("identifier")
-        with self._lock:
-            session = self._sessions.get((account.base_url, identifier))
-        return session or self._create_session(account)
+        session = self._stored(account)
+        if session is not None:
+            return session
+        with self._store.renewing(_key(account)):
+            # Another worker may have created it while this one waited for the lock.
+            return self._stored(account) or self._create_session(account)
+
+    def _renew(self, account: AccountConfig, spent: Session) -> Session:
+        with self._store.renewing(_key(account)):
+            current = self._stored(account)
+            if current is not None and current.access_jwt != spent.access_jwt:
+                return current  # renewed by another worker while this one waited
+            return self._refresh_session(account, current or spent)
 
     def _create_session(self, account: AccountConfig) -> Session:
         identifier = account.require("identifier")
@@ -128,7 +155,7 @@ class Bluesky(Network):
             raise _http.refused(self.name, response, str(body.get("message", "")))
         return self._keep(account, identifier, body)
 
-    def _renew(self, account: AccountConfig, session: Session) -> Session:
+    def _refresh_session(self, account: AccountConfig, session: Session) -> Session:
         response = _http.request(
             self._client,
             self.name,
@@ -159,8 +186,16 @@ class Bluesky(Network):
             raise PermanentProviderError(
                 "bad_answer", f"session answer lacks {exc.args[0]}", provider=self.name
             ) from None
-        with self._lock:
-            self._sessions[(account.base_url, identifier)] = session
+        self._store.save(
+            _key(account),
+            {
+                "identifier": identifier,
+                "did": session.did,
+                "handle": session.handle,
+                "access_jwt": session.access_jwt,
+                "refresh_jwt": session.refresh_jwt,
+            },
+        )
         return session
 
     def _create_record(
@@ -193,3 +228,7 @@ class Bluesky(Network):
             reset_header=_http.epoch_reset_header("ratelimit-reset"),
             clock=self._clock,
         )
+
+
+def _key(account: AccountConfig) -> str:
+    return f"bluesky:{account.account_id}"

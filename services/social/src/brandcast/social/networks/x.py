@@ -1,13 +1,17 @@
 """X: API v2 ``POST /2/tweets`` with an OAuth 2.0 user-context bearer token.
 
-On a 401 with a refresh token configured, the token is refreshed once
-(``POST /2/oauth2/token``, ``grant_type=refresh_token``) and the post retried.
-X rotates refresh tokens: the new pair is kept in this process's memory.
+On a 401 (or when the stored access token has expired) with a refresh token
+configured, the token is refreshed once (``POST /2/oauth2/token``,
+``grant_type=refresh_token``) and the post retried. X rotates the refresh token
+on every use, so the new pair goes to the shared credential store, under its
+lock: two workers never spend the same refresh token, the one that waited uses
+the pair the other stored, and a restarted worker starts from the stored pair.
+The configured tokens only seed the store; configuring new ones replaces it.
 """
 
 from __future__ import annotations
 
-import threading
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -15,15 +19,23 @@ import httpx
 
 from brandcast.shared.delivery import Outcome
 from brandcast.social.accounts import AccountConfig
+from brandcast.social.credential_store import CredentialStore, LocalCredentialStore
 from brandcast.social.networks import _http
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
+
+#: Seconds before a stored access token's end at which it is renewed rather than used.
+EXPIRY_MARGIN = 60.0
 
 
 @dataclass(frozen=True)
 class Tokens:
     access_token: str
     refresh_token: str
+    #: Epoch seconds the access token stops working; 0 = unknown.
+    expires_at: float = 0.0
+    #: True for the configured tokens (not yet renewed by this deployment).
+    configured: bool = False
 
 
 def error_message(body: dict[str, object]) -> str:
@@ -42,11 +54,16 @@ def error_message(body: dict[str, object]) -> str:
 class X(Network):
     name = "x"
 
-    def __init__(self, client: httpx.Client, *, clock: _http.Clock = time.time) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        credentials: CredentialStore | None = None,
+        clock: _http.Clock = time.time,
+    ) -> None:
         self._client = client
         self._clock = clock
-        self._tokens: dict[str, Tokens] = {}
-        self._lock = threading.Lock()
+        self._store = credentials if credentials is not None else LocalCredentialStore()
 
     def publish(
         self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
@@ -54,7 +71,7 @@ class X(Network):
         # X has no idempotency key for tweets; a retry after a lost answer is refused
         # by X's duplicate-content check rather than posted twice.
         tokens = self._current_tokens(account)
-        if account.access_token_expired() and tokens.access_token == account.get("access_token"):
+        if self._expired(account, tokens):
             tokens = self._refresh(account, tokens, "the access token has expired")
         response = self._post(account, tokens, post)
         if response.status_code == 401:
@@ -71,12 +88,24 @@ class X(Network):
         url = f"https://x.com/{who}/status/{tweet_id}"
         return Outcome(provider=self.name, provider_message_id=tweet_id, public_url=url)
 
+    def _expired(self, account: AccountConfig, tokens: Tokens) -> bool:
+        if tokens.configured:
+            return account.access_token_expired()
+        return bool(tokens.expires_at) and tokens.expires_at - EXPIRY_MARGIN <= self._clock()
+
     def _current_tokens(self, account: AccountConfig) -> Tokens:
-        with self._lock:
-            tokens = self._tokens.get(account.account_id)
-        if tokens is not None:
-            return tokens
-        return Tokens(account.require("access_token"), account.get("refresh_token"))
+        """The stored pair, unless the configured tokens changed since it was stored."""
+        configured = Tokens(
+            account.require("access_token"), account.get("refresh_token"), configured=True
+        )
+        stored = self._store.load(_key(account))
+        if stored is None or stored.get("seed") != _seed(configured):
+            return configured
+        return Tokens(
+            stored.get("access_token", ""),
+            stored.get("refresh_token", ""),
+            expires_at=float(stored.get("expires_at") or 0),
+        )
 
     def _post(
         self, account: AccountConfig, tokens: Tokens, post: variant_pb2.SocialVariant
@@ -90,7 +119,31 @@ class X(Network):
             headers={"Authorization": f"Bearer {tokens.access_token}"},
         )
 
-    def _refresh(self, account: AccountConfig, tokens: Tokens, why: str) -> Tokens:
+    def _refresh(self, account: AccountConfig, spent: Tokens, why: str) -> Tokens:
+        """New tokens in place of ``spent``: another worker's if it renewed them meanwhile."""
+        with self._store.renewing(_key(account)):
+            current = self._current_tokens(account)
+            if current.access_token != spent.access_token and not self._expired(account, current):
+                return current  # renewed by another worker while this one waited
+            fresh = self._token_request(account, current, why)
+            self._store.save(
+                _key(account),
+                {
+                    "access_token": fresh.access_token,
+                    "refresh_token": fresh.refresh_token,
+                    "expires_at": str(fresh.expires_at),
+                    "seed": _seed(
+                        Tokens(
+                            account.require("access_token"),
+                            account.get("refresh_token"),
+                            configured=True,
+                        )
+                    ),
+                },
+            )
+            return fresh
+
+    def _token_request(self, account: AccountConfig, tokens: Tokens, why: str) -> Tokens:
         if not tokens.refresh_token:
             raise _http.expired(self.name, account.account_id, why or "401 Unauthorized")
         client_id = account.require("client_id")
@@ -111,12 +164,15 @@ class X(Network):
         if not response.is_success or not body.get("access_token"):
             reason = str(body.get("error_description") or body.get("error") or "")
             raise _http.expired(self.name, account.account_id, f"token refresh failed: {reason}")
-        fresh = Tokens(
-            str(body["access_token"]), str(body.get("refresh_token") or tokens.refresh_token)
+        try:
+            lifetime = float(body.get("expires_in") or 0)
+        except (TypeError, ValueError):
+            lifetime = 0.0
+        return Tokens(
+            str(body["access_token"]),
+            str(body.get("refresh_token") or tokens.refresh_token),
+            expires_at=self._clock() + lifetime if lifetime > 0 else 0.0,
         )
-        with self._lock:
-            self._tokens[account.account_id] = fresh
-        return fresh
 
     def _raise_for_error(self, response: httpx.Response) -> None:
         _http.raise_for_retryable(
@@ -127,3 +183,13 @@ class X(Network):
         )
         if not response.is_success:
             raise _http.refused(self.name, response, error_message(dict(_http.json_body(response))))
+
+
+def _key(account: AccountConfig) -> str:
+    return f"x:{account.account_id}"
+
+
+def _seed(configured: Tokens) -> str:
+    """Identifies the configured tokens the stored pair descends from (never the tokens)."""
+    material = f"{configured.access_token}\n{configured.refresh_token}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]

@@ -208,7 +208,9 @@ class DeliveryReceipt(_message.Message):
     channel: _campaign_pb2.Channel.ValueType
     """Its channel."""
     status: _campaign_pb2.DeliveryStatus.ValueType
-    """SENT, DELIVERED, FAILED, BOUNCED or SUPPRESSED."""
+    """SENT, DELIVERED, FAILED, BOUNCED, SUPPRESSED, CANCELLED (the campaign was
+    cancelled before the provider call) or DEFERRED (handed back unsent).
+    """
     provider: _builtins.str
     """Which provider handled it, e.g. "smtp", "twilio", "mastodon"."""
     provider_message_id: _builtins.str
@@ -263,22 +265,64 @@ class ReceiptBatch(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RECEIPTS_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def receipts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryReceipt]:
         """Receipts of one channel, in the order they happened."""
+
+    @_builtins.property
+    def capacity(self) -> Global___SendingCapacity:
+        """Set by the worker that handled a dispatch batch (not on provider
+        callbacks): these receipts settle deliveries taken off the bus.
+        """
 
     def __init__(
         self,
         *,
         receipts: _abc.Iterable[Global___DeliveryReceipt] | None = ...,
+        capacity: Global___SendingCapacity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipts", b"receipts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "receipts", b"receipts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReceiptBatch: _TypeAlias = ReceiptBatch  # noqa: Y015
+
+@_typing.final
+class SendingCapacity(_message.Message):
+    """An adapter's sending budget, reported with the receipts of every dispatch
+    batch so the orchestrator releases only a few seconds of work at a time.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_SETTING_FIELD_NUMBER: _builtins.int
+    THROTTLED_FIELD_NUMBER: _builtins.int
+    rate_limit: _builtins.float
+    """Deliveries per second the adapter may send, all its workers together;
+    0 when no limit is configured.
+    """
+    rate_limit_setting: _builtins.str
+    """The setting behind rate_limit, e.g. "SMS_RATE_LIMIT"."""
+    throttled: _builtins.int
+    """Provider answers in the batch that asked to slow down (429 and the like)."""
+    def __init__(
+        self,
+        *,
+        rate_limit: _builtins.float = ...,
+        rate_limit_setting: _builtins.str = ...,
+        throttled: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rate_limit", b"rate_limit", "rate_limit_setting", b"rate_limit_setting", "throttled", b"throttled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendingCapacity: _TypeAlias = SendingCapacity  # noqa: Y015
 
 @_typing.final
 class SuppressionEvent(_message.Message):

@@ -94,6 +94,11 @@ class _DeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Delive
     """Never sent: the address is on the suppression list."""
     DELIVERY_STATUS_CANCELLED: _DeliveryStatus.ValueType  # 9
     """Never sent: the campaign was cancelled before the provider got it."""
+    DELIVERY_STATUS_DEFERRED: _DeliveryStatus.ValueType  # 10
+    """Receipts only: an adapter handed the delivery back unsent (its campaign is
+    paused). The orchestrator puts it back in the outbox; a delivery never
+    rests in this status.
+    """
 
 class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper):
     """The life of one delivery. A delivery only moves forward:
@@ -120,6 +125,11 @@ DELIVERY_STATUS_SUPPRESSED: DeliveryStatus.ValueType  # 8
 """Never sent: the address is on the suppression list."""
 DELIVERY_STATUS_CANCELLED: DeliveryStatus.ValueType  # 9
 """Never sent: the campaign was cancelled before the provider got it."""
+DELIVERY_STATUS_DEFERRED: DeliveryStatus.ValueType  # 10
+"""Receipts only: an adapter handed the delivery back unsent (its campaign is
+paused). The orchestrator puts it back in the outbox; a delivery never
+rests in this status.
+"""
 Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
 
 class _CampaignState:
@@ -137,6 +147,10 @@ class _CampaignStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Campaig
     """Every delivery reached a final state."""
     CAMPAIGN_STATE_CANCELLED: _CampaignState.ValueType  # 4
     """Cancelled; deliveries not yet at a provider were cancelled."""
+    CAMPAIGN_STATE_PAUSED: _CampaignState.ValueType  # 5
+    """Paused: nothing more is released and adapters hand queued deliveries back
+    until the campaign is resumed.
+    """
 
 class CampaignState(_CampaignState, metaclass=_CampaignStateEnumTypeWrapper):
     """The state of a campaign as a whole."""
@@ -150,7 +164,37 @@ CAMPAIGN_STATE_COMPLETED: CampaignState.ValueType  # 3
 """Every delivery reached a final state."""
 CAMPAIGN_STATE_CANCELLED: CampaignState.ValueType  # 4
 """Cancelled; deliveries not yet at a provider were cancelled."""
+CAMPAIGN_STATE_PAUSED: CampaignState.ValueType  # 5
+"""Paused: nothing more is released and adapters hand queued deliveries back
+until the campaign is resumed.
+"""
 Global___CampaignState: _TypeAlias = CampaignState  # noqa: Y015
+
+class _CampaignPriority:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CampaignPriorityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CampaignPriority.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CAMPAIGN_PRIORITY_UNSPECIFIED: _CampaignPriority.ValueType  # 0
+    """Treated as marketing."""
+    CAMPAIGN_PRIORITY_MARKETING: _CampaignPriority.ValueType  # 1
+    """Newsletters, promotions: released after transactional sends."""
+    CAMPAIGN_PRIORITY_TRANSACTIONAL: _CampaignPriority.ValueType  # 2
+    """Receipts, alerts, one-time codes: released first."""
+
+class CampaignPriority(_CampaignPriority, metaclass=_CampaignPriorityEnumTypeWrapper):
+    """Which class of traffic a campaign belongs to. Each class keeps a share of
+    every channel that the other cannot starve (DISPATCH_MARKETING_SHARE).
+    """
+
+CAMPAIGN_PRIORITY_UNSPECIFIED: CampaignPriority.ValueType  # 0
+"""Treated as marketing."""
+CAMPAIGN_PRIORITY_MARKETING: CampaignPriority.ValueType  # 1
+"""Newsletters, promotions: released after transactional sends."""
+CAMPAIGN_PRIORITY_TRANSACTIONAL: CampaignPriority.ValueType  # 2
+"""Receipts, alerts, one-time codes: released first."""
+Global___CampaignPriority: _TypeAlias = CampaignPriority  # noqa: Y015
 
 @_typing.final
 class EmailSender(_message.Message):
@@ -736,7 +780,10 @@ class CampaignSpec(_message.Message):
     SCHEDULE_FIELD_NUMBER: _builtins.int
     TRACKING_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    priority: Global___CampaignPriority.ValueType
+    """Transactional campaigns are released before marketing ones."""
     @_builtins.property
     def brand_kit(self) -> Global___BrandKit: ...
     @_builtins.property
@@ -766,10 +813,11 @@ class CampaignSpec(_message.Message):
         schedule: Global___Schedule | None = ...,
         tracking: Global___Tracking | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        priority: Global___CampaignPriority.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["brand_kit", b"brand_kit", "channels", b"channels", "core_message", b"core_message", "schedule", b"schedule", "tracking", b"tracking"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "brand_kit", b"brand_kit", "channels", b"channels", "core_message", b"core_message", "labels", b"labels", "name", b"name", "schedule", b"schedule", "tracking", b"tracking"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "brand_kit", b"brand_kit", "channels", b"channels", "core_message", b"core_message", "labels", b"labels", "name", b"name", "priority", b"priority", "schedule", b"schedule", "tracking", b"tracking"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -841,6 +889,7 @@ class Campaign(_message.Message):
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     AUDIENCE_SIZE_FIELD_NUMBER: _builtins.int
+    PACE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     state: Global___CampaignState.ValueType
     idempotency_key: _builtins.str
@@ -856,6 +905,10 @@ class Campaign(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def pace(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelPace]:
+        """Per channel: how fast it sends, why, and when this campaign will be done."""
+
     def __init__(
         self,
         *,
@@ -868,14 +921,71 @@ class Campaign(_message.Message):
         completed_at: _timestamp_pb2.Timestamp | None = ...,
         idempotency_key: _builtins.str = ...,
         audience_size: _builtins.int = ...,
+        pace: _abc.Iterable[Global___ChannelPace] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "spec", b"spec", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_size", b"audience_size", "completed_at", b"completed_at", "counters", b"counters", "created_at", b"created_at", "id", b"id", "idempotency_key", b"idempotency_key", "spec", b"spec", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_size", b"audience_size", "completed_at", b"completed_at", "counters", b"counters", "created_at", b"created_at", "id", b"id", "idempotency_key", b"idempotency_key", "pace", b"pace", "spec", b"spec", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Campaign: _TypeAlias = Campaign  # noqa: Y015
+
+@_typing.final
+class ChannelPace(_message.Message):
+    """How fast a channel sends for a campaign and when the campaign's deliveries
+    on it will be done, e.g. "SMS: 10/s (SMS_RATE_LIMIT), 20,000 left, about 33 min".
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    RATE_PER_SECOND_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_RATE_PER_SECOND_FIELD_NUMBER: _builtins.int
+    PACE_REASON_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    ETA_SECONDS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    rate_per_second: _builtins.float
+    """Deliveries per second the channel sends right now, all campaigns together."""
+    campaign_rate_per_second: _builtins.float
+    """This campaign's part of that rate."""
+    pace_reason: _builtins.str
+    """Why the pace is what it is: the limiting setting (e.g. "SMS_RATE_LIMIT"),
+    "provider throttling", "measured" (what the adapters manage), "paused",
+    or "waiting for the first receipts".
+    """
+    rate_limit: _builtins.float
+    """The adapters' configured ceiling in deliveries per second; 0 when none is reported."""
+    remaining: _builtins.int
+    """This campaign's deliveries on the channel not yet at a provider
+    (pending, scheduled and queued).
+    """
+    eta_seconds: _builtins.float
+    """Estimated seconds until the remaining deliveries are sent; 0 when done or unknown."""
+    summary: _builtins.str
+    """One line for people, as in the message comment above."""
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        rate_per_second: _builtins.float = ...,
+        campaign_rate_per_second: _builtins.float = ...,
+        pace_reason: _builtins.str = ...,
+        rate_limit: _builtins.float = ...,
+        remaining: _builtins.int = ...,
+        eta_seconds: _builtins.float = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_rate_per_second", b"campaign_rate_per_second", "channel", b"channel", "eta_seconds", b"eta_seconds", "pace_reason", b"pace_reason", "rate_limit", b"rate_limit", "rate_per_second", b"rate_per_second", "remaining", b"remaining", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChannelPace: _TypeAlias = ChannelPace  # noqa: Y015
 
 @_typing.final
 class Delivery(_message.Message):

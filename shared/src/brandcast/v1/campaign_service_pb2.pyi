@@ -467,21 +467,27 @@ class CampaignProgress(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    PACE_FIELD_NUMBER: _builtins.int
     state: _campaign_pb2.CampaignState.ValueType
     @_builtins.property
     def counters(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_pb2.ChannelCounters]: ...
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def pace(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_pb2.ChannelPace]:
+        """Per channel: rate, pace reason, remaining and ETA."""
+
     def __init__(
         self,
         *,
         state: _campaign_pb2.CampaignState.ValueType = ...,
         counters: _abc.Iterable[_campaign_pb2.ChannelCounters] | None = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        pace: _abc.Iterable[_campaign_pb2.ChannelPace] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "counters", b"counters", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "counters", b"counters", "pace", b"pace", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -565,6 +571,92 @@ class CancelCampaignResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelCampaignResponse: _TypeAlias = CancelCampaignResponse  # noqa: Y015
+
+@_typing.final
+class PauseCampaignRequest(_message.Message):
+    """Which campaign to pause."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCampaignRequest: _TypeAlias = PauseCampaignRequest  # noqa: Y015
+
+@_typing.final
+class PauseCampaignResponse(_message.Message):
+    """The campaign after pausing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> _campaign_pb2.Campaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: _campaign_pb2.Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCampaignResponse: _TypeAlias = PauseCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ResumeCampaignRequest(_message.Message):
+    """Which campaign to resume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCampaignRequest: _TypeAlias = ResumeCampaignRequest  # noqa: Y015
+
+@_typing.final
+class ResumeCampaignResponse(_message.Message):
+    """The campaign after resuming."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> _campaign_pb2.Campaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: _campaign_pb2.Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCampaignResponse: _TypeAlias = ResumeCampaignResponse  # noqa: Y015
 
 @_typing.final
 class Suppression(_message.Message):

@@ -75,6 +75,16 @@ class CampaignServiceStub:
                 request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.CancelCampaignRequest.SerializeToString,
                 response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.CancelCampaignResponse.FromString,
                 _registered_method=True)
+        self.PauseCampaign = channel.unary_unary(
+                '/brandcast.v1.CampaignService/PauseCampaign',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.PauseCampaignRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.PauseCampaignResponse.FromString,
+                _registered_method=True)
+        self.ResumeCampaign = channel.unary_unary(
+                '/brandcast.v1.CampaignService/ResumeCampaign',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -140,6 +150,23 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseCampaign(self, request, context):
+        """Stop releasing the campaign's deliveries; adapters hand back the queued
+        ones unsent within about 2 seconds. Nothing is lost. FAILED_PRECONDITION
+        for a completed or cancelled campaign.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeCampaign(self, request, context):
+        """Release a paused campaign's deliveries again, from where it stopped;
+        nothing already sent is sent again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +209,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.CancelCampaign,
                     request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.CancelCampaignRequest.FromString,
                     response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.CancelCampaignResponse.SerializeToString,
+            ),
+            'PauseCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseCampaign,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.PauseCampaignRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.PauseCampaignResponse.SerializeToString,
+            ),
+            'ResumeCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeCampaign,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +438,60 @@ class CampaignService:
             '/brandcast.v1.CampaignService/CancelCampaign',
             brandcast_dot_v1_dot_campaign__service__pb2.CancelCampaignRequest.SerializeToString,
             brandcast_dot_v1_dot_campaign__service__pb2.CancelCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandcast.v1.CampaignService/PauseCampaign',
+            brandcast_dot_v1_dot_campaign__service__pb2.PauseCampaignRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.PauseCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandcast.v1.CampaignService/ResumeCampaign',
+            brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,15 @@ class CampaignServiceStub:
     """Progress and delivery events; resumable from the last cursor seen."""
     CancelCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.CancelCampaignRequest, _campaign_service_pb2.CancelCampaignResponse]
     """Deliveries not yet handed to a provider become CANCELLED."""
+    PauseCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.PauseCampaignRequest, _campaign_service_pb2.PauseCampaignResponse]
+    """Stop releasing the campaign's deliveries; adapters hand back the queued
+    ones unsent within about 2 seconds. Nothing is lost. FAILED_PRECONDITION
+    for a completed or cancelled campaign.
+    """
+    ResumeCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ResumeCampaignRequest, _campaign_service_pb2.ResumeCampaignResponse]
+    """Release a paused campaign's deliveries again, from where it stopped;
+    nothing already sent is sent again.
+    """
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -88,6 +97,15 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """Progress and delivery events; resumable from the last cursor seen."""
     CancelCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.CancelCampaignRequest, _campaign_service_pb2.CancelCampaignResponse]  # type: ignore[assignment]
     """Deliveries not yet handed to a provider become CANCELLED."""
+    PauseCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.PauseCampaignRequest, _campaign_service_pb2.PauseCampaignResponse]  # type: ignore[assignment]
+    """Stop releasing the campaign's deliveries; adapters hand back the queued
+    ones unsent within about 2 seconds. Nothing is lost. FAILED_PRECONDITION
+    for a completed or cancelled campaign.
+    """
+    ResumeCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ResumeCampaignRequest, _campaign_service_pb2.ResumeCampaignResponse]  # type: ignore[assignment]
+    """Release a paused campaign's deliveries again, from where it stopped;
+    nothing already sent is sent again.
+    """
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     """Accepts campaigns, previews their variants and reports on their deliveries."""
@@ -160,6 +178,27 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_service_pb2.CancelCampaignResponse, _abc.Awaitable[_campaign_service_pb2.CancelCampaignResponse]]:
         """Deliveries not yet handed to a provider become CANCELLED."""
+
+    @_abc_1.abstractmethod
+    def PauseCampaign(
+        self,
+        request: _campaign_service_pb2.PauseCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.PauseCampaignResponse, _abc.Awaitable[_campaign_service_pb2.PauseCampaignResponse]]:
+        """Stop releasing the campaign's deliveries; adapters hand back the queued
+        ones unsent within about 2 seconds. Nothing is lost. FAILED_PRECONDITION
+        for a completed or cancelled campaign.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeCampaign(
+        self,
+        request: _campaign_service_pb2.ResumeCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.ResumeCampaignResponse, _abc.Awaitable[_campaign_service_pb2.ResumeCampaignResponse]]:
+        """Release a paused campaign's deliveries again, from where it stopped;
+        nothing already sent is sent again.
+        """
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -90,6 +90,8 @@ def validate_spec(spec: campaign_pb2.CampaignSpec, prefix: str = "spec") -> list
         bad("name", "is required")
     elif len(spec.name) > MAX_NAME_LENGTH:
         bad("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    if spec.priority not in campaign_pb2.CampaignPriority.values():
+        bad("priority", f"unknown priority {spec.priority}")
     channels = spec.channels
     if not (channels.email.enabled or channels.sms.enabled or channels.social.enabled):
         bad("channels", "at least one channel must be enabled")

@@ -135,7 +135,7 @@ def recipient(i: int) -> campaign_pb2.Recipient:
 def stream_requests(
     spec: campaign_pb2.CampaignSpec, recipients: int, key: str, chunk: int = 2000
 ) -> Iterator[campaign_service_pb2.SubmitCampaignStreamRequest]:
-    """The header, then the audience in chunks, built lazily (1M recipients fit nowhere)."""
+    """The header, the audience in chunks built lazily (1M recipients fit nowhere), the end."""
     yield campaign_service_pb2.SubmitCampaignStreamRequest(
         header=campaign_service_pb2.SubmitCampaignRequest(spec=spec, idempotency_key=key)
     )
@@ -145,6 +145,9 @@ def stream_requests(
             recipient(i) for i in range(start, min(start + chunk, recipients))
         )
         yield request
+    yield campaign_service_pb2.SubmitCampaignStreamRequest(
+        end=campaign_service_pb2.StreamEnd(recipient_count=recipients)
+    )
 
 
 def settled(campaign: campaign_pb2.Campaign) -> int:

@@ -167,7 +167,8 @@ def test_stream_submit_stops_at_the_clients_deadline(running: Running) -> None:
                 [
                     API.SubmitCampaignStreamRequest(
                         header=API.SubmitCampaignRequest(spec=spec(3), idempotency_key="slow")
-                    )
+                    ),
+                    API.SubmitCampaignStreamRequest(end=API.StreamEnd(recipient_count=3)),
                 ]
             ),
             timeout=10,

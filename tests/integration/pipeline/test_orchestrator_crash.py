@@ -112,6 +112,7 @@ def submission() -> Iterator[API.SubmitCampaignStreamRequest]:
         stop = min(start + CHUNK, RECIPIENTS)
         chunk = API.RecipientChunk(recipients=[recipient(i) for i in range(start, stop)])
         yield API.SubmitCampaignStreamRequest(chunk=chunk)
+    yield API.SubmitCampaignStreamRequest(end=API.StreamEnd(recipient_count=RECIPIENTS))
 
 
 def counters(stub: campaign_service_pb2_grpc.CampaignServiceStub, cid: str) -> S.Campaign:

@@ -150,29 +150,61 @@ class SubmitCampaignStreamRequest(_message.Message):
 
     HEADER_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def header(self) -> Global___SubmitCampaignRequest:
         """First message only. spec.audience may hold recipients too."""
 
     @_builtins.property
     def chunk(self) -> Global___RecipientChunk:
-        """Every following message."""
+        """Every message between the header and the end."""
+
+    @_builtins.property
+    def end(self) -> Global___StreamEnd:
+        """The last message, required: without it the server answers
+        INVALID_ARGUMENT (field "end") and stores nothing.
+        """
 
     def __init__(
         self,
         *,
         header: Global___SubmitCampaignRequest | None = ...,
         chunk: Global___RecipientChunk | None = ...,
+        end: Global___StreamEnd | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "header", b"header", "part", b"part"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "header", b"header", "part", b"part"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "end"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 
 Global___SubmitCampaignStreamRequest: _TypeAlias = SubmitCampaignStreamRequest  # noqa: Y015
+
+@_typing.final
+class StreamEnd(_message.Message):
+    """The declared end of a streamed submission."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECIPIENT_COUNT_FIELD_NUMBER: _builtins.int
+    recipient_count: _builtins.int
+    """Every recipient sent: the header's inline audience plus all chunks. A
+    different count is INVALID_ARGUMENT (field "end.recipient_count").
+    """
+    def __init__(
+        self,
+        *,
+        recipient_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recipient_count", b"recipient_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEnd: _TypeAlias = StreamEnd  # noqa: Y015
 
 @_typing.final
 class PreviewCampaignRequest(_message.Message):

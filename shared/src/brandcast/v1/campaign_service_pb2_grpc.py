@@ -101,8 +101,11 @@ class CampaignServiceServicer:
 
     def SubmitCampaignStream(self, request_iterator, context):
         """Accept a campaign whose audience is streamed: the first message carries the
-        campaign, the following ones chunks of recipients. Nothing is dispatched
-        before the stream ends successfully.
+        campaign, the following ones chunks of recipients, and the last one the
+        end, which declares how many recipients were sent. Nothing is stored, and
+        nothing dispatched, unless that end arrives and its count matches: a
+        stream that stops without it (a cancelled or crashed client) leaves no
+        trace and its idempotency key stays free for the retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,8 +46,11 @@ class CampaignServiceStub:
     """
     SubmitCampaignStream: _grpc.StreamUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignStreamRequest, _campaign_service_pb2.SubmitCampaignStreamResponse]
     """Accept a campaign whose audience is streamed: the first message carries the
-    campaign, the following ones chunks of recipients. Nothing is dispatched
-    before the stream ends successfully.
+    campaign, the following ones chunks of recipients, and the last one the
+    end, which declares how many recipients were sent. Nothing is stored, and
+    nothing dispatched, unless that end arrives and its count matches: a
+    stream that stops without it (a cancelled or crashed client) leaves no
+    trace and its idempotency key stays free for the retry.
     """
     PreviewCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.PreviewCampaignRequest, _campaign_service_pb2.PreviewCampaignResponse]
     """Render variants for sample recipients without sending anything."""
@@ -82,8 +85,11 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """
     SubmitCampaignStream: _aio.StreamUnaryMultiCallable[_campaign_service_pb2.SubmitCampaignStreamRequest, _campaign_service_pb2.SubmitCampaignStreamResponse]  # type: ignore[assignment]
     """Accept a campaign whose audience is streamed: the first message carries the
-    campaign, the following ones chunks of recipients. Nothing is dispatched
-    before the stream ends successfully.
+    campaign, the following ones chunks of recipients, and the last one the
+    end, which declares how many recipients were sent. Nothing is stored, and
+    nothing dispatched, unless that end arrives and its count matches: a
+    stream that stops without it (a cancelled or crashed client) leaves no
+    trace and its idempotency key stays free for the retry.
     """
     PreviewCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.PreviewCampaignRequest, _campaign_service_pb2.PreviewCampaignResponse]  # type: ignore[assignment]
     """Render variants for sample recipients without sending anything."""
@@ -127,8 +133,11 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_service_pb2.SubmitCampaignStreamResponse, _abc.Awaitable[_campaign_service_pb2.SubmitCampaignStreamResponse]]:
         """Accept a campaign whose audience is streamed: the first message carries the
-        campaign, the following ones chunks of recipients. Nothing is dispatched
-        before the stream ends successfully.
+        campaign, the following ones chunks of recipients, and the last one the
+        end, which declares how many recipients were sent. Nothing is stored, and
+        nothing dispatched, unless that end arrives and its count matches: a
+        stream that stops without it (a cancelled or crashed client) leaves no
+        trace and its idempotency key stays free for the retry.
         """
 
     @_abc_1.abstractmethod

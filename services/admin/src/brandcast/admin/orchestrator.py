@@ -221,10 +221,16 @@ class Orchestrator:
                     spec=spec, idempotency_key=idempotency_key
                 )
             )
+            sent = len(spec.audience)
             for chunk in _chunks(audience, chunk_size):
+                sent += len(chunk)
                 yield campaign_service_pb2.SubmitCampaignStreamRequest(
                     chunk=campaign_service_pb2.RecipientChunk(recipients=chunk)
                 )
+            # Declares the whole audience sent: without it the server stores nothing.
+            yield campaign_service_pb2.SubmitCampaignStreamRequest(
+                end=campaign_service_pb2.StreamEnd(recipient_count=sent)
+            )
 
         try:
             # Large audiences take longer to persist than one ordinary call.

@@ -163,9 +163,14 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             )
 
         def chunks() -> Iterator[api.RecipientChunk]:
+            received = len(first.header.spec.audience)
             try:
                 for n, message in enumerate(request_iterator):
-                    if message.WhichOneof("part") != "chunk":
+                    part = message.WhichOneof("part")
+                    if part == "end":
+                        _check_stream_end(message.end, received, request_iterator)
+                        return
+                    if part != "chunk":
                         raise InvalidCampaignError(
                             [
                                 FieldViolation(
@@ -173,11 +178,16 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                                 )
                             ]
                         )
+                    received += len(message.chunk.recipients)
                     yield message.chunk
             except grpc.RpcError as exc:
                 # grpc raises this from the request stream once the deadline passed
                 # or the client cancelled: stop reading and roll back.
                 raise CallEndedError from exc
+            # The client half-closed without declaring the end: it may have been
+            # cancelled between its last chunk and the cancellation reaching us,
+            # so what arrived is not known to be the whole audience.
+            raise InvalidCampaignError([FieldViolation("end", STREAM_WITHOUT_END)])
 
         with telemetry.span("SubmitCampaignStream", _trace_context(context)) as trace_context:
             result = self._intake.submit(
@@ -314,6 +324,28 @@ class SuppressionServicer(api_grpc.SuppressionServiceServicer):
         except ValueError as exc:
             raise _bad_token("page_token") from exc
         return api.ListSuppressionsResponse(suppressions=items, next_page_token=token)
+
+
+STREAM_WITHOUT_END: Final = (
+    "the stream stopped without its end message (StreamEnd); nothing was stored"
+)
+
+
+def _check_stream_end(
+    end: api.StreamEnd, received: int, rest: Iterator[api.SubmitCampaignStreamRequest]
+) -> None:
+    """The declared end must count what arrived and be the last message."""
+    if end.recipient_count != received:
+        raise InvalidCampaignError(
+            [
+                FieldViolation(
+                    "end.recipient_count",
+                    f"declares {end.recipient_count} recipients but {received} arrived",
+                )
+            ]
+        )
+    if next(rest, None) is not None:
+        raise InvalidCampaignError([FieldViolation("end", "must be the last message")])
 
 
 def _accepted(result: SubmitResult) -> None:

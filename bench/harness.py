@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 import psutil
 
+from brandcast.shared import channels
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +34,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 SETTLED_FIELDS = ("sent", "delivered", "failed", "bounced", "suppressed", "cancelled")
-SOCIAL_NETWORKS = (
-    campaign_pb2.SOCIAL_NETWORK_MASTODON,
-    campaign_pb2.SOCIAL_NETWORK_BLUESKY,
-    campaign_pb2.SOCIAL_NETWORK_X,
-    campaign_pb2.SOCIAL_NETWORK_LINKEDIN,
-)
+#: One brand account per network of the channel table.
+SOCIAL_NETWORKS = tuple(network.value for network in channels.NETWORKS)
 
 #: Adapter settings every benchmark stack uses: no rate limits or prefix caps (they
 #: exist to protect real providers and would measure themselves, not the pipeline).

@@ -12,7 +12,10 @@ from typing import Final
 
 from kombu import Exchange, Queue
 
-from brandcast.v1 import campaign_pb2
+from brandcast.shared import channels
+from brandcast.shared.channels import dead_letter_queue_name, dispatch_queue_name, task_name
+
+__all__ = ["dead_letter_queue_name", "dispatch_queue_name", "task_name"]
 
 DISPATCH_EXCHANGE_NAME: Final = "brandcast.dispatch"
 RECEIPTS_EXCHANGE_NAME: Final = "brandcast.receipts"
@@ -31,11 +34,8 @@ RECEIPT_BATCH_TYPE: Final = "brandcast.v1.ReceiptBatch"
 SUPPRESSION_EVENT_TYPE: Final = "brandcast.v1.SuppressionEvent"
 PROTOBUF_CONTENT_TYPE: Final = "application/x-protobuf"
 
-CHANNEL_NAMES: Final[dict[int, str]] = {
-    campaign_pb2.CHANNEL_EMAIL: "email",
-    campaign_pb2.CHANNEL_SMS: "sms",
-    campaign_pb2.CHANNEL_SOCIAL: "social",
-}
+#: ``brandcast.v1.Channel`` value -> channel name, from the channel table.
+CHANNEL_NAMES: Final[dict[int, str]] = {c.value: c.name for c in channels.CHANNELS}
 
 dispatch_exchange: Final = Exchange(DISPATCH_EXCHANGE_NAME, type="direct", durable=True)
 receipts_exchange: Final = Exchange(RECEIPTS_EXCHANGE_NAME, type="topic", durable=True)
@@ -43,32 +43,20 @@ dead_letter_exchange: Final = Exchange(DEAD_LETTER_EXCHANGE_NAME, type="direct",
 
 
 def channel_name(channel: int) -> str:
-    """``"email"``, ``"sms"`` or ``"social"`` for a ``brandcast.v1.Channel`` value."""
-    try:
-        return CHANNEL_NAMES[channel]
-    except KeyError:
-        raise ValueError(f"unknown channel {channel}") from None
+    """The channel table's name for a ``brandcast.v1.Channel`` value.
 
-
-def dispatch_queue_name(channel: str) -> str:
-    return f"brandcast.{channel}"
-
-
-def dead_letter_queue_name(channel: str) -> str:
-    return f"brandcast.{channel}.dead"
-
-
-def task_name(channel: str) -> str:
-    """The Celery task an adapter registers for dispatch batches of its channel."""
-    return f"brandcast.{channel}.deliver_batch"
+    Raises ``channels.UnknownChannelError`` (a ``ValueError``) for any other value.
+    """
+    return channels.channel(channel).name
 
 
 def dispatch_queue(channel: str) -> Queue:
     """The durable quorum queue an adapter consumes, bound with the channel name."""
+    known = channels.channel(channel)
     return Queue(
-        dispatch_queue_name(channel),
+        known.queue_name,
         exchange=dispatch_exchange,
-        routing_key=channel,
+        routing_key=known.routing_key,
         durable=True,
         queue_arguments={
             "x-queue-type": "quorum",

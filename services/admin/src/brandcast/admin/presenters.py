@@ -7,14 +7,12 @@ from datetime import UTC
 
 from google.protobuf import timestamp_pb2
 
+from brandcast.shared import channels
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, variant_pb2
 
-CHANNELS: dict[int, str] = {
-    campaign_pb2.CHANNEL_EMAIL: "email",
-    campaign_pb2.CHANNEL_SMS: "sms",
-    campaign_pb2.CHANNEL_SOCIAL: "social",
-}
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "social": "Social"}
+#: From the shared channel table: enum value -> name, name -> label.
+CHANNELS: dict[int, str] = {c.value: c.name for c in channels.CHANNELS}
+CHANNEL_LABELS = {c.name: c.label for c in channels.CHANNELS}
 #: Counter fields in the order a delivery moves through them.
 STATUSES = (
     "pending",
@@ -30,12 +28,6 @@ STATUSES = (
 #: Statuses past the hand-off to a provider: they make up a channel's progress.
 PROCESSED_STATUSES = ("sent", "delivered", "failed", "bounced", "suppressed", "cancelled")
 FINAL_CAMPAIGN_STATES = frozenset({"completed", "cancelled"})
-_NETWORKS: dict[int, str] = {
-    campaign_pb2.SOCIAL_NETWORK_MASTODON: "Mastodon",
-    campaign_pb2.SOCIAL_NETWORK_BLUESKY: "Bluesky",
-    campaign_pb2.SOCIAL_NETWORK_X: "X",
-    campaign_pb2.SOCIAL_NETWORK_LINKEDIN: "LinkedIn",
-}
 _ENCODINGS: dict[int, str] = {
     variant_pb2.SMS_ENCODING_GSM7: "GSM-7",
     variant_pb2.SMS_ENCODING_UCS2: "UCS-2",
@@ -65,7 +57,11 @@ def state_name(value: int) -> str:
 
 
 def network_name(value: int) -> str:
-    return _NETWORKS.get(value, "Social")
+    """The network's label; "Social" for a value the table does not know (an old campaign)."""
+    try:
+        return channels.network(value).label
+    except channels.UnknownNetworkError:
+        return "Social"
 
 
 def timestamp_text(ts: timestamp_pb2.Timestamp) -> str:
@@ -75,13 +71,8 @@ def timestamp_text(ts: timestamp_pb2.Timestamp) -> str:
 
 
 def enabled_channels(spec: campaign_pb2.CampaignSpec) -> list[str]:
-    channels = spec.channels
-    enabled = [
-        ("email", channels.email.enabled),
-        ("sms", channels.sms.enabled),
-        ("social", channels.social.enabled),
-    ]
-    return [name for name, on in enabled if on]
+    # A campaign's settings for a channel are the ChannelSettings field of its name.
+    return [c.name for c in channels.CHANNELS if getattr(spec.channels, c.name).enabled]
 
 
 def channel_progress(counters: Iterable[campaign_pb2.ChannelCounters]) -> list[dict[str, object]]:

@@ -29,6 +29,7 @@ from grpc_status import rpc_status
 
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.validation import validate_spec
+from brandcast.shared import channels
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc, variant_pb2
 
 _STATUS_NAMES = (
@@ -77,7 +78,7 @@ def load_campaign(path: Path) -> campaign_pb2.CampaignSpec:
 
 
 def _channel_name(channel: int) -> str:
-    return campaign_pb2.Channel.Name(channel).removeprefix("CHANNEL_").lower()  # type: ignore[arg-type]
+    return channels.channel(channel).name
 
 
 def _counter_line(counter: campaign_pb2.ChannelCounters) -> str:
@@ -186,7 +187,7 @@ def _sms_encoding(value: int) -> str:
 
 
 def _network_name(value: int) -> str:
-    return campaign_pb2.SocialNetwork.Name(value).removeprefix("SOCIAL_NETWORK_").lower()  # type: ignore[arg-type]
+    return channels.network(value).name
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from brandcast.orchestrator.intake import SubmitResult
 from brandcast.orchestrator.quiet_hours import QuietHours, zone
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.store import DueDelivery, FinalUpdate, Store
-from brandcast.shared import metrics, telemetry, tokens, topology
+from brandcast.shared import channels, metrics, telemetry, tokens, topology
 from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import bus_pb2, campaign_pb2
 
@@ -46,12 +46,8 @@ RENDERER_CACHE: Final = 64
 MAX_BACKOFF: Final = 10.0
 
 
-#: Channels with a dispatcher thread each.
-DISPATCH_CHANNELS: Final = (
-    campaign_pb2.CHANNEL_EMAIL,
-    campaign_pb2.CHANNEL_SMS,
-    campaign_pb2.CHANNEL_SOCIAL,
-)
+#: Channels with a dispatcher thread each: every channel of the channel table.
+DISPATCH_CHANNELS: Final = tuple(channel.value for channel in channels.CHANNELS)
 
 
 @dataclass
@@ -336,8 +332,11 @@ class Dispatcher:
                 recipient, unsubscribe_url=self._unsubscribe_url(campaign, due)
             )
             item.email.CopyFrom(rendered.variant)
-        else:
+        elif due.channel == campaign_pb2.CHANNEL_SMS:
             item.sms.CopyFrom(campaign.renderer.sms(recipient).variant)
+        else:
+            # Never rendered as some other channel: the delivery fails, naming why.
+            raise RenderError.single("channel", f"no renderer for {_channel_label(due.channel)}")
         return item
 
     def _unsubscribe_url(self, campaign: _Campaign, due: DueDelivery) -> str:
@@ -395,12 +394,15 @@ class Dispatcher:
 
 
 def _channels_of(spec: campaign_pb2.CampaignSpec) -> list[int]:
-    enabled = (
-        (campaign_pb2.CHANNEL_EMAIL, spec.channels.email.enabled),
-        (campaign_pb2.CHANNEL_SMS, spec.channels.sms.enabled),
-        (campaign_pb2.CHANNEL_SOCIAL, spec.channels.social.enabled),
-    )
-    return [channel for channel, on in enabled if on]
+    # A campaign's settings for a channel are the ChannelSettings field of its name.
+    return [c.value for c in channels.CHANNELS if getattr(spec.channels, c.name).enabled]
+
+
+def _channel_label(channel: int) -> str:
+    try:
+        return f"the {channels.channel(channel).name} channel"
+    except channels.UnknownChannelError:
+        return f"unknown channel {channel}"
 
 
 def _quiet_hours(spec: campaign_pb2.CampaignSpec) -> QuietHours | None:

@@ -20,15 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TypeAlias
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from brandcast.shared import channels
 from brandcast.shared.errors import PermanentProviderError
 
-NetworkName = Literal["mastodon", "bluesky", "x", "linkedin"]
-NETWORK_NAMES: tuple[NetworkName, ...] = ("mastodon", "bluesky", "x", "linkedin")
+#: A network's short name, as the shared channel table spells it ("mastodon").
+NetworkName: TypeAlias = str
+NETWORK_NAMES: tuple[NetworkName, ...] = channels.network_names()
 
 
 class AccountsFileError(ValueError):
@@ -93,6 +95,12 @@ class _AccountEntry(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, value: str) -> str:
+        channels.network(value)  # a ValueError naming the known ones, with a did-you-mean
+        return value
 
     @field_validator("expires_at")
     @classmethod

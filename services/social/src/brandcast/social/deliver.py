@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from brandcast.shared import channels
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.shared.ratelimit import RateLimiter
 from brandcast.social.accounts import AccountDirectory, NetworkName
 from brandcast.social.networks import Network
 from brandcast.v1 import bus_pb2, campaign_pb2
-
-NETWORKS_BY_ENUM: dict[int, NetworkName] = {
-    campaign_pb2.SOCIAL_NETWORK_MASTODON: "mastodon",
-    campaign_pb2.SOCIAL_NETWORK_BLUESKY: "bluesky",
-    campaign_pb2.SOCIAL_NETWORK_X: "x",
-    campaign_pb2.SOCIAL_NETWORK_LINKEDIN: "linkedin",
-}
 
 #: The rate limiter of one brand account.
 LimiterFor = Callable[[str], RateLimiter]
@@ -40,7 +34,7 @@ def deliver_post(
         raise PermanentProviderError("invalid_address", "address: the brand account id is empty")
     if not post.text.strip():
         raise PermanentProviderError("empty_post", "social.text: the post text is empty")
-    network_name = NETWORKS_BY_ENUM.get(post.network)
+    network_name = _network_name(post.network)
     account = accounts.find(account_id, network_name)
     network = networks.get(account.network)
     if network is None:
@@ -51,3 +45,15 @@ def deliver_post(
         )
     limiter_for(f"{account.network}:{account.account_id}").acquire()
     return network.publish(account, post, idempotency_key=item.idempotency_key)
+
+
+def _network_name(value: int) -> NetworkName | None:
+    """The table's name for the post's network; None when the post does not say (0)."""
+    if value == campaign_pb2.SOCIAL_NETWORK_UNSPECIFIED:
+        return None
+    try:
+        return channels.network(value).name
+    except channels.UnknownNetworkError:
+        raise PermanentProviderError(
+            "unsupported_network", f"social.network: unknown network {value}"
+        ) from None

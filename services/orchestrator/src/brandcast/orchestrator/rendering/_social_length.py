@@ -11,25 +11,26 @@
 - LinkedIn: characters; limit 3,000.
 When unsure we count high: a post measured too long is shortened, one measured too short
 is rejected by the network.
+
+Which rule a network uses and its limit are named in the shared channel table
+(``brandcast.shared.channels``); this module implements the rules.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import TypeAlias
 
 import grapheme
 
 from brandcast.orchestrator.rendering._links import URL_IN_TEXT
+from brandcast.shared import channels
 from brandcast.v1 import campaign_pb2, variant_pb2
 
 Network: TypeAlias = campaign_pb2.SocialNetwork.ValueType
 
-X_LIMIT = 280
-MASTODON_DEFAULT_LIMIT = 500
-BLUESKY_LIMIT = 300
-LINKEDIN_LIMIT = 3000
 URL_LENGTH = 23
 
 _X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
@@ -46,33 +47,23 @@ HASHTAG = re.compile(r"(?:(?<=\s)|^)#(\w*[^\W\d_]\w*)")
 
 
 def network_name(network: Network) -> str:
-    return {
-        campaign_pb2.SOCIAL_NETWORK_MASTODON: "mastodon",
-        campaign_pb2.SOCIAL_NETWORK_BLUESKY: "bluesky",
-        campaign_pb2.SOCIAL_NETWORK_X: "x",
-        campaign_pb2.SOCIAL_NETWORK_LINKEDIN: "linkedin",
-    }.get(network, "social")
+    """The network's short name; raises ``channels.UnknownNetworkError`` for an unknown one."""
+    return channels.network(network).name
 
 
 def post_limit(account: campaign_pb2.SocialAccount) -> int:
-    network = account.network
-    if network == campaign_pb2.SOCIAL_NETWORK_X:
-        return X_LIMIT
-    if network == campaign_pb2.SOCIAL_NETWORK_BLUESKY:
-        return BLUESKY_LIMIT
-    if network == campaign_pb2.SOCIAL_NETWORK_LINKEDIN:
-        return LINKEDIN_LIMIT
-    return account.max_characters or MASTODON_DEFAULT_LIMIT
+    known = channels.network(account.network)
+    if known.account_may_override_limit and account.max_characters:
+        return account.max_characters
+    return known.max_length
 
 
 def post_length(network: Network, text: str) -> int:
-    if network == campaign_pb2.SOCIAL_NETWORK_X:
-        return x_weighted_length(text)
-    if network == campaign_pb2.SOCIAL_NETWORK_BLUESKY:
-        return int(grapheme.length(text))
-    if network == campaign_pb2.SOCIAL_NETWORK_LINKEDIN:
-        return len(text)
-    return _length_with_short_urls(text)
+    rule = channels.network(network).counting
+    counter = _COUNTERS.get(rule)
+    if counter is None:
+        raise ValueError(f"no implementation of the counting rule {rule!r}")
+    return counter(text)
 
 
 def _length_with_short_urls(text: str) -> int:
@@ -143,3 +134,12 @@ def bluesky_facets(text: str) -> list[variant_pb2.Facet]:
         )
     facets.sort(key=lambda f: f.byte_start)
     return facets
+
+
+#: Counting rule name (as the channel table names it) -> its implementation.
+_COUNTERS: dict[str, Callable[[str], int]] = {
+    channels.COUNT_TWITTER_WEIGHTED: x_weighted_length,
+    channels.COUNT_GRAPHEMES: lambda text: int(grapheme.length(text)),
+    channels.COUNT_CODE_POINTS: len,
+    channels.COUNT_CODE_POINTS_SHORT_URLS: _length_with_short_urls,
+}

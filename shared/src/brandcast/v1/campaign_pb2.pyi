@@ -99,6 +99,11 @@ class _DeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Delive
     paused). The orchestrator puts it back in the outbox; a delivery never
     rests in this status.
     """
+    DELIVERY_STATUS_SKIPPED: _DeliveryStatus.ValueType  # 11
+    """Never sent: the recipient's address for this channel is not valid (the
+    submission asked to skip such addresses); error_message says why. The
+    recipient's other channels go ahead.
+    """
 
 class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper):
     """The life of one delivery. A delivery only moves forward:
@@ -130,6 +135,11 @@ DELIVERY_STATUS_DEFERRED: DeliveryStatus.ValueType  # 10
 paused). The orchestrator puts it back in the outbox; a delivery never
 rests in this status.
 """
+DELIVERY_STATUS_SKIPPED: DeliveryStatus.ValueType  # 11
+"""Never sent: the recipient's address for this channel is not valid (the
+submission asked to skip such addresses); error_message says why. The
+recipient's other channels go ahead.
+"""
 Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
 
 class _CampaignState:
@@ -144,12 +154,19 @@ class _CampaignStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Campaig
     CAMPAIGN_STATE_DISPATCHING: _CampaignState.ValueType  # 2
     """Deliveries are being dispatched or are in flight."""
     CAMPAIGN_STATE_COMPLETED: _CampaignState.ValueType  # 3
-    """Every delivery reached a final state."""
+    """Every delivery reached a final state, or is sent and its channel's report
+    window (REPORT_WINDOW_*) has passed without a delivery report.
+    """
     CAMPAIGN_STATE_CANCELLED: _CampaignState.ValueType  # 4
     """Cancelled; deliveries not yet at a provider were cancelled."""
     CAMPAIGN_STATE_PAUSED: _CampaignState.ValueType  # 5
     """Paused: nothing more is released and adapters hand queued deliveries back
     until the campaign is resumed.
+    """
+    CAMPAIGN_STATE_DISPATCHED: _CampaignState.ValueType  # 6
+    """Every delivery has left (none pending, scheduled or queued); some are sent
+    and wait for their delivery reports until the channel's report window
+    passes (Campaign.report_window_ends_at). Then the campaign is COMPLETED.
     """
 
 class CampaignState(_CampaignState, metaclass=_CampaignStateEnumTypeWrapper):
@@ -161,12 +178,19 @@ CAMPAIGN_STATE_SCHEDULED: CampaignState.ValueType  # 1
 CAMPAIGN_STATE_DISPATCHING: CampaignState.ValueType  # 2
 """Deliveries are being dispatched or are in flight."""
 CAMPAIGN_STATE_COMPLETED: CampaignState.ValueType  # 3
-"""Every delivery reached a final state."""
+"""Every delivery reached a final state, or is sent and its channel's report
+window (REPORT_WINDOW_*) has passed without a delivery report.
+"""
 CAMPAIGN_STATE_CANCELLED: CampaignState.ValueType  # 4
 """Cancelled; deliveries not yet at a provider were cancelled."""
 CAMPAIGN_STATE_PAUSED: CampaignState.ValueType  # 5
 """Paused: nothing more is released and adapters hand queued deliveries back
 until the campaign is resumed.
+"""
+CAMPAIGN_STATE_DISPATCHED: CampaignState.ValueType  # 6
+"""Every delivery has left (none pending, scheduled or queued); some are sent
+and wait for their delivery reports until the channel's report window
+passes (Campaign.report_window_ends_at). Then the campaign is COMPLETED.
 """
 Global___CampaignState: _TypeAlias = CampaignState  # noqa: Y015
 
@@ -840,6 +864,7 @@ class ChannelCounters(_message.Message):
     BOUNCED_FIELD_NUMBER: _builtins.int
     SUPPRESSED_FIELD_NUMBER: _builtins.int
     CANCELLED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     total: _builtins.int
     pending: _builtins.int
@@ -851,6 +876,8 @@ class ChannelCounters(_message.Message):
     bounced: _builtins.int
     suppressed: _builtins.int
     cancelled: _builtins.int
+    skipped: _builtins.int
+    """Never sent: the address was not valid for the channel (DELIVERY_STATUS_SKIPPED)."""
     def __init__(
         self,
         *,
@@ -865,10 +892,11 @@ class ChannelCounters(_message.Message):
         bounced: _builtins.int = ...,
         suppressed: _builtins.int = ...,
         cancelled: _builtins.int = ...,
+        skipped: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bounced", b"bounced", "cancelled", b"cancelled", "channel", b"channel", "delivered", b"delivered", "failed", b"failed", "pending", b"pending", "queued", b"queued", "scheduled", b"scheduled", "sent", b"sent", "suppressed", b"suppressed", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bounced", b"bounced", "cancelled", b"cancelled", "channel", b"channel", "delivered", b"delivered", "failed", b"failed", "pending", b"pending", "queued", b"queued", "scheduled", b"scheduled", "sent", b"sent", "skipped", b"skipped", "suppressed", b"suppressed", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -890,11 +918,19 @@ class Campaign(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     AUDIENCE_SIZE_FIELD_NUMBER: _builtins.int
     PACE_FIELD_NUMBER: _builtins.int
+    DISPATCHED_AT_FIELD_NUMBER: _builtins.int
+    REPORT_WINDOW_ENDS_AT_FIELD_NUMBER: _builtins.int
+    TEST_FIELD_NUMBER: _builtins.int
+    DUPLICATED_FROM_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     state: Global___CampaignState.ValueType
     idempotency_key: _builtins.str
     audience_size: _builtins.int
     """Number of recipients in the audience."""
+    test: _builtins.bool
+    """A test send (SubmitCampaignRequest.test): not counted in metrics."""
+    duplicated_from: _builtins.str
+    """The campaign this one was duplicated from (DuplicateCampaign), if any."""
     @_builtins.property
     def spec(self) -> Global___CampaignSpec: ...
     @_builtins.property
@@ -909,6 +945,16 @@ class Campaign(_message.Message):
     def pace(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelPace]:
         """Per channel: how fast it sends, why, and when this campaign will be done."""
 
+    @_builtins.property
+    def dispatched_at(self) -> _timestamp_pb2.Timestamp:
+        """When every delivery had left (the campaign became DISPATCHED)."""
+
+    @_builtins.property
+    def report_window_ends_at(self) -> _timestamp_pb2.Timestamp:
+        """While DISPATCHED: when the last report window ends, at the latest when the
+        campaign becomes COMPLETED without further reports.
+        """
+
     def __init__(
         self,
         *,
@@ -922,10 +968,14 @@ class Campaign(_message.Message):
         idempotency_key: _builtins.str = ...,
         audience_size: _builtins.int = ...,
         pace: _abc.Iterable[Global___ChannelPace] | None = ...,
+        dispatched_at: _timestamp_pb2.Timestamp | None = ...,
+        report_window_ends_at: _timestamp_pb2.Timestamp | None = ...,
+        test: _builtins.bool = ...,
+        duplicated_from: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "spec", b"spec", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "dispatched_at", b"dispatched_at", "report_window_ends_at", b"report_window_ends_at", "spec", b"spec", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_size", b"audience_size", "completed_at", b"completed_at", "counters", b"counters", "created_at", b"created_at", "id", b"id", "idempotency_key", b"idempotency_key", "pace", b"pace", "spec", b"spec", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_size", b"audience_size", "completed_at", b"completed_at", "counters", b"counters", "created_at", b"created_at", "dispatched_at", b"dispatched_at", "duplicated_from", b"duplicated_from", "id", b"id", "idempotency_key", b"idempotency_key", "pace", b"pace", "report_window_ends_at", b"report_window_ends_at", "spec", b"spec", "state", b"state", "test", b"test", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1009,6 +1059,7 @@ class Delivery(_message.Message):
     NOT_BEFORE_FIELD_NUMBER: _builtins.int
     PUBLIC_URL_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     campaign_id: _builtins.str
     channel: Global___Channel.ValueType
@@ -1036,6 +1087,10 @@ class Delivery(_message.Message):
     def not_before(self) -> _timestamp_pb2.Timestamp:
         """When the delivery is held until (scheduled deliveries)."""
 
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryEvent]:
+        """What happened to the delivery, oldest first (GetDelivery only)."""
+
     def __init__(
         self,
         *,
@@ -1055,11 +1110,64 @@ class Delivery(_message.Message):
         not_before: _timestamp_pb2.Timestamp | None = ...,
         public_url: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        history: _abc.Iterable[Global___DeliveryEvent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "not_before", b"not_before", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "attempts", b"attempts", "campaign_id", b"campaign_id", "channel", b"channel", "created_at", b"created_at", "error_code", b"error_code", "error_message", b"error_message", "id", b"id", "idempotency_key", b"idempotency_key", "not_before", b"not_before", "provider", b"provider", "provider_message_id", b"provider_message_id", "public_url", b"public_url", "recipient_id", b"recipient_id", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "attempts", b"attempts", "campaign_id", b"campaign_id", "channel", b"channel", "created_at", b"created_at", "error_code", b"error_code", "error_message", b"error_message", "history", b"history", "id", b"id", "idempotency_key", b"idempotency_key", "not_before", b"not_before", "provider", b"provider", "provider_message_id", b"provider_message_id", "public_url", b"public_url", "recipient_id", b"recipient_id", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Delivery: _TypeAlias = Delivery  # noqa: Y015
+
+@_typing.final
+class DeliveryEvent(_message.Message):
+    """One thing that happened to a delivery: a status change, an attempt or a
+    provider's answer (a receipt that changed nothing is recorded too).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    status: Global___DeliveryStatus.ValueType
+    """The status the event reported (the delivery may not have moved to it, see applied)."""
+    attempts: _builtins.int
+    """Attempts made so far as the event reported them."""
+    provider: _builtins.str
+    provider_message_id: _builtins.str
+    error_code: _builtins.str
+    error_message: _builtins.str
+    applied: _builtins.bool
+    """Whether the event changed the delivery's status (false for a late or repeated report)."""
+    source: _builtins.str
+    """Where it came from: "intake", "dispatcher", "receipt", "cancel"."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        status: Global___DeliveryStatus.ValueType = ...,
+        attempts: _builtins.int = ...,
+        provider: _builtins.str = ...,
+        provider_message_id: _builtins.str = ...,
+        error_code: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+        applied: _builtins.bool = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "at", b"at", "attempts", b"attempts", "error_code", b"error_code", "error_message", b"error_message", "provider", b"provider", "provider_message_id", b"provider_message_id", "source", b"source", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryEvent: _TypeAlias = DeliveryEvent  # noqa: Y015

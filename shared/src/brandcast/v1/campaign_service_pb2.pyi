@@ -17,6 +17,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -28,6 +29,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ExportFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExportFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPORT_FORMAT_UNSPECIFIED: _ExportFormat.ValueType  # 0
+    """CSV."""
+    EXPORT_FORMAT_CSV: _ExportFormat.ValueType  # 1
+    """RFC 4180 CSV with a header line."""
+    EXPORT_FORMAT_JSON_LINES: _ExportFormat.ValueType  # 2
+    """One JSON object per line."""
+
+class ExportFormat(_ExportFormat, metaclass=_ExportFormatEnumTypeWrapper):
+    """The layout of an export."""
+
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat.ValueType  # 0
+"""CSV."""
+EXPORT_FORMAT_CSV: ExportFormat.ValueType  # 1
+"""RFC 4180 CSV with a header line."""
+EXPORT_FORMAT_JSON_LINES: ExportFormat.ValueType  # 2
+"""One JSON object per line."""
+Global___ExportFormat: _TypeAlias = ExportFormat  # noqa: Y015
+
 @_typing.final
 class SubmitCampaignRequest(_message.Message):
     """A campaign with its inline audience."""
@@ -36,9 +61,20 @@ class SubmitCampaignRequest(_message.Message):
 
     SPEC_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    SKIP_INVALID_ADDRESSES_FIELD_NUMBER: _builtins.int
+    TEST_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """Same key and same request: the original campaign is returned. Same key and
     a different request: ALREADY_EXISTS. Keys are kept at least 24 hours.
+    """
+    skip_invalid_addresses: _builtins.bool
+    """An invalid email or phone number does not reject the request: that
+    channel's delivery is SKIPPED (and listed in the answer), the recipient's
+    other channels go ahead. A recipient with no valid address is still refused.
+    """
+    test: _builtins.bool
+    """A test send (at most 10 recipients): marked as such (Campaign.test) and
+    not counted in metrics.
     """
     @_builtins.property
     def spec(self) -> _campaign_pb2.CampaignSpec: ...
@@ -47,14 +83,51 @@ class SubmitCampaignRequest(_message.Message):
         *,
         spec: _campaign_pb2.CampaignSpec | None = ...,
         idempotency_key: _builtins.str = ...,
+        skip_invalid_addresses: _builtins.bool = ...,
+        test: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "skip_invalid_addresses", b"skip_invalid_addresses", "spec", b"spec", "test", b"test"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitCampaignRequest: _TypeAlias = SubmitCampaignRequest  # noqa: Y015
+
+@_typing.final
+class SkippedAddress(_message.Message):
+    """A channel of a recipient that was not sent to, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECIPIENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    recipient_id: _builtins.str
+    channel: _campaign_pb2.Channel.ValueType
+    address: _builtins.str
+    """The address as given."""
+    reason: _builtins.str
+    field: _builtins.str
+    """The field path in the request, e.g. "chunks[2].recipients[7].phone"."""
+    def __init__(
+        self,
+        *,
+        recipient_id: _builtins.str = ...,
+        channel: _campaign_pb2.Channel.ValueType = ...,
+        address: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "field", b"field", "reason", b"reason", "recipient_id", b"recipient_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkippedAddress: _TypeAlias = SkippedAddress  # noqa: Y015
 
 @_typing.final
 class SubmitCampaignResponse(_message.Message):
@@ -65,22 +138,30 @@ class SubmitCampaignResponse(_message.Message):
     CAMPAIGN_FIELD_NUMBER: _builtins.int
     DUPLICATE_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
     duplicate: _builtins.bool
     """True when the idempotency key matched an earlier submission."""
     @_builtins.property
     def campaign(self) -> _campaign_pb2.Campaign: ...
     @_builtins.property
     def warnings(self) -> _containers.RepeatedCompositeFieldContainer[_variant_pb2.RenderWarning]: ...
+    @_builtins.property
+    def skipped(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkippedAddress]:
+        """The first 100 skipped addresses (skip_invalid_addresses); the campaign's
+        counters hold every channel's total, ExportDeliveries lists them all.
+        """
+
     def __init__(
         self,
         *,
         campaign: _campaign_pb2.Campaign | None = ...,
         duplicate: _builtins.bool = ...,
         warnings: _abc.Iterable[_variant_pb2.RenderWarning] | None = ...,
+        skipped: _abc.Iterable[Global___SkippedAddress] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "skipped", b"skipped", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -96,6 +177,7 @@ class SubmitCampaignStreamResponse(_message.Message):
     DUPLICATE_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
     RECIPIENTS_RECEIVED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
     duplicate: _builtins.bool
     """True when the idempotency key matched an earlier submission."""
     recipients_received: _builtins.int
@@ -104,6 +186,10 @@ class SubmitCampaignStreamResponse(_message.Message):
     def campaign(self) -> _campaign_pb2.Campaign: ...
     @_builtins.property
     def warnings(self) -> _containers.RepeatedCompositeFieldContainer[_variant_pb2.RenderWarning]: ...
+    @_builtins.property
+    def skipped(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkippedAddress]:
+        """As SubmitCampaignResponse.skipped."""
+
     def __init__(
         self,
         *,
@@ -111,10 +197,11 @@ class SubmitCampaignStreamResponse(_message.Message):
         duplicate: _builtins.bool = ...,
         warnings: _abc.Iterable[_variant_pb2.RenderWarning] | None = ...,
         recipients_received: _builtins.int = ...,
+        skipped: _abc.Iterable[Global___SkippedAddress] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "recipients_received", b"recipients_received", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "recipients_received", b"recipients_received", "skipped", b"skipped", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -500,7 +587,13 @@ class CampaignProgress(_message.Message):
     COUNTERS_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
     PACE_FIELD_NUMBER: _builtins.int
+    REPORT_WINDOW_ENDS_AT_FIELD_NUMBER: _builtins.int
+    WAITING_FOR_FIELD_NUMBER: _builtins.int
     state: _campaign_pb2.CampaignState.ValueType
+    waiting_for: _builtins.str
+    """What the campaign waits for before it is complete, one line for people,
+    e.g. "delivery reports for 12 SMS, until 14:05 UTC"; empty when complete.
+    """
     @_builtins.property
     def counters(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_pb2.ChannelCounters]: ...
     @_builtins.property
@@ -509,6 +602,10 @@ class CampaignProgress(_message.Message):
     def pace(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_pb2.ChannelPace]:
         """Per channel: rate, pace reason, remaining and ETA."""
 
+    @_builtins.property
+    def report_window_ends_at(self) -> _timestamp_pb2.Timestamp:
+        """As Campaign.report_window_ends_at."""
+
     def __init__(
         self,
         *,
@@ -516,10 +613,12 @@ class CampaignProgress(_message.Message):
         counters: _abc.Iterable[_campaign_pb2.ChannelCounters] | None = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
         pace: _abc.Iterable[_campaign_pb2.ChannelPace] | None = ...,
+        report_window_ends_at: _timestamp_pb2.Timestamp | None = ...,
+        waiting_for: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "report_window_ends_at", b"report_window_ends_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "counters", b"counters", "pace", b"pace", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "counters", b"counters", "pace", b"pace", "report_window_ends_at", b"report_window_ends_at", "state", b"state", "waiting_for", b"waiting_for"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -872,3 +971,161 @@ class ListSuppressionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSuppressionsResponse: _TypeAlias = ListSuppressionsResponse  # noqa: Y015
+
+@_typing.final
+class GetDeliveryRequest(_message.Message):
+    """Which delivery to get."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    delivery_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        delivery_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "delivery_id", b"delivery_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDeliveryRequest: _TypeAlias = GetDeliveryRequest  # noqa: Y015
+
+@_typing.final
+class GetDeliveryResponse(_message.Message):
+    """The delivery with its history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def delivery(self) -> _campaign_pb2.Delivery: ...
+    def __init__(
+        self,
+        *,
+        delivery: _campaign_pb2.Delivery | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDeliveryResponse: _TypeAlias = GetDeliveryResponse  # noqa: Y015
+
+@_typing.final
+class ExportDeliveriesRequest(_message.Message):
+    """Which deliveries to export, and how."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    channel: _campaign_pb2.Channel.ValueType
+    """Unspecified means every channel."""
+    status: _campaign_pb2.DeliveryStatus.ValueType
+    """Unspecified means every status."""
+    format: Global___ExportFormat.ValueType
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        channel: _campaign_pb2.Channel.ValueType = ...,
+        status: _campaign_pb2.DeliveryStatus.ValueType = ...,
+        format: Global___ExportFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "channel", b"channel", "format", b"format", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDeliveriesRequest: _TypeAlias = ExportDeliveriesRequest  # noqa: Y015
+
+@_typing.final
+class ExportDeliveriesResponse(_message.Message):
+    """The next bytes of the export; concatenated, the chunks are the whole file.
+    Columns (CSV header, JSON keys): delivery_id, channel, recipient_id, address,
+    status, attempts, provider, provider_message_id, error_code, error_message,
+    public_url, created_at, updated_at (RFC 3339, UTC).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    rows: _builtins.int
+    """Deliveries in this chunk."""
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        rows: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDeliveriesResponse: _TypeAlias = ExportDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class DuplicateCampaignRequest(_message.Message):
+    """The campaign to copy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    name: _builtins.str
+    """The new campaign's name; default "<old name> (copy)"."""
+    idempotency_key: _builtins.str
+    """As SubmitCampaignRequest.idempotency_key."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "idempotency_key", b"idempotency_key", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DuplicateCampaignRequest: _TypeAlias = DuplicateCampaignRequest  # noqa: Y015
+
+@_typing.final
+class DuplicateCampaignResponse(_message.Message):
+    """The new campaign."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> _campaign_pb2.Campaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: _campaign_pb2.Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DuplicateCampaignResponse: _TypeAlias = DuplicateCampaignResponse  # noqa: Y015

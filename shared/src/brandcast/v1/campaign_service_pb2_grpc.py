@@ -85,6 +85,21 @@ class CampaignServiceStub:
                 request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignRequest.SerializeToString,
                 response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignResponse.FromString,
                 _registered_method=True)
+        self.GetDelivery = channel.unary_unary(
+                '/brandcast.v1.CampaignService/GetDelivery',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.GetDeliveryRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.GetDeliveryResponse.FromString,
+                _registered_method=True)
+        self.ExportDeliveries = channel.unary_stream(
+                '/brandcast.v1.CampaignService/ExportDeliveries',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ExportDeliveriesRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ExportDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.DuplicateCampaign = channel.unary_unary(
+                '/brandcast.v1.CampaignService/DuplicateCampaign',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -170,6 +185,28 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDelivery(self, request, context):
+        """One delivery with its history (attempts, status changes, provider answers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportDeliveries(self, request, context):
+        """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
+        server reads the deliveries page by page, so any size streams in flat memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DuplicateCampaign(self, request, context):
+        """A new campaign with an earlier campaign's spec and audience.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +259,21 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ResumeCampaign,
                     request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignRequest.FromString,
                     response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignResponse.SerializeToString,
+            ),
+            'GetDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDelivery,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.GetDeliveryRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.GetDeliveryResponse.SerializeToString,
+            ),
+            'ExportDeliveries': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDeliveries,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ExportDeliveriesRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ExportDeliveriesResponse.SerializeToString,
+            ),
+            'DuplicateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.DuplicateCampaign,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -495,6 +547,87 @@ class CampaignService:
             '/brandcast.v1.CampaignService/ResumeCampaign',
             brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignRequest.SerializeToString,
             brandcast_dot_v1_dot_campaign__service__pb2.ResumeCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandcast.v1.CampaignService/GetDelivery',
+            brandcast_dot_v1_dot_campaign__service__pb2.GetDeliveryRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.GetDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/brandcast.v1.CampaignService/ExportDeliveries',
+            brandcast_dot_v1_dot_campaign__service__pb2.ExportDeliveriesRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.ExportDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DuplicateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandcast.v1.CampaignService/DuplicateCampaign',
+            brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,

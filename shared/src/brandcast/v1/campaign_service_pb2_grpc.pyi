@@ -73,6 +73,14 @@ class CampaignServiceStub:
     """Release a paused campaign's deliveries again, from where it stopped;
     nothing already sent is sent again.
     """
+    GetDelivery: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.GetDeliveryRequest, _campaign_service_pb2.GetDeliveryResponse]
+    """One delivery with its history (attempts, status changes, provider answers)."""
+    ExportDeliveries: _grpc.UnaryStreamMultiCallable[_campaign_service_pb2.ExportDeliveriesRequest, _campaign_service_pb2.ExportDeliveriesResponse]
+    """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
+    server reads the deliveries page by page, so any size streams in flat memory.
+    """
+    DuplicateCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.DuplicateCampaignRequest, _campaign_service_pb2.DuplicateCampaignResponse]
+    """A new campaign with an earlier campaign's spec and audience."""
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -112,6 +120,14 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """Release a paused campaign's deliveries again, from where it stopped;
     nothing already sent is sent again.
     """
+    GetDelivery: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.GetDeliveryRequest, _campaign_service_pb2.GetDeliveryResponse]  # type: ignore[assignment]
+    """One delivery with its history (attempts, status changes, provider answers)."""
+    ExportDeliveries: _aio.UnaryStreamMultiCallable[_campaign_service_pb2.ExportDeliveriesRequest, _campaign_service_pb2.ExportDeliveriesResponse]  # type: ignore[assignment]
+    """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
+    server reads the deliveries page by page, so any size streams in flat memory.
+    """
+    DuplicateCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.DuplicateCampaignRequest, _campaign_service_pb2.DuplicateCampaignResponse]  # type: ignore[assignment]
+    """A new campaign with an earlier campaign's spec and audience."""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     """Accepts campaigns, previews their variants and reports on their deliveries."""
@@ -208,6 +224,32 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         """Release a paused campaign's deliveries again, from where it stopped;
         nothing already sent is sent again.
         """
+
+    @_abc_1.abstractmethod
+    def GetDelivery(
+        self,
+        request: _campaign_service_pb2.GetDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.GetDeliveryResponse, _abc.Awaitable[_campaign_service_pb2.GetDeliveryResponse]]:
+        """One delivery with its history (attempts, status changes, provider answers)."""
+
+    @_abc_1.abstractmethod
+    def ExportDeliveries(
+        self,
+        request: _campaign_service_pb2.ExportDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_campaign_service_pb2.ExportDeliveriesResponse], _abc.AsyncIterator[_campaign_service_pb2.ExportDeliveriesResponse]]:
+        """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
+        server reads the deliveries page by page, so any size streams in flat memory.
+        """
+
+    @_abc_1.abstractmethod
+    def DuplicateCampaign(
+        self,
+        request: _campaign_service_pb2.DuplicateCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.DuplicateCampaignResponse, _abc.Awaitable[_campaign_service_pb2.DuplicateCampaignResponse]]:
+        """A new campaign with an earlier campaign's spec and audience."""
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -65,4 +65,4 @@ def test_broker_restart_mid_campaign(rig: SmsRig) -> None:
     assert statuses == {campaign_pb2.DELIVERY_STATUS_SENT: SIZE}
     # Reconnected by themselves: the same processes, still running.
     assert all(rig.alive(name) and rig.pid(name) == pid for name, pid in pids.items())
-    assert len({m["idempotency_key"] for m in rig.emulator_messages()}) == SIZE
+    assert len({m["delivery_ref"] for m in rig.emulator_messages()}) == SIZE

@@ -74,4 +74,4 @@ def test_worker_recovers_from_cut_and_slow_broker_links(rig: SmsRig, proxy: TcpP
     # Only the batch the worker held when its link died may be sent again (batch of 50,
     # one message in flight per worker process, one more being received).
     assert stats["duplicates"] <= 2 * 50
-    assert len({m["idempotency_key"] for m in rig.emulator_messages()}) == SIZE
+    assert len({m["delivery_ref"] for m in rig.emulator_messages()}) == SIZE

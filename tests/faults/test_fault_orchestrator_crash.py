@@ -75,4 +75,4 @@ def test_orchestrator_killed_before_publishing_and_while_collecting(rig: SmsRig)
     )
     for final in finals:
         assert final == {S.DELIVERY_STATUS_SENT: SIZE}
-    assert len({m["idempotency_key"] for m in messages}) == len(messages) == 2 * SIZE
+    assert len({m["delivery_ref"] for m in messages}) == len(messages) == 2 * SIZE

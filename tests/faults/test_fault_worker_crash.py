@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -68,8 +69,9 @@ def test_sigkill_sms_worker_mid_campaign_loses_nothing(rig: SmsRig, broker_url: 
     per_number: dict[str, int] = {}
     for message in messages:
         per_number[message["to"]] = per_number.get(message["to"], 0) + 1
-    keys = {key for _, key, _, _, _ in deliveries}
-    sent_keys = {message["idempotency_key"] for message in messages}
+    delivery_ids = {delivery_id for delivery_id, _, _, _, _ in deliveries}
+    # The emulator names a message's delivery by its per-delivery status callback URL.
+    sent_ids = {parse_qs(urlsplit(m["delivery_ref"]).query)["d"][0] for m in messages}
     final = len(deliveries)
     lost = SIZE - final
     print(
@@ -79,10 +81,10 @@ def test_sigkill_sms_worker_mid_campaign_loses_nothing(rig: SmsRig, broker_url: 
     )
     assert lost == 0
     assert len(per_number) == SIZE, "every number got a message"
-    # A duplicate send is one the emulator saw again under the same key: no number
-    # got a second message under a different key.
+    # A duplicate send is one the emulator saw again for the same delivery: no number
+    # got a message of another delivery.
     assert max(per_number.values()) == 1
-    assert sent_keys == keys
+    assert sent_ids == delivery_ids
     # Only the killed worker's unacknowledged message is delivered again: with
     # --concurrency 1 and a prefetch of one message, at most one batch. (The
     # queue's unacked count sampled before the kill is printed, not asserted: a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -37,7 +38,7 @@ def send(settings: SmsSettings, one: bus_pb2.DispatchItem) -> Outcome:
     return bootstrap(settings)(batch(one), one)
 
 
-def test_sends_to_the_emulator_with_idempotency_key_and_callback(
+def test_sends_to_the_emulator_with_a_per_delivery_callback(
     emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
 ) -> None:
     outcome = send(sms_settings(sms_callback_base_url="http://hooks.example:8031"), item())
@@ -47,7 +48,6 @@ def test_sends_to_the_emulator_with_idempotency_key_and_callback(
     assert message["to"] == MOBILE
     assert message["from"] == "+15005550006"
     assert message["body"] == "Sale today"
-    assert message["idempotency_key"] == "idem-1"
     assert message["sid"] == outcome.provider_message_id
     assert message["status_callback"] == "http://hooks.example:8031/status?d=d-idem-1&c=c1"
 
@@ -83,19 +83,74 @@ def test_500_is_an_outage_and_retried(
     assert emulator.stats()["messages"] == 1
 
 
-def test_timeout_then_retry_sends_once_thanks_to_the_idempotency_key(
+def retried(one: bus_pb2.DispatchItem, attempt: int = 1) -> bus_pb2.DispatchItem:
+    again = bus_pb2.DispatchItem()
+    again.CopyFrom(one)
+    again.attempt = attempt
+    return again
+
+
+def published_batch(*items: bus_pb2.DispatchItem, ago: float = 0.0) -> bus_pb2.DispatchBatch:
+    published = batch(*items)
+    published.created_at.FromSeconds(int(time.time() - ago))
+    return published
+
+
+def test_a_retry_after_a_timeout_finds_the_accepted_message_instead_of_sending_again(
     emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
 ) -> None:
     emulator.add_fault(MOBILE, "timeout", count=1)
     deliver = bootstrap(sms_settings(sms_provider_timeout=0.3))
     with pytest.raises(TransientProviderError) as info:
-        deliver(batch(item()), item())
+        deliver(published_batch(item()), item())
     assert (info.value.code, info.value.outage) == ("timeout", True)
-    outcome = deliver(batch(item()), item())
-    # The emulator had accepted the first request: the retry got the same message back.
+
+    outcome = deliver(published_batch(item()), retried(item()))
+
+    # Twilio had accepted the first request: the retry looked it up and sent nothing.
     [message] = emulator.messages()
     assert outcome.provider_message_id == message["sid"]
-    assert emulator.stats() == {"messages": 1, "duplicates": 1}
+    assert emulator.stats() == {"messages": 1, "duplicates": 0, "lookups": 1}
+
+
+def test_the_twilio_emulator_does_not_deduplicate_a_blind_retry(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    # As at Twilio: the same request twice is two SMS, whatever headers it carries.
+    emulator.add_fault(MOBILE, "timeout", count=1)
+    deliver = bootstrap(sms_settings(sms_provider_timeout=0.3))
+    with pytest.raises(TransientProviderError):
+        deliver(batch(item()), item())
+    deliver(batch(item()), item())  # attempt 0 again: no lookup, as a redelivery would be
+    assert emulator.stats() == {"messages": 2, "duplicates": 1, "lookups": 0}
+
+
+def test_a_retry_sends_when_twilio_has_no_such_message(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    deliver = bootstrap(sms_settings())
+    # The same text to the same number long before this delivery was dispatched is not it.
+    deliver(published_batch(item(key="old")), item(key="old"))
+    emulator.add_fault(MOBILE, "500", count=1)
+    with pytest.raises(TransientProviderError):
+        deliver(published_batch(item()), item())
+
+    outcome = deliver(published_batch(item(), ago=-3600), retried(item()))
+
+    assert emulator.stats() == {"messages": 2, "duplicates": 0, "lookups": 1}
+    assert outcome.provider_message_id == emulator.messages()[-1]["sid"]
+
+
+def test_a_failed_lookup_retries_later_rather_than_guessing(
+    emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
+) -> None:
+    deliver = bootstrap(
+        sms_settings(sms_twilio_base_url="http://127.0.0.1:9", sms_provider_timeout=0.3)
+    )
+    with pytest.raises(TransientProviderError) as info:
+        deliver(published_batch(item()), retried(item()))
+    assert info.value.code == "connection_error"
+    assert emulator.messages() == []
 
 
 def test_permanent_400_fails_with_the_providers_code(
@@ -118,7 +173,7 @@ def test_failover_to_vonage_when_twilio_is_down(
     outcome = deliver(batch(item()), item())
     assert outcome.provider == "vonage"
     [message] = emulator.messages()
-    assert (message["provider"], message["to"], message["idempotency_key"]) == (
+    assert (message["provider"], message["to"], message["delivery_ref"]) == (
         "vonage",
         MOBILE,
         "idem-1",
@@ -171,7 +226,7 @@ def test_prefix_cap_is_counted_across_processes_in_redis(
     # Another prefix, and a retry of an admitted delivery, still go through.
     assert second(batch(item("+447500000001", "d")), item("+447500000001", "d")).provider
     assert first(batch(item("+447400000001", "a")), item("+447400000001", "a")).provider
-    assert emulator.stats() == {"messages": 3, "duplicates": 1}
+    assert emulator.stats() == {"messages": 4, "duplicates": 1, "lookups": 0}
 
 
 def test_a_non_sms_variant_fails_clearly(sms_settings: Callable[..., SmsSettings]) -> None:

@@ -50,7 +50,8 @@ def test_twilio_request_shape_and_success() -> None:
     assert outcome.provider_message_id == "SM1"
     request = seen[0]
     assert request.url.path == "/2010-04-01/Accounts/AC123/Messages.json"
-    assert request.headers["I-Twilio-Idempotency-Token"] == "k1"
+    # Twilio's Messages API has no idempotency header: sending one would only pretend.
+    assert not [name for name in request.headers if "idempotency" in name.lower()]
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:secret").decode()
     form = parse_qs(request.content.decode())
     assert form == {
@@ -109,6 +110,33 @@ def test_twilio_timeout_and_refused_connection_are_outages() -> None:
 def test_twilio_2xx_without_sid_is_retried_not_lost() -> None:
     with pytest.raises(TransientProviderError):
         _send_twilio(httpx.Response(201, text="<html>"))
+
+
+def test_twilio_lookup_matches_the_body_created_since_the_dispatch() -> None:
+    seen: list[httpx.Request] = []
+    listed = [
+        {"sid": "SMnew", "body": "Other", "date_created": "Wed, 02 Dec 2026 12:00:05 +0000"},
+        {"sid": "SMmine", "body": "Hi", "date_created": "Wed, 02 Dec 2026 12:00:01 +0000"},
+        {"sid": "SMold", "body": "Hi", "date_created": "Tue, 01 Dec 2026 09:00:00 +0000"},
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"messages": listed, "next_page_uri": None})
+
+    since = 1_796_212_800.0  # 2026-12-02 12:00:00 UTC
+    provider = twilio(handler)
+    found = provider.find_sent("+447400123456", "+15005550006", "Hi", since=since)
+    assert found is not None
+    assert found.provider_message_id == "SMmine"
+    assert provider.find_sent("+447400123456", "+15005550006", "Hi", since=since + 2) is None
+    request = seen[0]
+    assert (request.method, request.url.path) == ("GET", "/2010-04-01/Accounts/AC123/Messages.json")
+    assert dict(request.url.params) == {
+        "To": "+447400123456",
+        "From": "+15005550006",
+        "PageSize": "50",
+    }
 
 
 def test_vonage_request_shape_and_success() -> None:

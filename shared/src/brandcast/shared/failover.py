@@ -40,6 +40,11 @@ class Failover(Generic[P]):
         self._in_order = list(range(len(providers)))
         self._lock = threading.Lock()
 
+    @property
+    def providers(self) -> Sequence[P]:
+        """Every provider, in configured order (healthy or not)."""
+        return tuple(self._providers)
+
     def call(self, send: Callable[[P], Outcome]) -> Outcome:
         """``send`` on the first healthy provider; on an outage, on the next one."""
         last_error: TransientProviderError | None = None

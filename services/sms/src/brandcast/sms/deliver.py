@@ -3,11 +3,16 @@
 Order matters: refusals (bad or costly numbers, capped prefixes) never reach a
 provider and never spend rate-limit budget; the rate limit is taken per
 provider inside the failover so a secondary is throttled by its own limit.
+
+A retried delivery first asks every provider whether an earlier attempt reached
+it after all (no SMS provider here has an idempotency key): only when none has
+the message is it sent again.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -20,6 +25,12 @@ from brandcast.sms.destinations import DestinationPolicy
 from brandcast.sms.prefix_cap import PREFIX_CAP_EXCEEDED, PrefixCap
 from brandcast.sms.providers import SmsProvider
 from brandcast.v1 import bus_pb2
+
+#: Seconds by which the provider's clock may run behind the orchestrator's: a lookup
+#: accepts messages created this long before the batch was published.
+CLOCK_SKEW = 300.0
+#: How far back a lookup looks when the batch carries no publish time.
+LOOKUP_FALLBACK_WINDOW = 24 * 3600.0
 
 
 def status_callback_url(base_url: str, delivery_id: str, campaign_id: str) -> str:
@@ -62,6 +73,10 @@ class SmsDelivery:
         sender = item.sms.sender or self.default_sender
         if self.sender_limit is not None:
             self._limit_for(sender).acquire()
+        if item.attempt > 0:
+            earlier = self._sent_earlier(batch, destination.e164, sender, text)
+            if earlier is not None:
+                return earlier
         callback = status_callback_url(self.callback_base_url, item.delivery_id, batch.campaign_id)
 
         def send(provider: SmsProvider) -> Outcome:
@@ -73,6 +88,20 @@ class SmsDelivery:
             )
 
         return self.providers.call(send)
+
+    def _sent_earlier(
+        self, batch: bus_pb2.DispatchBatch, to: str, sender: str, text: str
+    ) -> Outcome | None:
+        """The message an earlier attempt left at any provider (its answer may have been lost)."""
+        if batch.HasField("created_at"):
+            since = batch.created_at.seconds - CLOCK_SKEW
+        else:
+            since = time.time() - LOOKUP_FALLBACK_WINDOW
+        for provider in self.providers.providers:
+            found = provider.find_sent(to, sender, text, since=since)
+            if found is not None:
+                return found
+        return None
 
     def _limit_for(self, sender: str) -> RateLimiter:
         assert self.sender_limit is not None

@@ -1,21 +1,28 @@
 """A loopback sandbox that speaks the Twilio-style and Vonage-style APIs.
 
 It records every message (in memory and, with a directory, as JSON lines),
-counts requests that repeat an idempotency key, calls the StatusCallback URL
+counts messages sent twice for one delivery, calls the StatusCallback URL
 back with signed ``sent`` then ``delivered`` reports, injects faults for chosen
 numbers, and simulates inbound replies (STOP, HELP, ...) to the webhooks.
 
 Control endpoints, for people and tests:
 
 - ``GET /_emulator/messages``: what was "sent", as a JSON list;
-- ``GET /_emulator/requests``: every Twilio-style send request as it arrived
-  (number, idempotency key, time), including faulted and repeated ones;
-- ``GET /_emulator/stats``: ``{"messages": n, "duplicates": d}``;
+- ``GET /_emulator/requests``: every send request as it arrived (number,
+  delivery ref, time), including faulted and repeated ones;
+- ``GET /_emulator/stats``: ``{"messages": n, "duplicates": d, "lookups": l}``;
 - ``POST /_emulator/faults``: ``{"number": "+1...", "kind": "429|500|timeout|400|undelivered",
   "count": n, "provider": "twilio|vonage" (optional), "retry_after": s, "code": "..."}``;
 - ``POST /_emulator/inbound``: ``{"from": "+1...", "body": "STOP"}`` posts a signed
   inbound request to the webhooks and returns their answer;
 - ``POST /_emulator/reset``: forget messages, faults and callbacks.
+
+Like the real providers it never de-duplicates: neither Twilio's Messages API
+nor Vonage's has an idempotency key, so a repeated request is a second SMS. To
+*measure* duplicates it identifies the delivery a message belongs to (its
+``delivery_ref``): Twilio's per-delivery ``StatusCallback`` URL, Vonage's
+``client_ref``. Twilio's ``GET .../Messages.json`` (``To``, ``From``,
+``PageSize``; newest first) serves the lookups a retry makes.
 """
 
 from __future__ import annotations
@@ -43,7 +50,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from brandcast.sms.providers.twilio import IDEMPOTENCY_HEADER
 from brandcast.sms.serving import serve_in_thread
 from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
 
@@ -91,16 +97,18 @@ class EmulatorState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
+    #: Message lookups (Twilio ``GET Messages.json``) served.
+    lookups: int = 0
     faults: dict[str, list[Fault]] = field(default_factory=dict)
-    #: Twilio answers a repeated idempotency token with its first answer.
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seen_keys: set[tuple[str, str]] = field(default_factory=set)
+    #: Twilio's message resources, newest last, as its list API returns them.
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    seen_refs: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def note_request(self, provider: str, to: str, key: str) -> None:
+    def note_request(self, provider: str, to: str, ref: str) -> None:
         with self.lock:
             self.requests.append(
-                {"provider": provider, "to": to, "idempotency_key": key, "at": time.time()}
+                {"provider": provider, "to": to, "delivery_ref": ref, "at": time.time()}
             )
 
     def take_fault(self, number: str, provider: str) -> Fault | None:
@@ -111,25 +119,17 @@ class EmulatorState:
                     return fault
         return None
 
-    def note_key(self, provider: str, key: str) -> bool:
-        """True (and counted) if a message with this key was already accepted.
-
-        A retry after a refusal (429, 5xx) repeats a key too, but nothing was
-        sent the first time: only repeats of accepted keys are duplicates.
-        """
-        if not key:
-            return False
-        with self.lock:
-            if (provider, key) in self.seen_keys:
-                self.duplicates += 1
-                return True
-            return False
-
     def record(self, message: dict[str, Any]) -> None:
+        """Keep an accepted message; a second one for the same delivery is a duplicate.
+
+        A retry after a refusal (429, 5xx) is not one: nothing was sent the first time.
+        """
+        ref = (message["provider"], message["delivery_ref"])
         with self.lock:
+            if message["delivery_ref"] and ref in self.seen_refs:
+                self.duplicates += 1
+            self.seen_refs.add(ref)
             self.messages.append(message)
-            if message.get("idempotency_key"):
-                self.seen_keys.add((message["provider"], message["idempotency_key"]))
         if self.config.directory is not None:
             self.config.directory.mkdir(parents=True, exist_ok=True)
             with (self.config.directory / "messages.jsonl").open("a", encoding="utf-8") as out:
@@ -141,9 +141,10 @@ class EmulatorState:
             self.requests.clear()
             self.callbacks.clear()
             self.faults.clear()
-            self.answers.clear()
-            self.seen_keys.clear()
+            self.resources.clear()
+            self.seen_refs.clear()
             self.duplicates = 0
+            self.lookups = 0
 
 
 def _basic_auth(request: Request) -> tuple[str, str] | None:
@@ -198,6 +199,11 @@ class Emulator:
                     self.twilio_messages,
                     methods=["POST"],
                 ),
+                Route(
+                    "/2010-04-01/Accounts/{account_sid}/Messages.json",
+                    self.twilio_list,
+                    methods=["GET"],
+                ),
                 Route("/v1/messages", self.vonage_messages, methods=["POST"]),
                 Route("/_emulator/messages", self.list_messages, methods=["GET"]),
                 Route("/_emulator/requests", self.list_requests, methods=["GET"]),
@@ -250,13 +256,8 @@ class Emulator:
             return _twilio_error(400, 21603, "A 'From' phone number is required.")
         if not text:
             return _twilio_error(400, 21602, "Message body is required.")
-        key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        self.state.note_request("twilio", to, key)
-        if self.state.note_key("twilio", key):
-            with self.state.lock:
-                first = self.state.answers.get(key)
-            if first is not None:
-                return JSONResponse(first, status_code=201)
+        callback = form.get("StatusCallback", "")
+        self.state.note_request("twilio", to, callback)
         fault = self.state.take_fault(to, "twilio")
         if fault is not None and fault.kind == "429":
             return _twilio_error(
@@ -284,17 +285,15 @@ class Emulator:
             "error_message": None,
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
         }
-        if key:
-            with self.state.lock:
-                self.state.answers[key] = answer
-        callback = form.get("StatusCallback", "")
+        with self.state.lock:
+            self.state.resources.append(answer)
         self._record(
             "twilio",
             sid=sid,
             to=to,
             sender=sender,
             text=text,
-            key=key,
+            ref=callback,
             callback=callback,
             request=request,
         )
@@ -302,10 +301,47 @@ class Emulator:
             final = "undelivered" if fault is not None and fault.kind == "undelivered" else ""
             self._spawn(self._twilio_callbacks(callback, answer, final or "delivered"))
         if fault is not None and fault.kind == "timeout":
-            # Accepted, but the answer comes too late: the client retries, and only
-            # its idempotency token keeps the retry from sending twice.
+            # Accepted, but the answer comes too late: a client that simply retries
+            # sends a second SMS (Twilio has no idempotency key).
             await asyncio.sleep(self.config.timeout_delay)
         return JSONResponse(answer, status_code=201)
+
+    async def twilio_list(self, request: Request) -> Response:
+        """``GET Messages.json``: the account's messages, newest first, filtered like Twilio."""
+        account_sid = request.path_params["account_sid"]
+        if _basic_auth(request) != (self.config.account_sid, self.config.auth_token) or (
+            account_sid != self.config.account_sid
+        ):
+            return _twilio_error(401, 20003, "Authentication Error - invalid username")
+        query = request.query_params
+        try:
+            page_size = int(query.get("PageSize", "50"))
+        except ValueError:
+            page_size = 0
+        if not 1 <= page_size <= 1000:
+            return _twilio_error(400, 20001, "PageSize must be between 1 and 1000")
+        with self.state.lock:
+            self.state.lookups += 1
+            found = [
+                message
+                for message in reversed(self.state.resources)
+                if query.get("To", message["to"]) == message["to"]
+                and query.get("From", message["from"]) == message["from"]
+            ][:page_size]
+        uri = request.url.path
+        return JSONResponse(
+            {
+                "messages": found,
+                "page": 0,
+                "page_size": page_size,
+                "first_page_uri": f"{uri}?PageSize={page_size}&Page=0",
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "uri": f"{uri}?PageSize={page_size}&Page=0",
+                "start": 0,
+                "end": max(len(found) - 1, 0),
+            }
+        )
 
     async def _twilio_callbacks(self, url: str, answer: dict[str, Any], final: str) -> None:
         for status in ("sent", final):
@@ -371,7 +407,7 @@ class Emulator:
             )
         key = str(payload.get("client_ref") or "")
         # Vonage does not deduplicate: a repeated client_ref is counted and sent again.
-        self.state.note_key("vonage", key)
+        self.state.note_request("vonage", to, key)
         fault = self.state.take_fault(to, "vonage")
         if fault is not None and fault.kind == "429":
             return _vonage_problem(
@@ -394,7 +430,7 @@ class Emulator:
             to=to,
             sender=payload["from"],
             text=payload["text"],
-            key=key,
+            ref=key,
             callback=str(payload.get("webhook_url") or ""),
             request=request,
         )
@@ -419,7 +455,11 @@ class Emulator:
     async def stats(self, request: Request) -> Response:
         with self.state.lock:
             return JSONResponse(
-                {"messages": len(self.state.messages), "duplicates": self.state.duplicates}
+                {
+                    "messages": len(self.state.messages),
+                    "duplicates": self.state.duplicates,
+                    "lookups": self.state.lookups,
+                }
             )
 
     async def add_fault(self, request: Request) -> Response:
@@ -486,7 +526,7 @@ class Emulator:
         to: str,
         sender: str,
         text: str,
-        key: str,
+        ref: str,
         callback: str,
         request: Request,
     ) -> None:
@@ -497,7 +537,7 @@ class Emulator:
                 "to": to,
                 "from": sender,
                 "body": text,
-                "idempotency_key": key,
+                "delivery_ref": ref,
                 "status_callback": callback,
                 "received_at": time.time(),
                 "user_agent": request.headers.get("user-agent", ""),

@@ -34,9 +34,23 @@ def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time)
 
 def post(client: httpx.Client, provider: str, url: str, **kwargs: Any) -> httpx.Response:
     """POST, translating transport failures: every one of them is an outage."""
+    return _request(client, provider, "POST", url, **kwargs)
+
+
+def get(client: httpx.Client, provider: str, url: str, **kwargs: Any) -> httpx.Response:
+    """GET, translating transport failures like :func:`post`."""
+    return _request(client, provider, "GET", url, **kwargs)
+
+
+def _request(
+    client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
     try:
-        return client.post(
-            url, headers={"User-Agent": user_agent(), **kwargs.pop("headers", {})}, **kwargs
+        return client.request(
+            method,
+            url,
+            headers={"User-Agent": user_agent(), **kwargs.pop("headers", {})},
+            **kwargs,
         )
     except httpx.TimeoutException as exc:
         raise TransientProviderError(

@@ -17,5 +17,8 @@ class NullProvider:
     ) -> Outcome:
         return Outcome(provider=self.name, provider_message_id=idempotency_key)
 
+    def find_sent(self, to: str, sender: str, text: str, *, since: float) -> Outcome | None:
+        return None  # nothing was sent, so nothing can be sent twice
+
     def close(self) -> None:
         """Nothing to release."""

@@ -2,9 +2,10 @@
 
 ``POST {base}/v1/messages`` with a JSON body (``message_type: text``,
 ``channel: sms``, numbers without the leading +), HTTP basic auth with the API
-key and secret. Vonage has no idempotency header, so the key travels in
-``client_ref`` (echoed in its status webhooks) and a retried request may send
-twice: the reason it is the secondary. Vonage delivery reports are configured
+key and secret. Vonage has no idempotency key and no API to find a message
+sent earlier, so the key travels in ``client_ref`` (echoed in its status
+webhooks) and a retry after a lost answer may send twice: the reason it is the
+secondary. Vonage delivery reports are configured
 on the Vonage application, not per message, and are not handled yet, so
 ``status_callback`` is not sent: a delivery sent through Vonage stays SENT.
 Errors are RFC 7807 problem documents whose ``type`` URL ends in the Vonage
@@ -69,6 +70,9 @@ class VonageProvider:
                 "bad_response", "answer without a message_uuid", provider=self.name
             )
         return Outcome(provider=self.name, provider_message_id=uuid)
+
+    def find_sent(self, to: str, sender: str, text: str, *, since: float) -> Outcome | None:
+        return None  # the Messages API cannot list sent messages: a retry may send twice
 
     def close(self) -> None:
         self._client.close()

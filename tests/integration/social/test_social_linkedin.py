@@ -107,3 +107,34 @@ def test_server_error_is_a_transient_outage(
             _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
         )
     assert (failed.value.code, failed.value.outage) == ("http_500", True)
+
+
+def test_the_default_version_is_served_and_the_old_default_is_refused_with_426(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    # The default used to be 202405, which LinkedIn retired in May 2025: every post failed.
+    LinkedIn(http_client).publish(
+        _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+    )
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client, version="202405").publish(
+            _account(emulator), variant_pb2.SocialVariant(text="again"), idempotency_key="k2"
+        )
+
+    assert refused.value.code == "linkedin_version_retired"
+    assert "SOCIAL_LINKEDIN_VERSION" in refused.value.message
+    assert "202405" in refused.value.message
+    assert [r["status"] for r in emulator.requests("/rest/posts")] == [201, 426]
+    assert len(emulator.posts("linkedin")) == 1
+
+
+def test_an_accounts_own_retired_version_names_the_accounts_setting(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client).publish(
+            _account(emulator, linkedin_version="202301"),
+            variant_pb2.SocialVariant(text="hi"),
+            idempotency_key="k",
+        )
+    assert "linkedin_version of account 'acme-li'" in refused.value.message

@@ -174,6 +174,10 @@ class AccountDirectory:
         self._accounts = dict(accounts)
         self._sandbox_url = sandbox_url
 
+    def configured(self) -> list[AccountConfig]:
+        """The accounts of the accounts file (not the sandbox stand-ins)."""
+        return list(self._accounts.values())
+
     def find(self, account_id: str, network: NetworkName | None) -> AccountConfig:
         account = self._accounts.get(account_id)
         if account is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from functools import partial
 
@@ -14,10 +15,28 @@ from brandcast.shared.ratelimit import RateLimiter, rate_limiter
 from brandcast.social.accounts import NETWORK_NAMES, AccountDirectory, load_accounts
 from brandcast.social.credential_store import credential_store
 from brandcast.social.deliver import deliver_post
+from brandcast.social.linkedin_versions import SETTING, retirement_warning, today
 from brandcast.social.networks import Bluesky, LinkedIn, Mastodon, Network, X
 from brandcast.social.networks.null import NullNetwork
 from brandcast.social.settings import SocialSettings
 from brandcast.v1 import bus_pb2
+
+log = logging.getLogger(__name__)
+
+
+def warn_about_linkedin_versions(settings: SocialSettings, accounts: AccountDirectory) -> list[str]:
+    """Log (and return) what is retired or retires soon: the setting and accounts' own versions."""
+    on = today()
+    warnings = [retirement_warning(settings.social_linkedin_version, on, SETTING)]
+    for account in accounts.configured():
+        version = account.get("linkedin_version")
+        if account.network == "linkedin" and version:
+            where = f"linkedin_version of account {account.account_id!r}"
+            warnings.append(retirement_warning(version, on, where))
+    found = [warning for warning in warnings if warning]
+    for warning in found:
+        log.warning("%s", warning)
+    return found
 
 
 def default_networks(settings: SocialSettings, client: httpx.Client) -> dict[str, Network]:
@@ -87,6 +106,7 @@ def bootstrap(
             load_accounts(settings.social_accounts_file) if settings.social_accounts_file else {}
         )
         accounts = AccountDirectory(configured, sandbox_url=settings.social_sandbox_url)
+    warn_about_linkedin_versions(settings, accounts)
     if networks is None and settings.social_null_network:
         networks = {name: NullNetwork(name) for name in NETWORK_NAMES}
     if networks is None:

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from brandcast.shared.config import CommonSettings
 from brandcast.social.credential_store import DEFAULT_PREFIX
+from brandcast.social.linkedin_versions import DEFAULT_VERSION as DEFAULT_LINKEDIN_VERSION
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8040"
 
@@ -42,7 +43,8 @@ class SocialSettings(CommonSettings):
     #: Replace every network by one that posts nothing and reports SENT (benchmarks only).
     social_null_network: bool = False
     #: ``LinkedIn-Version`` header (YYYYMM) unless an account sets its own.
-    social_linkedin_version: str = Field(default="202405", pattern=r"^\d{6}$")
+    #: LinkedIn serves a version for a year: start-up warns 60 days before it retires.
+    social_linkedin_version: str = Field(default=DEFAULT_LINKEDIN_VERSION, pattern=r"^\d{6}$")
 
     @field_validator("social_sandbox_url")
     @classmethod

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
+from brandcast.social.linkedin_versions import is_served, today
 
 _AUTHOR = re.compile(r"^urn:li:(organization|person):[\w-]+$")
 _VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
@@ -51,6 +52,13 @@ async def create_post(request: Request) -> Response:
             "A version must be present. "
             "Please specify a version by adding the LinkedIn-Version header.",
             400,
+        )
+    if not is_served(version, today()):
+        # LinkedIn serves a version for one year and refuses retired and future ones.
+        return _error(
+            f"Requested version {version.replace('.', '')[:6]}01 is not active",
+            426,
+            code="NONEXISTENT_VERSION",
         )
     if request.headers.get("x-restli-protocol-version") != "2.0.0":
         return _error("Rest.li protocol version 2.0.0 is required", 400)

@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 
 from brandcast.shared.delivery import Outcome
+from brandcast.shared.errors import PermanentProviderError
 from brandcast.social.accounts import AccountConfig
+from brandcast.social.linkedin_versions import DEFAULT_VERSION, SETTING
 from brandcast.social.networks import _http
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
@@ -39,7 +41,11 @@ class LinkedIn(Network):
     name = "linkedin"
 
     def __init__(
-        self, client: httpx.Client, *, version: str = "202405", clock: _http.Clock = time.time
+        self,
+        client: httpx.Client,
+        *,
+        version: str = DEFAULT_VERSION,
+        clock: _http.Clock = time.time,
     ) -> None:
         self._client = client
         self._version = version
@@ -70,6 +76,7 @@ class LinkedIn(Network):
             if post.link_card.description:
                 article["description"] = post.link_card.description
             body["content"] = {"article": article}
+        version = account.get("linkedin_version") or self._version
         response = _http.request(
             self._client,
             self.name,
@@ -78,10 +85,20 @@ class LinkedIn(Network):
             json=body,
             headers={
                 "Authorization": f"Bearer {token}",
-                "LinkedIn-Version": account.get("linkedin_version") or self._version,
+                "LinkedIn-Version": version,
                 "X-Restli-Protocol-Version": "2.0.0",
             },
         )
+        if response.status_code == 426:
+            where = "linkedin_version" if account.get("linkedin_version") else SETTING
+            message = str(_http.json_body(response).get("message", "")) or "426 Upgrade Required"
+            raise PermanentProviderError(
+                "linkedin_version_retired",
+                f"LinkedIn no longer serves API version {version} ({message}): set {where}"
+                + (f" of account {account.account_id!r}" if where != SETTING else "")
+                + " to a version of the last 12 months (YYYYMM)",
+                provider=self.name,
+            )
         self._raise_for_error(response, account)
         urn = response.headers.get("x-restli-id", "")
         if not urn:

@@ -17,8 +17,11 @@ install: ## Python workspace, node tools (buf) and the browser the admin tests d
 
 tools:
 	@# `npm ci` trips over the optional per-platform packages of buf; package.json pins the
-	@# exact version and install keeps to the lock file.
-	@if [ ! -x node_modules/.bin/buf ]; then npm install --no-audit --no-fund --loglevel=error; fi
+	@# exact versions and install keeps to the lock file. The counting references
+	@# (twitter-text, sms-segments-calculator, @atproto/api) are what tests compare with.
+	@if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/twitter-text ] \
+		|| [ ! -d node_modules/sms-segments-calculator ] || [ ! -d node_modules/@atproto/api ]; then \
+		npm install --no-audit --no-fund --loglevel=error; fi
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's chromium for the admin browser tests"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

@@ -578,13 +578,16 @@ class SmsSettings(_message.Message):
     QUIET_HOURS_START_FIELD_NUMBER: _builtins.int
     QUIET_HOURS_END_FIELD_NUMBER: _builtins.int
     IGNORE_QUIET_HOURS_FIELD_NUMBER: _builtins.int
+    KEEP_LOOKALIKES_FIELD_NUMBER: _builtins.int
     enabled: _builtins.bool
     segment_budget: _builtins.int
-    """Maximum segments per message (default 1)."""
+    """Maximum segments per message: 1 (the default) to 10."""
     template: _builtins.str
     """Jinja2 template of the text; default built from headline, body and link."""
     replace_lookalikes: _builtins.bool
-    """Replace curly quotes, dashes and similar with GSM-7 equivalents."""
+    """Kept for compatibility: curly quotes, dashes and similar are now replaced with
+    GSM-7 equivalents unless keep_lookalikes is set.
+    """
     opt_out_text: _builtins.str
     """Opt-out wording; default "Reply STOP to opt out" (translated when known)."""
     quiet_hours_start: _builtins.str
@@ -592,6 +595,10 @@ class SmsSettings(_message.Message):
     quiet_hours_end: _builtins.str
     ignore_quiet_hours: _builtins.bool
     """Ignore quiet hours (transactional messages)."""
+    keep_lookalikes: _builtins.bool
+    """Send curly quotes, dashes and similar as written, although one of them makes the
+    whole message UCS-2 (70 characters per segment instead of 160).
+    """
     def __init__(
         self,
         *,
@@ -603,10 +610,11 @@ class SmsSettings(_message.Message):
         quiet_hours_start: _builtins.str = ...,
         quiet_hours_end: _builtins.str = ...,
         ignore_quiet_hours: _builtins.bool = ...,
+        keep_lookalikes: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "ignore_quiet_hours", b"ignore_quiet_hours", "opt_out_text", b"opt_out_text", "quiet_hours_end", b"quiet_hours_end", "quiet_hours_start", b"quiet_hours_start", "replace_lookalikes", b"replace_lookalikes", "segment_budget", b"segment_budget", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "ignore_quiet_hours", b"ignore_quiet_hours", "keep_lookalikes", b"keep_lookalikes", "opt_out_text", b"opt_out_text", "quiet_hours_end", b"quiet_hours_end", "quiet_hours_start", b"quiet_hours_start", "replace_lookalikes", b"replace_lookalikes", "segment_budget", b"segment_budget", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -264,28 +264,54 @@ Global___SocialVariant: _TypeAlias = SocialVariant  # noqa: Y015
 
 @_typing.final
 class RenderWarning(_message.Message):
-    """A non-fatal note from rendering, e.g. "SMS shortened to fit 1 segment"."""
+    """A note from rendering, e.g. "SMS shortened to fit 1 segment"."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    class _Severity:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _SeverityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[RenderWarning._Severity.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        SEVERITY_UNSPECIFIED: RenderWarning._Severity.ValueType  # 0
+        """A note: the variant is as intended, only adapted (shortened, hashtags dropped)."""
+        SEVERITY_ERROR: RenderWarning._Severity.ValueType  # 1
+        """The variant lost what the marketer wrote (the body dropped, an empty text):
+        the admin shows it as an error to fix before sending.
+        """
+
+    class Severity(_Severity, metaclass=_SeverityEnumTypeWrapper):
+        """How a person reviewing the campaign should treat it."""
+
+    SEVERITY_UNSPECIFIED: RenderWarning.Severity.ValueType  # 0
+    """A note: the variant is as intended, only adapted (shortened, hashtags dropped)."""
+    SEVERITY_ERROR: RenderWarning.Severity.ValueType  # 1
+    """The variant lost what the marketer wrote (the body dropped, an empty text):
+    the admin shows it as an error to fix before sending.
+    """
 
     CODE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     FIELD_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """Machine-readable code, e.g. "sms.truncated", "social.hashtags_dropped"."""
     message: _builtins.str
     field: _builtins.str
     """The field it concerns, e.g. "channels.sms.template"."""
+    severity: Global___RenderWarning.Severity.ValueType
     def __init__(
         self,
         *,
         code: _builtins.str = ...,
         message: _builtins.str = ...,
         field: _builtins.str = ...,
+        severity: Global___RenderWarning.Severity.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "message", b"message", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,123 @@
+"""URLs as X finds them in a post (twitter-text 3's extraction rules), each counted 23.
+
+A URL needs no scheme: "acme.shop" is a URL when its top-level domain is in X's own
+list (x_tlds.txt, the list twitter-text 3.1 ships). Without a scheme only the ASCII part of
+a domain counts; the path stops at the first character X does not allow in one, so an
+accented or Cyrillic path goes on but a Chinese one ends the URL. These are X's rules
+(the same classes and order), written here so that a post is measured as X will.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import NamedTuple
+
+import regex
+
+MAX_URL_LENGTH = 4096
+MAX_TCO_SLUG_LENGTH = 40
+MAX_DOMAIN_LABEL_LENGTH = 63
+
+_INVALID = "\ufffe\ufeff\uffff"
+_DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066\u2067\u2068\u2069"
+_PUNCT = r"!'#%&'()*+,\\\-./:;<=>?@\[\]^_{|}~$"
+_SPACES = "\x09-\x0d\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_LATIN_ACCENTS = (
+    "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0263"
+    "\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
+)
+_CYRILLIC = "\u0400-\u04ff"
+
+
+class FoundUrl(NamedTuple):
+    start: int
+    end: int
+    url: str
+
+
+@cache
+def _tlds(name: str) -> tuple[str, ...]:
+    text = files("brandcast.shared.text_counting").joinpath(name).read_text("utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return tuple(sorted((t for t in lines if t and not t.startswith("#")), key=len, reverse=True))
+
+
+@cache
+def _patterns() -> tuple[regex.Pattern[str], regex.Pattern[str], regex.Pattern[str]]:
+    tld = "(?:" + "|".join(regex.escape(t) for t in _tlds("x_tlds.txt")) + "|xn--[\\-0-9a-z]+)"
+    tld += "(?=[^0-9a-zA-Z@+-]|$)"
+    domain_char = f"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"
+    subdomain = f"(?:(?:{domain_char}(?:[_-]|{domain_char})*)?{domain_char}\\.)"
+    domain_name = f"(?:(?:{domain_char}(?:-|{domain_char})*)?{domain_char}\\.)"
+    domain = f"(?:{subdomain}*{domain_name}{tld})"
+    path_char = f"[a-z{_CYRILLIC}0-9!*';:=+,.$/%#\\[\\]\\-\\u2013_~@|&{_LATIN_ACCENTS}]"
+    parens = f"\\((?:{path_char}+|(?:{path_char}*\\({path_char}+\\){path_char}*))\\)"
+    path_end = f"(?:[+\\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|(?:{parens}))"
+    path = f"(?:(?:{path_char}*(?:{parens}{path_char}*)*{path_end})|(?:@{path_char}+/))"
+    query_char = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
+    query_end = r"[a-z0-9\-_&=#/]"
+    preceding = f"(?:[^A-Za-z0-9@＠$#＃{_INVALID}]|[{_DIRECTIONAL}]|^)"
+    url = regex.compile(
+        f"({preceding})"  # 1: the character before
+        f"((https?://)?"  # 2: the URL, 3: its scheme
+        f"({domain})"  # 4: the domain
+        f"(?::([0-9]+))?"  # 5: the port
+        f"(/{path}*)?"  # 6: the path
+        f"(\\?{query_char}*{query_end})?)",  # 7: the query
+        regex.IGNORECASE | regex.VERSION0,
+    )
+    ascii_domain = regex.compile(
+        f"(?:(?:[\\-a-z0-9{_LATIN_ACCENTS}]+)\\.)+{tld}", regex.IGNORECASE | regex.VERSION0
+    )
+    tco = regex.compile(
+        f"^https?://t\\.co/([a-z0-9]+)(?:\\?{query_char}*{query_end})?", regex.IGNORECASE
+    )
+    return url, ascii_domain, tco
+
+
+def x_urls(text: str) -> list[FoundUrl]:
+    """The URLs X links in `text`, with their code point offsets."""
+    if "." not in text:
+        return []
+    url_pattern, ascii_domain, tco = _patterns()
+    found: list[FoundUrl] = []
+    for match in url_pattern.finditer(text):
+        before, url, scheme, domain, path = (match.group(i) for i in (1, 2, 3, 4, 6))
+        end = match.end()
+        start = end - len(url)
+        if not _valid_length(url, scheme or "https://", domain):
+            continue
+        if not scheme:
+            if before and before[-1] in "-_./":
+                continue
+            last: FoundUrl | None = None
+            for part in ascii_domain.finditer(domain):
+                last = FoundUrl(start + part.start(), start + part.end(), part.group(0))
+                found.append(last)
+            if last is None:
+                continue
+            if path:
+                found[-1] = FoundUrl(last.start, end, url.replace(domain, last.url, 1))
+            continue
+        short = tco.match(url)
+        if short:
+            if len(short.group(1)) > MAX_TCO_SLUG_LENGTH:
+                continue
+            url = short.group(0)
+            end = start + len(url)
+        found.append(FoundUrl(start, end, url))
+    return found
+
+
+def _valid_length(url: str, scheme: str, domain: str) -> bool:
+    if domain.lower().startswith("xn--") and not _patterns()[1].search(domain):
+        return False
+    for label in domain.split("."):
+        try:
+            encoded = label if label.isascii() else "xn--" + label.encode("punycode").decode()
+        except UnicodeError:
+            return False
+        if not 1 <= len(encoded) <= MAX_DOMAIN_LABEL_LENGTH:
+            return False
+    return len(scheme) + len(url) <= MAX_URL_LENGTH

@@ -1,0 +1,214 @@
+"""Our counting against the references the networks and carriers use themselves.
+
+One node process (tests/references/count_reference.mjs) answers for twitter-text (X),
+sms-segments-calculator (Twilio) and @atproto/api RichText (Bluesky); hypothesis writes
+texts from many scripts, emoji sequences (standard, newer than X's list, non-standard ZWJ
+chains, with combining marks), URLs with and without a scheme, IDN hosts, non-ASCII paths,
+hashtags and cashtags. Our count may be higher than the reference, never lower: a post
+measured too long is shortened, one measured too short is refused by the network.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from brandcast.shared.text_counting import (
+    GSM7_ALL,
+    bluesky_facets,
+    bluesky_length,
+    count_sms,
+    x_weighted_length,
+)
+from brandcast.v1 import variant_pb2
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "tests" / "references" / "count_reference.mjs"
+EXAMPLES = 500
+
+
+class Reference:
+    def __init__(self) -> None:
+        node = shutil.which("node")
+        assert node, "node is needed for the reference implementations (make tools)"
+        assert (ROOT / "node_modules" / "twitter-text").is_dir(), "run make tools"
+        self._process = subprocess.Popen(
+            [node, str(SCRIPT)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+
+    def ask(self, kind: str, text: str = "") -> Any:
+        assert self._process.stdin
+        assert self._process.stdout
+        self._process.stdin.write(json.dumps({"kind": kind, "text": text}) + "\n")
+        self._process.stdin.flush()
+        reply = json.loads(self._process.stdout.readline())
+        assert "ok" in reply, reply.get("error")
+        return reply["ok"]
+
+    def close(self) -> None:
+        assert self._process.stdin
+        self._process.stdin.close()
+        self._process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[Reference]:
+    ref = Reference()
+    yield ref
+    ref.close()
+
+
+# -- what the texts are made of --------------------------------------------------------------
+
+_WORDS = [
+    "Hello", "spring", "café", "Ünïcödé", "naïve", "Привет", "мир", "Γειά", "σου", "日本語",
+    "中文测试", "한국어", "नमस्ते", "क्षत्रिय", "मुख्यमंत्री", "தமிழ்", "ไทยภาษา", "مرحبا", "שלום",
+    "e\u0301",
+    "ﬁ", "Å", "ẞ", "x²", "½", "1,000", "30%", "$5", "€10", "[ok]", "{x}", "~", "^", "|", "\\",
+    "‘quoted’", "“double”", "—", "…", "·",
+]  # fmt: skip
+_EMOJI = [
+    "😀", "🎉", "❤️", "❤", "☺", "✅", "👍🏽", "👩🏿‍💻", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🇺🇸", "🇫🇷", "🇦🇦", "#️⃣",
+    "1️⃣", "#⃣", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "🥱", "🫠", "🧑‍🦰", "🫱🏼‍🫲🏾", "👨‍🦰‍👧", "🐈‍⬛", "😀\u0301", "👍\u0308",
+    "👩‍❤️‍👨", "🙋🏽‍♀️", "©", "©️", "®", "™", "‼", "\u200d", "\ufe0f", "🏽",
+]  # fmt: skip
+_TLDS = ["com", "org", "shop", "io", "de", "co", "app", "dev", "uk", "jp", "info", "xyz"]
+_HOSTS = ["acme", "example", "my-shop", "a", "b2b", "sub.acme", "bücher", "пример", "例え"]
+_PATHS = [
+    "", "/", "/sale", "/a/b?x=1&y=2", "/ünï", "/пути", "/日本", "/p(1)", "/x#frag", "/a_b-c",
+    "/%E2%9C%93", "?q=1", "/café?x=é",
+]  # fmt: skip
+
+_url = st.builds(
+    lambda scheme, host, tld, path, end: f"{scheme}{host}.{tld}{path}{end}",
+    st.sampled_from(["", "", "https://", "http://", "HTTPS://"]),
+    st.sampled_from(_HOSTS),
+    st.sampled_from(_TLDS),
+    st.sampled_from(_PATHS),
+    st.sampled_from(["", "", ".", ",", ")", "!", "?"]),
+)
+_tag = st.builds(
+    lambda sign, body: f"{sign}{body}",
+    st.sampled_from(["#", "＃", "$"]),
+    st.sampled_from(["Sale", "spring2026", "2026", "café", "日本", "a_b", "x!", "AAPL", "tag-1"]),
+)
+_piece = st.one_of(
+    st.sampled_from(_WORDS),
+    st.sampled_from(_EMOJI),
+    _url,
+    _tag,
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=6),
+    st.text(st.sampled_from(sorted(GSM7_ALL)), min_size=1, max_size=12),
+)
+_separator = st.sampled_from([" ", " ", " ", "\n", "\n\n", "\u00a0", "", "(", ". ", "\r\n"])
+texts = st.lists(st.tuples(_piece, _separator), max_size=40).map(
+    lambda parts: "".join(piece + sep for piece, sep in parts)
+)
+long_texts = st.lists(st.tuples(_piece, _separator), min_size=20, max_size=120).map(
+    lambda parts: "".join(piece + sep for piece, sep in parts)
+)
+_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@_SETTINGS
+@given(text=texts)
+def test_x_weighted_length_is_never_below_twitter_text(reference: Reference, text: str) -> None:
+    expected = reference.ask("x", text)
+    assert x_weighted_length(text) >= expected["weightedLength"], expected
+
+
+@_SETTINGS
+@given(text=st.one_of(texts, long_texts))
+def test_sms_segments_are_never_below_twilio(reference: Reference, text: str) -> None:
+    expected = reference.ask("sms", text)
+    ours = count_sms(text)
+    encoding = "GSM-7" if ours.encoding == variant_pb2.SMS_ENCODING_GSM7 else "UCS-2"
+    assert encoding == expected["encoding"]
+    assert ours.segments >= expected["segments"], expected
+
+
+@_SETTINGS
+@given(text=texts)
+def test_bluesky_length_and_facets_match_atproto(reference: Reference, text: str) -> None:
+    expected = reference.ask("bluesky", text)
+    assert bluesky_length(text) >= expected["graphemeLength"]
+    ours = [
+        {"kind": f.kind, "byteStart": f.byte_start, "byteEnd": f.byte_end, "value": f.value}
+        for f in bluesky_facets(text)
+    ]
+    key = lambda facet: (facet["byteStart"], facet["kind"])  # noqa: E731
+    assert sorted(ours, key=key) == sorted(expected["facets"], key=key)
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("visit acme.com today", 6 + 23 + 6),  # a bare domain is a 23-character URL
+        ("👨‍👩‍👧‍👦", 2),  # a standard family sequence is one emoji
+        ("👨‍🦰‍👧", 2 + 1 + 2),  # a non-standard chain: a known pair, a ZWJ, an emoji
+        ("😀\u0301", 3),  # an emoji followed by a combining mark: the mark counts too
+        ("https://bücher.de/日本", 23 + 4),  # the URL ends at the first CJK character
+        ("a" * 280, 280),
+        ("日本語" * 10, 60),
+    ],
+)
+def test_x_weighted_length_examples(reference: Reference, text: str, length: int) -> None:
+    assert x_weighted_length(text) == length == reference.ask("x", text)["weightedLength"]
+
+
+def test_emoji_sequences_we_group_are_grouped_by_x(reference: Reference) -> None:
+    # Every sequence we count as one emoji, side by side: never below X's count.
+    from brandcast.shared.text_counting._x import _emoji_sequences
+
+    pattern = _emoji_sequences().pattern
+    sequences = [s.replace("\\", "") for s in pattern.split("|")]
+    for start in range(0, len(sequences), 200):
+        text = " ".join(sequences[start : start + 200])
+        assert x_weighted_length(text) >= reference.ask("x", text)["weightedLength"]
+
+
+def test_gsm_table_is_twilios(reference: Reference) -> None:
+    assert set(reference.ask("gsm-table")["characters"]) == set(GSM7_ALL)
+
+
+def test_tld_lists_are_the_references(reference: Reference) -> None:
+    package = files("brandcast.shared.text_counting")
+
+    def listed(name: str) -> set[str]:
+        text = package.joinpath(name).read_text("utf-8")
+        return {line for line in text.splitlines() if line and not line.startswith("#")}
+
+    assert listed("iana_tlds.txt") == set(reference.ask("tlds")["iana"])
+    twitter = subprocess.run(
+        [
+            "node",
+            "-e",
+            "const m=(n)=>{const x=require('twitter-text/dist/regexp/'+n);return x.default||x};"
+            "const b=(s)=>s.slice(s.indexOf('(?:(?:')+6,s.indexOf(')(?=')).split('|');"
+            "console.log(JSON.stringify([...b(m('validGTLD').source),...b(m('validCCTLD').source)]))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listed("x_tlds.txt") == set(json.loads(twitter.stdout))

@@ -6,7 +6,8 @@
      ├── IdempotencyConflictError ALREADY_EXISTS: the key was used with another request
      ├── CallEndedError           DEADLINE_EXCEEDED: the caller's deadline passed or it left;
      │                            the work stopped and nothing was committed
-     └── ShuttingDownError        UNAVAILABLE: the server drains; retry or resume elsewhere
+     ├── ShuttingDownError        UNAVAILABLE: the server drains; retry or resume elsewhere
+     └── TooManyWatchesError      RESOURCE_EXHAUSTED: a cap on open watches was reached
 
 The gRPC servicers map these to status codes; anything else is a bug (INTERNAL).
 """
@@ -52,3 +53,8 @@ class IdempotencyConflictError(OrchestratorError):
         )
         self.key = key
         self.campaign_id = campaign_id
+
+
+class TooManyWatchesError(OrchestratorError):
+    def __init__(self, which: str) -> None:
+        super().__init__(f"too many open watches: {which}; close one or retry later")

@@ -1,37 +1,158 @@
-"""In-process notifications that a campaign's deliveries changed, for live watchers.
+"""Notifications that a campaign's deliveries changed, for live watchers.
 
-Watchers also poll the store on a timeout, so changes committed by another
-replica reach them too, only later.
+Every change bumps the campaign's version; a watcher sleeps on its campaign's
+condition only, so a change wakes that campaign's watchers and nobody else's.
+Changes committed in this process are published by the dispatcher and the
+collector; those of other replicas reach the same versions through one shared
+change feed (``brandcast.orchestrator.change_feed``) instead of each watcher
+polling the store.
+
+Watchers are admitted with ``watch()``, which enforces the caps (in total, per
+client and per campaign) and answers ``TooManyWatchesError`` beyond them.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from brandcast.orchestrator.errors import TooManyWatchesError
+
+#: Default caps on open watches (settings ``MAX_WATCHES`` and friends).
+MAX_WATCHES: Final = 1000
+MAX_WATCHES_PER_CLIENT: Final = 100
+MAX_WATCHES_PER_CAMPAIGN: Final = 100
+
+
+@dataclass(frozen=True)
+class WatchLimits:
+    total: int = MAX_WATCHES
+    per_client: int = MAX_WATCHES_PER_CLIENT
+    per_campaign: int = MAX_WATCHES_PER_CAMPAIGN
+
+
+@dataclass(eq=False)
+class Watch:
+    """One admitted watcher; ``wait`` returns early once the call ended."""
+
+    events: CampaignEvents
+    campaign_id: str
+    client: str
+    ended: bool = field(default=False)
+
+    def wait(self, seen: int, timeout: float) -> int:
+        return self.events.wait(self.campaign_id, seen, timeout, self)
+
+    def end(self) -> None:
+        """The call terminated (the client left or the server stops): wake it to leave."""
+        self.events.end(self)
 
 
 class CampaignEvents:
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
+    def __init__(self, limits: WatchLimits | None = None) -> None:
+        self.limits = limits or WatchLimits()
+        self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
+        # One condition per watched campaign, all on the one lock, kept while
+        # anyone (an admitted watch or a waiting caller) uses it.
+        self._conditions: dict[str, threading.Condition] = {}
+        self._condition_users: Counter[str] = Counter()
+        self._per_campaign: Counter[str] = Counter()
+        self._per_client: Counter[str] = Counter()
+        self._watches: set[Watch] = set()
         self._closed = False
 
     def publish(self, campaign_ids: Iterable[str]) -> None:
-        with self._condition:
+        with self._lock:
             for campaign_id in campaign_ids:
                 self._versions[campaign_id] = self._versions.get(campaign_id, 0) + 1
-            self._condition.notify_all()
+                condition = self._conditions.get(campaign_id)
+                if condition is not None:
+                    condition.notify_all()
 
     def version(self, campaign_id: str) -> int:
-        with self._condition:
+        with self._lock:
             return self._versions.get(campaign_id, 0)
 
-    def wait(self, campaign_id: str, seen: int, timeout: float) -> int:
-        """Block until the campaign's version differs from ``seen``, or ``timeout``."""
-        with self._condition:
-            self._condition.wait_for(
-                lambda: self._closed or self._versions.get(campaign_id, 0) != seen, timeout
+    def watch(self, campaign_id: str, client: str) -> Watch:
+        """Admit a watcher, or raise ``TooManyWatchesError`` naming the cap it hit."""
+        with self._lock:
+            limits = self.limits
+            if len(self._watches) >= limits.total:
+                raise TooManyWatchesError(f"the server holds its maximum of {limits.total}")
+            if self._per_client[client] >= limits.per_client:
+                raise TooManyWatchesError(f"this client holds its maximum of {limits.per_client}")
+            if self._per_campaign[campaign_id] >= limits.per_campaign:
+                raise TooManyWatchesError(
+                    f"this campaign has its maximum of {limits.per_campaign} watchers"
+                )
+            watch = Watch(self, campaign_id, client)
+            self._watches.add(watch)
+            self._per_client[client] += 1
+            self._per_campaign[campaign_id] += 1
+            self._use_condition(campaign_id)
+            return watch
+
+    def release(self, watch: Watch) -> None:
+        with self._lock:
+            if watch not in self._watches:
+                return
+            self._watches.discard(watch)
+            self._per_client[watch.client] -= 1
+            if self._per_client[watch.client] <= 0:
+                del self._per_client[watch.client]
+            self._per_campaign[watch.campaign_id] -= 1
+            if self._per_campaign[watch.campaign_id] <= 0:
+                del self._per_campaign[watch.campaign_id]
+            self._leave_condition(watch.campaign_id)
+
+    def _use_condition(self, campaign_id: str) -> threading.Condition:
+        self._condition_users[campaign_id] += 1
+        return self._conditions.setdefault(campaign_id, threading.Condition(self._lock))
+
+    def _leave_condition(self, campaign_id: str) -> None:
+        self._condition_users[campaign_id] -= 1
+        if self._condition_users[campaign_id] <= 0:
+            del self._condition_users[campaign_id]
+            del self._conditions[campaign_id]
+
+    def end(self, watch: Watch) -> None:
+        with self._lock:
+            watch.ended = True
+            condition = self._conditions.get(watch.campaign_id)
+            if condition is not None:
+                condition.notify_all()
+
+    def watched(self) -> list[str]:
+        """Campaigns with at least one watcher (what the shared change feed follows)."""
+        with self._lock:
+            return list(self._per_campaign)
+
+    @property
+    def open_watches(self) -> int:
+        with self._lock:
+            return len(self._watches)
+
+    def wait(self, campaign_id: str, seen: int, timeout: float, watch: Watch | None = None) -> int:
+        """Block until the campaign's version differs from ``seen``, the watch
+        ended, the hub closed, or ``timeout``."""
+
+        def woken() -> bool:
+            return (
+                self._closed
+                or (watch is not None and watch.ended)
+                or self._versions.get(campaign_id, 0) != seen
             )
+
+        with self._lock:
+            condition = self._use_condition(campaign_id)
+            try:
+                condition.wait_for(woken, timeout)
+            finally:
+                self._leave_condition(campaign_id)
             return self._versions.get(campaign_id, 0)
 
     @property
@@ -40,6 +161,7 @@ class CampaignEvents:
 
     def close(self) -> None:
         """Wake every watcher for shutdown."""
-        with self._condition:
+        with self._lock:
             self._closed = True
-            self._condition.notify_all()
+            for condition in self._conditions.values():
+                condition.notify_all()

@@ -24,9 +24,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from brandcast.orchestrator.auth import BearerTokenInterceptor
+from brandcast.orchestrator.change_feed import ChangeFeed
 from brandcast.orchestrator.collector import ReceiptCollector
 from brandcast.orchestrator.dispatcher import Dispatcher
-from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.events import CampaignEvents, WatchLimits
 from brandcast.orchestrator.housekeeping import Housekeeper
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.observability import (
@@ -49,7 +50,8 @@ SERVICE_NAMES: Final = (
     campaign_service_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name,
     campaign_service_pb2.DESCRIPTOR.services_by_name["SuppressionService"].full_name,
 )
-#: Worker threads serving calls; watch streams hold one each while open.
+#: Worker threads kept for calls other than watches (each open watch parks a
+#: thread of its own on top, up to MAX_WATCHES, so watches never starve them).
 GRPC_WORKERS: Final = 32
 
 
@@ -65,8 +67,11 @@ class Orchestrator:
     collector: ReceiptCollector | None
     health: health.HealthServicer = field(default_factory=health.HealthServicer)
     housekeeper: Housekeeper | None = None
+    change_feed: ChangeFeed | None = None
 
     def start(self) -> None:
+        if self.change_feed is not None:
+            self.change_feed.start()
         if self.housekeeper is not None:
             self.housekeeper.start()
         if self.dispatcher is not None:
@@ -88,6 +93,8 @@ class Orchestrator:
         """Drain the background workers and close the store."""
         self.set_serving(False)
         self.events.close()
+        if self.change_feed is not None:
+            self.change_feed.stop(timeout)
         if self.dispatcher is not None:
             self.dispatcher.stop(timeout)
         if self.collector is not None:
@@ -107,7 +114,13 @@ def bootstrap(
     if store is None:
         prepare_sqlite_path(settings.database_url)
         store = Store.open(settings.database_url)
-    events = CampaignEvents()
+    events = CampaignEvents(
+        WatchLimits(
+            total=settings.max_watches,
+            per_client=settings.max_watches_per_client,
+            per_campaign=settings.max_watches_per_campaign,
+        )
+    )
     dispatcher = None
     if dispatch:
         dispatcher = Dispatcher(
@@ -134,7 +147,14 @@ def bootstrap(
             store, idempotency_retention_hours=settings.idempotency_retention_hours
         )
     return Orchestrator(
-        settings, store, events, intake, dispatcher, collector, housekeeper=housekeeper
+        settings,
+        store,
+        events,
+        intake,
+        dispatcher,
+        collector,
+        housekeeper=housekeeper,
+        change_feed=ChangeFeed(store, events, settings.watch_feed_interval),
     )
 
 
@@ -155,10 +175,15 @@ def create_server(
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
     ]
+    # Threads start lazily, so idle capacity for watches costs nothing. Calls
+    # beyond the limit are answered RESOURCE_EXHAUSTED by grpc at once, and
+    # watches beyond their caps by the servicer, instead of queueing forever.
+    workers = GRPC_WORKERS + settings.max_watches
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
         interceptors=interceptors,
         options=options,
+        maximum_concurrent_rpcs=workers,
     )
     dispatcher = orchestrator.dispatcher
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(

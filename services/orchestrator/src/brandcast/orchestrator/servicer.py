@@ -11,6 +11,7 @@ per problem. Anything else is logged and answered INTERNAL.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Final, NoReturn, TypeVar
@@ -28,6 +29,7 @@ from brandcast.orchestrator.errors import (
     InvalidCampaignError,
     OrchestratorError,
     ShuttingDownError,
+    TooManyWatchesError,
 )
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import CampaignIntake, SubmitResult, render_violations
@@ -75,6 +77,8 @@ def _abort_for(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
         context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
     if isinstance(exc, ShuttingDownError):
         context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    if isinstance(exc, TooManyWatchesError):
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     if isinstance(exc, OrchestratorError):
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -263,7 +267,16 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         self, request: api.WatchCampaignRequest, context: grpc.ServicerContext
     ) -> Iterator[api.WatchCampaignResponse]:
         try:
-            yield from watch_campaign(self._store, self._events, request, context.is_active)
+            watch = self._events.watch(request.campaign_id, _client_of(context))
+            try:
+                # Wakes the sleeping watch as soon as the client leaves, so its
+                # place is free at once rather than at its next wake-up.
+                context.add_callback(watch.end)
+                yield from watch_campaign(
+                    self._store, self._events, request, context.is_active, watch=watch
+                )
+            finally:
+                self._events.release(watch)
         except Exception as exc:
             if _is_abort(exc):
                 raise
@@ -357,6 +370,16 @@ def _accepted(result: SubmitResult) -> None:
         result.recipients_received,
         extra={"campaign_id": result.campaign.id},
     )
+
+
+def _client_of(context: grpc.ServicerContext) -> str:
+    """Who holds a watch, for the per-client cap: the bearer token's digest
+    when there is one (many users behind one admin share it), else the peer's host."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            return "token:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    peer = context.peer() or ""
+    return "peer:" + peer.rsplit(":", 1)[0]
 
 
 def _trace_context(context: grpc.ServicerContext) -> dict[str, str]:

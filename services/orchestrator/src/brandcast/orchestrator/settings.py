@@ -38,6 +38,16 @@ class OrchestratorSettings(CommonSettings):
     max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     #: Most recipients one campaign may have.
     max_audience_size: int = Field(default=1_000_000, ge=1)
+    #: Most WatchCampaign streams open at once; beyond it RESOURCE_EXHAUSTED.
+    #: Each parks one thread, on top of the GRPC_WORKERS threads kept for other calls.
+    max_watches: int = Field(default=1000, ge=1, le=20_000)
+    #: Most open watches per client (its bearer token, else its address).
+    max_watches_per_client: int = Field(default=100, ge=1)
+    #: Most open watches of one campaign.
+    max_watches_per_campaign: int = Field(default=100, ge=1)
+    #: Seconds between two reads of the watched campaigns' change positions
+    #: (how late another replica's changes reach this replica's watchers).
+    watch_feed_interval: float = Field(default=1.0, gt=0, le=60)
     #: Seconds the server waits for in-flight calls on SIGTERM.
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: Seconds health answers NOT_SERVING (while still serving) before new calls are

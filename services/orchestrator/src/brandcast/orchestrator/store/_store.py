@@ -285,6 +285,17 @@ class Store:
         with self._read() as conn:
             return _campaign_state(conn, campaign_id)
 
+    def change_positions(self, campaign_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Per campaign, its change sequence and state: what moves whenever one
+        of its deliveries or its state changes, in any replica."""
+        if not campaign_ids:
+            return {}
+        query = select(campaigns.c.id, campaigns.c.event_seq, campaigns.c.state).where(
+            campaigns.c.id.in_(list(campaign_ids))
+        )
+        with self._read() as conn:
+            return {r.id: (int(r.event_seq), int(r.state)) for r in conn.execute(query)}
+
     def progress(self, campaign_id: str) -> tuple[int, list[campaign_pb2.ChannelCounters]] | None:
         """The campaign's state and its counters per channel, read together."""
         with self._read() as conn:

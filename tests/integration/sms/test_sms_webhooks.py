@@ -217,3 +217,29 @@ def test_help_answers_with_the_brands_text_and_publishes_nothing(
     assert other["body"].endswith("<Response />")
     feedback.drain()
     assert feedback.suppressions == []
+
+
+def test_an_old_start_replayed_after_a_stop_does_not_resubscribe(
+    webhooks: tuple[str, SmsSettings, Feedback], wait_for: Callable[..., Any]
+) -> None:
+    url, _, feedback = webhooks
+
+    def reply(sid: str, body: str) -> dict[str, str]:
+        return {"MessageSid": sid, "AccountSid": "ACsandbox", "From": MOBILE, "Body": body}
+
+    start = reply("SMstart0001", "START")
+    assert signed_post(f"{url}/inbound", start).status_code == 200
+    assert signed_post(f"{url}/inbound", reply("SMstop00002", "STOP")).status_code == 200
+    # The very same signed START, captured and sent again: valid signature, old message.
+    replay = signed_post(f"{url}/inbound", start)
+
+    assert replay.status_code == 200
+    wait_for(lambda: len(feedback.drain().suppressions) >= 2, 10, "two suppression events")
+    feedback.drain()
+    actions = [event.action for event in feedback.suppressions]
+    assert actions == [
+        bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS,
+        bus_pb2.SuppressionEvent.ACTION_SUPPRESS,
+    ]
+    stamps = [event.occurred_at.ToNanoseconds() for event in feedback.suppressions]
+    assert stamps == sorted(stamps)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from starlette.routing import Route
 
 from brandcast.shared.bus import BusPublisher
 from brandcast.sms import feedback
+from brandcast.sms.inbound_ledger import InboundLedger, LocalInboundLedger, RedisInboundLedger
 from brandcast.sms.settings import SmsSettings
 from brandcast.sms.signature import SIGNATURE_HEADER, is_valid_twilio_signature
 from brandcast.v1 import bus_pb2, campaign_pb2
@@ -130,7 +132,9 @@ class Webhooks:
         settings: SmsSettings,
         publisher: FeedbackPublisher,
         ledger: feedback.StatusLedger,
+        inbound: InboundLedger | None = None,
     ) -> None:
+        self._inbound = inbound if inbound is not None else LocalInboundLedger()
         self._base_url = settings.sms_callback_base_url.rstrip("/")
         self._auth_token = settings.sms_twilio_auth_token
         self._help_text = settings.sms_help_text
@@ -220,19 +224,35 @@ class Webhooks:
             number = phonenumbers.parse(form.get("From", ""), None)
         except phonenumbers.NumberParseException:
             return PlainTextResponse("From: not an E.164 number", status_code=400)
+        # Twilio's reply webhook carries no time of its own: the arrival time orders it.
+        sent_at = time.time()
         event = bus_pb2.SuppressionEvent(
             channel=campaign_pb2.CHANNEL_SMS,
             address=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
             action=action,
             reason=reason,
-            occurred_at=feedback.now_timestamp(),
         )
+        event.occurred_at.FromNanoseconds(int(sent_at * 1e9))
         try:
-            await run_in_threadpool(self._publisher.publish_suppression, event)
+            await run_in_threadpool(
+                self._forward_suppression, form.get("MessageSid", ""), sent_at, event
+            )
         except Exception:
             logger.exception("could not publish an opt-out; asking the provider to retry")
             return PlainTextResponse("try again", status_code=503)
         return twiml()
+
+    def _forward_suppression(
+        self, message_id: str, sent_at: float, event: bus_pb2.SuppressionEvent
+    ) -> bool:
+        """Publish an opt-out/opt-in unless it was applied already or a newer one was
+        (False): a replayed or late START never undoes a later STOP."""
+        if not self._inbound.is_current(event.address, message_id, sent_at):
+            logger.info("dropped a repeated or out-of-order reply (message %s)", message_id)
+            return False
+        self._publisher.publish_suppression(event)
+        self._inbound.record(event.address, message_id, sent_at)
+        return True
 
 
 def create_webhooks_app(
@@ -240,6 +260,7 @@ def create_webhooks_app(
     *,
     publisher: FeedbackPublisher | None = None,
     ledger: feedback.StatusLedger | None = None,
+    inbound: InboundLedger | None = None,
 ) -> Starlette:
     """The callback app; tests may pass their own publisher or ledger."""
     if publisher is None:
@@ -254,7 +275,13 @@ def create_webhooks_app(
             if settings.sms_redis_url
             else feedback.LocalStatusLedger()
         )
-    hooks = Webhooks(settings, publisher, ledger)
+    if inbound is None:
+        inbound = (
+            RedisInboundLedger(settings.sms_redis_url, namespace=settings.sms_redis_namespace)
+            if settings.sms_redis_url
+            else LocalInboundLedger()
+        )
+    hooks = Webhooks(settings, publisher, ledger, inbound)
     return Starlette(
         routes=[
             Route("/status", hooks.status, methods=["POST"]),

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
-from brandcast.orchestrator.rendering._sms_encoding import count_sms
 from brandcast.orchestrator.rendering._social_length import post_length
+from brandcast.shared.text_counting import count_sms
 from brandcast.v1 import campaign_pb2
 
 # Protobuf strings cannot hold lone surrogates; everything else is fair game.
@@ -86,7 +86,7 @@ def campaigns(draw: st.DrawFn) -> campaign_pb2.CampaignSpec:
     spec.channels.email.enabled = True
     spec.channels.sms.enabled = True
     spec.channels.sms.segment_budget = draw(st.integers(0, 3))
-    spec.channels.sms.replace_lookalikes = draw(st.booleans())
+    spec.channels.sms.keep_lookalikes = draw(st.booleans())
     if draw(st.booleans()):
         spec.channels.sms.template = "".join(draw(st.lists(TEMPLATE_PIECES, max_size=6)))
     spec.channels.social.enabled = True

@@ -2,11 +2,8 @@
 
 import pytest
 
-from brandcast.orchestrator.rendering._sms_encoding import (
-    count_sms,
-    is_gsm7,
-    replace_lookalikes,
-)
+from brandcast.orchestrator.rendering._sms_encoding import replace_lookalikes
+from brandcast.shared.text_counting import count_sms, is_gsm7
 from brandcast.v1 import variant_pb2
 
 GSM7 = variant_pb2.SMS_ENCODING_GSM7

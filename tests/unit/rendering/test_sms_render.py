@@ -3,7 +3,7 @@
 import pytest
 
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
-from brandcast.orchestrator.rendering._sms_encoding import count_sms
+from brandcast.shared.text_counting import count_sms
 from brandcast.v1 import campaign_pb2, variant_pb2
 
 LINK = "https://acme.example/sale?utm_source=sms&utm_medium=sms&utm_campaign=spring-sale-2026"
@@ -90,11 +90,13 @@ def test_emoji_switches_to_ucs2_with_a_warning(spec: campaign_pb2.CampaignSpec) 
 
 def test_shortening_may_drop_the_only_ucs2_character(spec: campaign_pb2.CampaignSpec) -> None:
     # Link + opt-out alone take 106 units: more than one UCS-2 segment (70) but within
-    # one GSM-7 segment, so the fitted text drops the emoji and goes out as GSM-7.
+    # one GSM-7 segment, so the fitted text drops the emoji and goes out as GSM-7. The
+    # body went with it: an error the admin shows before sending.
     spec.core_message.headline = "Spring sale 🌷"
     text, warnings, segments, encoding = _sms(spec)
     assert (segments, encoding) == (1, variant_pb2.SMS_ENCODING_GSM7)
-    assert warnings == ["sms.truncated"]
+    assert warnings == ["sms.body_dropped"]
+    assert text.startswith("Acme: Spring sale... https://")
     assert "🌷" not in text
     assert LINK in text
     assert text.endswith("Reply STOP to opt out")
@@ -102,15 +104,27 @@ def test_shortening_may_drop_the_only_ucs2_character(spec: campaign_pb2.Campaign
 
 def test_replace_lookalikes_keeps_gsm7(spec: campaign_pb2.CampaignSpec) -> None:
     spec.core_message.headline = "It’s “spring” – finally…"
-    spec.channels.sms.replace_lookalikes = True
+    spec.channels.sms.replace_lookalikes = True  # the old switch; replacing is the default
     text, warnings, _, encoding = _sms(spec)
     assert encoding == variant_pb2.SMS_ENCODING_GSM7
     assert 'It\'s "spring" - finally...' in text
     assert "sms.ucs2" not in warnings
 
 
-def test_without_replacement_curly_quotes_cost_ucs2(spec: campaign_pb2.CampaignSpec) -> None:
+def test_curly_quotes_are_replaced_by_default(spec: campaign_pb2.CampaignSpec) -> None:
+    # One curly quote used to make the whole SMS UCS-2 and, on a tight budget, drop the body.
     spec.core_message.headline = "It’s spring"
+    spec.core_message.body = "A “fresh” start – everything 20% off. " * 3
+    spec.channels.sms.segment_budget = 2
+    text, warnings, segments, encoding = _sms(spec)
+    assert (encoding, segments) == (variant_pb2.SMS_ENCODING_GSM7, 2)
+    assert warnings == []
+    assert 'It\'s spring. A "fresh" start - everything 20% off.' in text
+
+
+def test_kept_lookalikes_cost_ucs2(spec: campaign_pb2.CampaignSpec) -> None:
+    spec.core_message.headline = "It’s spring"
+    spec.channels.sms.keep_lookalikes = True
     spec.channels.sms.segment_budget = 3
     _, warnings, _, encoding = _sms(spec)
     assert encoding == variant_pb2.SMS_ENCODING_UCS2

@@ -1,10 +1,9 @@
 """Social posts: per-network counting, shortening, hashtags, Bluesky facets and cards."""
 
-import grapheme
 import pytest
 
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
-from brandcast.orchestrator.rendering._social_length import x_weighted_length
+from brandcast.shared.text_counting import grapheme_length, graphemes, x_weighted_length
 from brandcast.v1 import campaign_pb2, variant_pb2
 
 
@@ -81,7 +80,7 @@ def test_url_at_the_cut_point_is_kept_whole(spec: campaign_pb2.CampaignSpec) -> 
     post, warnings = _post(spec, "sky")
     assert url in post.text
     assert "social.truncated" in warnings
-    assert grapheme.length(post.text) <= 300
+    assert grapheme_length(post.text) <= 300
     links = [f for f in post.facets if f.kind == variant_pb2.Facet.KIND_LINK]
     assert [f.value for f in links] == [url]
     data = post.text.encode()
@@ -102,9 +101,9 @@ def test_bluesky_facets_use_utf8_byte_offsets(spec: campaign_pb2.CampaignSpec) -
         facet = by_value[tag]
         assert facet.kind == variant_pb2.Facet.KIND_TAG
         assert data[facet.byte_start : facet.byte_end].decode() == f"#{tag}"
-    assert post.length == grapheme.length(post.text)
+    assert post.length == grapheme_length(post.text)
     # The family is one grapheme, the combining accent joins its letter.
-    assert grapheme.length("Cafe\u0301 👩‍👩‍👧") == 6
+    assert grapheme_length("Cafe\u0301 👩‍👩‍👧") == 6
 
 
 def test_bluesky_truncation_never_splits_a_grapheme(spec: campaign_pb2.CampaignSpec) -> None:
@@ -116,7 +115,7 @@ def test_bluesky_truncation_never_splits_a_grapheme(spec: campaign_pb2.CampaignS
     post, warnings = _post(spec, "sky")
     assert "social.truncated" in warnings
     assert post.text.endswith("…")
-    clusters = list(grapheme.graphemes(post.text[:-1]))
+    clusters = list(graphemes(post.text[:-1]))
     assert set(clusters) == {"👩‍👩‍👧", "e\u0301"}
     assert post.length == 300
 

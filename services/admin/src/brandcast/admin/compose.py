@@ -134,7 +134,7 @@ def _channels(
     channels.email.preheader = _text(form, "email_preheader")
 
     channels.sms.enabled = _checked(form, "sms_enabled")
-    channels.sms.replace_lookalikes = _checked(form, "sms_replace_lookalikes")
+    channels.sms.keep_lookalikes = _checked(form, "sms_keep_lookalikes")
     budget = _text(form, "sms_segment_budget") or "1"
     if budget.isdigit() and 1 <= int(budget) <= MAX_SEGMENT_BUDGET:
         channels.sms.segment_budget = int(budget)

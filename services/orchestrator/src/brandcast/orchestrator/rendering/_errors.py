@@ -51,5 +51,13 @@ class Rendered(Generic[T]):
     warnings: list[variant_pb2.RenderWarning]
 
 
-def warning(code: str, message: str, field: str) -> variant_pb2.RenderWarning:
-    return variant_pb2.RenderWarning(code=code, message=message, field=field)
+def warning(
+    code: str,
+    message: str,
+    field: str,
+    *,
+    severity: variant_pb2.RenderWarning.Severity.ValueType = (
+        variant_pb2.RenderWarning.SEVERITY_UNSPECIFIED
+    ),
+) -> variant_pb2.RenderWarning:
+    return variant_pb2.RenderWarning(code=code, message=message, field=field, severity=severity)

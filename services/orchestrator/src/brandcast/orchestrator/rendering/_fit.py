@@ -1,84 +1,172 @@
-"""Shortening text to fit a measure, at a word boundary, keeping protected spans whole.
+"""Shortening text to fit a measure, keeping what matters, cutting only where it is safe.
 
-A protected span (a link, the SMS opt-out wording) is never cut and never dropped: the
-text is cut at some point in the free text before it, and the protected spans that came
-after the cut are re-attached after an ellipsis. Cuts fall before whitespace when that
-loses little; otherwise (CJK text has no spaces) at a grapheme boundary, never inside a
-grapheme cluster (combining marks, ZWJ emoji sequences, flags).
+What matters comes in this order:
+  1. spans marked `keep` (the SMS opt-out, the call-to-action link, a legal footer) are
+     never cut and never dropped: a cut before them re-attaches them after the ellipsis;
+  2. every other URL stays whole (a cut never falls inside one); `fit_text` first tries
+     to keep the URLs after the cut too, and drops them whole only when that cannot fit;
+  3. as much free text as fits, cut before whitespace when that loses little, otherwise
+     (CJK text has no spaces) at a grapheme boundary, never inside a cluster (combining
+     marks, conjuncts, ZWJ emoji sequences, flags).
+
+A measure need not be monotone everywhere: an SMS switches to UCS-2 (less than half the
+room) at its first non-GSM character, so a longer cut can fit where a shorter one did not.
+`regime_breaks` names such positions; the search is monotone between them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-import grapheme
+from brandcast.shared.text_counting import grapheme_boundaries
 
 # Whitespace right after a non-space: the position just past the end of a word.
 _WORD_END = re.compile(r"(?<=\S)\s")
+_TRAILING_PUNCTUATION = ".,;:-–—…"
 # How many characters more a grapheme cut must keep before it is preferred over a word cut.
 WORD_CUT_SLACK = 20
 
 
-def protected_spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
-    """Non-overlapping (start, end) of every occurrence of the protected strings."""
-    spans: list[tuple[int, int]] = []
-    for needle in sorted({p for p in protected if p}, key=len, reverse=True):
+@dataclass(frozen=True)
+class Span:
+    """A part of the text that is never cut: kept after the cut (`keep`) or dropped whole."""
+
+    start: int
+    end: int
+    keep: bool
+
+
+def spans_of(text: str, needles: Iterable[str], *, keep: bool) -> list[Span]:
+    """Every occurrence of the non-empty `needles` in `text`."""
+    spans: list[Span] = []
+    for needle in {n for n in needles if n}:
         start = text.find(needle)
         while start != -1:
-            end = start + len(needle)
-            if all(end <= s or start >= e for s, e in spans):
-                spans.append((start, end))
-            start = text.find(needle, end)
-    return sorted(spans)
+            spans.append(Span(start, start + len(needle), keep))
+            start = text.find(needle, start + len(needle))
+    return spans
 
 
-def shorten(
+def merge_spans(spans: Iterable[Span]) -> list[Span]:
+    """Overlapping spans become one, kept when any of them is kept."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Span(last.start, max(last.end, span.end), last.keep or span.keep)
+        else:
+            merged.append(span)
+    return merged
+
+
+@dataclass(frozen=True)
+class Shortened:
+    text: str
+    # How much of the free text survived: the cut position (0: nothing but the kept spans).
+    cut: int
+    # URLs (spans not kept) that had to be dropped whole.
+    dropped_urls: int
+
+
+def fit_text(
     text: str,
-    protected: Sequence[str],
+    spans: Sequence[Span],
     fits: Callable[[str], bool],
     *,
     ellipsis: str,
-) -> str | None:
-    """The longest cut of `text` that `fits`, or None when even the protected spans do not."""
-    spans = protected_spans(text, protected)
+    regime_breaks: Sequence[int] = (),
+) -> Shortened | None:
+    """The longest cut of `text` that `fits`, or None when even the kept spans do not."""
+    spans = merge_spans(spans)
+    with_urls = _Cutter(text, spans, keep_urls=True, ellipsis=ellipsis)
+    best = with_urls.best(fits, regime_breaks)
+    if best is not None:
+        return best
+    without_urls = _Cutter(text, spans, keep_urls=False, ellipsis=ellipsis)
+    return without_urls.best(fits, regime_breaks)
 
-    def free(position: int) -> bool:
-        return all(not (s < position <= e) for s, e in spans)
 
-    def cut_at(position: int) -> str:
-        kept = text[:position].rstrip().rstrip(".,;:-–—…").rstrip()
-        tail = " ".join(text[s:e] for s, e in spans if s >= position)
+class _Cutter:
+    def __init__(self, text: str, spans: list[Span], *, keep_urls: bool, ellipsis: str) -> None:
+        self.text = text
+        self.spans = spans
+        self.keep_urls = keep_urls
+        self.ellipsis = ellipsis
+
+    def free(self, position: int) -> bool:
+        return all(not (s.start < position <= s.end) for s in self.spans)
+
+    def cut_at(self, position: int) -> str:
+        text = self.text
+        kept = text[:position].rstrip().rstrip(_TRAILING_PUNCTUATION).rstrip()
+        tail: list[str] = []
+        for span in self.spans:
+            if span.start < position or not (span.keep or self.keep_urls):
+                continue
+            gap = text[: span.start]
+            separator = gap[len(gap.rstrip()) :] or " "
+            tail.append(separator + text[span.start : span.end])
+        joined = "".join(tail)
         if not kept:
-            return tail
-        return f"{kept}{ellipsis} {tail}" if tail else f"{kept}{ellipsis}"
+            return joined.lstrip()
+        return f"{kept}{self.ellipsis}{joined}"
 
-    word_cuts = [0] + [m.start() for m in _WORD_END.finditer(text) if not spans or free(m.start())]
-    best_word = _longest_fitting(word_cuts, cut_at, fits)
-    if best_word is None:
-        return None  # the cut at 0 keeps only the protected spans; nothing shorter exists
-    # Only a long stretch without spaces after the best word cut (CJK, a long word) can
-    # give a grapheme cut worth more; segmenting graphemes is slow, so only there.
-    later = [p for p in word_cuts if p > best_word] + [s for s, _ in spans if s > best_word]
-    upper = min(later, default=len(text))
-    if upper - best_word <= WORD_CUT_SLACK:
-        return cut_at(best_word)
-    grapheme_cuts = [best_word]
-    position = best_word
-    for cluster in grapheme.graphemes(text[best_word:upper]):
-        position += len(cluster)
-        if position < upper and free(position):
-            grapheme_cuts.append(position)
-    best_grapheme = _longest_fitting(grapheme_cuts, cut_at, fits)
-    if best_grapheme is None or (best_word and best_grapheme - best_word <= WORD_CUT_SLACK):
-        return cut_at(best_word)
-    return cut_at(best_grapheme)
+    def dropped(self, position: int) -> int:
+        if self.keep_urls:
+            return 0
+        return sum(1 for s in self.spans if s.start >= position and not s.keep)
+
+    def best(self, fits: Callable[[str], bool], regime_breaks: Sequence[int]) -> Shortened | None:
+        text = self.text
+        word_cuts = [0] + [m.start() for m in _WORD_END.finditer(text) if self.free(m.start())]
+        best_word = _longest_fitting(word_cuts, self.cut_at, fits, regime_breaks)
+        if best_word is None:
+            return None  # the cut at 0 keeps only the spans; nothing shorter exists
+        # Only a long stretch without spaces after the best word cut (CJK, a long word) can
+        # give a grapheme cut worth more; segmenting graphemes costs, so only there.
+        later = [p for p in word_cuts if p > best_word] + [
+            s.start for s in self.spans if s.start > best_word
+        ]
+        upper = min(later, default=len(text))
+        best = best_word
+        if upper - best_word > WORD_CUT_SLACK:
+            grapheme_cuts = [best_word] + [
+                best_word + end
+                for end in grapheme_boundaries(text[best_word:upper])
+                if best_word + end < upper and self.free(best_word + end)
+            ]
+            best_grapheme = _longest_fitting(grapheme_cuts, self.cut_at, fits, regime_breaks)
+            if best_grapheme is not None and not (
+                best_word and best_grapheme - best_word <= WORD_CUT_SLACK
+            ):
+                best = best_grapheme
+        return Shortened(self.cut_at(best), best, self.dropped(best))
 
 
 def _longest_fitting(
+    candidates: list[int],
+    cut_at: Callable[[int], str],
+    fits: Callable[[str], bool],
+    regime_breaks: Sequence[int],
+) -> int | None:
+    """Binary search within each stretch where fitting is monotone (a longer prefix never
+    measures shorter); the best of the stretches."""
+    best: int | None = None
+    bounds = sorted({0, *regime_breaks})
+    for index, low_bound in enumerate(bounds):
+        high_bound = bounds[index + 1] if index + 1 < len(bounds) else None
+        group = [c for c in candidates if c >= low_bound and (high_bound is None or c < high_bound)]
+        found = _search(group, cut_at, fits)
+        if found is not None and (best is None or found > best):
+            best = found
+    return best
+
+
+def _search(
     candidates: list[int], cut_at: Callable[[int], str], fits: Callable[[str], bool]
 ) -> int | None:
-    """Binary search: a longer prefix never measures shorter, so fitting is monotone."""
     low, high, best = 0, len(candidates) - 1, None
     while low <= high:
         middle = (low + high) // 2

@@ -26,6 +26,7 @@ from brandcast.orchestrator.rendering._sandbox import CompiledTemplate, Scope, c
 from brandcast.orchestrator.rendering._sms import SmsFitter
 from brandcast.orchestrator.rendering._social import build_variant, fit_post
 from brandcast.orchestrator.rendering._social_length import network_name
+from brandcast.shared.text_counting import MAX_SEGMENTS
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, variant_pb2
 
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -93,7 +94,7 @@ class CampaignRenderer:
         self._sms_link = self._sms_utm.apply(core.cta_url)
         self._sms = SmsFitter(
             budget=channels.sms.segment_budget or 1,
-            replace=channels.sms.replace_lookalikes,
+            replace=not channels.sms.keep_lookalikes,
             template_field="channels.sms.template",
         )
         if channels.email.enabled:
@@ -163,9 +164,10 @@ class CampaignRenderer:
             context["link"] = link
             context["opt_out"] = opt_out
             text = self._sms_template.render(context)
+            body_start = 0
         else:
-            text = self._default_sms_text(content)
-        fitted = self._sms.fit(text, link, opt_out)
+            text, body_start = self._default_sms_text(content)
+        fitted = self._sms.fit(text, link, opt_out, body_start=body_start)
         variant = variant_pb2.SmsVariant(
             text=fitted.text,
             encoding=fitted.encoding,
@@ -288,12 +290,17 @@ class CampaignRenderer:
     def _cache_post(self, account: campaign_pb2.SocialAccount) -> None:
         self._posts[account.id] = self._render_post(account)
 
-    def _default_sms_text(self, content: LocalizedContent) -> str:
+    def _default_sms_text(self, content: LocalizedContent) -> tuple[str, int]:
+        """The text, and where its body starts (0 when there is no body to lose)."""
         headline = content.headline.strip()
         if headline and headline[-1] not in ".!?:":
             headline += "."
         prefix = f"{self._spec.brand_kit.name}: " if self._spec.brand_kit.name else ""
-        return f"{prefix}{headline} {content.body.strip()}".strip()
+        opening = f"{prefix}{headline}".strip()
+        body = content.body.strip()
+        if not body:
+            return opening, 0
+        return f"{opening} {body}".strip(), len(opening) + 1 if opening else 0
 
     def _render_post(
         self, account: campaign_pb2.SocialAccount
@@ -323,7 +330,10 @@ class CampaignRenderer:
                 parts.append(kit.legal_footer)
             text = "\n\n".join(p.strip() for p in parts if p.strip())
             field = "core_message.body"
-        text, warnings = fit_post(account, text, hashtags, field=field)
+        kept = [link]
+        if account.network == campaign_pb2.SOCIAL_NETWORK_LINKEDIN:
+            kept.append(kit.legal_footer.strip())
+        text, warnings = fit_post(account, text, hashtags, field=field, kept=kept)
         variant = build_variant(
             account,
             text,
@@ -442,6 +452,13 @@ class CampaignRenderer:
 
     def _check_sms(self) -> None:
         settings, core = self._spec.channels.sms, self._spec.core_message
+        if settings.segment_budget > MAX_SEGMENTS:
+            self._violation(
+                "channels.sms.segment_budget",
+                f"{settings.segment_budget} is over the maximum of {MAX_SEGMENTS} segments "
+                "(carriers and Twilio refuse longer messages)",
+            )
+            return
         if not (settings.template or core.headline or core.body):
             self._violation("core_message.body", "SMS needs a headline, a body or a template")
         link = self._sms_utm.apply(core.cta_url)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from brandcast.orchestrator.rendering._errors import RenderError, warning
-from brandcast.orchestrator.rendering._fit import shorten
+from brandcast.orchestrator.rendering._fit import Span, fit_text, spans_of
 from brandcast.orchestrator.rendering._links import URL_IN_TEXT
 from brandcast.orchestrator.rendering._social_length import (
     bluesky_facets,
     post_length,
     post_limit,
 )
+from brandcast.shared.text_counting import x_urls
 from brandcast.v1 import campaign_pb2, variant_pb2
 
+_ERROR = variant_pb2.RenderWarning.SEVERITY_ERROR
 LINK_CARD_DESCRIPTION_LENGTH = 300
 
 
@@ -21,8 +25,12 @@ def fit_post(
     hashtags: list[str],
     *,
     field: str,
+    kept: Sequence[str] = (),
 ) -> tuple[str, list[variant_pb2.RenderWarning]]:
-    """`text` shortened to the account's limit, then hashtags appended while they fit."""
+    """`text` shortened to the account's limit, then hashtags appended while they fit.
+
+    `kept` (the call-to-action link, a legal footer) survives any shortening; other URLs
+    stay whole; the rest is cut at a word or grapheme boundary."""
     limit = post_limit(account)
     network = account.network
 
@@ -31,22 +39,40 @@ def fit_post(
 
     warnings: list[variant_pb2.RenderWarning] = []
     text = text.strip()
+    if not text:
+        warnings.append(
+            warning("social.empty", f"the post for '{account.id}' is empty", field, severity=_ERROR)
+        )
     lowered = text.lower()
     wanted = [tag for tag in hashtags if f"#{tag.lower()}" not in lowered]
     if not fits(text):
-        shortened = shorten(text, URL_IN_TEXT.findall(text), fits, ellipsis="…")
+        urls = [Span(m.start(), m.end(), False) for m in URL_IN_TEXT.finditer(text)]
+        urls += [Span(u.start, u.end, False) for u in x_urls(text)]
+        shortened = fit_text(text, [*spans_of(text, kept, keep=True), *urls], fits, ellipsis="…")
         if shortened is None:
             raise RenderError.single(
-                field, f"the links alone are longer than {limit}, the limit of '{account.id}'"
-            )
-        warnings.append(
-            warning(
-                "social.truncated",
-                f"shortened from {post_length(network, text)} to {limit} for '{account.id}'",
                 field,
+                f"the link and footer alone are longer than {limit}, the limit of '{account.id}'",
             )
-        )
-        text = shortened
+        if shortened.cut == 0 or shortened.dropped_urls:
+            warnings.append(
+                warning(
+                    "social.body_dropped",
+                    f"the post for '{account.id}' did not fit {limit}: "
+                    + ("its text was dropped" if shortened.cut == 0 else "links were dropped"),
+                    field,
+                    severity=_ERROR,
+                )
+            )
+        else:
+            warnings.append(
+                warning(
+                    "social.truncated",
+                    f"shortened from {post_length(network, text)} to {limit} for '{account.id}'",
+                    field,
+                )
+            )
+        text = shortened.text
     added: list[str] = []
     for tag in wanted:
         candidate = " ".join(f"#{t}" for t in [*added, tag])

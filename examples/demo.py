@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from local_stack import BIN, LocalStack, start_local_stack
 
 from brandcast.shared.bus import EMBEDDED_BROKER_DIR_ENV, is_embedded
@@ -32,6 +33,22 @@ ROOT = HERE.parent
 def _broker_reachable(url: str) -> bool:
     parts = urlsplit(url)
     return port_open(parts.port or 5672, parts.hostname or "127.0.0.1")
+
+
+def _print_posts(local: LocalStack) -> None:
+    """Every post as the (strict) network emulators accepted it, X's included."""
+    try:
+        answer = httpx.get(f"{local.url('social_emulator')}/_emulator/posts", timeout=10)
+        answer.raise_for_status()
+        posts = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"\n(could not read the posts from the social emulator: {exc})")
+        return
+    print(f"\nPosts as sent ({len(posts)}):")
+    for post in posts:
+        print(f"  [{post['network']}] {post['url']}")
+        for line in str(post["text"]).splitlines() or [""]:
+            print(f"    {line}")
 
 
 def _print_where_to_look(local: LocalStack) -> None:
@@ -92,6 +109,7 @@ def main() -> int:
         )
         if sent.returncode != 0:
             print("\nThe campaign did not complete; see the logs below.", file=sys.stderr)
+        _print_posts(local)
         _print_where_to_look(local)
         if args.exit or sent.returncode != 0:
             return sent.returncode

@@ -36,8 +36,12 @@ def test_demo_completes_on_the_embedded_broker(tmp_path: Path) -> None:
     for line in (
         "email        4 total: sent 4",
         "sms          4 total: sent 4",
-        "social       2 total: sent 2",
+        "social       4 total: sent 4",
+        "Posts as sent (4):",
     ):
         assert line in output, output
+    # Every network's post, X's included (the X emulator counts weighted length as X does).
+    for network in ("mastodon", "bluesky", "x", "linkedin"):
+        assert f"  [{network}] http" in output, output
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 4
     assert any((tmp_path / "broker").rglob("*")), "the embedded broker kept its messages on disk"

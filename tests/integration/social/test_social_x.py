@@ -130,3 +130,20 @@ def test_invalid_request_fails_with_xs_errors_list(
         "rejected_400",
         "$.text: must not be empty",
     )
+
+
+def test_the_emulator_counts_weighted_length_as_x_does(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    x = X(http_client)
+    # 300 characters, but the 263-character link weighs 23: 60 in all, within X's 280.
+    link = "https://acme.coffee/" + "spring-sale/" * 20 + "now"
+    with_link = "Spring blend, roasted this week: " + link + " " + "x" * (300 - 34 - len(link))
+    assert len(with_link) == 300
+    x.publish(_account(emulator), _post(with_link), idempotency_key="k1")
+    # 141 CJK characters weigh 282: refused although the characters are only 141.
+    with pytest.raises(PermanentProviderError) as refused:
+        x.publish(_account(emulator), _post("咖" * 141), idempotency_key="k2")
+
+    assert "Your Tweet text is too long." in refused.value.message
+    assert [t["text"] for t in emulator.posts("x")] == [with_link]

@@ -22,6 +22,8 @@ def test_example_file_is_a_campaign_spec() -> None:
     assert {a.network for a in spec.brand_kit.social_accounts} == {
         campaign_pb2.SOCIAL_NETWORK_MASTODON,
         campaign_pb2.SOCIAL_NETWORK_BLUESKY,
+        campaign_pb2.SOCIAL_NETWORK_X,
+        campaign_pb2.SOCIAL_NETWORK_LINKEDIN,
     }
     assert any(r.locale == "fr" for r in spec.audience)
 
@@ -41,7 +43,7 @@ def test_preview_json(capsys: pytest.CaptureFixture[str]) -> None:
     social = [v for v in variants if v["channel"] == "social"]
     assert len(email) == 4
     assert len(sms) == 4
-    assert {v["network"] for v in social} == {"mastodon", "bluesky"}
+    assert {v["network"] for v in social} == {"mastodon", "bluesky", "x", "linkedin"}
     assert all({"subject", "preheader", "html", "text", "warnings"} <= set(v) for v in email)
     assert all(v["encoding"] in {"gsm7", "ucs2"} and v["segments"] >= 1 for v in sms)
     assert all(v["length"] > 0 for v in social)

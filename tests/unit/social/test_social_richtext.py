@@ -31,6 +31,16 @@ def test_numbers_and_url_fragments_are_not_tags() -> None:
     assert [(f.kind, f.value) for f in facets] == [(Facet.KIND_LINK, "https://acme.example/#top")]
 
 
+def test_a_link_keeps_a_closing_parenthesis_that_has_its_opening_one() -> None:
+    # atproto RichText includes the ")": the old detection left the facet one byte short.
+    text = "Our roast: https://en.wikipedia.org/wiki/Coffee_(drink) (and more)"
+    [link] = detect_facets(text)
+    assert link.value == "https://en.wikipedia.org/wiki/Coffee_(drink)"
+    assert text.encode()[link.byte_start : link.byte_end].decode() == link.value
+    [bare] = detect_facets("(see https://acme.example/sale)")
+    assert bare.value == "https://acme.example/sale"
+
+
 def test_byte_offset_of_a_string_index() -> None:
     assert byte_offset("日本語", 2) == 6
     assert byte_offset("abc", 3) == 3

@@ -1,21 +1,19 @@
 """Bluesky rich text: facets with UTF-8 byte offsets.
 
 The renderer normally sends facets with the variant; when it sends none, links
-and hashtags are found here so that they are still clickable on Bluesky.
+and hashtags are found here, by the shared ``bluesky_facets`` (the official
+atproto ``RichText`` rules: a link keeps a closing parenthesis that has its
+opening one, as in ``.../Coffee_(drink)``), so that they are clickable on Bluesky.
 Offsets are UTF-8 byte positions, not Python string indices: an emoji is four
 bytes, a CJK character three.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from brandcast.shared.text_counting import bluesky_facets
 from brandcast.v1 import variant_pb2
-
-_LINK = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'’]")
-# A tag follows whitespace or the start, and is not only digits (as on Bluesky).
-_TAG = re.compile(r"(?:^|(?<=\s))[#＃](\w*[^\W\d]\w*)")
 
 FEATURE_TYPES = {
     variant_pb2.Facet.KIND_LINK: "app.bsky.richtext.facet#link",
@@ -34,38 +32,20 @@ def byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
+_KINDS = {"link": variant_pb2.Facet.KIND_LINK, "tag": variant_pb2.Facet.KIND_TAG}
+
+
 def detect_facets(text: str) -> list[variant_pb2.Facet]:
     """Link and hashtag facets of ``text``, in order of appearance."""
-    facets: list[tuple[int, variant_pb2.Facet]] = []
-    for match in _LINK.finditer(text):
-        facets.append(
-            (
-                match.start(),
-                variant_pb2.Facet(
-                    kind=variant_pb2.Facet.KIND_LINK,
-                    byte_start=byte_offset(text, match.start()),
-                    byte_end=byte_offset(text, match.end()),
-                    value=match.group(0),
-                ),
-            )
+    return [
+        variant_pb2.Facet(
+            kind=_KINDS[facet.kind],
+            byte_start=facet.byte_start,
+            byte_end=facet.byte_end,
+            value=facet.value,
         )
-    links = [(f.byte_start, f.byte_end) for _, f in facets]
-    for match in _TAG.finditer(text):
-        start, end = byte_offset(text, match.start()), byte_offset(text, match.end())
-        if any(s <= start < e for s, e in links):  # a '#fragment' inside a URL
-            continue
-        facets.append(
-            (
-                match.start(),
-                variant_pb2.Facet(
-                    kind=variant_pb2.Facet.KIND_TAG,
-                    byte_start=start,
-                    byte_end=end,
-                    value=match.group(1),
-                ),
-            )
-        )
-    return [facet for _, facet in sorted(facets, key=lambda pair: pair[0])]
+        for facet in bluesky_facets(text)
+    ]
 
 
 def facet_records(facets: list[variant_pb2.Facet]) -> list[dict[str, Any]]:

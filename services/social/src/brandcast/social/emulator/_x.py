@@ -11,9 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from brandcast.shared.text_counting import X_LIMIT, x_weighted_length
 from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
-
-MAX_LENGTH = 280
 
 
 def _rate_headers(reset_in: int = 900, remaining: int = 99) -> dict[str, str]:
@@ -67,7 +66,8 @@ async def create_tweet(request: Request) -> Response:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         return _invalid("$.text: must not be empty")
-    if len(text) > MAX_LENGTH:
+    # X counts weighted length (twitter-text): a URL is 23, CJK and emoji 2, Latin 1.
+    if x_weighted_length(text) > X_LIMIT:
         return _problem("Forbidden", "Your Tweet text is too long.", 403)
     with state.lock:
         duplicate = any(

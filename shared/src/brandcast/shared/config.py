@@ -8,19 +8,72 @@ message naming the variable.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
-from typing import Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+logger = logging.getLogger(__name__)
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
+class RenamedVariables(PydanticBaseSettingsSource):
+    """Old variable names, still read for one release, each with a warning naming the new one.
+
+    A settings class lists them in ``renamed_variables`` (``{"OLD_NAME": "NEW_NAME"}``).
+    The new name wins when both are set.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        renamed: Mapping[str, str] = getattr(self.settings_cls, "renamed_variables", {})
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for old, new in renamed.items():
+            if old.upper() not in environ:
+                continue
+            if new.upper() in environ:
+                logger.warning("%s is ignored: it was renamed %s, which is also set", old, new)
+                continue
+            logger.warning(
+                "%s is deprecated and will stop working in the next release; use %s", old, new
+            )
+            values[new.lower()] = environ[old.upper()]
+        return values
+
+
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    #: Old environment variable name -> its new name, read with a deprecation warning.
+    renamed_variables: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # After the environment: a new name, when set, wins over its old one.
+        renamed = RenamedVariables(settings_cls)
+        return init_settings, env_settings, renamed, dotenv_settings, file_secret_settings
 
     #: RabbitMQ URL every service connects to.
     broker_url: str = DEFAULT_BROKER_URL

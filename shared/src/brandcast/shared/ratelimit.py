@@ -4,15 +4,26 @@ The limit lives in Redis as a GCRA (generic cell rate algorithm) state: one key
 per limit, updated atomically by a Lua script, so any number of processes on any
 number of hosts share it. Without Redis (``redis_url`` empty) the limit is kept
 per process, which is only right for a single worker process.
+
+Redis being unreachable is not a bug in the batch: ``acquire`` then raises
+``TransientProviderError("redis_unavailable")``, so the delivery is retried
+later instead of sending the batch down the poison-message path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 import redis
+
+from brandcast.shared.errors import TransientProviderError
+
+#: The error code of a delivery held back because Redis could not be reached.
+REDIS_UNAVAILABLE = "redis_unavailable"
 
 # Returns the seconds to wait before the caller may send (0 = send now). The new
 # theoretical arrival time is only stored when the caller is allowed through.
@@ -49,10 +60,24 @@ class RedisRateLimiter:
 
     def acquire(self) -> None:
         while True:
-            wait = float(self._script(keys=[self._key], args=[self._interval, self._burst - 1]))
+            with redis_outage_is_transient():
+                wait = float(
+                    self._script(keys=[self._key], args=[self._interval, self._burst - 1])
+                )
             if wait <= 0:
                 return
             time.sleep(wait)
+
+
+@contextlib.contextmanager
+def redis_outage_is_transient(what: str = "the shared rate limit") -> Iterator[None]:
+    """Turn a Redis error inside the block into a retryable ``TransientProviderError``."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise TransientProviderError(
+            REDIS_UNAVAILABLE, f"{what} is unreachable: {type(exc).__name__}"
+        ) from exc
 
 
 class LocalRateLimiter:

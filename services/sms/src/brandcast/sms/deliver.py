@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
@@ -24,6 +23,7 @@ from brandcast.shared.ratelimit import RateLimiter
 from brandcast.sms.destinations import DestinationPolicy
 from brandcast.sms.prefix_cap import PREFIX_CAP_EXCEEDED, PrefixCap
 from brandcast.sms.providers import SmsProvider
+from brandcast.sms.providers._port import ReportCallback
 from brandcast.v1 import bus_pb2
 
 #: Seconds by which the provider's clock may run behind the orchestrator's: a lookup
@@ -31,11 +31,6 @@ from brandcast.v1 import bus_pb2
 CLOCK_SKEW = 300.0
 #: How far back a lookup looks when the batch carries no publish time.
 LOOKUP_FALLBACK_WINDOW = 24 * 3600.0
-
-
-def status_callback_url(base_url: str, delivery_id: str, campaign_id: str) -> str:
-    """Where the provider reports this delivery's status; ids ride in the query."""
-    return f"{base_url.rstrip('/')}/status?{urlencode({'d': delivery_id, 'c': campaign_id})}"
 
 
 @dataclass
@@ -77,14 +72,14 @@ class SmsDelivery:
             earlier = self._sent_earlier(batch, destination.e164, sender, text)
             if earlier is not None:
                 return earlier
-        callback = status_callback_url(self.callback_base_url, item.delivery_id, batch.campaign_id)
+        report = ReportCallback(self.callback_base_url, item.delivery_id, batch.campaign_id)
 
         def send(provider: SmsProvider) -> Outcome:
             limit = self.provider_limits.get(provider.name)
             if limit is not None:
                 limit.acquire()
             return provider.send(
-                destination.e164, sender, text, idempotency_key=key, status_callback=callback
+                destination.e164, sender, text, idempotency_key=key, report=report
             )
 
         return self.providers.call(send)

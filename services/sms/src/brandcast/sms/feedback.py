@@ -13,36 +13,13 @@ from typing import Final, Protocol
 import redis
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from brandcast.sms.providers._port import StatusReport
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 SENT: Final = campaign_pb2.DELIVERY_STATUS_SENT
 DELIVERED: Final = campaign_pb2.DELIVERY_STATUS_DELIVERED
 FAILED: Final = campaign_pb2.DELIVERY_STATUS_FAILED
 BOUNCED: Final = campaign_pb2.DELIVERY_STATUS_BOUNCED
-
-#: Twilio's MessageStatus values -> ours. ``undelivered`` means the carrier
-#: refused the handset (a bounce); ``failed`` means it never left Twilio.
-TWILIO_STATUSES: Final[dict[str, campaign_pb2.DeliveryStatus.ValueType]] = {
-    "accepted": SENT,
-    "queued": SENT,
-    "sending": SENT,
-    "sent": SENT,
-    "delivered": DELIVERED,
-    "read": DELIVERED,
-    "undelivered": BOUNCED,
-    "failed": FAILED,
-}
-
-#: Common carrier error codes in delivery reports, for people reading receipts.
-TWILIO_ERROR_MESSAGES: Final = {
-    "30003": "Unreachable destination handset",
-    "30004": "Message blocked",
-    "30005": "Unknown destination handset",
-    "30006": "Landline or unreachable carrier",
-    "30007": "Message filtered by the carrier",
-    "30008": "Unknown error",
-    "21610": "Recipient replied STOP",
-}
 
 STOP_KEYWORDS: Final = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS: Final = frozenset({"START", "YES", "UNSTOP"})
@@ -65,27 +42,17 @@ def now_timestamp() -> Timestamp:
     return stamp
 
 
-def status_receipt(
-    *,
-    delivery_id: str,
-    campaign_id: str,
-    provider: str,
-    message_id: str,
-    status: campaign_pb2.DeliveryStatus.ValueType,
-    error_code: str,
-) -> bus_pb2.DeliveryReceipt:
-    error_message = ""
-    if error_code:
-        error_message = TWILIO_ERROR_MESSAGES.get(error_code, f"carrier error {error_code}")
+def status_receipt(report: StatusReport, provider: str) -> bus_pb2.DeliveryReceipt:
+    """The shared receipt for a provider's delivery report."""
     return bus_pb2.DeliveryReceipt(
-        delivery_id=delivery_id,
-        campaign_id=campaign_id,
+        delivery_id=report.delivery_id,
+        campaign_id=report.campaign_id,
         channel=campaign_pb2.CHANNEL_SMS,
-        status=status,
+        status=report.status,
         provider=provider,
-        provider_message_id=message_id,
-        error_code=error_code,
-        error_message=error_message,
+        provider_message_id=report.message_id,
+        error_code=report.error_code,
+        error_message=report.error_message,
         occurred_at=now_timestamp(),
     )
 

@@ -14,9 +14,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from brandcast.shared.config import CommonSettings
+from brandcast.shared.provider_table import UnknownProviderError
+from brandcast.sms.provider_table import PROVIDERS
 
 #: Providers this package knows, by the name used in ``SMS_PROVIDERS``.
-KNOWN_PROVIDERS = ("twilio", "vonage", "null")
+KNOWN_PROVIDERS = PROVIDERS.names()
 
 DEFAULT_ALLOWED_COUNTRIES = ("US", "CA", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "IE", "PT")
 
@@ -28,8 +30,8 @@ def _split_csv(value: object) -> object:
 
 
 class SmsSettings(CommonSettings):
-    #: Providers in failover order: ``twilio`` or ``twilio,vonage``; ``null`` sends
-    #: nothing and reports SENT (benchmarks only).
+    #: Providers in failover order: ``twilio`` or ``twilio,vonage``, or a dotted path
+    #: (``package.module:Class``); ``null`` sends nothing and reports SENT (benchmarks only).
     sms_providers: Annotated[tuple[str, ...], NoDecode] = ("twilio",)
     #: ISO 3166 region codes we send to; everything else fails ``country_not_allowed``.
     sms_allowed_countries: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_COUNTRIES
@@ -57,6 +59,8 @@ class SmsSettings(CommonSettings):
     sms_max_attempts: int = Field(default=5, ge=1)
     sms_retry_base_delay: float = Field(default=1.0, gt=0)
     sms_retry_max_delay: float = Field(default=300.0, gt=0)
+    #: Worker processes of ``brandcast-sms worker`` (overridden by --concurrency).
+    sms_worker_concurrency: int = Field(default=2, ge=1)
     #: Consecutive outages that open a provider's circuit, and for how long (seconds).
     sms_failover_threshold: int = Field(default=3, ge=1)
     sms_failover_cooldown: float = Field(default=30.0, ge=0)
@@ -77,12 +81,14 @@ class SmsSettings(CommonSettings):
     @field_validator("sms_providers")
     @classmethod
     def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        names = tuple(name.lower() for name in value)
+        # Short names are case-insensitive; a dotted path names a module and is kept as given.
+        names = tuple(name if ":" in name or "." in name else name.lower() for name in value)
         if not names:
             raise ValueError("at least one provider is required")
-        unknown = [name for name in names if name not in KNOWN_PROVIDERS]
-        if unknown:
-            raise ValueError(f"unknown provider(s) {unknown}; known: {list(KNOWN_PROVIDERS)}")
+        try:
+            PROVIDERS.check(names)
+        except UnknownProviderError as exc:
+            raise ValueError(f"unknown provider: {exc}") from None
         if len(set(names)) != len(names):
             raise ValueError("a provider is listed twice")
         return names

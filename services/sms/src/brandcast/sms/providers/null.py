@@ -6,14 +6,27 @@ configure it in production: the receipts say SENT although nothing was sent.
 
 from __future__ import annotations
 
+from typing import Any
+
 from brandcast.shared.delivery import Outcome
+from brandcast.sms.providers._port import ReportCallback
 
 
 class NullProvider:
     name = "null"
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> NullProvider:
+        return cls()
+
     def send(
-        self, to: str, sender: str, text: str, *, idempotency_key: str, status_callback: str
+        self,
+        to: str,
+        sender: str,
+        text: str,
+        *,
+        idempotency_key: str,
+        report: ReportCallback | None = None,
     ) -> Outcome:
         return Outcome(provider=self.name, provider_message_id=idempotency_key)
 

@@ -6,19 +6,25 @@ key and secret. Vonage has no idempotency key and no API to find a message
 sent earlier, so the key travels in ``client_ref`` (echoed in its status
 webhooks) and a retry after a lost answer may send twice: the reason it is the
 secondary. Vonage delivery reports are configured
-on the Vonage application, not per message, and are not handled yet, so
-``status_callback`` is not sent: a delivery sent through Vonage stays SENT.
+on the Vonage application, not per message, and are not handled yet, so the
+``report`` callback is not sent: a delivery sent through Vonage stays SENT.
 Errors are RFC 7807 problem documents whose ``type`` URL ends in the Vonage
 error code, e.g. ``...#1150``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import TransientProviderError
 from brandcast.sms.providers._http import json_body, post, raise_for_error
+from brandcast.sms.providers._port import ReportCallback
+
+if TYPE_CHECKING:
+    from brandcast.sms.settings import SmsSettings
 
 #: Vonage limits client_ref to 100 characters.
 CLIENT_REF_MAX = 100
@@ -47,8 +53,23 @@ class VonageProvider:
             auth=(api_key, api_secret), timeout=timeout, transport=transport
         )
 
+    @classmethod
+    def from_settings(cls, settings: SmsSettings) -> VonageProvider:
+        return cls(
+            settings.sms_vonage_base_url,
+            settings.sms_vonage_api_key,
+            settings.sms_vonage_api_secret,
+            timeout=settings.sms_provider_timeout,
+        )
+
     def send(
-        self, to: str, sender: str, text: str, *, idempotency_key: str, status_callback: str
+        self,
+        to: str,
+        sender: str,
+        text: str,
+        *,
+        idempotency_key: str,
+        report: ReportCallback | None = None,
     ) -> Outcome:
         payload = {
             "message_type": "text",

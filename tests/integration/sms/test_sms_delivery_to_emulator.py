@@ -49,7 +49,7 @@ def test_sends_to_the_emulator_with_a_per_delivery_callback(
     assert message["from"] == "+15005550006"
     assert message["body"] == "Sale today"
     assert message["sid"] == outcome.provider_message_id
-    assert message["status_callback"] == "http://hooks.example:8031/status?d=d-idem-1&c=c1"
+    assert message["status_callback"] == "http://hooks.example:8031/status/twilio?d=d-idem-1&c=c1"
 
 
 def test_429_is_transient_with_the_providers_retry_after(

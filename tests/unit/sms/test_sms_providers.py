@@ -12,6 +12,7 @@ import pytest
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
 from brandcast.sms.providers import TwilioProvider, VonageProvider
 from brandcast.sms.providers._http import retry_after_seconds
+from brandcast.sms.providers._port import ReportCallback
 
 
 def twilio(handler: object) -> TwilioProvider:
@@ -44,7 +45,7 @@ def test_twilio_request_shape_and_success() -> None:
         "+15005550006",
         "Hi",
         idempotency_key="k1",
-        status_callback="http://cb/status?d=1",
+        report=ReportCallback("http://cb", "1", "c"),
     )
     assert outcome.provider == "twilio"
     assert outcome.provider_message_id == "SM1"
@@ -58,12 +59,12 @@ def test_twilio_request_shape_and_success() -> None:
         "To": ["+447400123456"],
         "From": ["+15005550006"],
         "Body": ["Hi"],
-        "StatusCallback": ["http://cb/status?d=1"],
+        "StatusCallback": ["http://cb/status/twilio?d=1&c=c"],
     }
 
 
 def _send_twilio(response: httpx.Response) -> None:
-    twilio(lambda _: response).send("+1", "+2", "x", idempotency_key="k", status_callback="")
+    twilio(lambda _: response).send("+1", "+2", "x", idempotency_key="k")
 
 
 def test_twilio_429_is_transient_with_retry_after() -> None:
@@ -102,7 +103,7 @@ def test_twilio_timeout_and_refused_connection_are_outages() -> None:
 
     for handler, code in ((timeout, "timeout"), (refused, "connection_error")):
         with pytest.raises(TransientProviderError) as info:
-            twilio(handler).send("+1", "+2", "x", idempotency_key="k", status_callback="")
+            twilio(handler).send("+1", "+2", "x", idempotency_key="k")
         assert info.value.outage
         assert info.value.code == code
 
@@ -146,9 +147,7 @@ def test_vonage_request_shape_and_success() -> None:
         seen.append(request)
         return httpx.Response(202, json={"message_uuid": "aaaa-bbbb"})
 
-    outcome = vonage(handler).send(
-        "+447400123456", "+15005550006", "Hi", idempotency_key="k" * 150, status_callback="x"
-    )
+    outcome = vonage(handler).send("+447400123456", "+15005550006", "Hi", idempotency_key="k" * 150)
     assert (outcome.provider, outcome.provider_message_id) == ("vonage", "aaaa-bbbb")
     body = json.loads(seen[0].content)
     assert body == {
@@ -171,7 +170,7 @@ def test_vonage_problem_documents_give_the_code() -> None:
     }
     with pytest.raises(PermanentProviderError) as info:
         vonage(lambda _: httpx.Response(422, json=problem)).send(
-            "+1", "+2", "x", idempotency_key="k", status_callback=""
+            "+1", "+2", "x", idempotency_key="k"
         )
     assert info.value.code == "1150"
     assert info.value.message == "Invalid params - The value of 'to' is invalid"

@@ -4,7 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from brandcast.sms import feedback
-from brandcast.sms.deliver import status_callback_url
+from brandcast.sms.providers._port import ReportCallback
+from brandcast.sms.providers.twilio import TWILIO_STATUSES
 from brandcast.sms.settings import SmsSettings
 
 
@@ -58,8 +59,8 @@ def test_stop_please_is_not_a_keyword() -> None:
 
 
 def test_status_ranks_never_go_backwards() -> None:
-    sent = feedback.status_rank(feedback.TWILIO_STATUSES["sent"])
-    delivered = feedback.status_rank(feedback.TWILIO_STATUSES["delivered"])
+    sent = feedback.status_rank(TWILIO_STATUSES["sent"])
+    delivered = feedback.status_rank(TWILIO_STATUSES["delivered"])
     assert sent < delivered
     ledger = feedback.LocalStatusLedger()
     ledger.record("d1", delivered)
@@ -69,5 +70,5 @@ def test_status_ranks_never_go_backwards() -> None:
 
 
 def test_callback_url_carries_ids_url_encoded() -> None:
-    url = status_callback_url("http://hooks:8031/", "d 1", "c&2")
-    assert url == "http://hooks:8031/status?d=d+1&c=c%262"
+    url = ReportCallback("http://hooks:8031/", "d 1", "c&2").url("twilio")
+    assert url == "http://hooks:8031/status/twilio?d=d+1&c=c%262"

@@ -95,16 +95,16 @@ class Adapter(Generic[SettingsT]):
             max_delay=self.setting(settings, "retry_max_delay"),
         )
 
-    def rate_limiter(self, settings: SettingsT, key: str, per_second: float | None = None) -> RateLimiter:
+    def rate_limiter(
+        self, settings: SettingsT, key: str, per_second: float | None = None
+    ) -> RateLimiter:
         """A limiter shared through ``<CHANNEL>_REDIS_URL`` under ``<channel>:<key>``.
 
         ``per_second`` defaults to ``<CHANNEL>_RATE_LIMIT`` (0 = unlimited). Its
         Redis being down raises ``TransientProviderError``: the delivery is retried.
         """
         rate = self.setting(settings, "rate_limit") if per_second is None else per_second
-        return rate_limiter(
-            self.setting(settings, "redis_url"), f"{self.channel}:{key}", rate
-        )
+        return rate_limiter(self.setting(settings, "redis_url"), f"{self.channel}:{key}", rate)
 
     def provider_names(self, settings: SettingsT) -> tuple[str, ...]:
         value = self.setting(settings, self.provider_setting)

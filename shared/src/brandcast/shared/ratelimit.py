@@ -61,9 +61,7 @@ class RedisRateLimiter:
     def acquire(self) -> None:
         while True:
             with redis_outage_is_transient():
-                wait = float(
-                    self._script(keys=[self._key], args=[self._interval, self._burst - 1])
-                )
+                wait = float(self._script(keys=[self._key], args=[self._interval, self._burst - 1]))
             if wait <= 0:
                 return
             time.sleep(wait)

@@ -11,8 +11,7 @@ import uvicorn
 
 from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
-from brandcast.shared.worker import run_worker
-from brandcast.sms.bootstrap import create_worker
+from brandcast.sms.bootstrap import ADAPTER
 from brandcast.sms.emulator import EmulatorConfig, create_emulator
 from brandcast.sms.settings import SmsSettings
 from brandcast.sms.webhooks import create_webhooks_app
@@ -23,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="consume the SMS dispatch queue")
-    worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.add_argument(
+        "--concurrency", type=int, default=0, help="worker processes (SMS_WORKER_CONCURRENCY)"
+    )
     worker.add_argument("--hostname", default="", help="Celery node name, e.g. sms1@%%h")
 
     hooks = commands.add_parser("webhooks", help="serve delivery reports and inbound replies")
@@ -47,14 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, "sms")
 
     if args.command == "worker":
-        extra = ["--hostname", args.hostname] if args.hostname else []
-        run_worker(
-            create_worker(settings),
-            "sms",
-            concurrency=args.concurrency,
-            metrics_port=settings.metrics_port,
-            extra_args=extra,
-        )
+        ADAPTER.run_worker(settings, concurrency=args.concurrency, hostname=args.hostname)
         return 0
     if args.command == "webhooks":
         # Imported here: the worker command must set up multiprocess metrics first.

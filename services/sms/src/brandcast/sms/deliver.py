@@ -78,9 +78,7 @@ class SmsDelivery:
             limit = self.provider_limits.get(provider.name)
             if limit is not None:
                 limit.acquire()
-            return provider.send(
-                destination.e164, sender, text, idempotency_key=key, report=report
-            )
+            return provider.send(destination.e164, sender, text, idempotency_key=key, report=report)
 
         return self.providers.call(send)
 

@@ -1,11 +1,15 @@
-"""Provider callbacks: delivery reports (``POST /status``) and replies (``POST /inbound``).
+"""Provider callbacks: delivery reports (``POST /status/<provider>``) and replies
+(``POST /inbound``).
 
-Every request must carry a valid ``X-Twilio-Signature`` computed over the URL
-the provider called, which we rebuild from ``SMS_CALLBACK_BASE_URL`` (the
-public address, as a proxy in front may change host and scheme) plus the path
-and query. Forged requests get 403 and publish nothing. Receipts and
-suppression events go to the receipts exchange with publisher confirms; if the
-broker cannot take them we answer 503 so the provider retries the callback.
+A delivery report is read by its provider's ``ReportReader`` (see
+``providers/_port.py``), which checks the provider's own signature over the URL
+the provider called (rebuilt from ``SMS_CALLBACK_BASE_URL``, the public address,
+as a proxy in front may change host and scheme) and maps its format into a
+``StatusReport``. ``POST /status`` without a provider is Twilio's, for reports of
+messages sent before the per-provider paths. Replies carry Twilio's signature.
+Forged requests get 403 and publish nothing. Receipts and suppression events go
+to the receipts exchange with publisher confirms; if the broker cannot take them
+we answer 503 so the provider retries the callback.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -30,11 +34,21 @@ from starlette.routing import Route
 from brandcast.shared.bus import BusPublisher
 from brandcast.sms import feedback
 from brandcast.sms.inbound_ledger import InboundLedger, LocalInboundLedger, RedisInboundLedger
+from brandcast.sms.provider_table import PROVIDERS
+from brandcast.sms.providers._port import (
+    CallbackRequest,
+    ForgedReportError,
+    InvalidReportError,
+    ReportReader,
+)
 from brandcast.sms.settings import SmsSettings
 from brandcast.sms.signature import SIGNATURE_HEADER, is_valid_twilio_signature
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 logger = logging.getLogger(__name__)
+
+#: Whose reports ``POST /status`` (without a provider) carries.
+LEGACY_REPORT_PROVIDER = "twilio"
 
 
 class FeedbackPublisher(Protocol):
@@ -133,8 +147,10 @@ class Webhooks:
         publisher: FeedbackPublisher,
         ledger: feedback.StatusLedger,
         inbound: InboundLedger | None = None,
+        readers: Mapping[str, ReportReader] | None = None,
     ) -> None:
         self._inbound = inbound if inbound is not None else LocalInboundLedger()
+        self._readers = readers if readers is not None else report_readers(settings)
         self._base_url = settings.sms_callback_base_url.rstrip("/")
         self._auth_token = settings.sms_twilio_auth_token
         self._help_text = settings.sms_help_text
@@ -142,13 +158,11 @@ class Webhooks:
         self._ledger = ledger
 
     async def _signed_form(self, request: Request) -> list[tuple[str, str]] | None:
-        """The POST parameters, or None when the signature does not match."""
+        """The POST parameters of a reply, or None when Twilio's signature does not match."""
         params = parse_qsl(
             (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
         )
-        url = self._base_url + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
+        url = self._public_url(request)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not is_valid_twilio_signature(url, params, signature, self._auth_token):
             logger.warning("refused a callback to %s with a bad signature", request.url.path)
@@ -156,31 +170,35 @@ class Webhooks:
         return params
 
     async def status(self, request: Request) -> Response:
-        params = await self._signed_form(request)
-        if params is None:
+        provider = request.path_params.get("provider", LEGACY_REPORT_PROVIDER)
+        reader = self._readers.get(provider)
+        if reader is None:
+            return PlainTextResponse(f"{provider}: no delivery reports from it", status_code=404)
+        callback = CallbackRequest(
+            url=self._public_url(request),
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=await request.body(),
+            query=dict(request.query_params),
+        )
+        try:
+            report = reader.read(callback)
+        except ForgedReportError:
+            logger.warning("refused a %s report with a bad signature", provider)
             return PlainTextResponse("invalid signature", status_code=403)
-        form = dict(params)
-        delivery_id = request.query_params.get("d", "")
-        if not delivery_id:
-            return PlainTextResponse("d: the delivery id is missing from the URL", status_code=400)
-        raw_status = form.get("MessageStatus") or form.get("SmsStatus") or ""
-        status = feedback.TWILIO_STATUSES.get(raw_status.lower())
-        if status is None:
+        except InvalidReportError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        if report is None:
             # Unknown or uninteresting (e.g. "receiving"): acknowledge, emit nothing.
             return PlainTextResponse("ignored", status_code=200)
-        receipt = feedback.status_receipt(
-            delivery_id=delivery_id,
-            campaign_id=request.query_params.get("c", ""),
-            provider="twilio",
-            message_id=form.get("MessageSid", ""),
-            status=status,
-            error_code=form.get("ErrorCode", "") if status != feedback.SENT else "",
-        )
+        receipt = feedback.status_receipt(report, provider)
         try:
             # One thread-pool hop for the ledger read, the publish and the ledger write
             # (three hops cost more than the work between them).
             forward = await run_in_threadpool(
-                self._forward_report, delivery_id, feedback.status_rank(status), receipt
+                self._forward_report,
+                report.delivery_id,
+                feedback.status_rank(report.status),
+                receipt,
             )
         except _NotPublishedError:
             logger.exception("could not publish a delivery report; asking the provider to retry")
@@ -190,6 +208,12 @@ class Webhooks:
             # moves backwards, so a late one is acknowledged and dropped here.
             return PlainTextResponse("stale", status_code=200)
         return PlainTextResponse("ok", status_code=200)
+
+    def _public_url(self, request: Request) -> str:
+        url = self._base_url + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        return url
 
     def _forward_report(
         self, delivery_id: str, rank: int, receipt: bus_pb2.DeliveryReceipt
@@ -255,6 +279,19 @@ class Webhooks:
         return True
 
 
+def report_readers(settings: SmsSettings) -> dict[str, ReportReader]:
+    """The report reader of every configured provider that has delivery reports,
+    and Twilio's for the legacy ``/status`` path."""
+    readers: dict[str, ReportReader] = {}
+    for name in (*settings.sms_providers, LEGACY_REPORT_PROVIDER):
+        provider_class = PROVIDERS.resolve(name)
+        make_reader = getattr(provider_class, "report_reader", None)
+        if callable(make_reader):
+            # Keyed by the name a provider puts in its report URL (its ``name``).
+            readers[str(getattr(provider_class, "name", name))] = make_reader(settings)
+    return readers
+
+
 def create_webhooks_app(
     settings: SmsSettings,
     *,
@@ -281,10 +318,11 @@ def create_webhooks_app(
             if settings.sms_redis_url
             else LocalInboundLedger()
         )
-    hooks = Webhooks(settings, publisher, ledger, inbound)
+    hooks = Webhooks(settings, publisher, ledger, inbound, report_readers(settings))
     return Starlette(
         routes=[
             Route("/status", hooks.status, methods=["POST"]),
+            Route("/status/{provider}", hooks.status, methods=["POST"]),
             Route("/inbound", hooks.inbound, methods=["POST"]),
             Route("/healthz", lambda _: PlainTextResponse("ok"), methods=["GET"]),
         ]

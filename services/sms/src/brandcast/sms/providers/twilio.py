@@ -29,8 +29,8 @@ from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import TransientProviderError
 from brandcast.sms.providers._http import get, json_body, post, raise_for_error
 from brandcast.sms.providers._port import (
-    DELIVERY_PARAM,
     CAMPAIGN_PARAM,
+    DELIVERY_PARAM,
     CallbackRequest,
     ForgedReportError,
     InvalidReportError,
@@ -74,7 +74,6 @@ TWILIO_ERROR_MESSAGES: Final = {
     "30008": "Unknown error",
     "21610": "Recipient replied STOP",
 }
-
 
 
 class TwilioProvider:

@@ -501,3 +501,50 @@ def test_preview_renders_without_storing(api: Api) -> None:
     ]
     assert response.variants[0].email.subject
     assert api.campaigns.ListCampaigns(API.ListCampaignsRequest(), metadata=AUTH).campaigns == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("core_message.cta_url", "http://[::1"),  # an unclosed IPv6 bracket
+        ("core_message.image_url", "https://acme.example:99999/x.png"),  # port out of range
+        ("brand_kit.logo_url", "https://[fe80::1/logo.png"),
+        ("channels.email.unsubscribe_url", "http://[::1/u"),
+    ],
+)
+def test_malformed_urls_are_invalid_argument_in_preview_and_submit(
+    api: Api, field: str, value: str
+) -> None:
+    spec = make_spec(1)
+    target: object = spec
+    *path, last = field.split(".")
+    for part in path:
+        target = getattr(target, part)
+    setattr(target, last, value)
+    calls = (
+        lambda: api.campaigns.PreviewCampaign(API.PreviewCampaignRequest(spec=spec), metadata=AUTH),
+        lambda: api.campaigns.SubmitCampaign(
+            API.SubmitCampaignRequest(spec=spec, idempotency_key=f"bad-url-{field}"),
+            metadata=AUTH,
+        ),
+    )
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"spec.{field}" in violations(caught.value)
+
+
+def test_preview_refuses_the_phone_numbers_submit_refuses(api: Api) -> None:
+    spec = make_spec(2)
+    spec.audience[1].phone = "12"
+    for call in (
+        lambda: api.campaigns.PreviewCampaign(API.PreviewCampaignRequest(spec=spec), metadata=AUTH),
+        lambda: api.campaigns.SubmitCampaign(
+            API.SubmitCampaignRequest(spec=spec, idempotency_key="bad-phone"), metadata=AUTH
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "spec.audience[1].phone" in violations(caught.value)

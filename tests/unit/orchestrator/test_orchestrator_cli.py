@@ -70,3 +70,27 @@ def test_send_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     finally:
         server.stop(0).wait()
         app.stop()
+
+
+def test_preview_names_a_malformed_url_instead_of_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = EXAMPLE.read_text().replace("ctaUrl: https://", "ctaUrl: http://[::1", 1)
+    assert "http://[::1" in text
+    path = tmp_path / "bad-url.yaml"
+    path.write_text(text)
+    assert main(["preview", str(path), "--json"]) == 2
+    assert "core_message.cta_url" in capsys.readouterr().err
+
+
+def test_preview_refuses_a_phone_number_that_send_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = load_campaign(EXAMPLE)
+    phones = [i for i, r in enumerate(spec.audience) if r.phone]
+    assert phones
+    text = EXAMPLE.read_text().replace(spec.audience[phones[0]].phone, "12345", 1)
+    path = tmp_path / "bad-phone.yaml"
+    path.write_text(text)
+    assert main(["preview", str(path), "--json"]) == 2
+    assert f"spec.audience[{phones[0]}].phone" in capsys.readouterr().err

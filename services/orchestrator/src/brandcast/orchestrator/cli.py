@@ -27,6 +27,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
 
+from brandcast.orchestrator.intake import inline_audience_violations
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.validation import validate_spec
 from brandcast.shared import channels
@@ -145,7 +146,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def preview_objects(spec: campaign_pb2.CampaignSpec) -> list[dict[str, Any]]:
     """One JSON object per rendered variant of every audience member and account."""
-    violations = validate_spec(spec)
+    # The same checks as submit: a preview never shows what submit then refuses.
+    violations = validate_spec(spec) + inline_audience_violations(spec)
     if violations:
         raise RenderError(violations)
     renderer = CampaignRenderer(spec)

@@ -198,7 +198,7 @@ class CampaignIntake:
         violations = validate_spec(request.spec)
         if violations:
             # Report the inline audience's problems too, so one round trip shows them all.
-            violations += _inline_violations(request.spec)
+            violations += inline_audience_violations(request.spec)
             raise InvalidCampaignError(violations[:MAX_VIOLATIONS])
         campaign_id = str(uuid.uuid4())
         try:
@@ -299,7 +299,8 @@ def _campaign_row(
     }
 
 
-def _inline_violations(spec: campaign_pb2.CampaignSpec) -> list[FieldViolation]:
+def inline_audience_violations(spec: campaign_pb2.CampaignSpec) -> list[FieldViolation]:
+    """Problems with the audience sent inside the spec, as submit reports them (preview too)."""
     checker = RecipientChecker(spec.channels)
     out: list[FieldViolation] = []
     seen: set[str] = set()

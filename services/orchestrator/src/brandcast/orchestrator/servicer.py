@@ -32,7 +32,13 @@ from brandcast.orchestrator.errors import (
     TooManyWatchesError,
 )
 from brandcast.orchestrator.events import CampaignEvents
-from brandcast.orchestrator.intake import CampaignIntake, SubmitResult, render_violations
+from brandcast.orchestrator.intake import (
+    MAX_VIOLATIONS,
+    CampaignIntake,
+    SubmitResult,
+    inline_audience_violations,
+    render_violations,
+)
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
 from brandcast.orchestrator.store import QueryDeadlineError, Store
 from brandcast.orchestrator.validation import normalize_address, validate_spec
@@ -210,9 +216,10 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
     def PreviewCampaign(
         self, request: api.PreviewCampaignRequest, context: grpc.ServicerContext
     ) -> api.PreviewCampaignResponse:
-        violations = validate_spec(request.spec)
+        # The same checks as submit, so a preview never shows what submit then refuses.
+        violations = validate_spec(request.spec) + inline_audience_violations(request.spec)
         if violations:
-            raise InvalidCampaignError(violations)
+            raise InvalidCampaignError(violations[:MAX_VIOLATIONS])
         try:
             renderer = CampaignRenderer(request.spec)
             sample = list(request.spec.audience[: _page_size(request.sample_size, 3, 100)])

@@ -78,7 +78,11 @@ def normalize_address(channel: int, address: str) -> str:
 
 
 def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError:
+        return False  # an unclosed IPv6 bracket, a bad port: not a URL, never a crash
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 

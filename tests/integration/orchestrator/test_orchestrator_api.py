@@ -445,17 +445,22 @@ def test_watch_resumes_from_a_cursor(api: Api) -> None:
     # Meanwhile the deliveries are dispatched and their receipts arrive.
     store = api.app.store
     with store.claim_due(limit=10) as claim:
-        ids = [d.id for d in claim.deliveries]
+        due = {d.id: d.channel for d in claim.deliveries}
+        ids = list(due)
         claim.mark_queued(campaign.id, ids)
-    done = threading.Event()
+    sent_done = threading.Event()
+    reports_done = threading.Event()
 
-    def send_receipts() -> None:
+    def send_receipts(
+        status: S.DeliveryStatus.ValueType,
+        channel: S.Channel.ValueType | None,
+        done: threading.Event,
+    ) -> None:
         store.apply_receipts(
             [
-                bus_pb2.DeliveryReceipt(
-                    delivery_id=i, campaign_id=campaign.id, status=S.DELIVERY_STATUS_SENT
-                )
+                bus_pb2.DeliveryReceipt(delivery_id=i, campaign_id=campaign.id, status=status)
                 for i in ids
+                if channel is None or due[i] == channel
             ]
         )
         api.app.events.publish([campaign.id])
@@ -465,15 +470,30 @@ def test_watch_resumes_from_a_cursor(api: Api) -> None:
     seen: list[API.WatchCampaignResponse] = []
     for event in resumed:
         seen.append(event)
-        if not done.is_set() and event.WhichOneof("event") == "progress":
-            threading.Thread(target=send_receipts).start()
+        if event.WhichOneof("event") != "progress":
+            continue
+        if not sent_done.is_set():
+            threading.Thread(
+                target=send_receipts, args=(S.DELIVERY_STATUS_SENT, None, sent_done)
+            ).start()
+        elif event.progress.state == S.CAMPAIGN_STATE_DISPATCHED and not reports_done.is_set():
+            # Everything left; the SMS wait for their delivery reports (the
+            # SMS report window), email is final once sent (no window).
+            assert event.progress.waiting_for.startswith("delivery reports for 2 SMS, until ")
+            assert event.progress.HasField("report_window_ends_at")
+            threading.Thread(
+                target=send_receipts,
+                args=(S.DELIVERY_STATUS_DELIVERED, S.CHANNEL_SMS, reports_done),
+            ).start()
+    assert reports_done.is_set()
     deliveries = [e.delivery for e in seen if e.WhichOneof("event") == "delivery"]
     assert {d.id for d in deliveries if d.status == S.DELIVERY_STATUS_SENT} == set(ids)
     cursors = [int(e.cursor.split(".")[0]) for e in seen]
     assert cursors == sorted(cursors)
     final = seen[-1].progress
     assert final.state == S.CAMPAIGN_STATE_COMPLETED
-    assert sum(c.sent for c in final.counters) == 4
+    assert final.waiting_for == ""
+    assert [(c.sent, c.delivered) for c in final.counters] == [(2, 0), (0, 2)]
 
 
 def test_auth_is_required_but_health_is_open(api: Api) -> None:

@@ -51,6 +51,10 @@ WRITER_THREADS: Final = 4
 REFRESH_STATISTICS_AFTER: Final = 10_000
 #: Violations reported at most; a broken file should not produce a huge error.
 MAX_VIOLATIONS: Final = 100
+#: Skipped addresses listed in the answer (the counters and exports hold them all).
+MAX_SKIPPED_LISTED: Final = 100
+#: Recipients a test send may have.
+MAX_TEST_RECIPIENTS: Final = 10
 #: Audience members rendered at submit to surface warnings early.
 WARNING_SAMPLE: Final = 3
 MAX_IDEMPOTENCY_KEY: Final = 200
@@ -68,6 +72,8 @@ class SubmitResult:
     spec: campaign_pb2.CampaignSpec | None = None
     renderer: CampaignRenderer | None = None
     trace_context: dict[str, str] = field(default_factory=dict)
+    #: The first skipped addresses (``skip_invalid_addresses``).
+    skipped: list[campaign_service_pb2.SkippedAddress] = field(default_factory=list)
 
 
 def render_violations(error: RenderError, prefix: str = "spec") -> list[FieldViolation]:
@@ -100,6 +106,7 @@ class CampaignIntake:
         *,
         trace_context: Mapping[str, str] | None = None,
         is_active: Callable[[], bool] = lambda: True,
+        duplicated_from: str = "",
     ) -> SubmitResult:
         """Persist a campaign; ``chunks`` carry the rest of a streamed audience.
 
@@ -124,7 +131,12 @@ class CampaignIntake:
             return result
         try:
             return self._create(
-                request, hashed_chunks, hasher, dict(trace_context or {}), is_active
+                request,
+                hashed_chunks,
+                hasher,
+                dict(trace_context or {}),
+                is_active,
+                duplicated_from=duplicated_from,
             )
         except IdempotencyKeyTakenError:
             # Another submission with this key committed while we were writing.
@@ -139,6 +151,8 @@ class CampaignIntake:
         checker: RecipientChecker,
         slices: Iterable[list[tuple[str, campaign_pb2.Recipient]]],
         is_active: Callable[[], bool],
+        *,
+        max_audience: int,
     ) -> tuple[int, list[campaign_pb2.Recipient]]:
         """Validate and write the audience slice by slice; returns its size and
         the first few recipients (to render as a sample)."""
@@ -149,8 +163,10 @@ class CampaignIntake:
                 if not is_active():
                     raise CallEndedError
                 audience_size += len(members)
-                if audience_size > self._max_audience:
-                    limit = f"at most {self._max_audience} recipients"
+                if audience_size > max_audience:
+                    limit = f"at most {max_audience} recipients"
+                    if max_audience < self._max_audience:
+                        limit += " in a test send"
                     raise InvalidCampaignError([FieldViolation("spec.audience", limit)])
                 out.start_previous()
                 try:
@@ -191,6 +207,8 @@ class CampaignIntake:
         hasher: Any,
         trace_context: dict[str, str],
         is_active: Callable[[], bool],
+        *,
+        duplicated_from: str = "",
     ) -> SubmitResult:
         spec = campaign_pb2.CampaignSpec()
         spec.CopyFrom(request.spec)
@@ -223,11 +241,17 @@ class CampaignIntake:
             email=spec.channels.email.enabled,
             sms=spec.channels.sms.enabled,
         )
-        checker = RecipientChecker(spec.channels)
+        checker = RecipientChecker(spec.channels, skip_invalid=request.skip_invalid_addresses)
         row = _campaign_row(campaign_id, spec, trace_context, now=now, send_at=send_at)
+        row.update(test=int(request.test), duplicated_from=duplicated_from)
         with self._store.campaign_writer() as writer:
             audience_size, sample = self._write_audience(
-                writer, plan, checker, _slices(request.spec.audience, chunks), is_active
+                writer,
+                plan,
+                checker,
+                _slices(request.spec.audience, chunks),
+                is_active,
+                max_audience=MAX_TEST_RECIPIENTS if request.test else self._max_audience,
             )
             if spec.channels.social.enabled:
                 plan.write_social(writer, renderer.social_accounts())
@@ -271,6 +295,7 @@ class CampaignIntake:
             spec=spec,
             renderer=renderer,
             trace_context=trace_context,
+            skipped=plan.skipped,
         )
 
 
@@ -458,12 +483,16 @@ class _DeliveryPlan:
     #: Deliveries written per (channel, status).
     written: collections.Counter[tuple[int, int]] = field(default_factory=collections.Counter)
     slices: int = 0
+    #: The first skipped addresses, for the answer.
+    skipped: list[campaign_service_pb2.SkippedAddress] = field(default_factory=list)
 
     def counter_rows(self) -> list[tuple[int, int, int]]:
         """``(channel, status, count)`` of what was written, as the store counts them."""
         return [(channel, status, n) for (channel, status), n in self.written.items()]
 
-    def _row(self, channel: int, recipient_id: str, address: str, status: int) -> dict[str, Any]:
+    def _row(
+        self, channel: int, recipient_id: str, address: str, status: int, error: str = ""
+    ) -> dict[str, Any]:
         delivery_id = str(uuid.uuid4())
         self.written[(channel, status)] += 1
         if status == self.status:
@@ -479,8 +508,8 @@ class _DeliveryPlan:
             "attempts": 0,
             "provider": "",
             "provider_message_id": "",
-            "error_code": "",
-            "error_message": "",
+            "error_code": "invalid_address" if error else "",
+            "error_message": error,
             "public_url": "",
             # Adapters hand this to providers, so a republished delivery is sent once.
             "idempotency_key": delivery_id,
@@ -519,6 +548,27 @@ class _DeliveryPlan:
                     else self.status
                 )
                 rows.append(self._row(channel, recipient_id, address, status))
+        for c in checked:
+            for skip in c.skipped:
+                rows.append(
+                    self._row(
+                        skip.channel,
+                        c.recipient.id,
+                        skip.address[:320],
+                        campaign_pb2.DELIVERY_STATUS_SKIPPED,
+                        skip.reason,
+                    )
+                )
+                if len(self.skipped) < MAX_SKIPPED_LISTED:
+                    self.skipped.append(
+                        campaign_service_pb2.SkippedAddress(
+                            recipient_id=c.recipient.id,
+                            channel=skip.channel,
+                            address=skip.address,
+                            reason=skip.reason,
+                            field=skip.field,
+                        )
+                    )
         writer.insert_deliveries(rows)
 
     def write_social(

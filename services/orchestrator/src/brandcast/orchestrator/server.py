@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from brandcast.orchestrator.auth import BearerTokenInterceptor
 from brandcast.orchestrator.change_feed import ChangeFeed
 from brandcast.orchestrator.collector import ReceiptCollector
+from brandcast.orchestrator.completion import ReportWindowCloser
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.events import CampaignEvents, WatchLimits
 from brandcast.orchestrator.housekeeping import Housekeeper
@@ -68,12 +69,15 @@ class Orchestrator:
     health: health.HealthServicer = field(default_factory=health.HealthServicer)
     housekeeper: Housekeeper | None = None
     change_feed: ChangeFeed | None = None
+    report_windows: ReportWindowCloser | None = None
 
     def start(self) -> None:
         if self.change_feed is not None:
             self.change_feed.start()
         if self.housekeeper is not None:
             self.housekeeper.start()
+        if self.report_windows is not None:
+            self.report_windows.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.collector is not None:
@@ -101,6 +105,8 @@ class Orchestrator:
             self.collector.stop(timeout)
         if self.housekeeper is not None:
             self.housekeeper.stop(timeout)
+        if self.report_windows is not None:
+            self.report_windows.stop(timeout)
         self.store.close()
 
 
@@ -114,6 +120,7 @@ def bootstrap(
     if store is None:
         prepare_sqlite_path(settings.database_url)
         store = Store.open(settings.database_url)
+    store.report_windows = settings.report_windows
     events = CampaignEvents(
         WatchLimits(
             total=settings.max_watches,
@@ -141,7 +148,9 @@ def bootstrap(
         )
     intake = CampaignIntake(store, max_audience_size=settings.max_audience_size)
     housekeeper = None
+    report_windows = None
     if dispatch:
+        report_windows = ReportWindowCloser(store, events)
         # Background work goes with the dispatcher: an API-only process stays passive.
         housekeeper = Housekeeper(
             store, idempotency_retention_hours=settings.idempotency_retention_hours
@@ -155,6 +164,7 @@ def bootstrap(
         collector,
         housekeeper=housekeeper,
         change_feed=ChangeFeed(store, events, settings.watch_feed_interval),
+        report_windows=report_windows,
     )
 
 

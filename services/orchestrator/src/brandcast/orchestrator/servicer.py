@@ -32,6 +32,7 @@ from brandcast.orchestrator.errors import (
     TooManyWatchesError,
 )
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.export import export_chunks
 from brandcast.orchestrator.intake import (
     MAX_VIOLATIONS,
     CampaignIntake,
@@ -157,7 +158,10 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         _accepted(result)
         self._on_accepted(result)
         return api.SubmitCampaignResponse(
-            campaign=result.campaign, duplicate=result.duplicate, warnings=result.warnings
+            campaign=result.campaign,
+            duplicate=result.duplicate,
+            warnings=result.warnings,
+            skipped=result.skipped,
         )
 
     @mapped_errors
@@ -210,6 +214,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             duplicate=result.duplicate,
             warnings=result.warnings,
             recipients_received=result.recipients_received,
+            skipped=result.skipped,
         )
 
     @mapped_errors
@@ -300,6 +305,60 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         self._events.publish([request.campaign_id])
         return api.CancelCampaignResponse(campaign=campaign, cancelled=cancelled)
 
+    @mapped_errors
+    def GetDelivery(
+        self, request: api.GetDeliveryRequest, context: grpc.ServicerContext
+    ) -> api.GetDeliveryResponse:
+        delivery = self._store.get_delivery(request.campaign_id, request.delivery_id)
+        if delivery is None:
+            raise CampaignNotFoundError(
+                f"{request.campaign_id} has no delivery {request.delivery_id!r}"
+            )
+        return api.GetDeliveryResponse(delivery=delivery)
+
+    def ExportDeliveries(
+        self, request: api.ExportDeliveriesRequest, context: grpc.ServicerContext
+    ) -> Iterator[api.ExportDeliveriesResponse]:
+        try:
+            if self._store.campaign_state(request.campaign_id) is None:
+                raise CampaignNotFoundError(request.campaign_id)
+            pages = self._store.iter_deliveries(
+                request.campaign_id, channel=request.channel, status=request.status
+            )
+            for chunk in export_chunks(pages, request.format):
+                if not context.is_active():
+                    return  # the caller hung up: stop reading pages
+                yield chunk
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            _abort_for(context, exc)
+
+    @mapped_errors
+    def DuplicateCampaign(
+        self, request: api.DuplicateCampaignRequest, context: grpc.ServicerContext
+    ) -> api.DuplicateCampaignResponse:
+        found = self._store.campaign_spec(request.campaign_id)
+        if found is None:
+            raise CampaignNotFoundError(request.campaign_id)
+        spec, _ = found
+        spec.name = request.name or f"{spec.name} (copy)"[:200]
+        chunks = (
+            api.RecipientChunk(recipients=page)
+            for page in self._store.iter_recipients(request.campaign_id)
+        )
+        with telemetry.span("DuplicateCampaign", _trace_context(context)) as trace_context:
+            result = self._intake.submit(
+                api.SubmitCampaignRequest(spec=spec, idempotency_key=request.idempotency_key),
+                chunks,
+                trace_context=trace_context,
+                is_active=context.is_active,
+                duplicated_from=request.campaign_id,
+            )
+        _accepted(result)
+        self._on_accepted(result)
+        return api.DuplicateCampaignResponse(campaign=result.campaign)
+
 
 class SuppressionServicer(api_grpc.SuppressionServiceServicer):
     def __init__(self, store: Store) -> None:
@@ -369,7 +428,7 @@ def _check_stream_end(
 
 
 def _accepted(result: SubmitResult) -> None:
-    if result.duplicate:
+    if result.duplicate or result.campaign.test:
         return
     metrics.CAMPAIGNS_ACCEPTED.inc()
     log.info(

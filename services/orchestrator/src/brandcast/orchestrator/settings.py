@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from brandcast.orchestrator.quiet_hours import zone
 from brandcast.shared.config import CommonSettings
+from brandcast.v1 import campaign_pb2
 
 DEFAULT_DATABASE_URL = "sqlite:///var/brandcast.db"
 
@@ -59,6 +60,13 @@ class OrchestratorSettings(CommonSettings):
     #: Time zone of recipients without one when the brand kit names none.
     quiet_hours_default_timezone: str = "UTC"
 
+    #: Seconds a SENT delivery waits for its delivery report before its campaign
+    #: counts as complete anyway, per channel (0: sent is final on that channel).
+    #: SMTP and social networks send no delivery reports; SMS carriers do, minutes later.
+    report_window_email: float = Field(default=0.0, ge=0)
+    report_window_sms: float = Field(default=600.0, ge=0)
+    report_window_social: float = Field(default=0.0, ge=0)
+
     #: Hours an idempotency key is remembered (at least the 24 the API promises);
     #: older keys are pruned and may be used again.
     idempotency_retention_hours: int = Field(default=48, ge=24)
@@ -81,6 +89,15 @@ class OrchestratorSettings(CommonSettings):
     def _known_zone(cls, value: str) -> str:
         zone(value)
         return value
+
+    @property
+    def report_windows(self) -> dict[int, float]:
+        """``report_window_*`` by channel."""
+        return {
+            campaign_pb2.CHANNEL_EMAIL: self.report_window_email,
+            campaign_pb2.CHANNEL_SMS: self.report_window_sms,
+            campaign_pb2.CHANNEL_SOCIAL: self.report_window_social,
+        }
 
     @property
     def api_token_set(self) -> frozenset[str]:

@@ -31,12 +31,24 @@ MAX_TEXT_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
+class SkippedAddress:
+    """An invalid address left out of a recipient's deliveries (``skip_invalid``)."""
+
+    channel: int
+    address: str
+    reason: str
+    field: str
+
+
+@dataclass(frozen=True)
 class CheckedRecipient:
     """A valid recipient with its addresses in canonical form ("" when absent)."""
 
     recipient: campaign_pb2.Recipient
     email: str
     phone: str
+    #: Addresses of enabled channels that were invalid and are skipped.
+    skipped: tuple[SkippedAddress, ...] = ()
 
 
 def normalize_email(address: str) -> str:
@@ -195,9 +207,13 @@ def _check_email(address: str, field: str, out: list[FieldViolation]) -> None:
 class RecipientChecker:
     """Checks audience members one by one against the enabled channels."""
 
-    def __init__(self, channels: campaign_pb2.ChannelSettings) -> None:
+    def __init__(
+        self, channels: campaign_pb2.ChannelSettings, *, skip_invalid: bool = False
+    ) -> None:
         self._email = channels.email.enabled
         self._sms = channels.sms.enabled
+        #: An invalid address skips its channel instead of refusing the recipient.
+        self._skip_invalid = skip_invalid
 
     def check(
         self, recipient: campaign_pb2.Recipient, path: str
@@ -208,16 +224,32 @@ class RecipientChecker:
         elif len(recipient.id) > MAX_ID_LENGTH:
             out.append(FieldViolation(f"{path}.id", f"must be at most {MAX_ID_LENGTH} characters"))
         email = phone = ""
+        skipped: list[SkippedAddress] = []
         if recipient.email:
             try:
                 email = normalize_email(recipient.email)
             except ValueError as exc:
-                out.append(FieldViolation(f"{path}.email", f"is not a valid email address: {exc}"))
+                reason = f"is not a valid email address: {exc}"
+                if not self._skip_invalid:
+                    out.append(FieldViolation(f"{path}.email", reason))
+                elif self._email:
+                    skipped.append(
+                        SkippedAddress(
+                            campaign_pb2.CHANNEL_EMAIL, recipient.email, reason, f"{path}.email"
+                        )
+                    )
         if recipient.phone:
             try:
                 phone = normalize_phone(recipient.phone)
             except ValueError as exc:
-                out.append(FieldViolation(f"{path}.phone", str(exc)))
+                if not self._skip_invalid:
+                    out.append(FieldViolation(f"{path}.phone", str(exc)))
+                elif self._sms:
+                    skipped.append(
+                        SkippedAddress(
+                            campaign_pb2.CHANNEL_SMS, recipient.phone, str(exc), f"{path}.phone"
+                        )
+                    )
         if (self._email or self._sms) and not (recipient.email or recipient.phone):
             wanted = " or ".join(
                 n for n, on in (("an email", self._email), ("a phone", self._sms)) if on
@@ -240,4 +272,4 @@ class RecipientChecker:
                 )
         if out:
             return out
-        return CheckedRecipient(recipient, email, phone)
+        return CheckedRecipient(recipient, email, phone, tuple(skipped))

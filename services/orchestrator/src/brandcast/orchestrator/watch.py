@@ -1,7 +1,9 @@
 """WatchCampaign as a plain generator: progress and delivery events after a cursor.
 
 The cursor is ``"<seq>.<delivery id>"`` of the last delivery change seen; the
-stream ends once no delivery of the campaign is pending, scheduled or queued.
+stream ends once the campaign is COMPLETED (every delivery final, or its report
+window passed) or CANCELLED with nothing left in flight. Until then each
+progress event says what the campaign waits for.
 When the server drains first, it ends with ``ShuttingDownError`` (UNAVAILABLE)
 so the client knows to resume from its last cursor rather than think it done.
 """
@@ -9,7 +11,8 @@ so the client knows to resume from its last cursor rather than think it done.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,7 +25,7 @@ from brandcast.orchestrator.errors import (
 from brandcast.orchestrator.events import CampaignEvents, Watch
 from brandcast.orchestrator.rendering import FieldViolation
 from brandcast.orchestrator.store import Store
-from brandcast.v1 import campaign_service_pb2
+from brandcast.v1 import campaign_pb2, campaign_service_pb2
 
 #: Seconds between store polls when no in-process notification arrives
 #: (changes made by another replica) and no shared change feed runs.
@@ -34,6 +37,61 @@ IDLE_WAIT: Final = 15.0
 MAX_CURSOR_ID: Final = 100
 #: Least seconds between two progress events of one watch while deliveries change.
 PROGRESS_INTERVAL: Final = 0.5
+
+
+_FINAL_STATES: Final = frozenset(
+    {campaign_pb2.CAMPAIGN_STATE_COMPLETED, campaign_pb2.CAMPAIGN_STATE_CANCELLED}
+)
+_NOUNS: Final[dict[int, tuple[str, str]]] = {
+    campaign_pb2.CHANNEL_EMAIL: ("email", "emails"),
+    campaign_pb2.CHANNEL_SMS: ("SMS", "SMS"),
+    campaign_pb2.CHANNEL_SOCIAL: ("post", "posts"),
+}
+
+
+def _count(n: int, channel: int) -> str:
+    one, many = _NOUNS.get(channel, ("delivery", "deliveries"))
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def waiting_for(
+    state: int,
+    counters: Iterable[campaign_pb2.ChannelCounters],
+    report_window_ends_us: int | None,
+    report_windows: Mapping[int, float],
+) -> str:
+    """What the campaign waits for before it is complete, for people; "" when
+    it waits for nothing."""
+    counters = list(counters)
+    if state == campaign_pb2.CAMPAIGN_STATE_SCHEDULED:
+        return "its send time"
+    if state == campaign_pb2.CAMPAIGN_STATE_DISPATCHED:
+        sent = [
+            _count(c.sent, c.channel)
+            for c in counters
+            if c.sent and report_windows.get(c.channel, 0) > 0
+        ]
+        until = ""
+        if report_window_ends_us is not None:
+            ends = datetime.fromtimestamp(report_window_ends_us / 1_000_000, UTC)
+            until = f", until {ends:%H:%M:%S} UTC"
+        return f"delivery reports for {_join(sent)}{until}" if sent else ""
+    if state in (campaign_pb2.CAMPAIGN_STATE_DISPATCHING, campaign_pb2.CAMPAIGN_STATE_PAUSED):
+        left = [
+            _count(c.pending + c.scheduled + c.queued, c.channel)
+            for c in counters
+            if c.pending + c.scheduled + c.queued
+        ]
+        verb = "to be resumed: " if state == campaign_pb2.CAMPAIGN_STATE_PAUSED else ""
+        return f"{verb}{_join(left)} to send" if left else "the last receipts"
+    if state == campaign_pb2.CAMPAIGN_STATE_CANCELLED:
+        queued = [_count(c.queued, c.channel) for c in counters if c.queued]
+        return f"the outcome of {_join(queued)} already queued" if queued else ""
+    return ""
 
 
 def encode_cursor(cursor: tuple[int, str]) -> str:
@@ -92,7 +150,7 @@ def watch_campaign(
                     cursor=encode_cursor(cursor), delivery=change.delivery
                 )
         owed = owed or bool(snapshot.changes)
-        finished = snapshot.settled and snapshot.complete
+        finished = snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
         due = time.monotonic() - last_progress >= progress_interval
         if first or (owed and (due or finished)):
             progress = store.progress(request.campaign_id)
@@ -101,13 +159,17 @@ def watch_campaign(
             state, counters = progress
             at = Timestamp()
             at.GetCurrentTime()
+            ends_us = store.report_window_end(request.campaign_id)
+            message = campaign_service_pb2.CampaignProgress(
+                state=state,  # type: ignore[arg-type]
+                counters=counters,
+                at=at,
+                waiting_for=waiting_for(state, counters, ends_us, store.report_windows),
+            )
+            if ends_us is not None:
+                message.report_window_ends_at.FromMicroseconds(ends_us)
             yield campaign_service_pb2.WatchCampaignResponse(
-                cursor=encode_cursor(cursor),
-                progress=campaign_service_pb2.CampaignProgress(
-                    state=state,  # type: ignore[arg-type]
-                    counters=counters,
-                    at=at,
-                ),
+                cursor=encode_cursor(cursor), progress=message
             )
             first = owed = False
             last_progress = time.monotonic()

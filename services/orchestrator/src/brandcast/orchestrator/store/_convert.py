@@ -20,6 +20,7 @@ _COUNTER_FIELDS = {
     campaign_pb2.DELIVERY_STATUS_BOUNCED: "bounced",
     campaign_pb2.DELIVERY_STATUS_SUPPRESSED: "suppressed",
     campaign_pb2.DELIVERY_STATUS_CANCELLED: "cancelled",
+    campaign_pb2.DELIVERY_STATUS_SKIPPED: "skipped",
 }
 
 
@@ -64,6 +65,15 @@ def campaign(
     )
     if row.completed_us is not None:
         message.completed_at.FromMicroseconds(row.completed_us)
+    # Rows built by the intake (not read back) may lack the later columns.
+    dispatched = getattr(row, "dispatched_us", None)
+    if dispatched is not None:
+        message.dispatched_at.FromMicroseconds(dispatched)
+    window_ends = getattr(row, "report_window_ends_us", None)
+    if window_ends is not None and row.state == campaign_pb2.CAMPAIGN_STATE_DISPATCHED:
+        message.report_window_ends_at.FromMicroseconds(window_ends)
+    message.test = bool(getattr(row, "test", 0))
+    message.duplicated_from = getattr(row, "duplicated_from", "") or ""
     return message
 
 
@@ -85,4 +95,17 @@ def delivery(row: Any) -> campaign_pb2.Delivery:
         not_before=timestamp(row.not_before_us),
         public_url=row.public_url,
         idempotency_key=row.idempotency_key,
+    )
+
+
+def delivery_event(row: Any) -> campaign_pb2.DeliveryEvent:
+    return campaign_pb2.DeliveryEvent(
+        at=timestamp(row.at_us),
+        status=row.status,
+        attempts=row.attempts,
+        provider=row.provider,
+        provider_message_id=row.provider_message_id,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        source="receipt",
     )

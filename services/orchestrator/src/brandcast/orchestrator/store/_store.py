@@ -14,7 +14,7 @@ import base64
 import functools
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -51,6 +51,7 @@ from brandcast.orchestrator.store.schema import (
     UNSETTLED_MAX_RANK,
     campaigns,
     deliveries,
+    delivery_events,
     recipients,
     suppressions,
 )
@@ -58,7 +59,13 @@ from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 #: Rows per executemany round trip.
 WRITE_BATCH = 1000
-_SETTLED_STATES = (campaign_pb2.CAMPAIGN_STATE_COMPLETED, campaign_pb2.CAMPAIGN_STATE_CANCELLED)
+# Nothing is left to cancel: every delivery has left or ended.
+_SETTLED_STATES = (
+    campaign_pb2.CAMPAIGN_STATE_COMPLETED,
+    campaign_pb2.CAMPAIGN_STATE_CANCELLED,
+    campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
+)
+_SENT_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_SENT]
 _RECEIPT_STATUSES = frozenset(
     {
         campaign_pb2.DELIVERY_STATUS_SENT,
@@ -151,15 +158,32 @@ class FinalUpdate:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    #: Deliveries read per page of an export.
+    export_page_size: int = 2000
+
+    def __init__(self, engine: Engine, report_windows: Mapping[int, float] | None = None) -> None:
         self.engine = engine
+        self.report_windows = dict(report_windows or {})
+
+    @property
+    def report_windows(self) -> dict[int, float]:
+        """Seconds per channel that a SENT delivery may wait for its delivery
+        report before its campaign counts as complete; 0 (the default) makes
+        SENT final on that channel."""
+        return {channel: us / 1_000_000 for channel, us in self._windows_us.items()}
+
+    @report_windows.setter
+    def report_windows(self, windows: Mapping[int, float]) -> None:
+        self._windows_us = {
+            channel: int(seconds * 1_000_000) for channel, seconds in windows.items() if seconds > 0
+        }
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, report_windows: Mapping[int, float] | None = None) -> Store:
         """Connect to ``url`` and apply pending migrations."""
         engine = open_engine(url)
         migrate(engine)
-        return cls(engine)
+        return cls(engine, report_windows)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -228,7 +252,7 @@ class Store:
     def campaign_writer(self) -> Iterator[CampaignWriter]:
         """One transaction holding a whole submission; committed on a clean exit."""
         with self.engine.begin() as conn:
-            yield CampaignWriter(conn)
+            yield CampaignWriter(conn, self._windows_us)
 
     def find_by_idempotency_key(self, key: str) -> tuple[str, str] | None:
         """``(campaign_id, request_hash)`` of the campaign submitted with ``key``."""
@@ -451,8 +475,126 @@ class Store:
                 rows = by_campaign[campaign_id]
                 for start in range(0, len(rows), WRITE_BATCH):
                     _apply_receipts(conn, campaign_id, rows[start : start + WRITE_BATCH], seq, now)
-            _complete_settled(conn, list(by_campaign), now)
+            _insert_rows(conn, delivery_events, _history_rows(receipts, now))
+            _complete_settled(conn, list(by_campaign), now, self._windows_us)
         return set(by_campaign)
+
+    def close_report_windows(self, now_us: int | None = None) -> list[str]:
+        """DISPATCHED campaigns whose report windows have passed become
+        COMPLETED; returns their ids."""
+        now = now_us if now_us is not None else _convert.now_us()
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(_WINDOW_PASSED, {"now": now}).scalars())
+            if ids:
+                conn.execute(_COMPLETE_DISPATCHED, {"campaign_ids": ids, "now": now})
+        return ids
+
+    def report_window_end(self, campaign_id: str) -> int | None:
+        """While the campaign is DISPATCHED, when its report windows end (µs)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(campaigns.c.state, campaigns.c.report_window_ends_us).where(
+                    campaigns.c.id == campaign_id
+                )
+            ).first()
+        if row is None or row.state != campaign_pb2.CAMPAIGN_STATE_DISPATCHED:
+            return None
+        return row.report_window_ends_us  # type: ignore[no-any-return]
+
+    def get_delivery(self, campaign_id: str, delivery_id: str) -> campaign_pb2.Delivery | None:
+        """The delivery with its history: its creation, every receipt (in the
+        order they happened), and its current state when no receipt explains it."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(deliveries).where(
+                    deliveries.c.id == delivery_id, deliveries.c.campaign_id == campaign_id
+                )
+            ).first()
+            if row is None:
+                return None
+            events = conn.execute(
+                select(delivery_events)
+                .where(delivery_events.c.delivery_id == delivery_id)
+                .order_by(delivery_events.c.at_us)
+            ).all()
+        delivery = _convert.delivery(row)
+        delivery.history.append(
+            campaign_pb2.DeliveryEvent(
+                at=_convert.timestamp(row.created_us),
+                status=campaign_pb2.DELIVERY_STATUS_PENDING,
+                applied=True,
+                source="intake",
+            )
+        )
+        rank = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_PENDING]
+        for event_row in events:
+            event = _convert.delivery_event(event_row)
+            event.applied = STATUS_RANK.get(event.status, 0) > rank
+            rank = max(rank, STATUS_RANK.get(event.status, 0))
+            delivery.history.append(event)
+        if not any(e.status == row.status for e in delivery.history):
+            # Moved by the orchestrator itself (queued, cancelled, suppressed,
+            # skipped): the row's last change is that move.
+            delivery.history.append(
+                campaign_pb2.DeliveryEvent(
+                    at=_convert.timestamp(row.updated_us),
+                    status=row.status,
+                    attempts=row.attempts,
+                    error_code=row.error_code,
+                    error_message=row.error_message,
+                    applied=True,
+                    source="orchestrator",
+                )
+            )
+        return delivery
+
+    def iter_deliveries(
+        self, campaign_id: str, *, channel: int = 0, status: int = 0, page_size: int = 0
+    ) -> Iterator[list[campaign_pb2.Delivery]]:
+        """Every delivery of the campaign in pages of ``page_size``, each page
+        read on its own short connection (in id order), so an export of any size
+        holds one page at a time and never keeps a transaction open."""
+        page_size = page_size or self.export_page_size
+        after = ""
+        while True:
+            query = select(deliveries).where(
+                deliveries.c.campaign_id == campaign_id, deliveries.c.id > after
+            )
+            if channel:
+                query = query.where(deliveries.c.channel == channel)
+            if status:
+                query = query.where(deliveries.c.status == status)
+            with self._read() as conn:
+                rows = conn.execute(query.order_by(deliveries.c.id).limit(page_size)).all()
+            if not rows:
+                return
+            yield [_convert.delivery(r) for r in rows]
+            if len(rows) < page_size:
+                return
+            after = rows[-1].id
+
+    def iter_recipients(
+        self, campaign_id: str, page_size: int = 1000
+    ) -> Iterator[list[campaign_pb2.Recipient]]:
+        """The campaign's audience in pages, in recipient id order."""
+        after = ""
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(
+                    select(recipients.c.recipient_id, recipients.c.data)
+                    .where(
+                        recipients.c.campaign_id == campaign_id,
+                        recipients.c.recipient_id > after,
+                    )
+                    .order_by(recipients.c.recipient_id)
+                    .limit(page_size)
+                ).all()
+            if not rows:
+                return
+            yield [campaign_pb2.Recipient.FromString(r.data) for r in rows]
+            if len(rows) < page_size:
+                return
+            after = rows[-1].recipient_id
 
     @contextmanager
     def claim_due(
@@ -472,11 +614,11 @@ class Store:
         if postgres:
             with self.engine.begin() as conn:
                 rows = conn.execute(query, {"now": now}).all()
-                yield Claim(_due(rows), lambda: _nullcontext(conn))
+                yield Claim(_due(rows), lambda: _nullcontext(conn), self._windows_us)
         else:
             with self._read() as conn:
                 rows = conn.execute(query, {"now": now}).all()
-            yield Claim(_due(rows), self.engine.begin)
+            yield Claim(_due(rows), self.engine.begin, self._windows_us)
 
     # -- suppressions ---------------------------------------------------------
 
@@ -535,8 +677,9 @@ class Store:
 class CampaignWriter:
     """Writes one submission inside a single transaction (see ``Store.campaign_writer``)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, windows_us: Mapping[int, int] | None = None) -> None:
         self._conn = conn
+        self._windows_us = windows_us or {}
 
     def insert_campaign(self, values: dict[str, Any]) -> None:
         """Insert the campaign's row; ``IdempotencyKeyTakenError`` when another
@@ -593,28 +736,26 @@ class CampaignWriter:
         self._insert(deliveries, rows)
 
     def _insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self._conn.dialect.name == "postgresql":
-            # COPY costs PostgreSQL a fraction of multi-row INSERTs (no statement
-            # to parse and plan per 1,000 rows) and psycopg streams the rows.
-            _copy_rows(self._conn, table, rows)
-            return
-        for start in range(0, len(rows), WRITE_BATCH):
-            self._conn.execute(insert(table), list(rows[start : start + WRITE_BATCH]))
+        _insert_rows(self._conn, table, rows)
 
     def complete_if_settled(self, campaign_id: str) -> None:
         """Complete the campaign now if none of its deliveries waits for dispatch
         (every one suppressed, say)."""
-        _complete_settled(self._conn, [campaign_id], _convert.now_us())
+        _complete_settled(self._conn, [campaign_id], _convert.now_us(), self._windows_us)
 
 
 class Claim:
     """Deliveries claimed for dispatch, and the updates that settle them."""
 
-    def __init__(self, due: list[DueDelivery], transaction: Any) -> None:
+    def __init__(
+        self,
+        due: list[DueDelivery],
+        transaction: Any,
+        windows_us: Mapping[int, int] | None = None,
+    ) -> None:
         self.deliveries = due
         self._transaction = transaction
+        self._windows_us = windows_us or {}
 
     def mark_queued(self, campaign_id: str, delivery_ids: Sequence[str]) -> None:
         if not delivery_ids:
@@ -687,7 +828,7 @@ class Claim:
                     for u in updates
                 ],
             )
-            _complete_settled(conn, [campaign_id], now)
+            _complete_settled(conn, [campaign_id], now, self._windows_us)
 
 
 @functools.cache
@@ -774,10 +915,73 @@ def _bump_seq(
     ).scalar()
 
 
-def _complete_settled(conn: Connection, campaign_ids: Sequence[str], now: int) -> None:
-    """Campaigns whose every delivery has settled become COMPLETED (one statement,
-    run after every receipt flush)."""
-    conn.execute(_COMPLETE_SETTLED, {"campaign_ids": list(campaign_ids), "now": now})
+def _complete_settled(
+    conn: Connection, campaign_ids: Sequence[str], now: int, windows_us: Mapping[int, int]
+) -> None:
+    """Run after every receipt flush: a campaign none of whose deliveries is
+    pending, scheduled or queued any more becomes DISPATCHED while some are SENT
+    on a channel with a report window (until the window ends, or until every
+    report arrived), otherwise COMPLETED.
+
+    One statement finds the campaigns concerned; the counts that decide between
+    the two are read once per campaign, when it settles.
+    """
+    for row in conn.execute(_SETTLED_CANDIDATES, {"campaign_ids": list(campaign_ids)}):
+        if row.state == campaign_pb2.CAMPAIGN_STATE_DISPATCHED:
+            waiting_sent = {"campaign_id": row.id, "channels": list(windows_us)}
+            if conn.execute(_ANY_SENT, waiting_sent).first() is None:
+                conn.execute(_COMPLETE_DISPATCHED, {"campaign_ids": [row.id], "now": now})
+            continue
+        waiting: set[int] = {
+            int(channel)
+            for channel, status, count in conn.execute(_COUNTERS, {"campaign_id": row.id})
+            if status == campaign_pb2.DELIVERY_STATUS_SENT and count and channel in windows_us
+        }
+        values: dict[str, Any] = {"dispatched_us": now, "updated_us": now}
+        if waiting:
+            values.update(
+                state=campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
+                report_window_ends_us=now + max(windows_us[c] for c in waiting),
+            )
+        else:
+            values.update(state=campaign_pb2.CAMPAIGN_STATE_COMPLETED, completed_us=now)
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == row.id, campaigns.c.state == row.state)
+            .values(**values)
+        )
+
+
+def _history_rows(receipts: Sequence[bus_pb2.DeliveryReceipt], now: int) -> list[dict[str, Any]]:
+    """One history row per receipt, repeats included (they are what the
+    provider said, even when they change nothing)."""
+    return [
+        {
+            "delivery_id": r.delivery_id,
+            "campaign_id": r.campaign_id,
+            "at_us": r.occurred_at.ToMicroseconds() if r.HasField("occurred_at") else now,
+            "status": r.status,
+            "attempts": r.attempts,
+            "provider": r.provider[:100],
+            "provider_message_id": r.provider_message_id[:300],
+            "error_code": r.error_code[:100],
+            "error_message": r.error_message,
+        }
+        for r in receipts
+        if r.status in _RECEIPT_STATUSES and r.campaign_id and r.delivery_id
+    ]
+
+
+def _insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # COPY costs PostgreSQL a fraction of multi-row INSERTs (no statement
+        # to parse and plan per 1,000 rows) and psycopg streams the rows.
+        _copy_rows(conn, table, rows)
+        return
+    for start in range(0, len(rows), WRITE_BATCH):
+        conn.execute(insert(table), list(rows[start : start + WRITE_BATCH]))
 
 
 def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | None:
@@ -915,20 +1119,41 @@ _MARK_QUEUED: Final = {
     .values(**_MARK_QUEUED_VALUES)
     for postgres in (False, True)
 }
-_COMPLETE_SETTLED: Final = (
+_SETTLED_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
+    campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
+    campaigns.c.state.in_(
+        [
+            campaign_pb2.CAMPAIGN_STATE_SCHEDULED,
+            campaign_pb2.CAMPAIGN_STATE_DISPATCHING,
+            campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
+        ]
+    ),
+    _open_rank(campaigns.c.id).correlate(campaigns).scalar_subquery().is_(None),
+)
+_ANY_SENT: Final = (
+    select(deliveries.c.id)
+    .where(
+        deliveries.c.campaign_id == bindparam("campaign_id"),
+        deliveries.c.status_rank == _SENT_RANK,
+        deliveries.c.channel.in_(bindparam("channels", expanding=True)),
+    )
+    .limit(1)
+)
+_COMPLETE_DISPATCHED: Final = (
     update(campaigns)
     .where(
         campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
-        campaigns.c.state.in_(
-            [campaign_pb2.CAMPAIGN_STATE_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING]
-        ),
-        _open_rank(campaigns.c.id).correlate(campaigns).scalar_subquery().is_(None),
+        campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
     )
     .values(
         state=campaign_pb2.CAMPAIGN_STATE_COMPLETED,
         completed_us=bindparam("now"),
         updated_us=bindparam("now"),
     )
+)
+_WINDOW_PASSED: Final = select(campaigns.c.id).where(
+    campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
+    campaigns.c.report_window_ends_us <= bindparam("now"),
 )
 
 _APPLY_RECEIPT_EACH: Final = (
@@ -941,12 +1166,25 @@ _APPLY_RECEIPT_EACH: Final = (
     .values(
         status=bindparam("b_status"),
         status_rank=bindparam("b_rank"),
-        attempts=bindparam("b_attempts"),
-        provider=bindparam("b_provider"),
-        provider_message_id=bindparam("b_provider_message_id"),
+        # A delivery report may not know the attempts (0) or repeat the
+        # provider's ids: what an earlier receipt said is kept.
+        attempts=case(
+            (deliveries.c.attempts > bindparam("b_attempts"), deliveries.c.attempts),
+            else_=bindparam("b_attempts"),
+        ),
+        provider=case(
+            (bindparam("b_provider") == "", deliveries.c.provider), else_=bindparam("b_provider")
+        ),
+        provider_message_id=case(
+            (bindparam("b_provider_message_id") == "", deliveries.c.provider_message_id),
+            else_=bindparam("b_provider_message_id"),
+        ),
         error_code=bindparam("b_error_code"),
         error_message=bindparam("b_error_message"),
-        public_url=bindparam("b_public_url"),
+        public_url=case(
+            (bindparam("b_public_url") == "", deliveries.c.public_url),
+            else_=bindparam("b_public_url"),
+        ),
         updated_us=bindparam("b_updated"),
         seq=bindparam("b_seq"),
     )

@@ -48,6 +48,12 @@ campaigns = Table(
     # Bumped once per transaction that changes deliveries of this campaign; the
     # deliveries it changed get the new value as their seq (watch cursors).
     Column("event_seq", BigInteger, nullable=False, default=0),
+    # When every delivery had left (DISPATCHED), and when its report windows end.
+    Column("dispatched_us", BigInteger),
+    Column("report_window_ends_us", BigInteger),
+    # A test send (1): shown as such, not counted in metrics.
+    Column("test", Integer, nullable=False, server_default=text("0")),
+    Column("duplicated_from", String(36), nullable=False, server_default=""),
 )
 Index("ix_campaigns_created", campaigns.c.created_us, campaigns.c.id)
 
@@ -86,6 +92,23 @@ deliveries = Table(
 Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status_rank)
 Index("ix_deliveries_campaign_seq", deliveries.c.campaign_id, deliveries.c.seq, deliveries.c.id)
 
+# What happened to each delivery, appended per receipt (the delivery row holds
+# only the latest state): attempts, provider answers and errors with their times.
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("delivery_id", String(36), nullable=False),
+    Column("campaign_id", String(36), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("provider_message_id", String(300), nullable=False),
+    Column("error_code", String(100), nullable=False),
+    Column("error_message", Text, nullable=False),
+)
+Index("ix_delivery_events_delivery", delivery_events.c.delivery_id, delivery_events.c.at_us)
+
 suppressions = Table(
     "suppressions",
     metadata,
@@ -109,6 +132,7 @@ STATUS_RANK: Final[dict[int, int]] = {
     S.DELIVERY_STATUS_BOUNCED: 6,
     S.DELIVERY_STATUS_SUPPRESSED: 6,
     S.DELIVERY_STATUS_CANCELLED: 6,
+    S.DELIVERY_STATUS_SKIPPED: 6,
 }
 #: Ranks at or below this are still ours to move: not yet at a provider.
 UNSETTLED_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_QUEUED]

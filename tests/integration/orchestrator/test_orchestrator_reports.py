@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from brandcast.orchestrator.completion import ReportWindowCloser
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import Store
@@ -247,3 +248,35 @@ def test_duplicate_copies_the_spec_and_the_audience(api: Api) -> None:
         API.DuplicateCampaignRequest(campaign_id=original.id, idempotency_key="dup-1")
     ).campaign
     assert again.id == copy.id
+
+
+def test_the_watch_follows_until_the_report_window_closes(api: Api) -> None:
+    store = api.app.store
+    store.report_windows = {S.CHANNEL_SMS: 0.5}
+    campaign = api.campaigns.SubmitCampaign(API.SubmitCampaignRequest(spec=make_spec(2))).campaign
+    ids = _queue_all(store, campaign.id)
+    store.apply_receipts(
+        [
+            bus_pb2.DeliveryReceipt(
+                delivery_id=i, campaign_id=campaign.id, status=S.DELIVERY_STATUS_SENT
+            )
+            for i in ids
+        ]
+    )
+    closer = ReportWindowCloser(store, api.app.events, interval=0.1)
+    closer.start()
+    try:
+        progress = [
+            e.progress
+            for e in api.campaigns.WatchCampaign(
+                API.WatchCampaignRequest(campaign_id=campaign.id), timeout=10
+            )
+        ]
+    finally:
+        closer.stop()
+    states = [p.state for p in progress]
+    assert states[0] == S.CAMPAIGN_STATE_DISPATCHED
+    assert progress[0].waiting_for.startswith("delivery reports for 2 SMS, until ")
+    # No delivery changed when the window closed, yet the watch says so and ends.
+    assert states[-1] == S.CAMPAIGN_STATE_COMPLETED
+    assert progress[-1].waiting_for == ""

@@ -136,6 +136,9 @@ def watch_campaign(
     first = True
     owed = False
     last_progress = 0.0
+    #: The state the last progress event reported: a change of state (a report
+    #: window closing) is news even when no delivery changed.
+    reported_state: int | None = None
     while is_active() and not events.closed and not (watch is not None and watch.ended):
         # Taken before the read: a change committed after it bumps the version,
         # so the wait below returns at once instead of missing it.
@@ -149,7 +152,7 @@ def watch_campaign(
                 yield campaign_service_pb2.WatchCampaignResponse(
                     cursor=encode_cursor(cursor), delivery=change.delivery
                 )
-        owed = owed or bool(snapshot.changes)
+        owed = owed or bool(snapshot.changes) or snapshot.state != reported_state
         finished = snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
         due = time.monotonic() - last_progress >= progress_interval
         if first or (owed and (due or finished)):
@@ -172,6 +175,7 @@ def watch_campaign(
                 cursor=encode_cursor(cursor), progress=message
             )
             first = owed = False
+            reported_state = state
             last_progress = time.monotonic()
         if finished:
             return

@@ -12,7 +12,7 @@ export UV_LINK_MODE := copy
 install: ## Python workspace, node tools (buf) and the browser the admin tests drive
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
 	$(UV) sync --all-packages --frozen --compile-bytecode
-	@$(UV) run --frozen python -m compileall -q shared/src services/*/src >/dev/null
+	@$(UV) run --frozen python -m compileall -q protos/python/src clients/python/src shared/src services/*/src >/dev/null
 	@$(MAKE) --no-print-directory tools
 
 tools:
@@ -27,13 +27,13 @@ tools:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will fail"; fi
 
-protos: ## regenerate shared/src/brandcast/v1 from protos/
+protos: ## regenerate protos/python/src/brandcast/v1 (package brandcast-contracts) from protos/
 	$(UV) run python protos/generate.py
 
 lint:
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy shared/src services/*/src tests bench examples
+	$(UV) run mypy clients/python/src shared/src services/*/src tests bench examples
 	cd protos && ../node_modules/.bin/buf lint
 	@if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos/buf.yaml 2>/dev/null; then \
 		cd protos && ../node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=protos'; fi

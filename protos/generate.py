@@ -1,7 +1,8 @@
 """Generate the Python code of the contracts: `python protos/generate.py [OUT_DIR]`.
 
 Messages, gRPC stubs and their `.pyi` type stubs are written under OUT_DIR
-(default `shared/src`), as the importable package `brandcast.v1`.
+(default `protos/python/src`, the source folder of the `brandcast-contracts` package),
+as the importable package `brandcast.v1`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
-DEFAULT_OUT = PROTO_ROOT.parent / "shared" / "src"
+DEFAULT_OUT = PROTO_ROOT / "python" / "src"
 
 
 def generate(out_dir: Path) -> None:

@@ -231,7 +231,14 @@ def test_builder_installs_this_package_with_the_install_script(service: str) -> 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_build_context_holds_only_this_service_and_the_shared_library(service: str) -> None:
-    allowed = ("pyproject.toml", "uv.lock", "shared/", f"services/{service}/", INSTALL_SCRIPT)
+    allowed = (
+        "pyproject.toml",
+        "uv.lock",
+        "protos/python/",
+        "shared/",
+        f"services/{service}/",
+        INSTALL_SCRIPT,
+    )
     for copy in stages_of(service)[0].all("COPY"):
         *sources, _dest = copy.value
         for source in sources:

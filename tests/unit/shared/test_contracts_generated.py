@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-GENERATED = ROOT / "shared" / "src" / "brandcast" / "v1"
+GENERATED = ROOT / "protos" / "python" / "src" / "brandcast" / "v1"
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ SOCIAL_NETWORKS = tuple(network.value for network in channels.NETWORKS)
 UNTHROTTLED_ENV = {
     "SMS_RATE_LIMIT": "0",
     "SMS_PREFIX_CAP": "0",
-    "SOCIAL_RATE_PER_SECOND": "0",
+    "SOCIAL_RATE_LIMIT": "0",
     "EMAIL_RATE_LIMIT": "0",
     "LOG_LEVEL": "WARNING",
 }

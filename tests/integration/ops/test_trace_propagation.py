@@ -100,7 +100,7 @@ def test_one_trace_from_grpc_through_the_bus_to_the_provider_and_back(
 
         # The email adapter takes the batch off its queue, as its worker would.
         worker = create_worker(
-            EmailSettings(broker_url=broker_url, email_smtp_port=smtp_port, redis_url="")
+            EmailSettings(broker_url=broker_url, email_smtp_port=smtp_port, email_redis_url="")
         )
         task = worker.tasks[topology.task_name("email")]
         with (

@@ -67,7 +67,7 @@ def _worker(
     settings = SocialSettings(
         social_accounts_file=Path(accounts),
         social_sandbox_url="",
-        social_rate_per_second=0,
+        social_rate_limit=0,
         social_redis_url=REDIS_URL,
         social_credentials_prefix=prefix,
     )

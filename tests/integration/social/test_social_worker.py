@@ -44,7 +44,7 @@ def worker(broker_url: str, emulator: RunningEmulator, tmp_path: Path) -> Iterat
         "BROKER_URL": broker_url,
         "SOCIAL_SANDBOX_URL": emulator.url,
         "SOCIAL_ACCOUNTS_FILE": str(accounts),
-        "SOCIAL_RATE_PER_SECOND": "0",
+        "SOCIAL_RATE_LIMIT": "0",
         "SOCIAL_RETRY_BASE_DELAY": "0.2",
         "SOCIAL_HTTP_TIMEOUT": "3",
     }

@@ -39,7 +39,8 @@ def test_providers_and_failover_order_from_env(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"EMAIL_PROVIDERS": "smtp,carrier-pigeon"}, "unknown provider(s) carrier-pigeon"),
+        ({"EMAIL_PROVIDERS": "smtp,carrier-pigeon"}, "No such email provider: 'carrier-pigeon'"),
+        ({"EMAIL_PROVIDERS": "smpt"}, "Did you mean 'smtp'"),
         ({"EMAIL_PROVIDERS": "smtp,smtp"}, "listed twice"),
         ({"EMAIL_PROVIDERS": "postmark"}, "EMAIL_POSTMARK_TOKEN is required"),
         ({"EMAIL_SMTP_PORT": "0"}, "email_smtp_port"),

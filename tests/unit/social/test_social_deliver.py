@@ -110,7 +110,7 @@ def test_a_network_that_is_not_enabled_fails() -> None:
 
 def test_bootstrap_wires_accounts_and_networks_into_failed_and_sent_receipts() -> None:
     network = RecordingNetwork()
-    settings = SocialSettings(social_sandbox_url="", social_rate_per_second=0)
+    settings = SocialSettings(social_sandbox_url="", social_rate_limit=0)
     accounts = AccountDirectory({"acme": AccountConfig("acme", "mastodon", "https://m.example")})
     deliver = bootstrap(settings, networks={"mastodon": network}, accounts=accounts)
     batch = bus_pb2.DispatchBatch(campaign_id="c", channel=campaign_pb2.CHANNEL_SOCIAL)

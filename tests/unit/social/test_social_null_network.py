@@ -19,7 +19,7 @@ def test_null_network_reports_sent_without_a_sandbox(
     monkeypatch.setenv("SOCIAL_NULL_NETWORK", "true")
     # An unreachable sandbox proves no HTTP call is made.
     settings = SocialSettings(
-        social_sandbox_url="http://127.0.0.1:9", social_rate_per_second=0, social_redis_url=""
+        social_sandbox_url="http://127.0.0.1:9", social_rate_limit=0, social_redis_url=""
     )
     assert settings.social_null_network
     batch = bus_pb2.DispatchBatch(campaign_id="c1", channel=campaign_pb2.CHANNEL_SOCIAL)

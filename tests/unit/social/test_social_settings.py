@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,11 @@ def test_a_missing_accounts_file_is_refused(
 def test_the_cli_reports_bad_configuration_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SOCIAL_RATE_PER_SECOND", "-1")
+    monkeypatch.setenv("SOCIAL_RATE_LIMIT", "-1")
     with pytest.raises(SystemExit) as stopped:
         main(["worker"])
     assert stopped.value.code == 2
-    assert "invalid configuration: SOCIAL_RATE_PER_SECOND: " in capsys.readouterr().err
+    assert "invalid configuration: SOCIAL_RATE_LIMIT: " in capsys.readouterr().err
 
 
 def test_the_cli_reports_an_invalid_accounts_file(
@@ -50,3 +51,24 @@ def test_the_cli_reports_an_invalid_accounts_file(
     monkeypatch.setenv("SOCIAL_ACCOUNTS_FILE", str(accounts))
     assert main(["worker"]) == 2
     assert "'acme'" in capsys.readouterr().err
+
+
+def test_the_old_names_still_work_for_one_release(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("SOCIAL_RATE_LIMIT", raising=False)
+    monkeypatch.delenv("SOCIAL_WORKER_CONCURRENCY", raising=False)
+    monkeypatch.setenv("SOCIAL_RATE_PER_SECOND", "3.5")
+    monkeypatch.setenv("SOCIAL_CONCURRENCY", "4")
+    with caplog.at_level(logging.WARNING):
+        settings = SocialSettings()
+    assert (settings.social_rate_limit, settings.social_worker_concurrency) == (3.5, 4)
+    assert "SOCIAL_RATE_PER_SECOND is deprecated" in caplog.text
+    assert "use SOCIAL_RATE_LIMIT" in caplog.text
+    assert "use SOCIAL_WORKER_CONCURRENCY" in caplog.text
+
+
+def test_a_misspelt_network_gets_a_did_you_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCIAL_NETWORKS", "mastodon,blusky")
+    with pytest.raises(ValidationError, match="Did you mean 'bluesky'"):
+        SocialSettings()

@@ -9,14 +9,17 @@ admin (labels), the adapters (names on the bus and in settings) and the bench.
   routing key, the field of ``ChannelSettings`` and of the ``DispatchItem``
   variant), a label for people, and the queue and task names derived from the name.
 - A network row: the ``brandcast.v1.SocialNetwork`` value, the short name (the
-  ``network:`` of an account, the key of the adapter's network table), a label,
-  the NAME of the rule that counts a post's length and the network's limit. The
-  counting rules themselves live with the renderer; this table only names them.
+  ``network:`` of an account, ``SOCIAL_NETWORKS``), a label, the NAME of the rule
+  that counts a post's length, the network's limit, and the social adapter's
+  class for it as ``"module:Class"`` (imported only by the social adapter, only
+  when used). The counting rules themselves live with the renderer; this table
+  only names them.
 
-Adding a network is one row in ``NETWORKS``; adding a channel is one row in
-``CHANNELS`` (plus its proto enum value and variant). An unknown value or name is
-an error (:class:`UnknownChannelError`, :class:`UnknownNetworkError`), never a
-fall-through to some other channel.
+Adding a network is one module plus one row in ``NETWORKS`` (a network shipped
+in another package registers its row with :func:`register_network`); adding a
+channel is one row in ``CHANNELS`` (plus its proto enum value and variant). An
+unknown value or name is an error (:class:`UnknownChannelError`,
+:class:`UnknownNetworkError`), never a fall-through to some other channel.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class Network:
     counting: str
     #: The longest post the network accepts, in its own counting.
     max_length: int
+    #: The social adapter's class publishing to it, ``"module:Class"``.
+    adapter: str = ""
     #: True when an account may say otherwise (a Mastodon instance's own limit).
     account_may_override_limit: bool = False
 
@@ -101,24 +106,48 @@ CHANNELS: Final[tuple[Channel, ...]] = (
     Channel(campaign_pb2.CHANNEL_SOCIAL, "social", "Social"),
 )
 
-NETWORKS: Final[tuple[Network, ...]] = (
+_SOCIAL: Final = "brandcast.social.networks"
+
+NETWORKS: tuple[Network, ...] = (
     Network(
         campaign_pb2.SOCIAL_NETWORK_MASTODON,
         "mastodon",
         "Mastodon",
         COUNT_CODE_POINTS_SHORT_URLS,
         500,
+        adapter=f"{_SOCIAL}.mastodon:Mastodon",
         account_may_override_limit=True,
     ),
-    Network(campaign_pb2.SOCIAL_NETWORK_BLUESKY, "bluesky", "Bluesky", COUNT_GRAPHEMES, 300),
-    Network(campaign_pb2.SOCIAL_NETWORK_X, "x", "X", COUNT_TWITTER_WEIGHTED, 280),
-    Network(campaign_pb2.SOCIAL_NETWORK_LINKEDIN, "linkedin", "LinkedIn", COUNT_CODE_POINTS, 3000),
+    Network(
+        campaign_pb2.SOCIAL_NETWORK_BLUESKY,
+        "bluesky",
+        "Bluesky",
+        COUNT_GRAPHEMES,
+        300,
+        adapter=f"{_SOCIAL}.bluesky:Bluesky",
+    ),
+    Network(
+        campaign_pb2.SOCIAL_NETWORK_X,
+        "x",
+        "X",
+        COUNT_TWITTER_WEIGHTED,
+        280,
+        adapter=f"{_SOCIAL}.x:X",
+    ),
+    Network(
+        campaign_pb2.SOCIAL_NETWORK_LINKEDIN,
+        "linkedin",
+        "LinkedIn",
+        COUNT_CODE_POINTS,
+        3000,
+        adapter=f"{_SOCIAL}.linkedin:LinkedIn",
+    ),
 )
 
 _CHANNELS_BY_VALUE: Final = {c.value: c for c in CHANNELS}
 _CHANNELS_BY_NAME: Final = {c.name: c for c in CHANNELS}
-_NETWORKS_BY_VALUE: Final = {n.value: n for n in NETWORKS}
-_NETWORKS_BY_NAME: Final = {n.name: n for n in NETWORKS}
+_NETWORKS_BY_VALUE: Final[dict[int, Network]] = {n.value: n for n in NETWORKS}
+_NETWORKS_BY_NAME: Final[dict[str, Network]] = {n.name: n for n in NETWORKS}
 
 
 def channel(key: int | str) -> Channel:
@@ -153,12 +182,34 @@ def network(key: int | str) -> Network:
     return found
 
 
+def register_network(row: Network) -> None:
+    """Add a network shipped in another package (its module calls this on import).
+
+    Registering the same row again is harmless; a different row under a taken
+    value or name is an error.
+    """
+    global NETWORKS  # noqa: PLW0603 - the table grows by registration, never shrinks
+    for taken in (_NETWORKS_BY_VALUE.get(row.value), _NETWORKS_BY_NAME.get(row.name)):
+        if taken is not None and taken != row:
+            raise ValueError(f"network {row.name!r} ({row.value}) clashes with {taken.name!r}")
+    if row.name in _NETWORKS_BY_NAME:
+        return
+    NETWORKS = (*NETWORKS, row)
+    _NETWORKS_BY_VALUE[row.value] = row
+    _NETWORKS_BY_NAME[row.name] = row
+
+
 def channel_names() -> tuple[str, ...]:
     return tuple(c.name for c in CHANNELS)
 
 
 def network_names() -> tuple[str, ...]:
     return tuple(n.name for n in NETWORKS)
+
+
+def networks() -> tuple[Network, ...]:
+    """Every network, registered ones included (read ``NETWORKS`` through this)."""
+    return NETWORKS
 
 
 def dispatch_queue_name(channel_name: str) -> str:

@@ -7,20 +7,26 @@ deliver to the local SMTP sink (``brandcast-email sink``) with no setup.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from brandcast.email.provider_table import PROVIDERS
 from brandcast.shared.config import CommonSettings
+from brandcast.shared.provider_table import UnknownProviderError
 
 #: Provider names ``EMAIL_PROVIDERS`` may list, in failover order.
-KNOWN_PROVIDERS = ("smtp", "postmark", "null")
+KNOWN_PROVIDERS = PROVIDERS.names()
 
 
 class EmailSettings(CommonSettings):
-    #: Comma-separated providers in failover order, e.g. "smtp" or "smtp,postmark";
-    #: "null" sends nothing and reports SENT (benchmarks only).
+    renamed_variables: ClassVar[Mapping[str, str]] = {"REDIS_URL": "EMAIL_REDIS_URL"}
+
+    #: Comma-separated providers in failover order, e.g. "smtp" or "smtp,postmark", or
+    #: a dotted path (package.module:Class); "null" sends nothing and reports SENT
+    #: (benchmarks only).
     email_providers: str = "smtp"
 
     email_smtp_host: str = "127.0.0.1"
@@ -61,7 +67,7 @@ class EmailSettings(CommonSettings):
     #: Shared with the orchestrator: verifies one-click unsubscribe tokens.
     unsubscribe_secret: str = ""
     #: Redis for the shared rate limit; empty = per-process limit.
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    email_redis_url: str = "redis://127.0.0.1:6379/0"
 
     @field_validator("email_providers")
     @classmethod
@@ -69,10 +75,10 @@ class EmailSettings(CommonSettings):
         names = _split(value)
         if not names:
             raise ValueError("at least one provider is required")
-        unknown = [name for name in names if name not in KNOWN_PROVIDERS]
-        if unknown:
-            choices = ", ".join(KNOWN_PROVIDERS)
-            raise ValueError(f"unknown provider(s) {', '.join(unknown)}; choose from {choices}")
+        try:
+            PROVIDERS.check(names)
+        except UnknownProviderError as exc:
+            raise ValueError(f"unknown provider: {exc}") from None
         if len(set(names)) != len(names):
             raise ValueError("a provider is listed twice")
         return ",".join(names)
@@ -106,4 +112,6 @@ class EmailSettings(CommonSettings):
 
 
 def _split(value: str) -> tuple[str, ...]:
-    return tuple(name.strip().lower() for name in value.split(",") if name.strip())
+    # Short names are case-insensitive; a dotted path names a module and is kept as given.
+    names = (name.strip() for name in value.split(",") if name.strip())
+    return tuple(name if ":" in name or "." in name else name.lower() for name in names)

@@ -18,11 +18,9 @@ from email_validator import EmailNotValidError, validate_email
 
 from brandcast.orchestrator.quiet_hours import parse_clock_time, zone
 from brandcast.orchestrator.rendering import FieldViolation
-from brandcast.shared.channels import NETWORKS
+from brandcast.shared import channels as channel_table
 from brandcast.v1 import campaign_pb2
 
-#: The networks of the channel table (a proto value without a row is not deliverable).
-KNOWN_NETWORKS: Final = frozenset(network.value for network in NETWORKS)
 MAX_NAME_LENGTH: Final = 200
 MAX_ID_LENGTH: Final = 200
 MAX_ATTRIBUTES: Final = 50
@@ -182,11 +180,12 @@ def _validate_social(spec: campaign_pb2.CampaignSpec, prefix: str) -> list[Field
         elif account.id in account_ids:
             bad(f"brand_kit.social_accounts[{i}].id", f"duplicate account id {account.id!r}")
         account_ids.add(account.id)
-        if account.network not in KNOWN_NETWORKS:
+        # The networks of the channel table (a proto value without a row is not deliverable).
+        if account.network not in {n.value for n in channel_table.networks()}:
             bad(
                 f"brand_kit.social_accounts[{i}].network",
                 "must be a known social network: "
-                + ", ".join(campaign_pb2.SocialNetwork.Name(n.value) for n in NETWORKS),  # type: ignore[arg-type]
+                + ", ".join(n.name for n in channel_table.networks()),
             )
     if channels.social.enabled:
         for i, wanted in enumerate(channels.social.account_ids):

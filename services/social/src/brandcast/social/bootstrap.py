@@ -6,17 +6,15 @@ import logging
 from collections.abc import Mapping
 from functools import partial
 
-import httpx
-import redis
-
-from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy
-from brandcast.shared.errors import TransientProviderError
-from brandcast.shared.ratelimit import RateLimiter, rate_limiter
-from brandcast.social.accounts import NETWORK_NAMES, AccountDirectory, load_accounts
-from brandcast.social.credential_store import credential_store
+from brandcast.shared import channels
+from brandcast.shared.adapter import Adapter
+from brandcast.shared.delivery import Deliver, Outcome
+from brandcast.shared.ratelimit import RateLimiter
+from brandcast.social.accounts import AccountDirectory, load_accounts
 from brandcast.social.deliver import deliver_post
 from brandcast.social.linkedin_versions import SETTING, retirement_warning, today
-from brandcast.social.networks import Bluesky, LinkedIn, Mastodon, Network, X
+from brandcast.social.network_table import network_table
+from brandcast.social.networks import Network
 from brandcast.social.networks.null import NullNetwork
 from brandcast.social.settings import SocialSettings
 from brandcast.v1 import bus_pb2
@@ -39,20 +37,14 @@ def warn_about_linkedin_versions(settings: SocialSettings, accounts: AccountDire
     return found
 
 
-def default_networks(settings: SocialSettings, client: httpx.Client) -> dict[str, Network]:
-    # One store for every network: tokens and sessions shared by all workers, kept over restarts.
-    credentials = credential_store(settings.social_redis_url, settings.social_credentials_prefix)
-    networks: list[Network] = [
-        Mastodon(client, limits_ttl=settings.social_instance_cache_seconds),
-        Bluesky(client, credentials=credentials),
-        X(client, credentials=credentials),
-        LinkedIn(client, version=settings.social_linkedin_version),
-    ]
+def default_networks(settings: SocialSettings) -> dict[str, Network]:
+    """The networks ``SOCIAL_NETWORKS`` names, built from the channel table's rows."""
+    networks: list[Network] = ADAPTER.build_providers(settings)
     return {network.name: network for network in networks}
 
 
 class _AccountLimiters:
-    """One limiter per brand account, created on first use."""
+    """One limiter per brand account (``SOCIAL_RATE_LIMIT``), created on first use."""
 
     def __init__(self, settings: SocialSettings) -> None:
         self._settings = settings
@@ -61,38 +53,8 @@ class _AccountLimiters:
     def __call__(self, key: str) -> RateLimiter:
         limiter = self._limiters.get(key)
         if limiter is None:
-            limiter = _GuardedLimiter(
-                rate_limiter(
-                    self._settings.social_redis_url,
-                    f"social:{key}",
-                    self._settings.social_rate_per_second,
-                )
-            )
-            self._limiters[key] = limiter
+            limiter = self._limiters[key] = ADAPTER.rate_limiter(self._settings, key)
         return limiter
-
-
-class _GuardedLimiter:
-    """A limiter whose Redis being down delays the post instead of poisoning the batch."""
-
-    def __init__(self, inner: RateLimiter) -> None:
-        self._inner = inner
-
-    def acquire(self) -> None:
-        try:
-            self._inner.acquire()
-        except redis.RedisError as exc:
-            raise TransientProviderError(
-                "rate_limit_unavailable", f"the shared rate limit is unreachable: {exc}"
-            ) from exc
-
-
-def retry_policy(settings: SocialSettings) -> RetryPolicy:
-    return RetryPolicy(
-        max_attempts=settings.social_max_attempts,
-        base_delay=settings.social_retry_base_delay,
-        max_delay=settings.social_retry_max_delay,
-    )
 
 
 def bootstrap(
@@ -101,17 +63,18 @@ def bootstrap(
     accounts: AccountDirectory | None = None,
 ) -> Deliver:
     """The per-item delivery function of the worker; tests pass their own networks."""
+    if networks is None:
+        if settings.social_null_network:
+            networks = {name: NullNetwork(name) for name in channels.network_names()}
+        else:
+            # Built first: a network from another package registers its row on import.
+            networks = default_networks(settings)
     if accounts is None:
         configured = (
             load_accounts(settings.social_accounts_file) if settings.social_accounts_file else {}
         )
         accounts = AccountDirectory(configured, sandbox_url=settings.social_sandbox_url)
     warn_about_linkedin_versions(settings, accounts)
-    if networks is None and settings.social_null_network:
-        networks = {name: NullNetwork(name) for name in NETWORK_NAMES}
-    if networks is None:
-        client = httpx.Client(timeout=settings.social_http_timeout, follow_redirects=False)
-        networks = default_networks(settings, client)
     publish = partial(
         deliver_post, accounts=accounts, networks=networks, limiter_for=_AccountLimiters(settings)
     )
@@ -120,3 +83,12 @@ def bootstrap(
         return publish(item)
 
     return deliver
+
+
+ADAPTER = Adapter(
+    channel="social",
+    settings=SocialSettings,
+    providers=network_table(),
+    build=bootstrap,
+    provider_setting="networks",
+)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
-from brandcast.shared.worker import run_worker
 from brandcast.social.accounts import AccountsFileError, load_accounts
+from brandcast.social.bootstrap import ADAPTER
 from brandcast.social.settings import SocialSettings
 
 
@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="consume brandcast.social and publish posts")
     worker.add_argument(
-        "--concurrency", type=int, default=None, help="worker processes (SOCIAL_CONCURRENCY)"
+        "--concurrency", type=int, default=None, help="worker processes (SOCIAL_WORKER_CONCURRENCY)"
     )
     emulator = commands.add_parser("emulator", help="serve the Mastodon/Bluesky/X/LinkedIn sandbox")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -30,14 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run_worker(settings: SocialSettings, concurrency: int | None) -> int:
     if settings.social_accounts_file is not None:
         load_accounts(settings.social_accounts_file)  # fail now, not on the first post
-    from brandcast.social.worker import app  # noqa: PLC0415 - builds the Celery app
-
-    run_worker(
-        app,
-        "social",
-        concurrency=concurrency or settings.social_concurrency,
-        metrics_port=settings.metrics_port,
-    )
+    ADAPTER.run_worker(settings, concurrency=concurrency)
     return 0
 
 

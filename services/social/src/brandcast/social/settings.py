@@ -7,18 +7,32 @@ Every value is one ``SOCIAL_*`` variable (see the service README's table);
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
+from brandcast.shared import channels
 from brandcast.shared.config import CommonSettings
+from brandcast.shared.provider_table import UnknownProviderError
 from brandcast.social.credential_store import DEFAULT_PREFIX
 from brandcast.social.linkedin_versions import DEFAULT_VERSION as DEFAULT_LINKEDIN_VERSION
+from brandcast.social.network_table import network_table
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8040"
 
 
 class SocialSettings(CommonSettings):
+    renamed_variables: ClassVar[Mapping[str, str]] = {
+        "SOCIAL_RATE_PER_SECOND": "SOCIAL_RATE_LIMIT",
+        "SOCIAL_CONCURRENCY": "SOCIAL_WORKER_CONCURRENCY",
+    }
+
+    #: Networks this worker publishes to: names of the channel table, or dotted paths
+    #: (``package.module:Class``) of networks shipped in other packages.
+    social_networks: Annotated[tuple[str, ...], NoDecode] = channels.network_names()
     #: YAML or JSON mapping of brand account id -> network, base URL, credentials.
     social_accounts_file: Path | None = None
     #: Emulator that accounts missing from the accounts file post to; "" turns it off.
@@ -26,7 +40,7 @@ class SocialSettings(CommonSettings):
     #: Seconds before a network call is given up (and retried later).
     social_http_timeout: float = Field(default=10.0, gt=0)
     #: Posts per second per brand account, shared by all workers through Redis; 0 = no limit.
-    social_rate_per_second: float = Field(default=1.0, ge=0)
+    social_rate_limit: float = Field(default=1.0, ge=0)
     #: Redis holding the shared rate limit and the networks' tokens and sessions;
     #: "" keeps both per process (right for one worker process only).
     social_redis_url: str = "redis://127.0.0.1:6379/0"
@@ -37,7 +51,7 @@ class SocialSettings(CommonSettings):
     social_retry_base_delay: float = Field(default=2.0, gt=0)
     social_retry_max_delay: float = Field(default=900.0, gt=0)
     #: Worker processes of ``brandcast-social worker``.
-    social_concurrency: int = Field(default=2, ge=1)
+    social_worker_concurrency: int = Field(default=2, ge=1)
     #: Seconds a Mastodon instance's limits (``/api/v2/instance``) are cached.
     social_instance_cache_seconds: float = Field(default=600.0, ge=0)
     #: Replace every network by one that posts nothing and reports SENT (benchmarks only).
@@ -45,6 +59,23 @@ class SocialSettings(CommonSettings):
     #: ``LinkedIn-Version`` header (YYYYMM) unless an account sets its own.
     #: LinkedIn serves a version for a year: start-up warns 60 days before it retires.
     social_linkedin_version: str = Field(default=DEFAULT_LINKEDIN_VERSION, pattern=r"^\d{6}$")
+
+    @field_validator("social_networks", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("social_networks")
+    @classmethod
+    def _known_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one network is required")
+        try:
+            return network_table().check(value)
+        except UnknownProviderError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("social_sandbox_url")
     @classmethod

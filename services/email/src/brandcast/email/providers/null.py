@@ -15,5 +15,9 @@ from brandcast.shared.delivery import Outcome
 class NullProvider(EmailProvider):
     name = "null"
 
+    @classmethod
+    def from_settings(cls, settings: object) -> NullProvider:
+        return cls()
+
     def send(self, message: EmailMessage, *, idempotency_key: str) -> Outcome:
         return Outcome(provider=self.name, provider_message_id=idempotency_key)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,11 +27,23 @@ from brandcast.email.providers.base import EmailProvider
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
 
+if TYPE_CHECKING:
+    from brandcast.email.settings import EmailSettings
+
 IDEMPOTENCY_HEADER = "X-Brandcast-Idempotency-Key"
 
 
 class PostmarkProvider(EmailProvider):
     name = "postmark"
+
+    @classmethod
+    def from_settings(cls, settings: EmailSettings) -> PostmarkProvider:
+        return cls(
+            settings.email_postmark_url,
+            settings.email_postmark_token,
+            message_stream=settings.email_postmark_message_stream,
+            timeout=settings.email_postmark_timeout,
+        )
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ import os
 import smtplib
 import ssl
 import threading
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from brandcast.email.dkim_signing import DkimSigner
 from brandcast.email.message import EmailMessage, build_mime
@@ -31,6 +31,9 @@ from brandcast.shared.errors import (
     ProviderError,
     TransientProviderError,
 )
+
+if TYPE_CHECKING:
+    from brandcast.email.settings import EmailSettings
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,27 @@ _OUR_CONFIGURATION = frozenset({530, 534, 535, 538})
 
 class SmtpProvider(EmailProvider):
     name = "smtp"
+
+    @classmethod
+    def from_settings(cls, settings: EmailSettings) -> SmtpProvider:
+        dkim = None
+        if settings.email_dkim_private_key_file is not None:
+            dkim = DkimSigner.from_file(
+                settings.email_dkim_private_key_file,
+                selector=settings.email_dkim_selector,
+                domain=settings.email_dkim_domain,
+            )
+        return cls(
+            settings.email_smtp_host,
+            settings.email_smtp_port,
+            security=settings.email_smtp_security,
+            username=settings.email_smtp_username,
+            password=settings.email_smtp_password,
+            timeout=settings.email_smtp_timeout,
+            local_hostname=settings.email_smtp_local_hostname,
+            dkim=dkim,
+            max_connections=settings.email_smtp_connections,
+        )
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,10 +21,13 @@ from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.social.accounts import AccountConfig
 from brandcast.social.credential_store import CredentialStore, LocalCredentialStore
-from brandcast.social.networks import _http
+from brandcast.social.networks import _http, _resources
 from brandcast.social.networks._port import Network
 from brandcast.social.richtext import detect_facets, facet_records
 from brandcast.v1 import variant_pb2
+
+if TYPE_CHECKING:
+    from brandcast.social.settings import SocialSettings
 
 POST_COLLECTION = "app.bsky.feed.post"
 _TOKEN_ERRORS = ("ExpiredToken", "InvalidToken")
@@ -77,6 +80,10 @@ def public_url(handle: str, at_uri: str) -> str:
 
 class Bluesky(Network):
     name = "bluesky"
+
+    @classmethod
+    def from_settings(cls, settings: SocialSettings) -> Bluesky:
+        return cls(_resources.http_client(settings), credentials=_resources.credentials(settings))
 
     def __init__(
         self,

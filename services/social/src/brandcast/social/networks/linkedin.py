@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -17,9 +17,12 @@ from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.social.accounts import AccountConfig
 from brandcast.social.linkedin_versions import DEFAULT_VERSION, SETTING
-from brandcast.social.networks import _http
+from brandcast.social.networks import _http, _resources
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
+
+if TYPE_CHECKING:
+    from brandcast.social.settings import SocialSettings
 
 _RESERVED = re.compile(r"([|{}@\[\]()<>#\\*_~])")
 _HASHTAG = re.compile(r"(?:^|(?<=\s))#(\w*[^\W\d]\w*)")
@@ -39,6 +42,10 @@ def little_text(text: str) -> str:
 
 class LinkedIn(Network):
     name = "linkedin"
+
+    @classmethod
+    def from_settings(cls, settings: SocialSettings) -> LinkedIn:
+        return cls(_resources.http_client(settings), version=settings.social_linkedin_version)
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grapheme
 import httpx
@@ -18,9 +19,12 @@ import httpx
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.social.accounts import AccountConfig
-from brandcast.social.networks import _http
+from brandcast.social.networks import _http, _resources
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
+
+if TYPE_CHECKING:
+    from brandcast.social.settings import SocialSettings
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 DEFAULT_MAX_CHARACTERS = 500
@@ -47,6 +51,12 @@ def mastodon_length(text: str, characters_per_url: int = DEFAULT_CHARACTERS_PER_
 
 class Mastodon(Network):
     name = "mastodon"
+
+    @classmethod
+    def from_settings(cls, settings: SocialSettings) -> Mastodon:
+        return cls(
+            _resources.http_client(settings), limits_ttl=settings.social_instance_cache_seconds
+        )
 
     def __init__(
         self,

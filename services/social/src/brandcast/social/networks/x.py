@@ -14,15 +14,19 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from brandcast.shared.delivery import Outcome
 from brandcast.social.accounts import AccountConfig
 from brandcast.social.credential_store import CredentialStore, LocalCredentialStore
-from brandcast.social.networks import _http
+from brandcast.social.networks import _http, _resources
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
+
+if TYPE_CHECKING:
+    from brandcast.social.settings import SocialSettings
 
 #: Seconds before a stored access token's end at which it is renewed rather than used.
 EXPIRY_MARGIN = 60.0
@@ -53,6 +57,10 @@ def error_message(body: dict[str, object]) -> str:
 
 class X(Network):
     name = "x"
+
+    @classmethod
+    def from_settings(cls, settings: SocialSettings) -> X:
+        return cls(_resources.http_client(settings), credentials=_resources.credentials(settings))
 
     def __init__(
         self,

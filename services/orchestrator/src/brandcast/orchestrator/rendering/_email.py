@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -19,7 +20,9 @@ import css_inline
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
+from brandcast.orchestrator.rendering._contrast import label_on, readable_on
 from brandcast.orchestrator.rendering._errors import RenderError
+from brandcast.orchestrator.rendering._html_links import rewrite_links, safe_url
 from brandcast.orchestrator.rendering._links import Utm
 from brandcast.orchestrator.rendering._locale import LocalizedContent, unsubscribe_label
 from brandcast.orchestrator.rendering._sandbox import CompiledTemplate, escape_html
@@ -30,9 +33,13 @@ DEFAULT_SECONDARY_COLOR = "#111827"
 PREHEADER_LENGTH = 100
 
 _FOOTER_LINK_STYLE = "color: #6b7280;text-decoration: underline;"
-_SLOT = "bc-slot-5e1f0c"
-_SLOT_PATTERN = re.compile(rf"{_SLOT}-(\w+)")
-_HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
+# The background of the content and of the footer: what text colours are checked against.
+CONTENT_BACKGROUND = "#ffffff"
+_DEFAULT_TEXT_COLOR = "#1f2937"
+# A marker that no marketer or recipient can type: drawn anew by every process.
+_SLOT = f"bcslot{secrets.token_hex(12)}"
+_SLOT_NAMES = ("content", "preheader", "unsubscribe")
+_SLOT_PATTERN = re.compile(rf"{_SLOT}-({'|'.join(_SLOT_NAMES)})\b")
 
 # Our own layouts (trusted, so not sandboxed); user data in them is escaped by autoescape.
 _HTML_LAYOUT_ENV = Environment(
@@ -75,18 +82,6 @@ def fill_slots(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
     return "".join(
         part if index % 2 == 0 else values.get(part, slot(part)) for index, part in enumerate(parts)
     )
-
-
-def track_html_links(document: str, utm: Utm) -> str:
-    """Adds the UTM parameters to every http(s) <a href> of an HTML document or fragment."""
-
-    def rewrite(match: re.Match[str]) -> str:
-        url = html.unescape(match.group(2))
-        if not url.startswith(("http://", "https://")):
-            return match.group(0)
-        return match.group(1) + html.escape(utm.apply(url), quote=True) + match.group(3)
-
-    return _HREF.sub(rewrite, document)
 
 
 def default_preheader(body: str) -> str:
@@ -146,13 +141,17 @@ class EmailLayout:
             content_slot = Markup(slot("content"))  # noqa: S704 - a fixed identifier
         else:
             content_slot = Markup(t.html.render(context))  # noqa: S704 - sandboxed, autoescaped
+        primary = kit.primary_color or DEFAULT_PRIMARY_COLOR
+        secondary = kit.secondary_color or DEFAULT_SECONDARY_COLOR
         layout = _HTML_LAYOUT.render(
             lang=content.locale,
             title=subject or content.headline,
             css=Markup(_LAYOUT_CSS),  # noqa: S704 - our own stylesheet
-            primary_color=kit.primary_color or DEFAULT_PRIMARY_COLOR,
-            secondary_color=kit.secondary_color or DEFAULT_SECONDARY_COLOR,
+            primary_color=primary,
+            headline_color=readable_on(CONTENT_BACKGROUND, secondary, primary, _DEFAULT_TEXT_COLOR),
+            cta_label_color=label_on(primary),
             brand_name=kit.name,
+            footer_brand_name=_footer_brand_name(kit.name, kit.postal_address),
             logo_url=kit.logo_url,
             image_url=self._spec.core_message.image_url,
             headline=content.headline,
@@ -165,22 +164,24 @@ class EmailLayout:
             preheader_slot=Markup(slot("preheader")),  # noqa: S704 - a fixed identifier
             unsubscribe_slot=Markup(slot("unsubscribe")),  # noqa: S704 - a fixed identifier
         )
-        inlined = track_html_links(_INLINER.inline(layout), self._utm)
+        inlined = rewrite_links(_INLINER.inline(layout), self._utm)
         if t.text is None:
-            text_content: str = _TEXT_CONTENT.render(
-                headline=content.headline,
-                body=content.body,
-                cta_text=content.cta_text,
-                cta_url=self._cta_url,
+            text_content: str = self._utm.apply_in_text(
+                _TEXT_CONTENT.render(
+                    headline=content.headline,
+                    body=content.body,
+                    cta_text=content.cta_text,
+                    cta_url=self._cta_url,
+                )
             )
         elif t.text.is_personal:
             text_content = slot("content")
         else:
-            text_content = t.text.render(context)
+            text_content = self._utm.apply_in_text(t.text.render(context))
         text = _TEXT_LAYOUT.render(
             content_slot=text_content.strip(),
             legal_footer=kit.legal_footer,
-            brand_name=kit.name,
+            brand_name=_footer_brand_name(kit.name, kit.postal_address),
             postal_address=kit.postal_address,
             unsubscribe_slot=slot("unsubscribe"),
         )
@@ -211,12 +212,12 @@ class EmailLayout:
         text_values = {"unsubscribe": f"{label}: {link}" if link else ""}
         t = self._templates
         if t.html is not None and t.html.is_personal:
-            fragment = track_html_links(t.html.render(context), self._utm)
-            html_values["content"] = css_inline.inline_fragment(
-                fragment, _FRAGMENT_CSS, load_remote_stylesheets=False
+            fragment = css_inline.inline_fragment(
+                t.html.render(context), _FRAGMENT_CSS, load_remote_stylesheets=False
             )
+            html_values["content"] = rewrite_links(fragment, self._utm)
         if t.text is not None and t.text.is_personal:
-            text_values["content"] = t.text.render(context).strip()
+            text_values["content"] = self._utm.apply_in_text(t.text.render(context)).strip()
         return (
             subject,
             preheader,
@@ -250,10 +251,20 @@ class EmailLayout:
 
 def _unsubscribe_anchor(link: str, label: str) -> str:
     # Filled in after CSS inlining, so it carries the footer link style itself.
+    href = safe_url("href", link, tag="a", utm=None)
+    if href is None:
+        return escape_html(label)
     return (
-        f'<a href="{html.escape(link, quote=True)}" style="{_FOOTER_LINK_STYLE}">'
+        f'<a href="{html.escape(href, quote=True)}" style="{_FOOTER_LINK_STYLE}">'
         f"{escape_html(label)}</a>"
     )
+
+
+def _footer_brand_name(name: str, postal_address: str) -> str:
+    """The brand's name before its address, unless the address already starts with it."""
+    if name and name.strip().lower() in postal_address.lower():
+        return ""
+    return name
 
 
 def _paragraphs(body: str) -> list[list[str]]:

@@ -36,6 +36,9 @@ _COMMON_NAMES = frozenset({"brand", "campaign", "message"})
 _EMAIL_NAMES = _COMMON_NAMES | {"recipient", "unsubscribe_url"}
 _SMS_NAMES = _COMMON_NAMES | {"recipient", "link", "opt_out"}
 _SOCIAL_NAMES = _COMMON_NAMES | {"account", "link", "hashtags"}
+# The unsubscribe link of a preview: the real one carries a signed per-delivery token.
+PREVIEW_UNSUBSCRIBE_BASE = "https://unsubscribe.invalid"
+PREVIEW_UNSUBSCRIBE_TOKEN = "preview"  # noqa: S105 - a stand-in, not a secret
 # Hard cap on what a per-locale cache may hold; a stream of odd locale tags cannot grow it.
 _LOCALE_CACHE_SIZE = 256
 
@@ -198,7 +201,7 @@ class CampaignRenderer:
         out: list[campaign_service_pb2.PreviewVariant] = []
         for recipient in recipients:
             if channels.email.enabled:
-                email = self.email(recipient)
+                email = self.email(recipient, unsubscribe_url=self._preview_unsubscribe_url())
                 out.append(
                     campaign_service_pb2.PreviewVariant(
                         channel=campaign_pb2.CHANNEL_EMAIL,
@@ -229,6 +232,12 @@ class CampaignRenderer:
                     )
                 )
         return out
+
+    def _preview_unsubscribe_url(self) -> str:
+        """Where a sent email's one-click unsubscribe link would be, with a stand-in token:
+        the preview shows the email exactly as sent, footer link included."""
+        base = self._spec.channels.email.unsubscribe_url or PREVIEW_UNSUBSCRIBE_BASE
+        return f"{base.rstrip('/')}/{PREVIEW_UNSUBSCRIBE_TOKEN}"
 
     # -- rendering -----------------------------------------------------------------------
 

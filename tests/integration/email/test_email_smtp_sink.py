@@ -284,3 +284,20 @@ def test_sink_fail_rules_from_the_command_line_syntax(tmp_path: Path) -> None:
         controller.stop()
     assert len(read_index(tmp_path / "m")) == 1
     assert controller.handler.refused == [("slow@example.org", 451)] * 2
+
+
+@pytest.mark.parametrize("word", ["a", "é"])
+def test_a_body_line_over_998_octets_arrives_whole(
+    sink: SinkController, smtp: SmtpProvider, word: str
+) -> None:
+    """Issue #19: a 5,000-character line used to fail with "Line too long" at
+    the server (the sink, like aiosmtpd and Postfix, refuses lines over 1,000
+    octets); the part is encoded so that no line on the wire is that long."""
+    line = (word * 4999) + "!"
+    send(smtp, "reader@example.org", text=line, html=f"<p>{line}</p>")
+    [entry] = wait_for_messages(sink.handler.directory, 1)
+    raw = (sink.handler.directory / str(entry["file"])).read_bytes()
+    assert max(len(wire_line) for wire_line in raw.split(b"\r\n")) <= 998
+    parsed = parse(sink, entry)
+    assert parsed.get_body(("plain",)).get_content().strip() == line  # type: ignore[union-attr]
+    assert line in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]

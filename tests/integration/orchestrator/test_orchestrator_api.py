@@ -568,3 +568,30 @@ def test_preview_refuses_the_phone_numbers_submit_refuses(api: Api) -> None:
             call()
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "spec.audience[1].phone" in violations(caught.value)
+
+
+def test_list_campaigns_answers_summaries_and_get_the_whole_spec(api: Api) -> None:
+    """Issue #19 item 3: 17 campaigns with 1 MiB headlines made the list
+    answer 18.9 MB. Texts are limited now, and a list carries summaries."""
+    ids = []
+    for n in range(17):
+        spec = make_spec(1, name=f"Big {n}")
+        spec.core_message.body = "b" * 60_000
+        spec.labels["team"] = "growth"
+        ids.append(
+            api.campaigns.SubmitCampaign(
+                API.SubmitCampaignRequest(spec=spec), metadata=AUTH
+            ).campaign.id
+        )
+    page = api.campaigns.ListCampaigns(API.ListCampaignsRequest(), metadata=AUTH)
+    assert page.ByteSize() < 17 * 1024
+    first = page.campaigns[0]
+    assert first.spec.name == "Big 16"
+    assert first.spec.brand_kit.name == "Acme Coffee"
+    assert first.spec.channels.email.enabled
+    assert first.spec.channels.sms.enabled
+    assert dict(first.spec.labels) == {"team": "growth"}
+    assert first.spec.core_message.body == ""
+    assert first.audience_size == 1
+    whole = api.campaigns.GetCampaign(API.GetCampaignRequest(campaign_id=ids[-1]), metadata=AUTH)
+    assert whole.campaign.spec.core_message.body == "b" * 60_000

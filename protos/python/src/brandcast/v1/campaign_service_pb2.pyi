@@ -469,7 +469,10 @@ class ListCampaignsResponse(_message.Message):
     next_page_token: _builtins.str
     @_builtins.property
     def campaigns(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_pb2.Campaign]:
-        """Newest first. Specs carry no audience."""
+        """Newest first. Each spec is a summary: its name, the brand kit's name, the
+        schedule, priority, labels and which channels are enabled (no audience,
+        texts or settings). GetCampaign returns the whole spec.
+        """
 
     def __init__(
         self,

@@ -34,12 +34,19 @@ def parse_clock_time(value: str) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
+#: Longest IANA zone name accepted (the longest in tzdata has 32 characters).
+MAX_ZONE_NAME: Final = 64
+
+
 @lru_cache(maxsize=512)
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``; ``ValueError`` when there is no such zone."""
+    if len(name) > MAX_ZONE_NAME:
+        # Looked up as a file name: a very long one fails with OSError instead.
+        raise ValueError(f"{name[:MAX_ZONE_NAME]!r}... is not an IANA time zone")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"{name!r} is not an IANA time zone") from exc
 
 

@@ -45,6 +45,7 @@ from brandcast.orchestrator.store import QueryDeadlineError, Store
 from brandcast.orchestrator.validation import normalize_address, validate_spec
 from brandcast.orchestrator.watch import watch_campaign
 from brandcast.shared import metrics, telemetry
+from brandcast.v1 import campaign_pb2
 from brandcast.v1 import campaign_service_pb2 as api
 from brandcast.v1 import campaign_service_pb2_grpc as api_grpc
 
@@ -252,6 +253,8 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             )
         except ValueError as exc:
             raise _bad_token("page_token") from exc
+        for campaign in campaigns:
+            summarize_spec(campaign.spec)
         return api.ListCampaignsResponse(campaigns=campaigns, next_page_token=token)
 
     @mapped_errors
@@ -436,6 +439,24 @@ def _accepted(result: SubmitResult) -> None:
         result.recipients_received,
         extra={"campaign_id": result.campaign.id},
     )
+
+
+def summarize_spec(spec: campaign_pb2.CampaignSpec) -> None:
+    """Reduce a spec to what a list shows (name, brand, schedule, priority,
+    labels, enabled channels): a page of 500 whole specs could reach the
+    message size limit, and one campaign's spec comes from GetCampaign."""
+    summary = campaign_pb2.CampaignSpec(
+        name=spec.name,
+        brand_kit=campaign_pb2.BrandKit(name=spec.brand_kit.name),
+        priority=spec.priority,
+        labels=spec.labels,
+    )
+    if spec.HasField("schedule"):
+        summary.schedule.CopyFrom(spec.schedule)
+    for channel in ("email", "sms", "social"):
+        if getattr(spec.channels, channel).enabled:
+            getattr(summary.channels, channel).enabled = True
+    spec.CopyFrom(summary)
 
 
 def _client_of(context: grpc.ServicerContext) -> str:

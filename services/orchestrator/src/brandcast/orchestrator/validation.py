@@ -11,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from brandcast.orchestrator.quiet_hours import parse_clock_time, zone
 from brandcast.orchestrator.rendering import FieldViolation
+from brandcast.orchestrator.text_limits import (
+    clean_recipient,
+    recipient_violations,
+    spec_text_violations,
+)
 from brandcast.shared import channels as channel_table
 from brandcast.v1 import campaign_pb2
 
@@ -25,7 +29,6 @@ MAX_NAME_LENGTH: Final = 200
 MAX_ID_LENGTH: Final = 200
 MAX_ATTRIBUTES: Final = 50
 MAX_ATTRIBUTE_BYTES: Final = 2048
-MAX_TEXT_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,6 @@ def validate_spec(spec: campaign_pb2.CampaignSpec, prefix: str = "spec") -> list
     core = spec.core_message
     if not (core.headline.strip() or core.body.strip()):
         bad("core_message", "a headline or a body is required")
-    if len(core.body.encode()) > MAX_TEXT_BYTES:
-        bad("core_message.body", f"must be at most {MAX_TEXT_BYTES} bytes")
     if core.cta_url and not _is_http_url(core.cta_url):
         bad("core_message.cta_url", "must be an absolute http(s) URL")
     if core.image_url and not _is_http_url(core.image_url):
@@ -138,12 +139,16 @@ def validate_spec(spec: campaign_pb2.CampaignSpec, prefix: str = "spec") -> list
             bad("channels.email.unsubscribe_url", "must be an absolute http(s) URL")
     if channels.sms.enabled and not kit.sms_sender:
         bad("brand_kit.sms_sender", "is required when sms is enabled")
+    # Sizes, NUL and header line breaks of every text field, from one table.
+    out += spec_text_violations(spec, prefix)
     out += _validate_quiet_hours(spec, prefix)
     out += _validate_social(spec, prefix)
     if spec.HasField("schedule") and spec.schedule.HasField("send_at"):
         send_at = spec.schedule.send_at
         if send_at.seconds < 0 or send_at.seconds > 253402300799:
             bad("schedule.send_at", "is out of range")
+        if not 0 <= send_at.nanos <= 999_999_999:
+            bad("schedule.send_at.nanos", "must be from 0 to 999999999")
     return out
 
 
@@ -217,7 +222,7 @@ class RecipientChecker:
     def check(
         self, recipient: campaign_pb2.Recipient, path: str
     ) -> CheckedRecipient | list[FieldViolation]:
-        out: list[FieldViolation] = []
+        out = recipient_violations(recipient, path)
         if not recipient.id:
             out.append(FieldViolation(f"{path}.id", "is required"))
         elif len(recipient.id) > MAX_ID_LENGTH:
@@ -256,8 +261,8 @@ class RecipientChecker:
             out.append(FieldViolation(path, f"needs {wanted} for the enabled channels"))
         if recipient.timezone:
             try:
-                ZoneInfo(recipient.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+                zone(recipient.timezone)
+            except ValueError:
                 out.append(FieldViolation(f"{path}.timezone", "is not an IANA time zone"))
         if len(recipient.attributes) > MAX_ATTRIBUTES:
             out.append(FieldViolation(f"{path}.attributes", f"at most {MAX_ATTRIBUTES} attributes"))
@@ -271,4 +276,5 @@ class RecipientChecker:
                 )
         if out:
             return out
+        clean_recipient(recipient)
         return CheckedRecipient(recipient, email, phone, tuple(skipped))

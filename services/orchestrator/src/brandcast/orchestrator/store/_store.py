@@ -101,15 +101,38 @@ def _encode_token(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
 
-def decode_token(token: str, arity: int) -> list[Any]:
-    """The values of a page token; ``ValueError`` when it is not one of ours."""
+def decode_token(
+    token: str, arity: int, types: tuple[type[int] | type[str], ...] | None = None
+) -> list[Any]:
+    """The values of a page token; ``ValueError`` when it is not one of ours.
+
+    A forged token must not reach the database as a value it cannot bind or
+    compare: each value is an int within BIGINT or a short string (of the type
+    ``types`` gives for its position, when given).
+    """
     try:
         values = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeError) as exc:
+    except (ValueError, UnicodeError, RecursionError) as exc:
         raise ValueError("not a valid page token") from exc
     if not isinstance(values, list) or len(values) != arity:
         raise ValueError("not a valid page token")
+    for n, value in enumerate(values):
+        wanted = types[n] if types is not None else (int, str)
+        if not _token_value_ok(value) or not isinstance(value, wanted):
+            raise ValueError("not a valid page token")
     return values
+
+
+#: Longest string a page token may carry (ids and addresses are far shorter).
+_MAX_TOKEN_TEXT: Final = 1000
+
+
+def _token_value_ok(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, str) and len(value) <= _MAX_TOKEN_TEXT and "\x00" not in value
 
 
 @dataclass(frozen=True)
@@ -350,7 +373,7 @@ class Store:
     ) -> tuple[list[campaign_pb2.Campaign], str]:
         query = select(campaigns).order_by(campaigns.c.created_us.desc(), campaigns.c.id.desc())
         if page_token:
-            created, cid = decode_token(page_token, 2)
+            created, cid = decode_token(page_token, 2, (int, str))
             query = query.where(
                 or_(
                     campaigns.c.created_us < created,
@@ -398,7 +421,7 @@ class Store:
         if status:
             query = query.where(deliveries.c.status == status)
         if page_token:
-            (after,) = decode_token(page_token, 1)
+            (after,) = decode_token(page_token, 1, (str,))
             query = query.where(deliveries.c.id > after)
         with self._read(timeout) as conn:
             rows = conn.execute(query.order_by(deliveries.c.id).limit(page_size + 1)).all()
@@ -659,7 +682,7 @@ class Store:
         if query:
             statement = statement.where(suppressions.c.address.contains(query, autoescape=True))
         if page_token:
-            after_channel, after_address = decode_token(page_token, 2)
+            after_channel, after_address = decode_token(page_token, 2, (int, str))
             statement = statement.where(
                 tuple_(suppressions.c.channel, suppressions.c.address)
                 > tuple_(after_channel, after_address)

@@ -99,6 +99,8 @@ def test_links_in_the_text_template_are_tracked(spec: campaign_pb2.CampaignSpec)
 
 def test_non_ascii_urls_are_encoded_in_every_channel(spec: campaign_pb2.CampaignSpec) -> None:
     spec.core_message.cta_url = "https://bücher.example/frühling?wahl=süß"
+    spec.core_message.body = "Also https://café.example/menü today."
+    spec.channels.sms.segment_budget = 3
     renderer = CampaignRenderer(spec)
     encoded = "https://xn--bcher-kva.example/fr%C3%BChling?wahl=s%C3%BC%C3%9F"
     email = renderer.email(campaign_pb2.Recipient(id="r")).variant
@@ -106,9 +108,11 @@ def test_non_ascii_urls_are_encoded_in_every_channel(spec: campaign_pb2.Campaign
     assert encoded in email.html
     assert encoded in email.text
     assert encoded in sms.text
+    assert "https://xn--caf-dma.example/men%C3%BC" in sms.text
     for account in renderer.social_accounts():
         post = renderer.social(account).variant
         assert encoded in post.text
+        assert "https://xn--caf-dma.example/men%C3%BC" in post.text
         assert post.text.isascii() or "bücher" not in post.text
         for facet in post.facets:
             assert facet.value.isascii()

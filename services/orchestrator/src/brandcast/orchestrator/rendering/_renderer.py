@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from brandcast.orchestrator.rendering._email import EmailLayout, EmailTemplates, LocaleEmail
 from brandcast.orchestrator.rendering._errors import FieldViolation, Rendered, RenderError
-from brandcast.orchestrator.rendering._links import Utm, url_problem
+from brandcast.orchestrator.rendering._links import Utm, encode_urls_in_text, url_problem
 from brandcast.orchestrator.rendering._locale import (
     ContentResolver,
     LocalizedContent,
@@ -170,7 +170,7 @@ class CampaignRenderer:
             body_start = 0
         else:
             text, body_start = self._default_sms_text(content)
-        fitted = self._sms.fit(text, link, opt_out, body_start=body_start)
+        fitted = self._sms.fit(encode_urls_in_text(text), link, opt_out, body_start=body_start)
         variant = variant_pb2.SmsVariant(
             text=fitted.text,
             encoding=fitted.encoding,
@@ -339,6 +339,7 @@ class CampaignRenderer:
                 parts.append(kit.legal_footer)
             text = "\n\n".join(p.strip() for p in parts if p.strip())
             field = "core_message.body"
+        text = encode_urls_in_text(text)
         kept = [link]
         if account.network == campaign_pb2.SOCIAL_NETWORK_LINKEDIN:
             kept.append(kit.legal_footer.strip())

@@ -2,46 +2,58 @@
 
 Templates are untrusted: they run in Jinja2's immutable sandbox (no `__class__`, `mro`,
 `|attr('__...')`, `format` tricks, no mutating the context) with `StrictUndefined`, and
-their cost is bounded: `range()` draws from a per-render budget of items, string/list
-repetition and `**` are capped, padding widths in `format`/`center`/`indent` are capped,
-and the output of one field stops at MAX_OUTPUT_CHARS. Every failure becomes a
-`RenderError` naming the field (which is also the template's name), the line and the reason.
+their cost is bounded per render (see _sandbox_limits: loop iterations over anything,
+range items, printed characters, string sizes, render time). What is printed must be text
+or a number: a function (`lipsum`, `cycler`) or a group of values (`message`) is an error
+naming it, never a Python repr. `include`, `import` and `extends` are not supported: a
+template cannot load another. Every failure becomes a `RenderError` naming the field
+(which is also the template's name), the line and, in a marketer's words, the reason.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
-from jinja2 import filters as jinja_filters
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.meta import find_undeclared_variables
-from jinja2.nodes import EvalContext
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace, generate_lorem_ipsum, pass_eval_context
+from jinja2.utils import Cycler, Joiner, Namespace
 from markupsafe import Markup
 
+from brandcast.orchestrator.rendering import _sandbox_limits as limits
 from brandcast.orchestrator.rendering._errors import RenderError
+from brandcast.orchestrator.rendering._sandbox_limits import (
+    MAX_OUTPUT_CHARS,
+    MAX_RANGE_ITEMS,
+    TemplateLimitError,
+)
 
-MAX_OUTPUT_CHARS = 1_000_000
-MAX_RANGE_ITEMS = 10_000
-MAX_PAD_WIDTH = 1_000
-MAX_POWER_BITS = 4_096
+__all__ = [
+    "MAX_OUTPUT_CHARS",
+    "MAX_RANGE_ITEMS",
+    "CompiledTemplate",
+    "Scope",
+    "TemplateLimitError",
+    "compile_template",
+    "escape_html",
+]
 
-_range_budget: ContextVar[list[int]] = ContextVar("range_budget")
-_WIDE_FORMAT = re.compile(r"(?:%|:)[^%{}]*?\d{4,}")
-
-
-class TemplateLimitError(SecurityError):
-    """A template went over one of the sandbox's size limits."""
+_PRINTABLE = "bc_printable"
+_LOOP_ITEMS = "bc_loop_items"
+_NOT_SUPPORTED = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from ... import",
+    nodes.Extends: "extends",
+}
 
 
 class Scope(dict[str, Any]):
@@ -65,123 +77,89 @@ class _NamedStrictUndefined(StrictUndefined):
         return str(super()._undefined_message)
 
 
-def _bounded_range(*args: int) -> range:
-    items = range(*args)
-    budget = _range_budget.get([MAX_RANGE_ITEMS])
-    if len(items) > budget[0]:
-        raise TemplateLimitError(
-            f"range() of {len(items)} items is over what is left ({budget[0]}) of the "
-            f"{MAX_RANGE_ITEMS} range items one render may use"
+class TemplateValueError(SecurityError):
+    """A template printed something that is not text: a function or a group of values."""
+
+
+def _printable(value: Any, name: str) -> Any:
+    """What `{{ name }}` may print: text and numbers, never a repr."""
+    if isinstance(value, str | int | float | Undefined) or value is None:
+        limits.count_output(str(value))
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        text = ", ".join(str(v) for v in value)  # hashtags, default_hashtags
+        limits.count_output(text)
+        return text
+    if isinstance(value, Mapping | Namespace):
+        keys = value if isinstance(value, Mapping) else ()
+        example = next((k for k in keys if isinstance(k, str)), "name")
+        raise TemplateValueError(
+            f"'{name}' is a group of values and cannot be printed as a whole; print one of "
+            f"them, for example {{{{ {name}.{example} }}}}"
         )
-    budget[0] -= len(items)
-    return items
+    if callable(value) or isinstance(value, Cycler | Joiner):
+        raise TemplateValueError(
+            f"'{name}' is a function and cannot be printed; call it, for example {name}()"
+        )
+    raise TemplateValueError(f"'{name}' cannot be printed: it is neither text nor a number")
 
 
-class _BoundedNamespace(Namespace):
-    """`namespace()` whose attributes cannot grow past the output limit (doubling loops)."""
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        _check_size(value)
-        super().__setitem__(name, value)
-
-
-def _check_size(value: Any) -> None:
-    if isinstance(value, str | list | tuple | dict) and len(value) > MAX_OUTPUT_CHARS:
-        raise TemplateLimitError(f"a value of {len(value)} items is over {MAX_OUTPUT_CHARS}")
-
-
-def _check_width(width: Any) -> None:
-    if isinstance(width, int) and width > MAX_PAD_WIDTH:
-        raise TemplateLimitError(f"a width of {width} is over the limit of {MAX_PAD_WIDTH}")
+def _expression_name(node: nodes.Node) -> str:
+    if isinstance(node, nodes.Name):
+        return str(node.name)
+    if isinstance(node, nodes.Getattr):
+        return f"{_expression_name(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return f"{_expression_name(node.node)}[{node.arg.value!r}]"
+    if isinstance(node, nodes.Call):
+        return f"{_expression_name(node.node)}(...)"
+    if isinstance(node, nodes.Filter) and node.node is not None:
+        return f"{_expression_name(node.node)}|{node.name}"
+    return "this expression"
 
 
-def _check_format_string(fmt: Any) -> None:
-    if isinstance(fmt, str) and _WIDE_FORMAT.search(fmt):
-        raise TemplateLimitError(f"format widths over {MAX_PAD_WIDTH} are not allowed")
+def _guard(tree: nodes.Template) -> None:
+    """Every printed expression checked, every loop counted (rewrites the parsed tree)."""
+    for output in tree.find_all(nodes.Output):
+        output.nodes = [
+            child
+            if isinstance(child, nodes.TemplateData)
+            else nodes.Filter(
+                child,
+                _PRINTABLE,
+                [nodes.Const(_expression_name(child))],
+                [],
+                None,
+                None,
+                lineno=child.lineno,
+            )
+            for child in output.nodes
+        ]
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, _LOOP_ITEMS, [], [], None, None, lineno=loop.lineno)
 
 
-def _bounded_center(value: str, width: int = 80) -> str:
-    _check_width(width)
-    return str(jinja_filters.do_center(value, width))
-
-
-def _bounded_indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
-    _check_width(width)
-    if isinstance(width, str):
-        _check_size(width * 2)
-    return str(jinja_filters.do_indent(s, width, first, blank))
-
-
-def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
-    _check_format_string(value)
-    return str(jinja_filters.do_format(value, *args, **kwargs))
-
-
-# Filters and str methods whose result can be far larger than their input: the
-# size is checked before the work, since checking the result would come after
-# the allocation (``range(10000)|join('x' * 999999)`` is ten gigabytes).
-
-
-def _check_length(size: int) -> None:
-    if size > MAX_OUTPUT_CHARS:
-        raise TemplateLimitError(f"a result of {size} characters is over {MAX_OUTPUT_CHARS}")
-
-
-def _check_replace(text: Any, old: Any, new: Any, count: Any = None) -> None:
-    text, old, new = str(text), str(old), str(new)
-    hits = text.count(old) if old else len(text) + 1
-    if isinstance(count, int) and count >= 0:
-        hits = min(hits, count)
-    _check_length(len(text) + hits * max(0, len(new) - len(old)))
-
-
-def _check_join(separator: Any, items: list[Any]) -> None:
-    size = len(str(separator)) * max(0, len(items) - 1)
-    _check_length(size + sum(len(str(item)) for item in items))
-
-
-@pass_eval_context
-def _bounded_replace(
-    eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None
-) -> str:
-    _check_replace(s, old, new, count)
-    return str(jinja_filters.do_replace(eval_ctx, s, old, new, count))
-
-
-@pass_eval_context
-def _bounded_join(
-    eval_ctx: EvalContext, value: Any, d: str = "", attribute: str | int | None = None
-) -> str:
-    items = list(value)
-    _check_size(items)
-    _check_join(d, items)
-    return str(jinja_filters.do_join(eval_ctx, items, d, attribute))
-
-
-def _bounded_batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
-    _check_count(linecount)
-    return jinja_filters.do_batch(value, linecount, fill_with)
-
-
-def _bounded_slice(value: Any, slices: int, fill_with: Any = None) -> Any:
-    _check_count(slices)
-    return jinja_filters.do_slice(value, slices, fill_with)
-
-
-def _check_count(count: Any) -> None:
-    if isinstance(count, int) and count > MAX_RANGE_ITEMS:
-        raise TemplateLimitError(f"{count} is over the limit of {MAX_RANGE_ITEMS} items")
-
-
-def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
-    _check_count(n * max)
-    return str(generate_lorem_ipsum(n, html, min, max))
+class _BoundedCodeGenerator(CodeGenerator):
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 - Jinja's name
+        # `a ~ b`: the parts are measured before they are joined (doubling loops).
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.bounded_join({join}, (")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
 
 
 class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox with size limits on the operations that can blow up."""
+    """The immutable sandbox with limits on everything that can blow up."""
 
-    intercepted_binops = frozenset({"*", "**", "+"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _BoundedCodeGenerator
 
     def __init__(self, *, autoescape: bool) -> None:
         super().__init__(
@@ -191,40 +169,36 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self.globals["range"] = _bounded_range
-        self.globals["namespace"] = _BoundedNamespace
-        self.filters["center"] = _bounded_center
-        self.filters["indent"] = _bounded_indent
-        self.filters["format"] = _bounded_format
-        self.filters["replace"] = _bounded_replace
-        self.filters["join"] = _bounded_join
-        self.filters["batch"] = _bounded_batch
-        self.filters["slice"] = _bounded_slice
-        self.globals["lipsum"] = _bounded_lipsum
+        self.concat = limits.bounded_concat  # type: ignore[method-assign]
+        self.bounded_join = limits.bounded_join
+        self.globals["range"] = limits.bounded_range
+        self.globals["namespace"] = limits.BoundedNamespace
+        self.globals["lipsum"] = limits.bounded_lipsum
+        self.filters.update(
+            {
+                "center": limits.bounded_center,
+                "indent": limits.bounded_indent,
+                "format": limits.bounded_format,
+                "replace": limits.bounded_replace,
+                "join": limits.bounded_join_filter,
+                "batch": limits.bounded_batch,
+                "slice": limits.bounded_slice,
+                _PRINTABLE: _printable,
+                _LOOP_ITEMS: limits.loop_items,
+            }
+        )
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
+        limits.budget().check_time()
         if operator_ == "*":
-            for seq, times in ((left, right), (right, left)):
-                too_long = (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > MAX_OUTPUT_CHARS
-                )
-                if too_long:
-                    raise TemplateLimitError(f"repeating a value {times} times is too large")
-            return operator.mul(left, right)
-        if operator_ == "**":
-            huge = (
-                isinstance(left, int)
-                and isinstance(right, int)
-                and max(abs(left), 2).bit_length() * right > MAX_POWER_BITS
-            )
-            if huge:
-                raise TemplateLimitError(f"{left} ** {right} is too large")
-            return operator.pow(left, right)
-        result = super().call_binop(context, operator_, left, right)
-        _check_size(result)
-        return result
+            limits.check_repeat(left, right)
+        elif operator_ == "**":
+            limits.check_power(left, right)
+        elif operator_ == "%":
+            limits.check_format_string(left)
+        elif isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+            limits.check_length(len(left) + len(right))
+        return super().call_binop(context, operator_, left, right)
 
     def call(
         __self,  # noqa: N805 - Jinja's own signature, so a template kwarg named self works
@@ -233,22 +207,12 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
+        limits.budget().check_time()
         # The sandbox hands out str.format wrapped; look through the wrapper.
         target = getattr(__obj, "__wrapped__", __obj)
-        name = getattr(target, "__name__", "")
         owner = getattr(target, "__self__", None)
         if isinstance(owner, str):
-            if name in ("format", "format_map"):
-                _check_format_string(owner)
-            elif name in ("center", "ljust", "rjust", "zfill", "expandtabs") and args:
-                _check_width(args[0])
-            elif name == "replace" and len(args) >= 2:
-                _check_replace(owner, *args[:3])
-            elif name == "join" and args:
-                items = list(args[0])
-                _check_size(items)
-                _check_join(owner, items)
-                args = (items, *args[1:])
+            args = limits.check_str_method(owner, getattr(target, "__name__", ""), args)
         return super().call(__context, __obj, *args, **kwargs)
 
 
@@ -271,7 +235,7 @@ class CompiledTemplate:
         return "recipient" in self.names or "unsubscribe_url" in self.names
 
     def render(self, context: Mapping[str, Any]) -> str:
-        token = _range_budget.set([MAX_RANGE_ITEMS])
+        token = limits.start_render()
         try:
             return _join_bounded(self.template.generate(context), self.field)
         except RenderError:
@@ -279,7 +243,7 @@ class CompiledTemplate:
         except Exception as exc:  # a template can raise almost anything (TypeError, ...)
             raise RenderError.single(self.field, _describe(exc, self.field)) from exc
         finally:
-            _range_budget.reset(token)
+            limits.end_render(token)
 
 
 def compile_template(
@@ -289,6 +253,7 @@ def compile_template(
     env = HTML_ENV if html else TEXT_ENV
     try:
         tree = env.parse(source, name=field, filename=field)
+        _refuse_loading(tree, field)
         names = frozenset(find_undeclared_variables(tree)) - frozenset(env.globals)
         unknown = sorted(names - allowed_names)
         if unknown:
@@ -297,11 +262,22 @@ def compile_template(
                 f"line {_first_line(tree, unknown[0])}: '{unknown[0]}' is undefined "
                 f"(available: {', '.join(sorted(allowed_names))})",
             )
+        _guard(tree)
         code = env.compile(tree, name=field, filename=field)
         template = env.template_class.from_code(env, code, env.make_globals(None), None)
     except TemplateSyntaxError as exc:
         raise RenderError.single(field, f"line {exc.lineno}: {exc.message}") from exc
     return CompiledTemplate(field, template, names)
+
+
+def _refuse_loading(tree: nodes.Template, field: str) -> None:
+    for kind, word in _NOT_SUPPORTED.items():
+        for node in tree.find_all(kind):
+            raise RenderError.single(
+                field,
+                f"line {node.lineno}: {{% {word} %}} is not supported: a template cannot "
+                "load another template; write its content here instead",
+            )
 
 
 def escape_html(value: str) -> str:
@@ -328,13 +304,59 @@ def _join_bounded(chunks: Iterator[str], field: str) -> str:
     return "".join(parts)
 
 
+# Python's names for kinds of values, in a marketer's words.
+_KIND_WORDS = {
+    "str": "text",
+    "Markup": "text",
+    "int": "a number",
+    "float": "a number",
+    "NoneType": "nothing",
+    "bool": "yes/no",
+    "dict": "a group of values",
+    "Scope": "a group of values",
+    "list": "a list",
+    "tuple": "a list",
+    "range": "a range",
+    "function": "a function",
+    "builtin_function_or_method": "a function",
+    "method": "a function",
+}
+_KIND = re.compile(r"'?\b(" + "|".join(map(re.escape, _KIND_WORDS)) + r")\b'?(?: object)?")
+_OTHER_KIND = re.compile(r"'?[A-Za-z_][\w.]*'? object")
+_UNSAFE_ATTRIBUTE = re.compile(r"access to attribute '([^']*)'")
+
+
 def _describe(exc: BaseException, field: str) -> str:
     line = _template_line(exc.__traceback__, field)
     prefix = f"line {line}: " if line else ""
-    reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    if not isinstance(exc, SecurityError) and type(exc).__module__ == "builtins":
-        reason = f"{type(exc).__name__}: {reason}"
-    return prefix + str(reason)
+    return prefix + _reason(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TemplateLimitError | TemplateValueError):
+        return str(exc)
+    if isinstance(exc, SecurityError):
+        unsafe = _UNSAFE_ATTRIBUTE.search(str(exc))
+        what = f"'{unsafe.group(1)}'" if unsafe else "this"
+        return f"{what} cannot be used in a template (it is unsafe)"
+    if isinstance(exc, UndefinedError):
+        return _in_words(str(exc.message or exc))
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, RecursionError):
+        return "a macro calls itself without end"
+    if isinstance(exc, MemoryError):
+        return "the template needs too much memory"
+    if isinstance(exc, TypeError):
+        return f"these values cannot be used together ({_in_words(str(exc))})"
+    if isinstance(exc, ValueError | LookupError | ArithmeticError):
+        return _in_words(str(exc)) or "a value is not valid here"
+    return "the template could not be rendered"
+
+
+def _in_words(message: str) -> str:
+    message = _KIND.sub(lambda match: _KIND_WORDS[match.group(1)], message)
+    return _OTHER_KIND.sub("this value", message)
 
 
 def _template_line(tb: TracebackType | None, field: str) -> int | None:

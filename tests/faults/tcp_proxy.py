@@ -3,7 +3,8 @@
 ``cut()`` closes every open connection (both sides see a reset or EOF, as when
 a network path dies); ``refuse(True)`` closes new connections at once, as a
 partition would; ``delay = s`` holds every chunk back that long in each
-direction. Only ever listens on and connects to 127.0.0.1.
+direction; ``swallow_replies = True`` drops what the target sends back (the
+request arrives, its answer is lost). Only ever listens on and connects to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self.delay = 0.0
+        self.swallow_replies = False
         self.accepted = 0
         self.cuts = 0
         self._refusing = False
@@ -67,14 +69,18 @@ class TcpProxy:
             with self._lock:
                 self._sockets |= {client, upstream}
                 self.accepted += 1
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(
+                    target=self._pipe, args=(source, sink, replies), daemon=True
+                ).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
         try:
             while chunk := source.recv(65536):
                 if self.delay:
                     time.sleep(self.delay)
+                if replies and self.swallow_replies:
+                    continue
                 sink.sendall(chunk)
         except OSError:
             pass

@@ -201,6 +201,7 @@ class AsyncClient:
         include_deliveries: bool = False,
         resume_cursor: str = "",
         reconnect_for: float = WATCH_RECONNECT_FOR,
+        on_resume: Callable[[str], None] | None = None,
     ) -> AsyncIterator[api.WatchCampaignResponse]:
         """See :meth:`Client.watch`: resumes from its cursor after UNAVAILABLE."""
         cursor = resume_cursor
@@ -229,6 +230,8 @@ class AsyncClient:
                     ) from exc
                 await asyncio.sleep(self.config.retry.backoff(retry))
                 retry += 1
+                if on_resume is not None:
+                    on_resume(cursor)
             finally:
                 call.cancel()
 

@@ -177,6 +177,7 @@ class Client:
         include_deliveries: bool = False,
         resume_cursor: str = "",
         reconnect_for: float = WATCH_RECONNECT_FOR,
+        on_resume: Callable[[str], None] | None = None,
     ) -> Iterator[api.WatchCampaignResponse]:
         """Progress (with ``include_deliveries``, delivery) events until all deliveries settle.
 
@@ -185,7 +186,7 @@ class Client:
         is missed or repeated (a fresh progress event opens each new connection).
         It gives up with :class:`UnavailableError` after ``reconnect_for`` seconds
         without an answer. Pass an event's ``cursor`` as ``resume_cursor`` to go on
-        later from there.
+        later from there. ``on_resume(cursor)`` is called before each reconnection.
         """
         cursor = resume_cursor
         retry = 0
@@ -213,6 +214,8 @@ class Client:
                     ) from exc
                 time.sleep(self.config.retry.backoff(retry))
                 retry += 1
+                if on_resume is not None:
+                    on_resume(cursor)
             finally:
                 call.cancel()
 

@@ -3,8 +3,10 @@ the email, SMS and social adapters and their sandbox providers, as processes."""
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +33,7 @@ def log_in(page: Page, base_url: str, credentials: tuple[str, str]) -> None:
     expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
 
 
-def test_compose_preview_upload_send_and_follow_to_completion(
+def test_compose_upload_send_follow_reports_export_and_failures(
     stack: Any,
     admin_page: Page,
     credentials: tuple[str, str],
@@ -83,34 +85,91 @@ def test_compose_preview_upload_send_and_follow_to_completion(
     page.get_by_label("Audience CSV").set_input_files(
         files=[FilePayload(name="audience.csv", mimeType="text/csv", buffer=AUDIENCE_CSV.encode())]
     )
+    # Partial acceptance: the row with a valid email and a bad number is kept,
+    # its SMS listed as skipped; only the row with nothing valid is rejected.
     report = page.locator("#audience-report")
     expect(report.locator('[data-count="total"]')).to_have_text("5")
-    expect(report.locator('[data-count="accepted"]')).to_have_text("3")
-    expect(report.locator('[data-count="rejected"]')).to_have_text("2")
+    expect(report.locator('[data-count="accepted"]')).to_have_text("4")
+    expect(report.locator('[data-count="rejected"]')).to_have_text("1")
     expect(report.locator("ul.reasons")).to_contain_text("invalid email: 1")
-    expect(report.locator("ul.reasons")).to_contain_text("invalid phone: 1")
+    expect(report.locator(".skipped-summary")).to_contain_text("1 phone number skipped")
+    skipped_rows = report.locator("table.skipped-rows tbody tr")
+    expect(skipped_rows).to_have_count(1)
+    expect(skipped_rows).to_contain_text("0612345678")
+    expect(skipped_rows).to_contain_text("sms")
     expect(page.get_by_label("email", exact=True)).to_have_value("email")
     page.screenshot(path=shot("compose"), full_page=True)
 
     page.get_by_role("button", name="Send campaign").click()
-    expect(page).to_have_url(re.compile(r"/campaigns/[0-9a-f-]+(\?accepted=3&rejected=2)?$"))
-    expect(page.get_by_role("status").first).to_contain_text("accepted for 3 recipients")
+    expect(page).to_have_url(re.compile(r"/campaigns/[0-9a-f-]+(\?.*)?$"))
+    expect(page.get_by_role("status").first).to_contain_text("accepted for 4 recipients")
+    campaign_url = page.url.split("?")[0]
 
-    # Server-sent events drive the bars to 100%; the page then shows the final table.
-    # The adapters are real Celery workers that may still be booting on a busy machine.
-    expect(page.locator("#campaign-state")).to_have_text("completed", timeout=60_000)
-    for percent in page.locator("#progress-bars .percent").all():
-        expect(percent).to_have_text("100%")
+    # Server-sent events follow the campaign until it is complete: past "sent"
+    # until the SMS delivery reports arrive. The adapters are real Celery
+    # workers that may still be booting on a busy machine.
+    expect(page.locator("#campaign-state")).to_have_text("complete", timeout=90_000)
+    sms = page.locator('#progress-bars [data-channel="sms"] .summary')
+    expect(sms).to_contain_text("2 delivered")
+    expect(sms).to_contain_text("1 skipped")
+    email = page.locator('#progress-bars [data-channel="email"]')
+    expect(email.locator(".summary")).to_contain_text("1 failed")
+    expect(email.locator(".failures")).to_have_text("1 failed")
     address, code, reason = failure
     failed_row = page.locator("#deliveries tr.status-failed")
     expect(failed_row).to_have_count(1)
     expect(failed_row).to_contain_text(address)
     expect(failed_row).to_contain_text(f"{code}: {reason}")
+    page.screenshot(path=shot("campaign-detail"), full_page=True)
 
-    page.get_by_label("Status").select_option("failed")
-    page.get_by_role("button", name="Filter").click()
+    # The skipped addresses stay listed after a reload, and download as CSV.
+    page.reload()
+    expect(page.locator("#skipped-addresses")).to_contain_text("1 address skipped")
+    with page.expect_download() as skipped_download:
+        page.locator("#skipped-addresses a[download]").click()
+    skipped = read_csv_download(skipped_download.value.path())
+    assert [(r["status"], r["channel"], r["address"]) for r in skipped] == [
+        ("skipped", "sms", "0612345678")
+    ]
+
+    # The full report downloads and parses: one row per delivery.
+    with page.expect_download() as export_download:
+        page.locator("#export-csv").click()
+    assert export_download.value.suggested_filename.endswith(".csv")
+    rows = read_csv_download(export_download.value.path())
+    by_address = {r["address"]: r for r in rows if r["channel"] == "email"}
+    assert by_address[address]["status"] == "failed"
+    assert by_address[address]["error_code"] == code
+    assert by_address["ann@example.com"]["status"] == "sent"
+    assert by_address["ann@example.com"]["attempts"] == "1"
+    delivered_sms = [r for r in rows if r["channel"] == "sms" and r["status"] == "delivered"]
+    assert len(delivered_sms) == 2
+    assert all(r["attempts"] == "1" and r["provider_message_id"] for r in delivered_sms)
+
+    # The failed delivery's own page: failed, with its history and reason.
+    failed_row.get_by_role("link").click()
+    expect(page.locator("#delivery-status")).to_have_text("failed")
+    history = page.locator("#history tbody")
+    expect(history).to_contain_text("accepted")
+    expect(history.locator("tr").last).to_contain_text(reason)
+    page.screenshot(path=shot("delivery-detail"), full_page=True)
+
+    # The campaign list shows the failure at a glance, not a blue 100 %.
+    page.goto(stack.admin_url + "/")
+    row = page.locator("table.campaigns tbody tr", has_text="Spring roast launch")
+    expect(row.locator(".state")).to_have_text("complete")
+    expect(row.locator("[data-failures]")).to_contain_text("failed")
+    expect(row.locator('[data-channel="email"] .summary')).to_contain_text("1 failed")
+    page.screenshot(path=shot("campaign-list"), full_page=True)
+
+    page.goto(campaign_url + "?status=failed")
     expect(page.locator("#deliveries tbody tr")).to_have_count(1)
     expect(page.locator("#deliveries")).to_contain_text(reason)
+
+
+def read_csv_download(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def test_compose_page_fits_a_phone_and_works_with_the_keyboard(

@@ -32,11 +32,11 @@ def test_report_counts_rows_accepted_and_rejected_by_reason() -> None:
     table = read_csv(CSV.encode())
     report = validate_audience(table, guess_mapping(table.headers))
     assert report.total_rows == 10  # the blank line is not a row
-    assert report.accepted == 3
-    assert report.rejected_count == 7
+    assert report.accepted == 4
+    assert report.rejected_count == 6
     assert dict(report.reasons) == {
         "invalid email": 1,
-        "invalid phone": 2,
+        "invalid phone": 1,
         "no email or phone": 1,
         "duplicate recipient": 1,
         "invalid time zone": 1,
@@ -48,17 +48,34 @@ def test_report_counts_rows_accepted_and_rejected_by_reason() -> None:
     assert "already on line 2" in lines[7].detail
 
 
+def test_one_invalid_address_skips_that_channel_not_the_row() -> None:
+    table = read_csv(CSV.encode())
+    report = validate_audience(table, guess_mapping(table.headers))
+    gus = next(r for r in report.recipients if r.id == "c7")
+    # The valid email goes ahead; the bad number is kept as given so the
+    # orchestrator records the SMS as skipped (skip_invalid_addresses).
+    assert (gus.email, gus.phone) == ("gus@example.com", "+999123")
+    (skipped,) = report.skipped
+    assert (skipped.line, skipped.channel, skipped.address) == (8, "sms", "+999123")
+    assert skipped.reason
+    payload = report.as_json()
+    assert payload["skipped"] == {"sms": 1}
+    assert payload["skipped_rows"] == [
+        {"line": 8, "channel": "sms", "address": "+999123", "reason": skipped.reason}
+    ]
+
+
 def test_accepted_recipients_are_normalised_and_keep_extra_columns() -> None:
     table = read_csv(CSV.encode())
     report = validate_audience(table, guess_mapping(table.headers))
-    alice, dan, jo = report.recipients
+    alice, dan, _gus, jo = report.recipients
     assert (alice.id, alice.email, alice.phone) == ("c1", "alice@example.com", "+14155550100")
     assert alice.timezone == "America/Los_Angeles"
     assert alice.attributes["favourite"] == "latte"
     assert dan.phone == "+33612345678"
     assert jo.phone == ""
     assert report.without_phone == 1
-    assert report.as_json()["rejected"] == 7
+    assert report.as_json()["rejected"] == 6
 
 
 def test_mapping_is_guessed_from_common_header_names() -> None:

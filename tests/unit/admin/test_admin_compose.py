@@ -9,7 +9,7 @@ import pytest
 from starlette.datastructures import FormData, UploadFile
 
 from brandcast.admin.brand_kits import BrandKitsError, load_brand_kits, parse_brand_kits
-from brandcast.admin.compose import parse_compose_form
+from brandcast.admin.compose import compose_values, parse_compose_form
 from brandcast.admin.presenters import channel_progress
 from brandcast.v1 import campaign_pb2
 
@@ -118,3 +118,51 @@ def test_progress_counts_what_providers_have_handled() -> None:
     assert progress["percent"] == 75
     assert progress["processed"] == 3
     assert progress["counts"]["failed"] == 1  # type: ignore[index]
+
+
+def test_failures_are_their_own_part_of_the_bar_never_success() -> None:
+    counters = campaign_pb2.ChannelCounters(
+        channel=campaign_pb2.CHANNEL_SOCIAL, total=3, sent=2, failed=1
+    )
+    (progress,) = channel_progress([counters])
+    segments = {s["status"]: s for s in progress["segments"]}  # type: ignore[attr-defined]
+    assert segments["delivered"]["width"] == 0
+    assert segments["failed"]["width"] == pytest.approx(33.333)
+    assert segments["sent"]["width"] == pytest.approx(66.667)
+    assert progress["failures"] == 1
+    assert progress["delivered_percent"] == 0
+    assert progress["summary"] == "2 sent, awaiting report, 1 failed"
+
+    cancelled = campaign_pb2.ChannelCounters(
+        channel=campaign_pb2.CHANNEL_EMAIL, total=3000, cancelled=3000
+    )
+    (progress,) = channel_progress([cancelled])
+    assert progress["delivered_percent"] == 0
+    assert progress["summary"] == "3000 cancelled"
+
+
+def test_duplicate_fills_the_form_from_the_old_spec() -> None:
+    kit = campaign_pb2.BrandKit(name="Acme")
+    spec = campaign_pb2.CampaignSpec(
+        name="Spring",
+        brand_kit=kit,
+        core_message=campaign_pb2.CoreMessage(
+            headline="H",
+            body="B",
+            hashtags=["coffee"],
+            translations={"fr": campaign_pb2.MessageContent(headline="T")},
+        ),
+        channels=campaign_pb2.ChannelSettings(
+            email=campaign_pb2.EmailSettings(enabled=True),
+            sms=campaign_pb2.SmsSettings(enabled=True, segment_budget=2),
+        ),
+    )
+    values = compose_values(spec, {"acme": kit})
+    assert values["name"] == "Spring (copy)"
+    assert values["brand_kit"] == "acme"
+    assert (values["email_enabled"], values["sms_enabled"]) == ("on", "on")
+    assert "social_enabled" not in values
+    assert values["sms_segment_budget"] == "2"
+    assert values["hashtags"] == "#coffee"
+    assert values["translations-0-locale"] == "fr"
+    assert values["translations-0-headline"] == "T"

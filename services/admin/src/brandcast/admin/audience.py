@@ -1,6 +1,12 @@
 """Audience CSV upload: read the header, map columns to recipient fields, validate
 every row (emails with email-validator, phones as E.164 with phonenumbers) and
 report how many rows were rejected and why.
+
+A row with one invalid address and one valid one is kept: the invalid address
+is listed as skipped (per channel, with the reason) and sent as given, so the
+orchestrator records that channel's delivery as SKIPPED while the other channel
+goes ahead (``skip_invalid_addresses``). Only a row with no usable address at
+all is rejected.
 """
 
 from __future__ import annotations
@@ -54,6 +60,15 @@ class RejectedRow:
     detail: str
 
 
+@dataclass(frozen=True)
+class SkippedAddress:
+    line: int
+    #: "email" or "sms".
+    channel: str
+    address: str
+    reason: str
+
+
 @dataclass
 class AudienceReport:
     total_rows: int = 0
@@ -62,6 +77,9 @@ class AudienceReport:
     reasons: Counter[str] = field(default_factory=Counter)
     without_email: int = 0
     without_phone: int = 0
+    #: Invalid addresses of kept rows (the first ``REJECTED_ROWS_SHOWN``).
+    skipped: list[SkippedAddress] = field(default_factory=list)
+    skipped_by_channel: Counter[str] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -82,6 +100,12 @@ class AudienceReport:
             ],
             "without_email": self.without_email,
             "without_phone": self.without_phone,
+            "skipped": dict(self.skipped_by_channel),
+            "skipped_total": sum(self.skipped_by_channel.values()),
+            "skipped_rows": [
+                {"line": s.line, "channel": s.channel, "address": s.address, "reason": s.reason}
+                for s in self.skipped
+            ],
         }
 
 
@@ -170,7 +194,9 @@ class _RowRejectedError(Exception):
 
 def _recipient(
     row: dict[str, str], mapping: dict[str, str], headers: list[str]
-) -> campaign_pb2.Recipient:
+) -> tuple[campaign_pb2.Recipient, list[tuple[str, str, str]]]:
+    """The row's recipient and its skipped addresses ``(channel, address, reason)``."""
+
     def value(target: str) -> str:
         column = mapping.get(target)
         return row.get(column, "").strip() if column else ""
@@ -178,22 +204,30 @@ def _recipient(
     email, phone = value("email"), value("phone")
     if not email and not phone:
         raise _RowRejectedError("no email or phone", "both address columns are empty")
+    problems: dict[str, tuple[str, str]] = {}
     if email:
         try:
             email = normalise_email(email)
         except EmailNotValidError as exc:
-            raise _RowRejectedError("invalid email", f"{email}: {exc}") from exc
+            problems["email"] = (email, str(exc))
     if phone:
         try:
             phone = normalise_phone(phone)
         except ValueError as exc:
-            raise _RowRejectedError("invalid phone", f"{phone}: {exc}") from exc
+            problems["sms"] = (phone, str(exc))
+    if len(problems) == bool(email) + bool(phone):
+        # Nothing left to send to: the row is rejected, as before.
+        channel, (address, reason) = next(iter(problems.items()))
+        kind = "invalid email" if channel == "email" else "invalid phone"
+        raise _RowRejectedError(kind, f"{address}: {reason}")
+    skipped = [(channel, address, reason) for channel, (address, reason) in problems.items()]
     timezone = value("timezone")
     if timezone and timezone not in zoneinfo.available_timezones():
         raise _RowRejectedError("invalid time zone", f"{timezone}: not an IANA time zone name")
     mapped_columns = set(mapping.values())
-    return campaign_pb2.Recipient(
-        id=value("id") or email or phone,
+    recipient = campaign_pb2.Recipient(
+        # Without an id column, the first valid address names the recipient.
+        id=value("id") or (email if email and "email" not in problems else phone),
         email=email,
         phone=phone,
         name=value("name"),
@@ -202,6 +236,7 @@ def _recipient(
         segment=value("segment"),
         attributes={h: row.get(h, "") for h in headers if h and h not in mapped_columns},
     )
+    return recipient, skipped
 
 
 def validate_audience(table: CsvTable, mapping: Mapping[str, str]) -> AudienceReport:
@@ -219,7 +254,7 @@ def validate_audience(table: CsvTable, mapping: Mapping[str, str]) -> AudienceRe
                     "wrong number of columns",
                     f"{len(cells)} values for {len(table.headers)} columns",
                 )
-            recipient = _recipient(
+            recipient, skipped = _recipient(
                 dict(zip(table.headers, cells, strict=True)), clean, table.headers
             )
             if recipient.id in first_line_of:
@@ -233,6 +268,10 @@ def validate_audience(table: CsvTable, mapping: Mapping[str, str]) -> AudienceRe
                 report.rejected.append(RejectedRow(line, rejected.reason, rejected.detail))
             continue
         first_line_of[recipient.id] = line
+        for channel, address, reason in skipped:
+            report.skipped_by_channel[channel] += 1
+            if len(report.skipped) < REJECTED_ROWS_SHOWN:
+                report.skipped.append(SkippedAddress(line, channel, address, reason))
         report.without_email += not recipient.email
         report.without_phone += not recipient.phone
         report.recipients.append(recipient)

@@ -177,3 +177,39 @@ def parse_compose_form(
     spec.channels.CopyFrom(_channels(form, kit, errors))
     spec.schedule.CopyFrom(_schedule(form, errors, now or datetime.now(UTC)))
     return ComposeResult(spec=spec, errors=errors, kit_id=kit_id)
+
+
+def compose_values(
+    spec: campaign_pb2.CampaignSpec, kits: dict[str, campaign_pb2.BrandKit]
+) -> dict[str, object]:
+    """The compose form's values for ``spec``: what "Duplicate" opens (the
+    audience is chosen again; the schedule starts empty)."""
+    core, channels = spec.core_message, spec.channels
+    values: dict[str, object] = {
+        "name": f"{spec.name} (copy)"[:200],
+        "brand_kit": next((k for k, kit in kits.items() if kit.name == spec.brand_kit.name), ""),
+        "headline": core.headline,
+        "body": core.body,
+        "cta_text": core.cta_text,
+        "cta_url": core.cta_url,
+        "image_url": core.image_url,
+        "hashtags": " ".join(f"#{t}" for t in core.hashtags),
+        "email_subject": channels.email.subject,
+        "email_preheader": channels.email.preheader,
+        "sms_segment_budget": str(channels.sms.segment_budget or 1),
+        "social_accounts": list(channels.social.account_ids),
+    }
+    for name, on in (
+        ("email_enabled", channels.email.enabled),
+        ("sms_enabled", channels.sms.enabled),
+        ("social_enabled", channels.social.enabled),
+        ("sms_keep_lookalikes", channels.sms.keep_lookalikes),
+    ):
+        if on:
+            values[name] = "on"
+    for index, (locale, content) in enumerate(sorted(core.translations.items())):
+        values[f"translations-{index}-locale"] = locale
+        values[f"translations-{index}-headline"] = content.headline
+        values[f"translations-{index}-body"] = content.body
+        values[f"translations-{index}-cta_text"] = content.cta_text
+    return values

@@ -194,6 +194,32 @@ class Orchestrator:
         except grpc.aio.AioRpcError as exc:
             raise translate_error(exc) from exc
 
+    async def get_delivery(self, campaign_id: str, delivery_id: str) -> campaign_pb2.Delivery:
+        request = campaign_service_pb2.GetDeliveryRequest(
+            campaign_id=campaign_id, delivery_id=delivery_id
+        )
+        try:
+            response = await self._stubs.campaigns.GetDelivery(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate_error(exc) from exc
+        return response.delivery
+
+    async def export(
+        self, request: campaign_service_pb2.ExportDeliveriesRequest
+    ) -> AsyncGenerator[bytes, None]:
+        """The export's bytes as the orchestrator streams them (no overall
+        deadline: a million rows take a while; the caller stops by closing)."""
+        call = self._stubs.campaigns.ExportDeliveries(request, metadata=self._metadata)
+        try:
+            async for chunk in call:
+                yield chunk.data
+        except grpc.aio.AioRpcError as exc:
+            raise translate_error(exc) from exc
+        finally:
+            call.cancel()
+
     async def preview(
         self, spec: campaign_pb2.CampaignSpec, sample_size: int = 1
     ) -> campaign_service_pb2.PreviewCampaignResponse:
@@ -212,13 +238,18 @@ class Orchestrator:
         idempotency_key: str,
         audience: Iterable[campaign_pb2.Recipient],
         chunk_size: int = 1000,
+        skip_invalid_addresses: bool = False,
+        test: bool = False,
     ) -> campaign_service_pb2.SubmitCampaignStreamResponse:
         """Submit with the audience streamed in chunks, so no message grows with the audience."""
 
         async def requests() -> AsyncIterator[campaign_service_pb2.SubmitCampaignStreamRequest]:
             yield campaign_service_pb2.SubmitCampaignStreamRequest(
                 header=campaign_service_pb2.SubmitCampaignRequest(
-                    spec=spec, idempotency_key=idempotency_key
+                    spec=spec,
+                    idempotency_key=idempotency_key,
+                    skip_invalid_addresses=skip_invalid_addresses,
+                    test=test,
                 )
             )
             sent = len(spec.audience)

@@ -24,10 +24,41 @@ STATUSES = (
     "bounced",
     "suppressed",
     "cancelled",
+    "skipped",
 )
 #: Statuses past the hand-off to a provider: they make up a channel's progress.
-PROCESSED_STATUSES = ("sent", "delivered", "failed", "bounced", "suppressed", "cancelled")
+PROCESSED_STATUSES = (
+    "sent",
+    "delivered",
+    "failed",
+    "bounced",
+    "suppressed",
+    "cancelled",
+    "skipped",
+)
+#: The stacked bar's parts, in order, with what each means to a marketer. What
+#: is not in them (pending, scheduled, queued) is the bar's empty remainder.
+OUTCOMES: tuple[tuple[str, str], ...] = (
+    ("delivered", "delivered"),
+    ("sent", "sent, awaiting report"),
+    ("failed", "failed"),
+    ("bounced", "bounced"),
+    ("suppressed", "suppressed"),
+    ("skipped", "skipped (invalid address)"),
+    ("cancelled", "cancelled"),
+)
+#: Outcomes that are a failure of a send (a skipped address was never tried).
+FAILURE_STATUSES = ("failed", "bounced")
 FINAL_CAMPAIGN_STATES = frozenset({"completed", "cancelled"})
+#: What a campaign's state means, for people.
+STATE_LABELS = {
+    "scheduled": "scheduled",
+    "dispatching": "sending",
+    "dispatched": "sent, awaiting reports",
+    "completed": "complete",
+    "cancelled": "cancelled",
+    "paused": "paused",
+}
 _ENCODINGS: dict[int, str] = {
     variant_pb2.SMS_ENCODING_GSM7: "GSM-7",
     variant_pb2.SMS_ENCODING_UCS2: "UCS-2",
@@ -75,22 +106,67 @@ def enabled_channels(spec: campaign_pb2.CampaignSpec) -> list[str]:
     return [c.name for c in channels.CHANNELS if getattr(spec.channels, c.name).enabled]
 
 
-def channel_progress(counters: Iterable[campaign_pb2.ChannelCounters]) -> list[dict[str, object]]:
-    """Per channel: counts per status and the share already handed off to providers."""
+def _outcomes(final: bool) -> tuple[tuple[str, str], ...]:
+    """The outcome labels; once the campaign is over, nothing awaits a report."""
+    if not final:
+        return OUTCOMES
+    return tuple((s, "sent" if s == "sent" else label) for s, label in OUTCOMES)
+
+
+def _segments(counts: dict[str, int], total: int, final: bool) -> list[dict[str, object]]:
+    """The stacked bar: each outcome's start and width in percent of the total."""
+    out: list[dict[str, object]] = []
+    start = 0.0
+    for status, label in _outcomes(final):
+        width = 0.0 if total == 0 else counts[status] * 100 / total
+        out.append(
+            {
+                "status": status,
+                "label": label,
+                "count": counts[status],
+                "x": round(start, 3),
+                "width": round(width, 3),
+            }
+        )
+        start += width
+    return out
+
+
+def channel_progress(
+    counters: Iterable[campaign_pb2.ChannelCounters], *, final: bool = False
+) -> list[dict[str, object]]:
+    """Per channel: counts per status, the stacked outcome bar and its summary.
+
+    Only deliveries that reached the recipient count as delivered; failures,
+    bounces, skips and cancellations are parts of their own colour, never of
+    the progress a marketer reads as success.
+    """
     progress: list[dict[str, object]] = []
     for counter in counters:
         name = CHANNELS.get(counter.channel, "unknown")
         counts = {status: int(getattr(counter, status)) for status in STATUSES}
         processed = sum(counts[s] for s in PROCESSED_STATUSES)
         total = int(counter.total)
+        failures = sum(counts[s] for s in FAILURE_STATUSES)
+        waiting = counts["pending"] + counts["scheduled"] + counts["queued"]
+        summary = [f"{counts[s]} {label}" for s, label in _outcomes(final) if counts[s]]
+        if waiting:
+            summary.append(f"{waiting} not sent yet")
+        label = CHANNEL_LABELS.get(name, name)
         progress.append(
             {
                 "channel": name,
-                "label": CHANNEL_LABELS.get(name, name),
+                "label": label,
                 "total": total,
                 "processed": processed,
                 "percent": 100 if total == 0 else min(100, processed * 100 // total),
+                "delivered_percent": 0 if total == 0 else counts["delivered"] * 100 // total,
+                "failures": failures,
+                "waiting": waiting,
                 "counts": counts,
+                "segments": _segments(counts, total, final),
+                "summary": ", ".join(summary) or "no deliveries",
+                "aria": f"{label}: " + (", ".join(summary) or "no deliveries") + f" of {total}",
             }
         )
     return progress
@@ -102,7 +178,14 @@ def campaign_summary(campaign: campaign_pb2.Campaign) -> dict[str, object]:
         "name": campaign.spec.name,
         "channels": enabled_channels(campaign.spec),
         "state": state_name(campaign.state),
-        "progress": channel_progress(campaign.counters),
+        "state_label": STATE_LABELS.get(state_name(campaign.state), state_name(campaign.state)),
+        "progress": channel_progress(
+            campaign.counters, final=state_name(campaign.state) in FINAL_CAMPAIGN_STATES
+        ),
+        "failures": sum(int(getattr(c, s)) for c in campaign.counters for s in FAILURE_STATUSES),
+        "test": campaign.test,
+        "dispatched": timestamp_text(campaign.dispatched_at),
+        "report_window_ends": timestamp_text(campaign.report_window_ends_at),
         "created": timestamp_text(campaign.created_at),
         "scheduled": timestamp_text(campaign.spec.schedule.send_at),
         "completed": timestamp_text(campaign.completed_at),
@@ -114,9 +197,11 @@ def progress_event(progress: campaign_service_pb2.CampaignProgress) -> dict[str,
     state = state_name(progress.state)
     return {
         "state": state,
+        "state_label": STATE_LABELS.get(state, state),
         "final": state in FINAL_CAMPAIGN_STATES,
-        "channels": channel_progress(progress.counters),
+        "channels": channel_progress(progress.counters, final=state in FINAL_CAMPAIGN_STATES),
         "at": timestamp_text(progress.at),
+        "waiting_for": progress.waiting_for,
     }
 
 
@@ -133,7 +218,32 @@ def delivery_row(delivery: campaign_pb2.Delivery) -> dict[str, object]:
         "error": error,
         "public_url": delivery.public_url,
         "updated": timestamp_text(delivery.updated_at),
+        "provider_message_id": delivery.provider_message_id,
+        "created": timestamp_text(delivery.created_at),
     }
+
+
+def _precise_time(ts: timestamp_pb2.Timestamp) -> str:
+    if not ts.seconds and not ts.nanos:
+        return ""
+    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def delivery_history(delivery: campaign_pb2.Delivery) -> list[dict[str, object]]:
+    """The delivery's events, oldest first, as the detail page lists them."""
+    return [
+        {
+            "at": _precise_time(event.at),
+            "status": status_name(event.status),
+            "attempts": event.attempts,
+            "provider": event.provider,
+            "provider_message_id": event.provider_message_id,
+            "error": ": ".join(p for p in (event.error_code, event.error_message) if p),
+            "applied": event.applied,
+            "source": event.source,
+        }
+        for event in delivery.history
+    ]
 
 
 def _warnings(warnings: Iterable[variant_pb2.RenderWarning]) -> list[dict[str, str]]:

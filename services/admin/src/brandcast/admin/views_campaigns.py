@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from urllib.parse import urlencode
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -52,12 +54,20 @@ async def campaign_detail(request: Request) -> Response:
     accepted = request.query_params.get("accepted", "")
     if accepted.isdigit():
         rejected = request.query_params.get("rejected", "0")
+        skipped_now = request.query_params.get("skipped", "0")
         flash(
             request,
             f"Campaign “{campaign.spec.name}” accepted for {accepted} recipients"
-            + (f", {rejected} rows rejected." if rejected.isdigit() and rejected != "0" else "."),
+            + (f", {rejected} rows rejected" if rejected.isdigit() and rejected != "0" else "")
+            + (
+                f", {skipped_now} invalid addresses skipped"
+                if skipped_now.isdigit() and skipped_now != "0"
+                else ""
+            )
+            + ".",
         )
     filters = {k: v for k, v in (("channel", channel), ("status", status)) if v}
+    skipped = sum(c.skipped for c in campaign.counters)
     next_page = (
         "?" + urlencode({**filters, "page_token": deliveries.next_page_token})
         if deliveries.next_page_token
@@ -75,6 +85,72 @@ async def campaign_detail(request: Request) -> Response:
             "channels": presenters.CHANNEL_LABELS,
             "next_page": next_page,
             "first_page": "?" + urlencode(filters) if page_token else "",
+            "export_query": "?" + urlencode(filters) if filters else "",
+            "skipped": skipped,
+        },
+    )
+
+
+async def delivery_detail(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    client = orchestrator(request)
+    campaign = await client.get_campaign(campaign_id)
+    delivery = await client.get_delivery(campaign_id, request.path_params["delivery_id"])
+    return render(
+        request,
+        "delivery_detail.html",
+        {
+            "campaign": presenters.campaign_summary(campaign),
+            "delivery": presenters.delivery_row(delivery),
+            "history": presenters.delivery_history(delivery),
+        },
+    )
+
+
+_EXPORT_TYPES = {
+    "csv": (campaign_service_pb2.EXPORT_FORMAT_CSV, "text/csv; charset=utf-8"),
+    "jsonl": (campaign_service_pb2.EXPORT_FORMAT_JSON_LINES, "application/x-ndjson"),
+}
+
+
+async def export_deliveries(request: Request) -> Response:
+    """The campaign's deliveries (as filtered) as a download, streamed through
+    from the orchestrator chunk by chunk."""
+    campaign_id = request.path_params["campaign_id"]
+    if request.path_params["format"] not in _EXPORT_TYPES:
+        raise HTTPException(404, "exports are .csv or .jsonl")
+    export_format, media_type = _EXPORT_TYPES[request.path_params["format"]]
+    client = orchestrator(request)
+    campaign = await client.get_campaign(campaign_id)  # 404 before the download starts
+    channel = request.query_params.get("channel", "")
+    status = request.query_params.get("status", "")
+    stream = client.export(
+        campaign_service_pb2.ExportDeliveriesRequest(
+            campaign_id=campaign_id,
+            channel=presenters.channel_value(channel),
+            status=presenters.status_value(status),
+            format=export_format,
+        )
+    )
+    # The first chunk (the CSV header, or the first page) is read before
+    # answering, so a failing orchestrator is a proper error page, not a cut file.
+    first = await anext(stream, b"")
+
+    async def body() -> AsyncIterator[bytes]:
+        async with aclosing(stream):
+            yield first
+            async for chunk in stream:
+                yield chunk
+
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", campaign.spec.name).strip("-").lower() or "campaign"
+    suffix = "-".join(part for part in (channel, status) if part)
+    filename = f"{slug}-deliveries{'-' + suffix if suffix else ''}.{request.path_params['format']}"
+    return StreamingResponse(
+        body(),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
         },
     )
 
@@ -126,5 +202,15 @@ routes = [
     Route("/", campaign_list, methods=["GET"]),
     Route("/campaigns/{campaign_id:str}", campaign_detail, methods=["GET"]),
     Route("/campaigns/{campaign_id:str}/cancel", cancel_campaign, methods=["POST"]),
+    Route(
+        "/campaigns/{campaign_id:str}/deliveries/{delivery_id:str}",
+        delivery_detail,
+        methods=["GET"],
+    ),
+    Route(
+        "/campaigns/{campaign_id:str}/export.{format:str}",
+        export_deliveries,
+        methods=["GET"],
+    ),
     Route("/api/campaigns/{campaign_id:str}/events", campaign_events, methods=["GET"]),
 ]

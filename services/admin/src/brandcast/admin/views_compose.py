@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from email_validator import EmailNotValidError
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -17,12 +18,14 @@ from brandcast.admin.audience import (
     AudienceError,
     AudienceReport,
     guess_mapping,
+    normalise_email,
+    normalise_phone,
     read_csv,
     validate_audience,
 )
-from brandcast.admin.compose import parse_compose_form
+from brandcast.admin.compose import compose_values, parse_compose_form
 from brandcast.admin.orchestrator import OrchestratorRejectedError
-from brandcast.admin.web import orchestrator, render, state
+from brandcast.admin.web import flash, orchestrator, render, state
 from brandcast.v1 import campaign_pb2
 
 #: Stands in for a recipient in the live preview, so personal parts render.
@@ -87,8 +90,10 @@ def _compose_page(
     errors: dict[str, str] | None = None,
     report: AudienceReport | None = None,
     status_code: int = 200,
+    *,
+    prefill: dict[str, Any] | None = None,
 ) -> Response:
-    values = _form_values(form)
+    values = {**_form_values(form), **(prefill or {})}
     kits = _kits_view(request)
     values.setdefault("brand_kit", kits[0]["id"] if kits else "")
     return render(
@@ -107,7 +112,48 @@ def _compose_page(
 
 
 async def compose_page(request: Request) -> Response:
-    return _compose_page(request)
+    """The compose form; ``?from=ID`` fills it in from an earlier campaign (Duplicate)."""
+    source = request.query_params.get("from", "")
+    if not source:
+        return _compose_page(request)
+    campaign = await orchestrator(request).get_campaign(source)
+    return _compose_page(request, prefill=compose_values(campaign.spec, state(request).kits))
+
+
+def _test_recipient(value: str) -> campaign_pb2.Recipient:
+    """The one recipient of a test send; ``ValueError`` saying why ``value`` is not one."""
+    value = value.strip()
+    if not value:
+        raise ValueError("an email address or a phone number to send the test to")
+    if value.startswith("+"):
+        return campaign_pb2.Recipient(id="test", phone=normalise_phone(value), name="Test")
+    try:
+        return campaign_pb2.Recipient(id="test", email=normalise_email(value), name="Test")
+    except EmailNotValidError as exc:
+        raise ValueError(f"not an email address ({exc}) or a +number") from exc
+
+
+async def _send_test(request: Request, form: FormData) -> Response:
+    result = parse_compose_form(form, state(request).kits)
+    errors = dict(result.errors)
+    try:
+        recipient = _test_recipient(str(form.get("test_to", "")))
+    except ValueError as exc:
+        errors["test_to"] = str(exc)
+    if errors:
+        return _compose_page(request, form, errors, status_code=400)
+    spec = result.spec
+    spec.name = f"[test] {spec.name}"[:200]
+    spec.ClearField("schedule")  # a test goes now
+    try:
+        response = await orchestrator(request).submit(
+            spec, idempotency_key=uuid.uuid4().hex, audience=[recipient], test=True
+        )
+    except OrchestratorRejectedError as exc:
+        errors = {v.field: v.description for v in exc.violations} or {"": exc.message}
+        return _compose_page(request, form, errors, status_code=400)
+    flash(request, f"Test sent to {recipient.email or recipient.phone}; it is not counted.")
+    return RedirectResponse(f"/campaigns/{response.campaign.id}", status_code=303)
 
 
 def _mapping(form: FormData) -> dict[str, str]:
@@ -168,6 +214,8 @@ async def preview(request: Request) -> Response:
 async def submit(request: Request) -> Response:
     settings = state(request).settings
     async with request.form(max_part_size=1024 * 1024) as form:
+        if form.get("send_test"):
+            return await _send_test(request, form)
         result = parse_compose_form(form, state(request).kits)
         errors = dict(result.errors)
         report: AudienceReport | None = None
@@ -193,6 +241,9 @@ async def submit(request: Request) -> Response:
                 idempotency_key=key,
                 audience=report.recipients if report else [],
                 chunk_size=settings.submit_chunk_size,
+                # Rows kept with one invalid address carry it as given: the
+                # orchestrator records that channel as skipped, for good.
+                skip_invalid_addresses=True,
             )
         except OrchestratorRejectedError as exc:
             errors = {v.field: v.description for v in exc.violations} or {"": exc.message}
@@ -201,7 +252,10 @@ async def submit(request: Request) -> Response:
     rejected = report.rejected_count if report else 0
     # In the URL rather than a session flash: a preview request still in flight when
     # the form was sent answers with the older session cookie and would erase it.
-    receipt = urlencode({"accepted": response.recipients_received, "rejected": rejected})
+    skipped = sum(c.skipped for c in campaign.counters)
+    receipt = urlencode(
+        {"accepted": response.recipients_received, "rejected": rejected, "skipped": skipped}
+    )
     return RedirectResponse(f"/campaigns/{campaign.id}?{receipt}", status_code=303)
 
 

@@ -308,6 +308,31 @@
         wrap.appendChild(table);
         parts.push(wrap);
       }
+      if (r.skipped_total) {
+        // Kept rows with one bad address: that channel is skipped, the other goes out.
+        const channels = Object.entries(r.skipped).map(function ([channel, count]) {
+          return count + " " + (channel === "sms" ? "phone number" : "email address") + (count === 1 ? "" : "s");
+        });
+        parts.push(el("p", { class: "skipped-summary", "data-count": "skipped" },
+          channels.join(" and ") + " skipped as invalid; those recipients still get their other channel. " +
+          "After sending, the campaign page lists them and offers them as CSV."));
+        const table = el("table", { class: "skipped-rows" });
+        table.appendChild(el("caption", {}, "Skipped addresses" + (r.skipped_rows.length < r.skipped_total ? " (first " + r.skipped_rows.length + ")" : "")));
+        const head = el("tr");
+        ["Line", "Channel", "Address", "Why"].forEach(function (h) {
+          head.appendChild(el("th", { scope: "col" }, h));
+        });
+        table.appendChild(el("thead")).appendChild(head);
+        const body = table.appendChild(el("tbody"));
+        r.skipped_rows.forEach(function (row) {
+          const tr = el("tr");
+          tr.append(el("td", {}, row.line), el("td", {}, row.channel), el("td", {}, row.address), el("td", {}, row.reason));
+          body.appendChild(tr);
+        });
+        const wrap = el("div", { class: "table-wrap" });
+        wrap.appendChild(table);
+        parts.push(wrap);
+      }
       report.replaceChildren(...parts);
     }
 
@@ -330,14 +355,30 @@
     source.addEventListener("progress", function (event) {
       const data = JSON.parse(event.data);
       const state = document.getElementById("campaign-state");
-      state.textContent = data.state;
+      state.textContent = data.state_label;
       state.className = "state state-" + data.state;
+      state.dataset.state = data.state;
       data.channels.forEach(function (channel) {
         const item = document.querySelector('#progress-bars [data-channel="' + channel.channel + '"]');
         if (item) {
-          item.querySelector("progress").value = channel.percent;
-          item.querySelector(".percent").textContent = channel.percent + "%";
-          item.querySelector(".muted").textContent = "(" + channel.processed + "/" + channel.total + ")";
+          channel.segments.forEach(function (segment) {
+            const rect = item.querySelector('rect[data-status="' + segment.status + '"]');
+            if (rect) {
+              rect.setAttribute("x", segment.x);
+              rect.setAttribute("width", segment.width);
+              rect.querySelector("title").textContent = segment.count + " " + segment.label;
+            }
+          });
+          item.querySelector("svg").setAttribute("aria-label", channel.aria);
+          item.querySelector(".summary").textContent = channel.summary;
+          item.querySelector(".total").textContent = "of " + channel.total;
+          let badge = item.querySelector(".failures");
+          if (channel.failures && !badge) {
+            badge = document.createElement("span");
+            badge.className = "badge badge-failed failures";
+            item.querySelector(".progress-text").append(" ", badge);
+          }
+          if (badge) badge.textContent = channel.failures ? channel.failures + " failed" : "";
         }
         const row = document.querySelector('#status-counts tr[data-channel="' + channel.channel + '"]');
         if (row) {
@@ -349,9 +390,13 @@
       });
       if (data.final) {
         source.close();
-        status.textContent = "Campaign " + data.state + ". Refreshing the deliveries…";
+        status.textContent = "Campaign " + data.state_label + ". Refreshing the deliveries…";
         // The deliveries table was rendered before the end; show the final one.
         window.location.reload();
+      } else {
+        status.textContent = data.waiting_for
+          ? "Following live progress: waiting for " + data.waiting_for + "."
+          : "Following live progress…";
       }
     });
     source.addEventListener("failure", function (event) {

@@ -18,12 +18,12 @@ from brandcast.email.bootstrap import EmailService, bootstrap
 from brandcast.email.providers.base import EmailProvider, RateLimitedProvider
 from brandcast.email.providers.postmark import PostmarkProvider
 from brandcast.email.providers.smtp import SmtpProvider
-from brandcast.email.sandbox.background import BackgroundServer, serve_in_thread
 from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
 from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import SinkController, start_sink, wait_for_messages
 from brandcast.email.settings import EmailSettings
 from brandcast.shared.delivery import RetryPolicy, process_batch
+from brandcast.shared.http_thread import BackgroundServer, serve_in_thread
 from brandcast.shared.ratelimit import rate_limiter
 from brandcast.v1 import campaign_pb2
 

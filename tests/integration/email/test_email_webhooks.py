@@ -14,10 +14,10 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from brandcast.email.sandbox.background import serve_in_thread
 from brandcast.email.sandbox.receipts import ReceiptsReader, receipts_reader
 from brandcast.email.settings import EmailSettings
 from brandcast.email.webhooks import create_webhooks_app
+from brandcast.shared.http_thread import serve_in_thread
 from brandcast.shared.tokens import sign
 from brandcast.v1 import bus_pb2, campaign_pb2
 

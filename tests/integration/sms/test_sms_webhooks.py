@@ -10,9 +10,9 @@ import pytest
 from kombu import Connection
 
 from brandcast.shared import topology
+from brandcast.shared.http_thread import serve_in_thread
 from brandcast.sms.bootstrap import bootstrap
 from brandcast.sms.emulator import EmulatorConfig, EmulatorServer, start_emulator
-from brandcast.sms.serving import serve_in_thread
 from brandcast.sms.settings import SmsSettings
 from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
 from brandcast.sms.webhooks import create_webhooks_app
@@ -52,8 +52,8 @@ def webhooks(broker_url: str, redis_namespace: str) -> Iterator[tuple[str, SmsSe
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await holder["app"](scope, receive, send)
 
-    server, thread, port = serve_in_thread(app)
-    url = f"http://127.0.0.1:{port}"
+    running = serve_in_thread(app)
+    url = running.url
     settings = SmsSettings(
         broker_url=broker_url,
         sms_callback_base_url=url,
@@ -64,8 +64,7 @@ def webhooks(broker_url: str, redis_namespace: str) -> Iterator[tuple[str, SmsSe
     try:
         yield url, settings, feedback
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        running.stop()
         feedback.connection.release()
 
 

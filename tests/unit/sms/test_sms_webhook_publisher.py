@@ -12,10 +12,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import httpx
 import pytest
 
+from brandcast.shared.webhook_publisher import WebhookPublisher
 from brandcast.sms import feedback
 from brandcast.sms.settings import SmsSettings
 from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
-from brandcast.sms.webhooks import SerializedPublisher, create_webhooks_app
+from brandcast.sms.webhooks import create_webhooks_app
 from brandcast.v1 import bus_pb2
 
 
@@ -46,7 +47,7 @@ def receipts(delivery_id: str) -> bus_pb2.ReceiptBatch:
 
 def burst(refuse: bool) -> tuple[SlowBroker, list[Future[None]]]:
     broker = SlowBroker()
-    publisher = SerializedPublisher(lambda: broker)
+    publisher = WebhookPublisher(lambda: broker)
     pool = ThreadPoolExecutor(4)
     first = pool.submit(publisher.publish_receipts, receipts("d0"), "sms")
     assert broker.first_started.wait(5)
@@ -88,7 +89,7 @@ def test_a_report_the_broker_refused_is_answered_503_and_published_on_the_retry(
     broker.refuse = True
     settings = SmsSettings(sms_callback_base_url="http://testserver")
     app = create_webhooks_app(
-        settings, publisher=SerializedPublisher(lambda: broker), ledger=feedback.LocalStatusLedger()
+        settings, publisher=WebhookPublisher(lambda: broker), ledger=feedback.LocalStatusLedger()
     )
     url = "http://testserver/status?d=d-7&c=c-1"
     params = {"MessageSid": "SM7", "MessageStatus": "delivered"}

@@ -22,7 +22,6 @@ from pathlib import Path
 import uvicorn
 
 from brandcast.email.bootstrap import create_worker
-from brandcast.email.sandbox.background import serve_in_thread
 from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
 from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import FailureRule, start_sink
@@ -30,6 +29,7 @@ from brandcast.email.settings import EmailSettings
 from brandcast.email.webhooks import create_webhooks_app
 from brandcast.shared.bus import BusPublisher
 from brandcast.shared.config import load_settings
+from brandcast.shared.http_thread import serve_in_thread
 from brandcast.shared.logs import configure_logging
 from brandcast.shared.worker import run_worker
 

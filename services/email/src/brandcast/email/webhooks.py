@@ -23,8 +23,6 @@ import hmac
 import html
 import json
 import logging
-import threading
-from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +37,7 @@ from brandcast.email.feedback import (
     unsubscribe_event,
 )
 from brandcast.email.settings import EmailSettings
-from brandcast.shared.bus import BusPublisher
+from brandcast.shared.webhook_publisher import FeedbackPublisher, WebhookPublisher
 from brandcast.v1 import bus_pb2
 
 logger = logging.getLogger(__name__)
@@ -47,41 +45,6 @@ logger = logging.getLogger(__name__)
 CHANNEL = "email"
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
-
-
-class FeedbackPublisher(Protocol):
-    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None: ...
-
-    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None: ...
-
-
-class SerializedPublisher:
-    """A :class:`BusPublisher` shared by the server's threads, one publish at a time."""
-
-    def __init__(self, broker_url: str) -> None:
-        self._publisher = BusPublisher(broker_url, origin="brandcast-email-webhooks")
-        self._lock = threading.Lock()
-
-    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
-        with self._lock:
-            self._publisher.publish_receipts(batch, channel)
-        _count_published(channel, "receipt", len(batch.receipts))
-
-    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
-        with self._lock:
-            self._publisher.publish_suppression(event)
-        _count_published(CHANNEL, "suppression", 1)
-
-    def close(self) -> None:
-        with self._lock:
-            self._publisher.close()
-
-
-def _count_published(channel: str, kind: str, count: int) -> None:
-    # Imported on use: a worker process must configure multiprocess metrics first.
-    from brandcast.shared.metrics import WEBHOOK_PUBLISHED  # noqa: PLC0415
-
-    WEBHOOK_PUBLISHED.labels(channel, kind).inc(count)
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -113,7 +76,9 @@ def create_webhooks_app(
     settings: EmailSettings, publisher: FeedbackPublisher | None = None
 ) -> Starlette:
     """The Starlette app ``brandcast-email webhooks`` serves."""
-    bus: FeedbackPublisher = publisher or SerializedPublisher(settings.broker_url)
+    bus: FeedbackPublisher = publisher or WebhookPublisher.to_broker(
+        settings.broker_url, "brandcast-email-webhooks"
+    )
     secret = settings.unsubscribe_secret
 
     async def healthz(request: Request) -> Response:

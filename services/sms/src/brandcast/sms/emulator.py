@@ -50,7 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from brandcast.sms.serving import serve_in_thread
+from brandcast.shared.http_thread import serve_in_thread
 from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
 
 FAULT_KINDS: Final = ("429", "500", "timeout", "400", "undelivered")
@@ -606,5 +606,6 @@ def start_emulator(
 ) -> tuple[EmulatorServer, int]:
     """Start the emulator in-process (tests, notebooks); ``server.stop()`` ends it."""
     emulator = create_emulator(config)
-    server, thread, bound = serve_in_thread(emulator.app, host, port)
+    running = serve_in_thread(emulator.app, host=host, port=port)
+    server, thread, bound = running.server, running.thread, running.port
     return EmulatorServer(emulator, server, thread, bound), bound

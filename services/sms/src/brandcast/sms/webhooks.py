@@ -15,12 +15,8 @@ we answer 503 so the provider retries the callback.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
@@ -31,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from brandcast.shared.bus import BusPublisher
+from brandcast.shared.webhook_publisher import FeedbackPublisher, WebhookPublisher
 from brandcast.sms import feedback
 from brandcast.sms.inbound_ledger import InboundLedger, LocalInboundLedger, RedisInboundLedger
 from brandcast.sms.provider_table import PROVIDERS
@@ -49,82 +45,6 @@ logger = logging.getLogger(__name__)
 
 #: Whose reports ``POST /status`` (without a provider) carries.
 LEGACY_REPORT_PROVIDER = "twilio"
-
-
-class FeedbackPublisher(Protocol):
-    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None: ...
-
-    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None: ...
-
-
-class SerializedPublisher:
-    """One confirmed publisher shared by the request threads, one call at a time.
-
-    Delivery reports arrive in bursts (two per message sent). Receipts that come in
-    while a publish is in flight wait for it and then go out together, in one
-    message and one confirm; each caller still returns only once its own receipts
-    are confirmed, and gets the error if they could not be.
-    """
-
-    def __init__(self, factory: Callable[[], FeedbackPublisher]) -> None:
-        self._factory = factory
-        self._publisher: FeedbackPublisher | None = None
-        self._lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._pending: list[_PendingReceipts] = []
-
-    def _get(self) -> FeedbackPublisher:
-        if self._publisher is None:
-            self._publisher = self._factory()
-        return self._publisher
-
-    def publish_receipts(self, batch: bus_pb2.ReceiptBatch, channel: str) -> None:
-        mine = _PendingReceipts(channel, list(batch.receipts))
-        with self._pending_lock:
-            self._pending.append(mine)
-        with self._lock:
-            if not mine.confirmed.done():
-                # Ours is not out yet: publish it, with whatever queued up behind
-                # the publish this thread waited for.
-                with self._pending_lock:
-                    pending, self._pending = self._pending, []
-                self._publish_together(pending)
-        mine.confirmed.result()
-        _count_published(channel, "receipt", len(batch.receipts))
-
-    def publish_suppression(self, event: bus_pb2.SuppressionEvent) -> None:
-        with self._lock:
-            self._get().publish_suppression(event)
-        _count_published("sms", "suppression", 1)
-
-    def _publish_together(self, pending: list[_PendingReceipts]) -> None:
-        by_channel: dict[str, list[_PendingReceipts]] = {}
-        for entry in pending:
-            by_channel.setdefault(entry.channel, []).append(entry)
-        for channel, entries in by_channel.items():
-            receipts = [receipt for entry in entries for receipt in entry.receipts]
-            try:
-                self._get().publish_receipts(bus_pb2.ReceiptBatch(receipts=receipts), channel)
-            except BaseException as exc:  # each waiting caller answers 503 with it
-                for entry in entries:
-                    entry.confirmed.set_exception(exc)
-            else:
-                for entry in entries:
-                    entry.confirmed.set_result(None)
-
-
-@dataclass
-class _PendingReceipts:
-    channel: str
-    receipts: list[bus_pb2.DeliveryReceipt]
-    confirmed: Future[None] = field(default_factory=Future)
-
-
-def _count_published(channel: str, kind: str, count: int) -> None:
-    # Imported on use: a worker process must configure multiprocess metrics first.
-    from brandcast.shared.metrics import WEBHOOK_PUBLISHED  # noqa: PLC0415
-
-    WEBHOOK_PUBLISHED.labels(channel, kind).inc(count)
 
 
 def twiml(message: str | None = None) -> Response:
@@ -301,9 +221,7 @@ def create_webhooks_app(
 ) -> Starlette:
     """The callback app; tests may pass their own publisher or ledger."""
     if publisher is None:
-        publisher = SerializedPublisher(
-            lambda: BusPublisher(settings.broker_url, origin="brandcast-sms-webhooks")
-        )
+        publisher = WebhookPublisher.to_broker(settings.broker_url, "brandcast-sms-webhooks")
     if ledger is None:
         ledger = (
             feedback.RedisStatusLedger(

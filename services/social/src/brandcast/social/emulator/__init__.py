@@ -9,9 +9,7 @@ records every post (``GET /_emulator/posts``) and every request
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
 from typing import Any
@@ -25,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from brandcast.shared.http_thread import serve_in_thread
 from brandcast.social.emulator import _bluesky, _linkedin, _mastodon, _x
 from brandcast.social.emulator._common import json_object, state_of
 from brandcast.social.emulator._state import (
@@ -157,24 +156,14 @@ def start_emulator(
 ) -> tuple[RunningEmulator, int]:
     """Serve the emulator in this process (port 0 picks a free port)."""
     state = state or EmulatorState()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port: int = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+    running = serve_in_thread(
+        create_app(state),
+        host=host,
+        port=port,
+        start_timeout=startup_timeout,
+        name="social-emulator",
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="social-emulator", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the social emulator did not start on {host}:{bound_port}")
-        time.sleep(0.01)
-    return RunningEmulator(server, thread, bound_port, state), bound_port
+    return RunningEmulator(running.server, running.thread, running.port, state), running.port
 
 
 def serve(host: str, port: int, state: EmulatorState | None = None) -> None:

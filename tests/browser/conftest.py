@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "test-output"
 API_TOKEN = "browser-test-token"

@@ -37,13 +37,13 @@ def contrast_ratio(first: str, second: str) -> float:
 
 
 @cache
-def readable_on(background: str, *candidates: str) -> str:
-    """The first candidate that reaches AA on `background`; else the first candidate
-    moved toward black (or white, on a dark background) until it does."""
+def readable_on(background: str, candidates: tuple[str, ...], fallback: str) -> str:
+    """The first candidate that reaches AA on `background`; else `fallback` moved toward
+    black (or white, on a dark background) until it does, keeping its hue."""
     for color in candidates:
         if contrast_ratio(color, background) >= AA_NORMAL_TEXT:
             return color.lower()
-    base = _channels(candidates[0])
+    base = _channels(fallback)
     target = (0, 0, 0) if relative_luminance(background) > 0.18 else (255, 255, 255)
     for step in range(1, 21):
         mix = step / 20

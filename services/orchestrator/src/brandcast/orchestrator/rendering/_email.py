@@ -35,7 +35,6 @@ PREHEADER_LENGTH = 100
 _FOOTER_LINK_STYLE = "color: #6b7280;text-decoration: underline;"
 # The background of the content and of the footer: what text colours are checked against.
 CONTENT_BACKGROUND = "#ffffff"
-_DEFAULT_TEXT_COLOR = "#1f2937"
 # A marker that no marketer or recipient can type: drawn anew by every process.
 _SLOT = f"bcslot{secrets.token_hex(12)}"
 _SLOT_NAMES = ("content", "preheader", "unsubscribe")
@@ -148,7 +147,8 @@ class EmailLayout:
             title=subject or content.headline,
             css=Markup(_LAYOUT_CSS),  # noqa: S704 - our own stylesheet
             primary_color=primary,
-            headline_color=readable_on(CONTENT_BACKGROUND, secondary, primary, _DEFAULT_TEXT_COLOR),
+            # The secondary colour, else the primary, else the primary darkened to read.
+            headline_color=readable_on(CONTENT_BACKGROUND, (secondary, primary), primary),
             cta_label_color=label_on(primary),
             brand_name=kit.name,
             footer_brand_name=_footer_brand_name(kit.name, kit.postal_address),

@@ -37,11 +37,11 @@ SETTLED_FIELDS = ("sent", "delivered", "failed", "bounced", "suppressed", "cance
 #: One brand account per network of the channel table.
 SOCIAL_NETWORKS = tuple(network.value for network in channels.NETWORKS)
 
-#: Adapter settings every benchmark stack uses: no rate limits or prefix caps (they
+#: Adapter settings every benchmark stack uses: no rate limits or pumping guard (they
 #: exist to protect real providers and would measure themselves, not the pipeline).
 UNTHROTTLED_ENV = {
     "SMS_RATE_LIMIT": "0",
-    "SMS_PREFIX_CAP": "0",
+    "SMS_PUMPING_GUARD": "false",
     "SOCIAL_RATE_LIMIT": "0",
     "EMAIL_RATE_LIMIT": "0",
     "LOG_LEVEL": "WARNING",

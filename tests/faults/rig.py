@@ -245,7 +245,7 @@ def start_sms_rig(
         # the suite counts, and 2 x 10,000 callbacks would only load the 2 cores.
         "SMS_CALLBACK_BASE_URL": f"http://127.0.0.1:{ports['closed']}",
         "SMS_RATE_LIMIT": "0",
-        "SMS_PREFIX_CAP": "0",
+        "SMS_PUMPING_GUARD": "false",
         "SMS_REDIS_NAMESPACE": f"faults-{uuid.uuid4().hex[:8]}",
         "SMS_RETRY_BASE_DELAY": "0.2",
         "SMS_RETRY_MAX_DELAY": "2",

@@ -106,8 +106,10 @@ def take_batches(broker_url: str, channel: str, items: int) -> list[bus_pb2.Disp
 
 def test_dispatch_and_collect_until_completed(app: Orchestrator, broker_url: str) -> None:
     app.store.add_suppression(S.CHANNEL_SMS, "+14155550124", "stop_reply")
+    spec = make_spec()
+    spec.priority = S.CAMPAIGN_PRIORITY_TRANSACTIONAL
     result = CampaignIntake(app.store).submit(
-        campaign_service_pb2.SubmitCampaignRequest(spec=make_spec()),
+        campaign_service_pb2.SubmitCampaignRequest(spec=spec),
         trace_context={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
     )
     cid = result.campaign.id
@@ -126,6 +128,8 @@ def test_dispatch_and_collect_until_completed(app: Orchestrator, broker_url: str
     assert tokens.verify(token, app.settings.unsubscribe_secret)["d"] == first.items[0].delivery_id
     assert all(i.idempotency_key == i.delivery_id for b in email for i in b.items)
     assert {i.address for b in sms for i in b.items} == {f"+1415555{120 + i:04d}" for i in range(4)}
+    # The kind of traffic reaches the adapters (the SMS pumping guard keys on it).
+    assert {b.priority for b in sms} == {S.CAMPAIGN_PRIORITY_TRANSACTIONAL}
     assert {i.social.account_id for b in social for i in b.items} == {"acme-mastodon", "acme-bsky"}
     wait_for(lambda: app.store.counters(cid)[0].queued == 5)
 

@@ -69,7 +69,7 @@ def stack(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[LocalS
             # The sandbox takes what we send as fast as it comes: no per-provider
             # rate limit or per-prefix cap (their own tests cover those).
             "SMS_RATE_LIMIT": "0",
-            "SMS_PREFIX_CAP": "0",
+            "SMS_PUMPING_GUARD": "false",
             "SMS_REDIS_NAMESPACE": f"crash-{uuid.uuid4().hex[:8]}",
         },
     )

@@ -213,20 +213,35 @@ def test_refused_numbers_never_reach_a_provider(
     assert [m["to"] for m in emulator.messages()] == [MOBILE]
 
 
-def test_prefix_cap_is_counted_across_processes_in_redis(
+def one_off_batch(one: bus_pb2.DispatchItem, *, ago: float = 0.0) -> bus_pb2.DispatchBatch:
+    published = published_batch(one, ago=ago)
+    published.priority = campaign_pb2.CAMPAIGN_PRIORITY_TRANSACTIONAL
+    return published
+
+
+def test_the_pumping_guard_is_shared_by_processes_and_defers_before_it_fails(
     emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
 ) -> None:
-    settings = sms_settings(sms_prefix_cap=2, sms_prefix_digits=3)
+    settings = sms_settings(sms_pumping_new_numbers_floor=2, sms_max_attempts=3)
     first, second = bootstrap(settings), bootstrap(settings)
-    assert first(batch(item("+447400000001", "a")), item("+447400000001", "a")).provider
-    assert second(batch(item("+447400000002", "b")), item("+447400000002", "b")).provider
-    with pytest.raises(PermanentProviderError) as info:
-        first(batch(item("+447400000003", "c")), item("+447400000003", "c"))
-    assert info.value.code == "prefix_cap_exceeded"
-    # Another prefix, and a retry of an admitted delivery, still go through.
-    assert second(batch(item("+447500000001", "d")), item("+447500000001", "d")).provider
-    assert first(batch(item("+447400000001", "a")), item("+447400000001", "a")).provider
-    assert emulator.stats() == {"messages": 4, "duplicates": 1, "lookups": 0}
+    numbers = ["+447400111111", "+447400222222", "+447400333333"]
+    assert first(one_off_batch(item(numbers[0], "a")), item(numbers[0], "a")).provider
+    assert second(one_off_batch(item(numbers[1], "b")), item(numbers[1], "b")).provider
+
+    # A third never-seen number under +44 740 from one-off traffic: held, not failed.
+    with pytest.raises(TransientProviderError) as held:
+        first(one_off_batch(item(numbers[2], "c")), item(numbers[2], "c"))
+    assert held.value.code == "pumping_guard_held"
+    assert "never-texted numbers under +44740" in held.value.message
+    assert held.value.retry_after is not None
+    assert held.value.retry_after > 3600  # the attempts left are spread over 6 hours
+    # Its last attempt, or any attempt after the window closed, fails it.
+    with pytest.raises(PermanentProviderError) as blocked:
+        first(one_off_batch(item(numbers[2], "c"), ago=7 * 3600), retried(item(numbers[2], "c")))
+    assert blocked.value.code == "pumping_guard_blocked"
+    # A number seen before goes out again.
+    assert second(one_off_batch(item(numbers[0], "d")), item(numbers[0], "d")).provider
+    assert len(emulator.messages()) == 3
 
 
 def test_a_non_sms_variant_fails_clearly(sms_settings: Callable[..., SmsSettings]) -> None:

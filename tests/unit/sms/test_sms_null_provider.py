@@ -15,7 +15,7 @@ def test_null_provider_is_selected_by_configuration_and_reports_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SMS_PROVIDERS", "null")
-    settings = SmsSettings(sms_rate_limit=0, sms_prefix_cap=0, sms_redis_url="")
+    settings = SmsSettings(sms_rate_limit=0, sms_redis_url="")
     assert [type(p) for p in create_providers(settings)] == [NullProvider]
 
     batch = bus_pb2.DispatchBatch(campaign_id="c1", channel=campaign_pb2.CHANNEL_SMS)
@@ -33,9 +33,7 @@ def test_null_provider_is_selected_by_configuration_and_reports_sent(
 
 
 def test_destination_policy_still_applies_with_the_null_provider() -> None:
-    settings = SmsSettings(
-        sms_providers=("null",), sms_rate_limit=0, sms_prefix_cap=0, sms_redis_url=""
-    )
+    settings = SmsSettings(sms_providers=("null",), sms_rate_limit=0, sms_redis_url="")
     batch = bus_pb2.DispatchBatch(campaign_id="c1", channel=campaign_pb2.CHANNEL_SMS)
     batch.items.add(
         delivery_id="d1",

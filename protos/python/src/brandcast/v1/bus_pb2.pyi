@@ -120,6 +120,7 @@ class DispatchBatch(_message.Message):
     TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
     CAMPAIGN_NAME_FIELD_NUMBER: _builtins.int
     BRAND_NAME_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     """Unique per publish; receipts of a republished batch are deduplicated by delivery id."""
     campaign_id: _builtins.str
@@ -130,6 +131,11 @@ class DispatchBatch(_message.Message):
     """Campaign name and brand, for provider metadata and logs."""
     brand_name: _builtins.str
     """The brand kit's name."""
+    priority: _campaign_pb2.CampaignPriority.ValueType
+    """The campaign's priority: TRANSACTIONAL is one-off traffic (OTP, sign-up,
+    receipts) that an adapter's abuse defences (SMS pumping) treat more strictly
+    than a marketing send to a list the brand collected.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispatchItem]:
         """The deliveries, typically hundreds."""
@@ -153,10 +159,11 @@ class DispatchBatch(_message.Message):
         trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         campaign_name: _builtins.str = ...,
         brand_name: _builtins.str = ...,
+        priority: _campaign_pb2.CampaignPriority.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "brand_name", b"brand_name", "campaign_id", b"campaign_id", "campaign_name", b"campaign_name", "channel", b"channel", "created_at", b"created_at", "items", b"items", "trace_context", b"trace_context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "brand_name", b"brand_name", "campaign_id", b"campaign_id", "campaign_name", b"campaign_name", "channel", b"channel", "created_at", b"created_at", "items", b"items", "priority", b"priority", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

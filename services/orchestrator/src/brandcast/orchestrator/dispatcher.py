@@ -220,6 +220,7 @@ class Dispatcher:
             trace_context=campaign.trace_context,
             campaign_name=campaign.spec.name,
             brand_name=campaign.spec.brand_kit.name,
+            priority=campaign.spec.priority,
         )
         finals = 0
         for due in items:

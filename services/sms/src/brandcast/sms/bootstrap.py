@@ -15,9 +15,9 @@ from brandcast.shared.failover import Failover
 from brandcast.shared.ratelimit import RateLimiter
 from brandcast.sms.deliver import SmsDelivery
 from brandcast.sms.destinations import DestinationPolicy
-from brandcast.sms.prefix_cap import prefix_cap
 from brandcast.sms.provider_table import PROVIDERS
 from brandcast.sms.providers import SmsProvider
+from brandcast.sms.pumping_guard import GuardLimits, pumping_guard
 from brandcast.sms.settings import SmsSettings
 
 CHANNEL = "sms"
@@ -42,7 +42,9 @@ def bootstrap(settings: SmsSettings, providers: Sequence[SmsProvider] | None = N
 
     return SmsDelivery(
         destinations=DestinationPolicy(settings.sms_allowed_countries),
-        prefix_cap=prefix_cap(settings.sms_redis_url, settings.sms_prefix_cap, namespace=namespace),
+        pumping_guard=pumping_guard(
+            settings.sms_redis_url, guard_limits(settings), namespace=namespace
+        ),
         prefix_digits=settings.sms_prefix_digits,
         providers=Failover(
             chosen,
@@ -53,6 +55,20 @@ def bootstrap(settings: SmsSettings, providers: Sequence[SmsProvider] | None = N
         sender_limit=sender_limit if sender_rate > 0 else None,
         default_sender=settings.sms_default_sender,
         callback_base_url=settings.sms_callback_base_url,
+        hold_window=settings.sms_pumping_hold_window,
+        max_attempts=settings.sms_max_attempts,
+    )
+
+
+def guard_limits(settings: SmsSettings) -> GuardLimits | None:
+    """The pumping guard's limits, or None when ``SMS_PUMPING_GUARD`` is off."""
+    if not settings.sms_pumping_guard:
+        return None
+    return GuardLimits(
+        list_block_limit=settings.sms_pumping_list_block_limit,
+        one_off_block_limit=settings.sms_pumping_one_off_block_limit,
+        new_numbers_floor=settings.sms_pumping_new_numbers_floor,
+        baseline_factor=settings.sms_pumping_baseline_factor,
     )
 
 

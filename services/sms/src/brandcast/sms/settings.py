@@ -35,10 +35,19 @@ class SmsSettings(CommonSettings):
     sms_providers: Annotated[tuple[str, ...], NoDecode] = ("twilio",)
     #: ISO 3166 region codes we send to; everything else fails ``country_not_allowed``.
     sms_allowed_countries: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_COUNTRIES
-    #: Messages per hour per destination prefix (country code + first digits); 0 = no cap.
-    sms_prefix_cap: int = Field(default=200, ge=0)
-    #: National digits after the country code that make a prefix.
+    #: The SMS pumping guard (``pumping_guard.py``); off only for benchmarks and drills.
+    sms_pumping_guard: bool = True
+    #: National digits after the country code that make a prefix (the guard's baseline unit).
     sms_prefix_digits: int = Field(default=3, ge=0, le=10)
+    #: Distinct numbers per hundred-block per hour: a send to a list, and one-off traffic.
+    sms_pumping_list_block_limit: int = Field(default=25, ge=1)
+    sms_pumping_one_off_block_limit: int = Field(default=3, ge=1)
+    #: Never-texted numbers per prefix per hour one-off traffic may reach, or this factor
+    #: times the prefix's mean of the last 24 hours when that is more.
+    sms_pumping_new_numbers_floor: int = Field(default=5, ge=1)
+    sms_pumping_baseline_factor: float = Field(default=3.0, ge=1)
+    #: Seconds after its dispatch a held delivery may still go out; then it fails.
+    sms_pumping_hold_window: float = Field(default=6 * 3600.0, gt=0)
     #: Messages per second per provider, shared by all worker processes; 0 = unlimited.
     sms_rate_limit: float = Field(default=10.0, ge=0)
     #: Messages per second per sender number; 0 = no per-sender limit.

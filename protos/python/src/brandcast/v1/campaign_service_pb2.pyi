@@ -63,6 +63,7 @@ class SubmitCampaignRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     SKIP_INVALID_ADDRESSES_FIELD_NUMBER: _builtins.int
     TEST_FIELD_NUMBER: _builtins.int
+    KEEP_DUPLICATE_ADDRESSES_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """Same key and same request: the original campaign is returned. Same key and
     a different request: ALREADY_EXISTS. Keys are kept at least 24 hours.
@@ -76,6 +77,12 @@ class SubmitCampaignRequest(_message.Message):
     """A test send (at most 10 recipients): marked as such (Campaign.test) and
     not counted in metrics.
     """
+    keep_duplicate_addresses: _builtins.bool
+    """By default recipients sharing an address on a channel (after
+    normalisation: email case, phone numbers in E.164) get one delivery
+    there, the recipient with the smallest id keeping it; true sends to
+    every recipient as given.
+    """
     @_builtins.property
     def spec(self) -> _campaign_pb2.CampaignSpec: ...
     def __init__(
@@ -85,10 +92,11 @@ class SubmitCampaignRequest(_message.Message):
         idempotency_key: _builtins.str = ...,
         skip_invalid_addresses: _builtins.bool = ...,
         test: _builtins.bool = ...,
+        keep_duplicate_addresses: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "skip_invalid_addresses", b"skip_invalid_addresses", "spec", b"spec", "test", b"test"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "keep_duplicate_addresses", b"keep_duplicate_addresses", "skip_invalid_addresses", b"skip_invalid_addresses", "spec", b"spec", "test", b"test"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -139,8 +147,13 @@ class SubmitCampaignResponse(_message.Message):
     DUPLICATE_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
     SKIPPED_FIELD_NUMBER: _builtins.int
+    MERGED_DUPLICATES_FIELD_NUMBER: _builtins.int
     duplicate: _builtins.bool
     """True when the idempotency key matched an earlier submission."""
+    merged_duplicates: _builtins.int
+    """Deliveries not created because another recipient had the same address on
+    the channel (see keep_duplicate_addresses), all channels together.
+    """
     @_builtins.property
     def campaign(self) -> _campaign_pb2.Campaign: ...
     @_builtins.property
@@ -158,10 +171,11 @@ class SubmitCampaignResponse(_message.Message):
         duplicate: _builtins.bool = ...,
         warnings: _abc.Iterable[_variant_pb2.RenderWarning] | None = ...,
         skipped: _abc.Iterable[Global___SkippedAddress] | None = ...,
+        merged_duplicates: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "skipped", b"skipped", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "merged_duplicates", b"merged_duplicates", "skipped", b"skipped", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -178,10 +192,13 @@ class SubmitCampaignStreamResponse(_message.Message):
     WARNINGS_FIELD_NUMBER: _builtins.int
     RECIPIENTS_RECEIVED_FIELD_NUMBER: _builtins.int
     SKIPPED_FIELD_NUMBER: _builtins.int
+    MERGED_DUPLICATES_FIELD_NUMBER: _builtins.int
     duplicate: _builtins.bool
     """True when the idempotency key matched an earlier submission."""
     recipients_received: _builtins.int
     """Recipients received over the stream (inline audience included)."""
+    merged_duplicates: _builtins.int
+    """As SubmitCampaignResponse.merged_duplicates."""
     @_builtins.property
     def campaign(self) -> _campaign_pb2.Campaign: ...
     @_builtins.property
@@ -198,10 +215,11 @@ class SubmitCampaignStreamResponse(_message.Message):
         warnings: _abc.Iterable[_variant_pb2.RenderWarning] | None = ...,
         recipients_received: _builtins.int = ...,
         skipped: _abc.Iterable[Global___SkippedAddress] | None = ...,
+        merged_duplicates: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "recipients_received", b"recipients_received", "skipped", b"skipped", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "duplicate", b"duplicate", "merged_duplicates", b"merged_duplicates", "recipients_received", b"recipients_received", "skipped", b"skipped", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -74,6 +74,8 @@ class SubmitResult:
     trace_context: dict[str, str] = field(default_factory=dict)
     #: The first skipped addresses (``skip_invalid_addresses``).
     skipped: list[campaign_service_pb2.SkippedAddress] = field(default_factory=list)
+    #: Deliveries merged away: another recipient had the address on the channel.
+    merged_duplicates: int = 0
 
 
 def render_violations(error: RenderError, prefix: str = "spec") -> list[FieldViolation]:
@@ -253,6 +255,9 @@ class CampaignIntake:
                 is_active,
                 max_audience=MAX_TEST_RECIPIENTS if request.test else self._max_audience,
             )
+            merged = 0
+            if audience_size > 1 and not request.keep_duplicate_addresses:
+                merged = plan.merged(writer.merge_duplicate_addresses(campaign_id))
             if spec.channels.social.enabled:
                 plan.write_social(writer, renderer.social_accounts())
             if audience_size == 0 and not spec.channels.social.enabled:
@@ -296,6 +301,7 @@ class CampaignIntake:
             renderer=renderer,
             trace_context=trace_context,
             skipped=plan.skipped,
+            merged_duplicates=merged,
         )
 
 
@@ -486,9 +492,17 @@ class _DeliveryPlan:
     #: The first skipped addresses, for the answer.
     skipped: list[campaign_service_pb2.SkippedAddress] = field(default_factory=list)
 
+    def merged(self, deleted: list[tuple[int, int]]) -> int:
+        """Take deliveries merged away after writing out of the counts."""
+        for channel, status in deleted:
+            self.written[(channel, status)] -= 1
+            if status == self.status:
+                self.open_deliveries -= 1
+        return len(deleted)
+
     def counter_rows(self) -> list[tuple[int, int, int]]:
         """``(channel, status, count)`` of what was written, as the store counts them."""
-        return [(channel, status, n) for (channel, status), n in self.written.items()]
+        return [(channel, status, n) for (channel, status), n in self.written.items() if n]
 
     def _row(
         self, channel: int, recipient_id: str, address: str, status: int, error: str = ""

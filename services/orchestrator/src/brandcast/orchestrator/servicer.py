@@ -163,6 +163,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             duplicate=result.duplicate,
             warnings=result.warnings,
             skipped=result.skipped,
+            merged_duplicates=result.merged_duplicates,
         )
 
     @mapped_errors
@@ -216,6 +217,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             warnings=result.warnings,
             recipients_received=result.recipients_received,
             skipped=result.skipped,
+            merged_duplicates=result.merged_duplicates,
         )
 
     @mapped_errors

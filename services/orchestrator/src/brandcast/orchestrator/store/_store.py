@@ -758,6 +758,19 @@ class CampaignWriter:
     def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
         self._insert(deliveries, rows)
 
+    def merge_duplicate_addresses(self, campaign_id: str) -> list[tuple[int, int]]:
+        """Delete the campaign's email and SMS deliveries whose address another
+        of its recipients has on the same channel, keeping the one of the
+        smallest recipient id; returns ``(channel, status)`` of each deleted.
+
+        One sort of the campaign's deliveries at the end of the submission, in
+        its transaction: the audience never has to sit in memory to be compared.
+        """
+        return [
+            (int(r.channel), int(r.status))
+            for r in self._conn.execute(_MERGE_DUPLICATES, {"campaign_id": campaign_id})
+        ]
+
     def _insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         _insert_rows(self._conn, table, rows)
 
@@ -1084,6 +1097,33 @@ _STATE_AND_OPEN: Final = select(
     campaigns.c.state,
     _OPEN_RANK.scalar_subquery().label("open_rank"),
 ).where(campaigns.c.id == bindparam("campaign_id"))
+_RANKED_BY_ADDRESS: Final = (
+    select(
+        deliveries.c.id,
+        func.row_number()
+        .over(
+            partition_by=(deliveries.c.channel, deliveries.c.address),
+            order_by=deliveries.c.recipient_id,
+        )
+        .label("n"),
+    )
+    .where(
+        deliveries.c.campaign_id == bindparam("campaign_id"),
+        deliveries.c.channel.in_([campaign_pb2.CHANNEL_EMAIL, campaign_pb2.CHANNEL_SMS]),
+        # An invalid address kept as SKIPPED is not a mailbox to merge.
+        deliveries.c.status != campaign_pb2.DELIVERY_STATUS_SKIPPED,
+    )
+    .subquery()
+)
+_MERGE_DUPLICATES: Final = (
+    delete(deliveries)
+    .where(
+        deliveries.c.id.in_(
+            select(_RANKED_BY_ADDRESS.c.id).where(_RANKED_BY_ADDRESS.c.n > 1).scalar_subquery()
+        )
+    )
+    .returning(deliveries.c.channel, deliveries.c.status)
+)
 _CHANGES: Final = (
     select(deliveries)
     .where(

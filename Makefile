@@ -22,13 +22,17 @@ tools:
 	@if [ ! -x node_modules/.bin/buf ] || [ ! -d node_modules/twitter-text ] \
 		|| [ ! -d node_modules/sms-segments-calculator ] || [ ! -d node_modules/@atproto/api ]; then \
 		npm install --no-audit --no-fund --loglevel=error; fi
+	@# The Node example's own tools and runtime (ts-proto, TypeScript, @grpc/grpc-js).
+	@if [ ! -x clients/node/node_modules/.bin/tsc ]; then \
+		(cd clients/node && npm ci --no-audit --no-fund --loglevel=error); fi
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's chromium for the admin browser tests"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will fail"; fi
 
-protos: ## regenerate protos/python/src/brandcast/v1 (package brandcast-contracts) from protos/
+protos: tools ## regenerate the Python (protos/python: brandcast-contracts) and TypeScript (clients/node/src/gen) code
 	$(UV) run python protos/generate.py
+	cd protos && ../node_modules/.bin/buf generate
 
 lint:
 	$(UV) run ruff check .

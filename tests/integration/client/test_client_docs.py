@@ -39,3 +39,11 @@ def test_the_python_examples_run(
     assert "spec.audience[0].phone -> " in out
     assert "no such campaign" in out
     assert "cust-001,DELIVERY_STATUS_PENDING" in out
+
+
+def test_the_node_snippets_are_the_tested_example() -> None:
+    example = (DOC.parents[1] / "clients" / "node" / "src" / "example.ts").read_text()
+    snippets = blocks("ts")
+    assert len(snippets) >= 3
+    for snippet in snippets:
+        assert snippet in example, f"not in clients/node/src/example.ts:\n{snippet}"

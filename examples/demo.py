@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -62,6 +63,28 @@ def _print_where_to_look(local: LocalStack) -> None:
         print(f"  admin                              {local.url('admin')}")
         print(f"  admin login                        {user} / {password}")
     print(f"  service logs                       {local.stack.log_dir}")
+    print("  Prometheus metrics (each process serves only its own):")
+    for process in sorted(local.metrics_ports):
+        print(f"    {process:<32} {local.metrics_url(process)}")
+    targets = _write_scrape_targets(local)
+    print(f"  the same as Prometheus file_sd targets  {targets}")
+
+
+def _write_scrape_targets(local: LocalStack) -> Path:
+    """The metrics endpoints as a Prometheus ``file_sd_configs`` file, so a local
+    Prometheus (``deploy/prometheus``) can scrape the demo as it is."""
+    path = local.data_dir / "prometheus-targets.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"targets": [f"127.0.0.1:{port}"], "labels": {"service": process}}
+                for process, port in sorted(local.metrics_ports.items())
+            ],
+            indent=2,
+        )
+        + "\n"
+    )
+    return path
 
 
 def main() -> int:

@@ -3,6 +3,7 @@ test sends and duplicates, on SQLite and PostgreSQL through a real gRPC channel.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
@@ -280,3 +281,31 @@ def test_the_watch_follows_until_the_report_window_closes(api: Api) -> None:
     # No delivery changed when the window closed, yet the watch says so and ends.
     assert states[-1] == S.CAMPAIGN_STATE_COMPLETED
     assert progress[-1].waiting_for == ""
+
+
+def test_only_receipts_that_move_a_delivery_are_counted_as_applied(api: Api) -> None:
+    campaign = api.campaigns.SubmitCampaign(API.SubmitCampaignRequest(spec=make_spec(2))).campaign
+    store = api.app.store
+    ids = _queue_all(store, campaign.id)
+    channels = {d.id: d.channel for d in store.list_deliveries(campaign.id)[0]}
+
+    def receipts(status: int) -> list[bus_pb2.DeliveryReceipt]:
+        return [
+            bus_pb2.DeliveryReceipt(
+                delivery_id=i,
+                campaign_id=campaign.id,
+                channel=channels[i],
+                status=status,  # type: ignore[arg-type]
+            )
+            for i in ids
+        ]
+
+    moved: collections.Counter[tuple[int, int]] = collections.Counter()
+    store.apply_receipts(receipts(S.DELIVERY_STATUS_SENT) * 2, moved)  # each twice
+    assert moved == {
+        (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT): 2,
+        (S.CHANNEL_SMS, S.DELIVERY_STATUS_SENT): 2,
+    }
+    moved.clear()
+    store.apply_receipts(receipts(S.DELIVERY_STATUS_SENT), moved)  # repeats: nothing moves
+    assert sum(moved.values()) == 0

@@ -1,5 +1,10 @@
 """Prometheus metrics every service exposes on ``METRICS_PORT``.
 
+One catalogue, but each process serves only the metrics it records (its
+``role``): a worker that exported the orchestrator's outbox backlog would
+report it as 0 and make a sum over all targets wrong. The metrics are created
+unregistered; ``serve_metrics`` builds a registry with the role's own.
+
 Adapters' Celery workers fork one process per concurrency slot; with
 ``PROMETHEUS_MULTIPROC_DIR`` set (``brandcast.shared.worker.run_worker`` sets it
 before this module is first imported) every child writes its samples there and
@@ -9,9 +14,13 @@ the endpoint in the parent adds them up, so one scrape sees the whole service.
 from __future__ import annotations
 
 import os
-from typing import Final
+from collections.abc import Iterable, Iterator
+from typing import Any, Final, Literal
 
 from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -19,65 +28,89 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
+
+#: What a process records: ``orchestrator``, an ``adapter`` worker, an
+#: adapter's ``webhooks`` app, or the ``admin`` (process metrics only).
+Role = Literal["orchestrator", "adapter", "webhooks", "admin"]
 
 DELIVERIES: Final = Counter(
     "brandcast_deliveries_total",
     "Delivery outcomes reported by adapters (receipts published).",
     ["channel", "status", "provider"],
+    registry=None,
 )
 PROVIDER_LATENCY: Final = Histogram(
     "brandcast_provider_latency_seconds",
     "Time of one provider call, successful or not.",
     ["channel", "provider"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=None,
 )
 RETRIES: Final = Counter(
     "brandcast_retries_total",
     "Deliveries scheduled for another attempt after a transient provider error.",
     ["channel"],
+    registry=None,
 )
 QUEUE_LAG: Final = Histogram(
     "brandcast_queue_lag_seconds",
     "Time from a dispatch batch's publication to an adapter starting it.",
     ["channel"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+    registry=None,
 )
 OUTBOX_BACKLOG: Final = Gauge(
     "brandcast_outbox_backlog",
     "Deliveries persisted but not yet confirmed by the broker.",
     multiprocess_mode="max",
+    registry=None,
 )
 
 # The orchestrator's own view: what it accepted, published and applied.
 CAMPAIGNS_ACCEPTED: Final = Counter(
     "brandcast_campaigns_accepted_total",
     "Campaigns persisted by the orchestrator (idempotent replays not counted).",
+    registry=None,
 )
 DISPATCH_BATCHES: Final = Counter(
     "brandcast_dispatch_batches_total",
     "Dispatch batches the broker confirmed, by channel.",
     ["channel"],
+    registry=None,
 )
 DISPATCHED: Final = Counter(
     "brandcast_dispatched_deliveries_total",
     "Deliveries in confirmed dispatch batches, by channel.",
     ["channel"],
+    registry=None,
+)
+RECEIPTS_RECEIVED: Final = Counter(
+    "brandcast_receipts_received_total",
+    "Receipts the collector took from the broker, repeats included, by channel and status.",
+    ["channel", "status"],
+    registry=None,
 )
 RECEIPTS_APPLIED: Final = Counter(
     "brandcast_receipts_applied_total",
-    "Receipts the collector committed to the store, by channel and reported status.",
+    "Receipts that changed a delivery (moved its status forward), by channel and status;"
+    " repeats and late receipts are not counted.",
     ["channel", "status"],
+    registry=None,
 )
 GRPC_REQUESTS: Final = Counter(
     "brandcast_grpc_requests_total",
     "gRPC calls the orchestrator answered, by method and status code.",
     ["method", "code"],
+    registry=None,
 )
 # Adapters' webhooks: provider callbacks turned into bus messages.
 WEBHOOK_PUBLISHED: Final = Counter(
     "brandcast_webhook_published_total",
     "Receipts and suppression events published from provider callbacks.",
     ["channel", "kind"],
+    registry=None,
 )
 
 
@@ -89,17 +122,55 @@ def status_label(status: int) -> str:
     return name.removeprefix("DELIVERY_STATUS_").lower()
 
 
-def serve_metrics(port: int, host: str | None = None) -> None:
-    """Expose ``/metrics`` on ``port`` (0 turns it off) in a background thread.
+OWN_METRICS: Final[dict[str, tuple[MetricWrapperBase, ...]]] = {
+    "orchestrator": (
+        CAMPAIGNS_ACCEPTED,
+        DISPATCH_BATCHES,
+        DISPATCHED,
+        RECEIPTS_RECEIVED,
+        RECEIPTS_APPLIED,
+        GRPC_REQUESTS,
+        OUTBOX_BACKLOG,
+    ),
+    "adapter": (DELIVERIES, PROVIDER_LATENCY, RETRIES, QUEUE_LAG),
+    "webhooks": (WEBHOOK_PUBLISHED,),
+    "admin": (),
+}
+
+
+class _OnlyFamilies(Collector):
+    """The families of ``inner`` named in ``names`` (multiprocess files hold
+    every metric a process of this service created, even at 0)."""
+
+    def __init__(self, inner: Collector, names: Iterable[str]) -> None:
+        self._inner = inner
+        self._names = frozenset(names)
+
+    def collect(self) -> Iterator[Any]:
+        return (family for family in self._inner.collect() if family.name in self._names)
+
+
+def registry_for(role: Role) -> CollectorRegistry:
+    """A registry with the role's own metrics and this process's standard ones."""
+    registry = CollectorRegistry()
+    own = OWN_METRICS[role]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        names = {family.name for metric in own for family in metric.describe()}
+        files = multiprocess.MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+        registry.register(_OnlyFamilies(files, names))
+        return registry
+    for collector in (*own, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
+
+
+def serve_metrics(port: int, host: str | None = None, *, role: Role) -> None:
+    """Expose the ``role``'s ``/metrics`` on ``port`` (0 turns it off) in a
+    background thread.
 
     ``host`` defaults to ``METRICS_HOST`` (``CommonSettings.metrics_host``), 127.0.0.1.
     """
     if port <= 0:
         return
     host = host or os.environ.get("METRICS_HOST", "127.0.0.1")
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        start_http_server(port, addr=host, registry=registry)
-    else:
-        start_http_server(port, addr=host)
+    start_http_server(port, addr=host, registry=registry_for(role))

@@ -342,7 +342,7 @@ def run_worker(
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415 - after the env above
 
-    serve_metrics(metrics_port)
+    serve_metrics(metrics_port, role="adapter")
     telemetry.configure_tracing(f"brandcast-{channel}")
     app.worker_main(worker_argv(channel, concurrency, extra_args))
 

@@ -22,7 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     # (log_config=None) go through the same redacting handler.
     common = load_settings(CommonSettings, "brandcast-admin")
     configure_logging(common.log_level, common.log_format, "brandcast-admin")
-    serve_metrics(common.metrics_port)
+    serve_metrics(common.metrics_port, role="admin")
     settings = load_settings(AdminSettings, "brandcast-admin")
     try:
         app = create_app(settings)

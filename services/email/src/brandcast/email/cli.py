@@ -57,7 +57,7 @@ def _webhooks(args: argparse.Namespace) -> None:
     # Imported here: the worker command must set up multiprocess metrics first.
     from brandcast.shared.metrics import serve_metrics  # noqa: PLC0415
 
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, role="webhooks")
     uvicorn.run(create_webhooks_app(settings), host=args.host, port=args.port, log_config=None)
 
 

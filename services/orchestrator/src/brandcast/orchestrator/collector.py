@@ -172,13 +172,17 @@ class ReceiptCollector:
             # locked until it commits, and the dispatchers wait on those locks.
             # Receipts are idempotent, so a crash between chunks only means the
             # redelivered messages re-apply what already committed, to no effect.
+            moved: collections.Counter[tuple[int, int]] = collections.Counter()
             for start in range(0, len(receipts), APPLY_CHUNK):
-                changed |= self._store.apply_receipts(receipts[start : start + APPLY_CHUNK])
+                changed |= self._store.apply_receipts(receipts[start : start + APPLY_CHUNK], moved)
+        # Received counts every receipt; applied only those that moved a delivery
+        # (a repeat, a late SENT after DELIVERED or an unknown id change nothing).
         counts = collections.Counter((r.channel, r.status) for r in receipts)
         for (channel, status), count in counts.items():
-            metrics.RECEIPTS_APPLIED.labels(
-                _channel_label(channel), metrics.status_label(status)
-            ).inc(count)
+            labels = (_channel_label(channel), metrics.status_label(status))
+            metrics.RECEIPTS_RECEIVED.labels(*labels).inc(count)
+            if moved[(channel, status)]:
+                metrics.RECEIPTS_APPLIED.labels(*labels).inc(moved[(channel, status)])
         return changed
 
     def _apply_suppression(self, event: bus_pb2.SuppressionEvent) -> None:

@@ -49,7 +49,7 @@ def serve_orchestrator_metrics(port: int, store: Store) -> None:
             return float("nan")
 
     metrics.OUTBOX_BACKLOG.set_function(backlog)
-    metrics.serve_metrics(port)
+    metrics.serve_metrics(port, role="orchestrator")
 
 
 class RequestCountingInterceptor(grpc.ServerInterceptor):

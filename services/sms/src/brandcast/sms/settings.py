@@ -78,6 +78,9 @@ class SmsSettings(CommonSettings):
     sms_twilio_account_sid: str = "ACsandbox"
     #: Sandbox credentials: the emulator accepts exactly these; set real ones in production.
     sms_twilio_auth_token: str = "sandbox-token"  # noqa: S105
+    #: Secret of a Twilio webhook SharedKey, for webhooks Twilio signs with one
+    #: (``X-Twilio-Webhooks-Signature-Settings``, HMAC-SHA1 or HMAC-SHA256).
+    sms_twilio_webhook_shared_key: str = ""
 
     sms_vonage_base_url: str = "http://127.0.0.1:8030"
     sms_vonage_api_key: str = "sandbox-key"

@@ -38,7 +38,7 @@ from brandcast.sms.providers._port import (
     ReportReader,
 )
 from brandcast.sms.settings import SmsSettings
-from brandcast.sms.signature import SIGNATURE_HEADER, is_valid_twilio_signature
+from brandcast.sms.signature import is_genuine_twilio_request
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Webhooks:
         self._readers = readers if readers is not None else report_readers(settings)
         self._base_url = settings.sms_callback_base_url.rstrip("/")
         self._auth_token = settings.sms_twilio_auth_token
+        self._shared_key = settings.sms_twilio_webhook_shared_key
         self._help_text = settings.sms_help_text
         self._publisher = publisher
         self._ledger = ledger
@@ -83,8 +84,10 @@ class Webhooks:
             (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
         )
         url = self._public_url(request)
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        if not is_valid_twilio_signature(url, params, signature, self._auth_token):
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        if not is_genuine_twilio_request(
+            url, params, headers, auth_token=self._auth_token, shared_key=self._shared_key
+        ):
             logger.warning("refused a callback to %s with a bad signature", request.url.path)
             return None
         return params

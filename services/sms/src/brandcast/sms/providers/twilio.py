@@ -37,7 +37,7 @@ from brandcast.sms.providers._port import (
     ReportCallback,
     StatusReport,
 )
-from brandcast.sms.signature import SIGNATURE_HEADER, is_valid_twilio_signature
+from brandcast.sms.signature import is_genuine_twilio_request
 from brandcast.v1 import campaign_pb2
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class TwilioProvider:
 
     @classmethod
     def report_reader(cls, settings: SmsSettings) -> TwilioReports:
-        return TwilioReports(settings.sms_twilio_auth_token)
+        return TwilioReports(settings.sms_twilio_auth_token, settings.sms_twilio_webhook_shared_key)
 
     def send(
         self,
@@ -169,13 +169,19 @@ def _created_at(message: dict[str, object]) -> float:
 class TwilioReports:
     """Twilio's status callbacks, checked against the account's auth token."""
 
-    def __init__(self, auth_token: str) -> None:
+    def __init__(self, auth_token: str, shared_key: str = "") -> None:
         self._auth_token = auth_token
+        self._shared_key = shared_key
 
     def read(self, request: CallbackRequest) -> StatusReport | None:
         params = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-        signature = request.headers.get(SIGNATURE_HEADER.lower(), "")
-        if not is_valid_twilio_signature(request.url, params, signature, self._auth_token):
+        if not is_genuine_twilio_request(
+            request.url,
+            params,
+            request.headers,
+            auth_token=self._auth_token,
+            shared_key=self._shared_key,
+        ):
             raise ForgedReportError("X-Twilio-Signature does not match")
         delivery_id = request.query.get(DELIVERY_PARAM, "")
         if not delivery_id:

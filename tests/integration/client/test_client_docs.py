@@ -39,6 +39,7 @@ def test_the_python_examples_run(
     assert "spec.audience[0].phone -> " in out
     assert "no such campaign" in out
     assert "cust-001,DELIVERY_STATUS_PENDING" in out
+    assert (tmp_path / "report.csv").read_text().startswith("delivery_id,channel,")
 
 
 def test_the_node_snippets_are_the_tested_example() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,7 @@ from brandcast.client import (
     NotFoundError,
 )
 from brandcast.v1 import campaign_pb2 as pb
+from brandcast.v1 import campaign_service_pb2 as api
 from tests.integration.client.harness import Served
 
 
@@ -123,3 +126,38 @@ def test_suppressions(client: Client) -> None:
     assert client.remove_suppression(pb.CHANNEL_SMS, "+14155550111")
     assert not client.remove_suppression(pb.CHANNEL_SMS, "+14155550111")
     assert not list(client.list_suppressions())
+
+
+def test_export_get_delivery_and_duplicate(client: Client) -> None:
+    original = client.submit_campaign(sms_spec(3)).campaign
+    text = b"".join(client.export_deliveries(original.id)).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["recipient_id"] for r in sorted(rows, key=lambda r: r["recipient_id"])] == [
+        "r000000",
+        "r000001",
+        "r000002",
+    ]
+    delivery = client.get_delivery(original.id, rows[0]["delivery_id"])
+    assert delivery.recipient_id == rows[0]["recipient_id"]
+    lines = b"".join(
+        client.export_deliveries(original.id, export_format=api.EXPORT_FORMAT_JSON_LINES)
+    ).splitlines()
+    assert len(lines) == 3
+    copy = client.duplicate_campaign(original.id, idempotency_key="copy-1")
+    again = client.duplicate_campaign(original.id, idempotency_key="copy-1")
+    assert copy.id == again.id != original.id
+    assert copy.spec.name == "Client test (copy)"
+    assert copy.audience_size == 3
+
+
+def test_skipped_addresses_are_reported(client: Client) -> None:
+    spec = sms_spec(2)
+    spec.channels.email.enabled = True
+    spec.brand_kit.email_sender.address = "news@acme.example.com"
+    spec.brand_kit.postal_address = "1 Market St, San Francisco, CA 94105"
+    spec.audience[0].email = "r0@example.com"
+    spec.audience[1].email = "r1@example.com"
+    spec.audience[1].phone = "12345"
+    result = client.submit_campaign(spec, skip_invalid_addresses=True)
+    assert [(s.recipient_id, s.channel) for s in result.skipped] == [("r000001", pb.CHANNEL_SMS)]
+    assert result.skipped[0].field.endswith("audience[1].phone")

@@ -10,7 +10,7 @@ import pytest
 from brandcast.client import RETRY_SAFE, ClientConfig, RetryPolicy, read_csv
 from brandcast.client._audience import chunks, replayable
 from brandcast.client._config import with_default_port
-from brandcast.client._requests import stream_messages
+from brandcast.client._requests import stream_messages, submit_request
 from brandcast.client.campaign_file import CampaignFileError, parse_campaign
 from brandcast.v1 import campaign_pb2
 
@@ -155,7 +155,9 @@ def test_stream_messages_are_header_chunks_and_the_declared_end() -> None:
     spec = campaign_pb2.CampaignSpec(name="x", audience=[campaign_pb2.Recipient(id="inline")])
     seen: list[int] = []
     messages = list(
-        stream_messages(spec, "key-1", ({"id": f"r{i}"} for i in range(5)), 2, seen.append)
+        stream_messages(
+            submit_request(spec, "key-1"), ({"id": f"r{i}"} for i in range(5)), 2, seen.append
+        )
     )
     assert messages[0].header.idempotency_key == "key-1"
     parts = [str(m.WhichOneof("part")) for m in messages]

@@ -23,6 +23,7 @@ from brandcast.client._requests import (
     end_of_stream,
     new_idempotency_key,
     stream_messages,
+    submit_request,
     submit_result,
 )
 from brandcast.client._retry import NO_RETRY, RetryPolicy
@@ -34,17 +35,14 @@ T = TypeVar("T")
 
 
 async def _async_stream_messages(
-    spec: campaign_pb2.CampaignSpec,
-    idempotency_key: str,
+    header: api.SubmitCampaignRequest,
     audience: AsyncIterable[RecipientLike],
     chunk_size: int,
     on_progress: ProgressCallback | None,
 ) -> AsyncIterator[api.SubmitCampaignStreamRequest]:
     """``stream_messages`` for an audience that is itself read asynchronously."""
-    yield api.SubmitCampaignStreamRequest(
-        header=api.SubmitCampaignRequest(spec=spec, idempotency_key=idempotency_key)
-    )
-    sent = len(spec.audience)
+    yield api.SubmitCampaignStreamRequest(header=header)
+    sent = len(header.spec.audience)
     chunk: list[campaign_pb2.Recipient] = []
     index = 0
     async for item in audience:
@@ -122,11 +120,20 @@ class AsyncClient:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        skip_invalid_addresses: bool = False,
+        keep_duplicate_addresses: bool = False,
+        test: bool = False,
     ) -> SubmitResult:
         """See :meth:`Client.submit_campaign`; ``audience`` may also be an async iterable."""
         key = idempotency_key or new_idempotency_key()
+        request = submit_request(
+            spec,
+            key,
+            skip_invalid_addresses=skip_invalid_addresses,
+            keep_duplicate_addresses=keep_duplicate_addresses,
+            test=test,
+        )
         if audience is None:
-            request = api.SubmitCampaignRequest(spec=spec, idempotency_key=key)
             response = await self._unary(
                 "SubmitCampaign", self._campaigns.SubmitCampaign, request, timeout
             )
@@ -136,9 +143,9 @@ class AsyncClient:
         async def send(deadline: float) -> api.SubmitCampaignStreamResponse:
             messages: Any
             if isinstance(audience, AsyncIterable):
-                messages = _async_stream_messages(spec, key, audience, chunk_size, on_progress)
+                messages = _async_stream_messages(request, audience, chunk_size, on_progress)
             else:
-                messages = stream_messages(spec, key, audience, chunk_size, on_progress)
+                messages = stream_messages(request, audience, chunk_size, on_progress)
             response: api.SubmitCampaignStreamResponse = await self._campaigns.SubmitCampaignStream(
                 messages, timeout=deadline, metadata=self._metadata
             )
@@ -243,6 +250,90 @@ class AsyncClient:
             "CancelCampaign", self._campaigns.CancelCampaign, request, timeout
         )
         return response
+
+    async def pause_campaign(
+        self, campaign_id: str, *, timeout: float | None = None
+    ) -> campaign_pb2.Campaign:
+        request = api.PauseCampaignRequest(campaign_id=campaign_id)
+        response = await self._unary(
+            "PauseCampaign", self._campaigns.PauseCampaign, request, timeout
+        )
+        campaign: campaign_pb2.Campaign = response.campaign
+        return campaign
+
+    async def resume_campaign(
+        self, campaign_id: str, *, timeout: float | None = None
+    ) -> campaign_pb2.Campaign:
+        request = api.ResumeCampaignRequest(campaign_id=campaign_id)
+        response = await self._unary(
+            "ResumeCampaign", self._campaigns.ResumeCampaign, request, timeout
+        )
+        campaign: campaign_pb2.Campaign = response.campaign
+        return campaign
+
+    async def get_delivery(
+        self, campaign_id: str, delivery_id: str, *, timeout: float | None = None
+    ) -> campaign_pb2.Delivery:
+        request = api.GetDeliveryRequest(campaign_id=campaign_id, delivery_id=delivery_id)
+        response = await self._unary("GetDelivery", self._campaigns.GetDelivery, request, timeout)
+        delivery: campaign_pb2.Delivery = response.delivery
+        return delivery
+
+    async def export_deliveries(
+        self,
+        campaign_id: str,
+        *,
+        export_format: api.ExportFormat.ValueType = api.EXPORT_FORMAT_CSV,
+        channel: campaign_pb2.Channel.ValueType = campaign_pb2.CHANNEL_UNSPECIFIED,
+        status: campaign_pb2.DeliveryStatus.ValueType = campaign_pb2.DELIVERY_STATUS_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> AsyncIterator[bytes]:
+        """See :meth:`Client.export_deliveries`."""
+        request = api.ExportDeliveriesRequest(
+            campaign_id=campaign_id, channel=channel, status=status, format=export_format
+        )
+        deadline = timeout or STREAM_TIMEOUT
+        attempt = 0
+        while True:
+            attempt += 1
+            call = self._campaigns.ExportDeliveries(
+                request, timeout=deadline, metadata=self._metadata
+            )
+            started = False
+            try:
+                async for chunk in call:
+                    started = True
+                    yield chunk.data
+                return
+            except grpc.RpcError as exc:
+                code = status_code(exc)
+                if started or not self.config.retry.should_retry("ExportDeliveries", code, attempt):
+                    raise from_rpc_error(exc) from exc
+            finally:
+                call.cancel()
+            await asyncio.sleep(self.config.retry.backoff(attempt - 1))
+
+    async def duplicate_campaign(
+        self,
+        campaign_id: str,
+        *,
+        name: str = "",
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> campaign_pb2.Campaign:
+        request = api.DuplicateCampaignRequest(
+            campaign_id=campaign_id,
+            name=name,
+            idempotency_key=idempotency_key or new_idempotency_key(),
+        )
+        response = await self._unary(
+            "DuplicateCampaign",
+            self._campaigns.DuplicateCampaign,
+            request,
+            timeout or STREAM_TIMEOUT,
+        )
+        campaign: campaign_pb2.Campaign = response.campaign
+        return campaign
 
     # -- suppressions ------------------------------------------------------------------
 

@@ -161,33 +161,17 @@ def preview_text(item: dict[str, Any]) -> list[str]:
     return [head, *warnings, *body]
 
 
-DELIVERY_COLUMNS: Final = (
-    "id",
-    "channel",
-    "recipient_id",
-    "address",
-    "status",
-    "attempts",
-    "provider",
-    "provider_message_id",
-    "error_code",
-    "error_message",
-    "created_at",
-    "updated_at",
-)
+def delivery_line(delivery: campaign_pb2.Delivery) -> str:
+    """``sms     sent        1  +14155550101`` and the error, if any."""
+    error = f"  {delivery.error_code}: {delivery.error_message}" if delivery.error_code else ""
+    return (
+        f"{channel_name(delivery.channel):<7} {status_name(delivery.status):<10} "
+        f"{delivery.attempts:>2}  {delivery.address or delivery.recipient_id}{error}"
+    )
 
 
-def delivery_row(delivery: campaign_pb2.Delivery) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for column in DELIVERY_COLUMNS:
-        value = getattr(delivery, column)
-        if column == "channel":
-            value = channel_name(value)
-        elif column == "status":
-            value = status_name(value)
-        elif column == "created_at":
-            value = value.ToJsonString() if delivery.HasField("created_at") else ""
-        elif column == "updated_at":
-            value = value.ToJsonString() if delivery.HasField("updated_at") else ""
-        row[column] = value
-    return row
+def skipped_line(skipped: campaign_service_pb2.SkippedAddress) -> str:
+    return (
+        f"skipped: {channel_name(skipped.channel)} to {skipped.address!r} of "
+        f"{skipped.recipient_id} ({skipped.field}): {skipped.reason}"
+    )

@@ -45,6 +45,10 @@ class SubmitResult:
     warnings: tuple[variant_pb2.RenderWarning, ...]
     idempotency_key: str
     recipients_received: int
+    #: Addresses skipped with ``skip_invalid_addresses`` (the first 100).
+    skipped: tuple[campaign_service_pb2.SkippedAddress, ...]
+    #: Deliveries not created because another recipient had the same address.
+    merged_duplicates: int
 
 
 def end_of_stream(recipient_count: int) -> campaign_service_pb2.SubmitCampaignStreamRequest | None:
@@ -56,20 +60,32 @@ def end_of_stream(recipient_count: int) -> campaign_service_pb2.SubmitCampaignSt
     return message
 
 
-def stream_messages(
+def submit_request(
     spec: campaign_pb2.CampaignSpec,
     idempotency_key: str,
+    *,
+    skip_invalid_addresses: bool = False,
+    keep_duplicate_addresses: bool = False,
+    test: bool = False,
+) -> campaign_service_pb2.SubmitCampaignRequest:
+    return campaign_service_pb2.SubmitCampaignRequest(
+        spec=spec,
+        idempotency_key=idempotency_key,
+        skip_invalid_addresses=skip_invalid_addresses,
+        keep_duplicate_addresses=keep_duplicate_addresses,
+        test=test,
+    )
+
+
+def stream_messages(
+    header: campaign_service_pb2.SubmitCampaignRequest,
     audience: Iterable[RecipientLike],
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     on_progress: ProgressCallback | None = None,
 ) -> Iterator[campaign_service_pb2.SubmitCampaignStreamRequest]:
     """Header, chunks, declared end. Reports progress once grpc took each chunk."""
-    yield campaign_service_pb2.SubmitCampaignStreamRequest(
-        header=campaign_service_pb2.SubmitCampaignRequest(
-            spec=spec, idempotency_key=idempotency_key
-        )
-    )
-    sent = len(spec.audience)
+    yield campaign_service_pb2.SubmitCampaignStreamRequest(header=header)
+    sent = len(header.spec.audience)
     for chunk in chunks(audience, chunk_size):
         yield campaign_service_pb2.SubmitCampaignStreamRequest(
             chunk=campaign_service_pb2.RecipientChunk(recipients=chunk)
@@ -97,4 +113,6 @@ def submit_result(
         recipients_received=(
             int(received) if received is not None else response.campaign.audience_size
         ),
+        skipped=tuple(response.skipped),
+        merged_duplicates=response.merged_duplicates,
     )

@@ -9,7 +9,10 @@ when a second execution cannot do something the first one did not:
   caller gives none), so the server answers a repeat with the first campaign;
 - a streamed submit is repeated only when its audience can be read again (a
   list or a CSV file, not a one-shot generator);
-- cancel and add-suppression are idempotent by contract.
+- cancel, pause, resume and add-suppression set a state, so doing it twice is
+  doing it once; a duplicate carries an idempotency key like a submit;
+- an export is repeated only before its first chunk arrived (the client
+  never hands out the same rows twice).
 
 ``RemoveSuppression`` is not retried: a repeat after a lost answer says
 ``removed=False`` for a removal that happened, which is a wrong answer.
@@ -35,6 +38,11 @@ RETRY_SAFE: Final = frozenset(
         "ListDeliveries",
         "WatchCampaign",
         "CancelCampaign",
+        "PauseCampaign",
+        "ResumeCampaign",
+        "GetDelivery",
+        "ExportDeliveries",
+        "DuplicateCampaign",
         "AddSuppression",
         "ListSuppressions",
     }

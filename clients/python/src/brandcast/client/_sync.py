@@ -20,6 +20,7 @@ from brandcast.client._requests import (
     SubmitResult,
     new_idempotency_key,
     stream_messages,
+    submit_request,
     submit_result,
 )
 from brandcast.client._retry import NO_RETRY, RetryPolicy
@@ -93,6 +94,9 @@ class Client:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        skip_invalid_addresses: bool = False,
+        keep_duplicate_addresses: bool = False,
+        test: bool = False,
     ) -> SubmitResult:
         """Submit a campaign; answers once it and all its deliveries are stored.
 
@@ -102,10 +106,18 @@ class Client:
         An idempotency key is generated when none is given, so a retry never makes two
         campaigns; it is returned in the result. A streamed submit is retried after
         UNAVAILABLE only when its audience can be read again (not a generator).
+        ``skip_invalid_addresses``, ``keep_duplicate_addresses`` and ``test`` are the
+        request's options of the same names.
         """
         key = idempotency_key or new_idempotency_key()
+        request = submit_request(
+            spec,
+            key,
+            skip_invalid_addresses=skip_invalid_addresses,
+            keep_duplicate_addresses=keep_duplicate_addresses,
+            test=test,
+        )
         if audience is None:
-            request = api.SubmitCampaignRequest(spec=spec, idempotency_key=key)
             response = self._unary(
                 "SubmitCampaign", self._campaigns.SubmitCampaign, request, timeout
             )
@@ -113,7 +125,7 @@ class Client:
         policy = None if replayable(audience) else NO_RETRY
 
         def send(deadline: float) -> api.SubmitCampaignStreamResponse:
-            messages = stream_messages(spec, key, audience, chunk_size, on_progress)
+            messages = stream_messages(request, audience, chunk_size, on_progress)
             response: api.SubmitCampaignStreamResponse = self._campaigns.SubmitCampaignStream(
                 messages, timeout=deadline, metadata=self._metadata
             )
@@ -228,6 +240,91 @@ class Client:
             "CancelCampaign", self._campaigns.CancelCampaign, request, timeout
         )
         return response
+
+    def pause_campaign(
+        self, campaign_id: str, *, timeout: float | None = None
+    ) -> campaign_pb2.Campaign:
+        """Stop releasing the campaign's deliveries (nothing is lost)."""
+        request = api.PauseCampaignRequest(campaign_id=campaign_id)
+        response = self._unary("PauseCampaign", self._campaigns.PauseCampaign, request, timeout)
+        campaign: campaign_pb2.Campaign = response.campaign
+        return campaign
+
+    def resume_campaign(
+        self, campaign_id: str, *, timeout: float | None = None
+    ) -> campaign_pb2.Campaign:
+        """Release a paused campaign's deliveries again, from where it stopped."""
+        request = api.ResumeCampaignRequest(campaign_id=campaign_id)
+        response = self._unary("ResumeCampaign", self._campaigns.ResumeCampaign, request, timeout)
+        campaign: campaign_pb2.Campaign = response.campaign
+        return campaign
+
+    def get_delivery(
+        self, campaign_id: str, delivery_id: str, *, timeout: float | None = None
+    ) -> campaign_pb2.Delivery:
+        """One delivery with its history (attempts, status changes, provider answers)."""
+        request = api.GetDeliveryRequest(campaign_id=campaign_id, delivery_id=delivery_id)
+        response = self._unary("GetDelivery", self._campaigns.GetDelivery, request, timeout)
+        delivery: campaign_pb2.Delivery = response.delivery
+        return delivery
+
+    def export_deliveries(
+        self,
+        campaign_id: str,
+        *,
+        export_format: api.ExportFormat.ValueType = api.EXPORT_FORMAT_CSV,
+        channel: campaign_pb2.Channel.ValueType = campaign_pb2.CHANNEL_UNSPECIFIED,
+        status: campaign_pb2.DeliveryStatus.ValueType = campaign_pb2.DELIVERY_STATUS_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> Iterator[bytes]:
+        """A campaign's deliveries as CSV (or JSON lines), in chunks of bytes: write
+        them one after another to a file. Any size streams in flat memory."""
+        request = api.ExportDeliveriesRequest(
+            campaign_id=campaign_id, channel=channel, status=status, format=export_format
+        )
+        deadline = timeout or STREAM_TIMEOUT
+        attempt = 0
+        while True:
+            attempt += 1
+            call = self._campaigns.ExportDeliveries(
+                request, timeout=deadline, metadata=self._metadata
+            )
+            started = False
+            try:
+                for chunk in call:
+                    started = True
+                    yield chunk.data
+                return
+            except grpc.RpcError as exc:
+                code = status_code(exc)
+                if started or not self.config.retry.should_retry("ExportDeliveries", code, attempt):
+                    raise from_rpc_error(exc) from exc
+            finally:
+                call.cancel()
+            time.sleep(self.config.retry.backoff(attempt - 1))
+
+    def duplicate_campaign(
+        self,
+        campaign_id: str,
+        *,
+        name: str = "",
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> campaign_pb2.Campaign:
+        """A new campaign with the spec and audience of ``campaign_id`` (name: "<old> (copy)")."""
+        request = api.DuplicateCampaignRequest(
+            campaign_id=campaign_id,
+            name=name,
+            idempotency_key=idempotency_key or new_idempotency_key(),
+        )
+        response = self._unary(
+            "DuplicateCampaign",
+            self._campaigns.DuplicateCampaign,
+            request,
+            timeout or STREAM_TIMEOUT,
+        )
+        campaign: campaign_pb2.Campaign = response.campaign
+        return campaign
 
     # -- suppressions ------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Sequence
@@ -30,9 +29,9 @@ from brandcast.client._errors import (
 from brandcast.client._retry import RetryPolicy
 from brandcast.client._sync import Client
 from brandcast.client.campaign_file import CampaignFileError, load_campaign
-from brandcast.v1 import campaign_pb2
+from brandcast.v1 import campaign_pb2, campaign_service_pb2
 
-DESCRIPTION: Final = "Send, follow, preview, list and cancel Brandcast campaigns."
+DESCRIPTION: Final = "Send, follow, preview, list, report on and cancel Brandcast campaigns."
 EPILOG: Final = f"""\
 examples:
   brandcast send examples/spring-launch.yaml --watch
@@ -42,6 +41,8 @@ examples:
   brandcast status CAMPAIGN_ID
   brandcast deliveries CAMPAIGN_ID --format csv > report.csv
   brandcast cancel CAMPAIGN_ID
+  brandcast pause CAMPAIGN_ID; brandcast resume CAMPAIGN_ID
+  brandcast duplicate CAMPAIGN_ID --name "Spring blend, again"
 
 environment:
   {ADDRESS_ENV}   orchestrator host[:port] (default {DEFAULT_ADDRESS}; port {DEFAULT_PORT} if none)
@@ -53,6 +54,10 @@ A campaign file is YAML in the protobuf JSON mapping of brandcast.v1.CampaignSpe
 """
 
 EXIT_INTERRUPTED: Final = 130
+EXPORT_FORMATS: Final = {
+    "csv": campaign_service_pb2.EXPORT_FORMAT_CSV,
+    "jsonl": campaign_service_pb2.EXPORT_FORMAT_JSON_LINES,
+}
 
 
 class _InterruptedError(Exception):
@@ -104,10 +109,21 @@ def _send(args: argparse.Namespace) -> int:
     audience = read_csv(args.audience) if args.audience else None
     with _client(args) as client:
         result = client.submit_campaign(
-            spec, audience=audience, idempotency_key=args.idempotency_key or None
+            spec,
+            audience=audience,
+            idempotency_key=args.idempotency_key or None,
+            skip_invalid_addresses=args.skip_invalid_addresses,
+            test=args.test,
         )
         for warning in result.warnings:
             print(f"warning: {warning.field}: {warning.message}", file=sys.stderr)
+        for skipped in result.skipped:
+            print(fmt.skipped_line(skipped), file=sys.stderr)
+        if result.merged_duplicates:
+            print(
+                f"note: {result.merged_duplicates} deliveries merged: recipients shared an address",
+                file=sys.stderr,
+            )
         print(("duplicate of " if result.duplicate else "accepted ") + result.campaign.id)
         starts = fmt.start_time(result.campaign)
         if starts is not None and not args.watch:
@@ -169,26 +185,43 @@ def _deliveries(args: argparse.Namespace) -> int:
         else campaign_pb2.CHANNEL_UNSPECIFIED
     )
     with _client(args) as client:
-        rows = (
-            fmt.delivery_row(d)
-            for d in client.list_deliveries(
-                args.campaign_id, channel=channel, status=status, page_size=1000
-            )
-        )
-        if args.format == "csv":
-            writer = csv.DictWriter(sys.stdout, fmt.DELIVERY_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        elif args.format == "jsonl":
-            for row in rows:
-                print(json.dumps(row, ensure_ascii=False))
-        else:
-            for row in rows:
-                error = row["error_code"] and f"  {row['error_code']}: {row['error_message']}"
-                print(
-                    f"{row['channel']:<7} {row['status']:<10} {row['attempts']:>2}  "
-                    f"{row['address'] or row['recipient_id']}{error}"
-                )
+        if args.format in EXPORT_FORMATS:
+            # The server's export: every column, streamed in flat memory whatever the size.
+            for data in client.export_deliveries(
+                args.campaign_id,
+                export_format=EXPORT_FORMATS[args.format],
+                channel=channel,
+                status=status,
+            ):
+                sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return 0
+        for delivery in client.list_deliveries(
+            args.campaign_id, channel=channel, status=status, page_size=1000
+        ):
+            print(fmt.delivery_line(delivery))
+    return 0
+
+
+def _pause(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        campaign = client.pause_campaign(args.campaign_id)
+    print("\n".join(fmt.campaign_lines(campaign)))
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        campaign = client.resume_campaign(args.campaign_id)
+    print("\n".join(fmt.campaign_lines(campaign)))
+    return 0
+
+
+def _duplicate(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        campaign = client.duplicate_campaign(args.campaign_id, name=args.name)
+    print(f"created {campaign.id} from {args.campaign_id}")
+    print("\n".join(fmt.campaign_lines(campaign)))
     return 0
 
 
@@ -241,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--audience", type=Path, help="CSV of recipients, streamed (header row)")
     send.add_argument("--watch", action="store_true", help="follow until every delivery settled")
     send.add_argument("--idempotency-key", default="", help="resubmitting with it is harmless")
+    send.add_argument(
+        "--skip-invalid-addresses",
+        action="store_true",
+        help="send a recipient's other channels when one address is invalid",
+    )
+    send.add_argument("--test", action="store_true", help="a test send (at most 10 recipients)")
     send.set_defaults(run=_send)
 
     watch = command("watch", "follow a campaign until every delivery settled")
@@ -265,6 +304,19 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--status", choices=fmt.STATUS_NAMES, default=None)
     deliveries.add_argument("--channel", choices=("email", "sms", "social"), default=None)
     deliveries.set_defaults(run=_deliveries)
+
+    pause = command("pause", "stop releasing a campaign's deliveries (resume goes on)")
+    pause.add_argument("campaign_id")
+    pause.set_defaults(run=_pause)
+
+    resume = command("resume", "release a paused campaign's deliveries again")
+    resume.add_argument("campaign_id")
+    resume.set_defaults(run=_resume)
+
+    duplicate = command("duplicate", "create a new campaign from an earlier one")
+    duplicate.add_argument("campaign_id")
+    duplicate.add_argument("--name", default="", help='default: "<old name> (copy)"')
+    duplicate.set_defaults(run=_duplicate)
 
     preview = command("preview", "render a campaign file's variants on the server; sends nothing")
     preview.add_argument("file", type=Path)

@@ -29,6 +29,8 @@ from brandcast.admin.orchestrator import (
     grpc_stub_factory,
 )
 from brandcast.admin.security import CSRFMiddleware, LoginRequiredMiddleware
+from brandcast.admin.security_headers import SecurityHeadersMiddleware
+from brandcast.admin.sessions import SessionRegistry
 from brandcast.admin.settings import AdminSettings
 from brandcast.admin.users import DEMO_USER, UserDirectory
 from brandcast.admin.web import AdminState, make_templates, render
@@ -103,6 +105,7 @@ def create_app(
         kits=load_brand_kits(settings.brand_kits_file),
         templates=make_templates(),
         stub_factory=stub_factory,
+        sessions=SessionRegistry(settings.session_max_age),
     )
 
     @asynccontextmanager
@@ -127,6 +130,8 @@ def create_app(
             Mount("/static", StaticFiles(packages=[("brandcast.admin", "static")]), name="static"),
         ],
         middleware=[
+            # Outermost: every response carries them, error pages and redirects too.
+            Middleware(SecurityHeadersMiddleware),
             Middleware(
                 SessionMiddleware,
                 secret_key=secret_key,
@@ -135,7 +140,7 @@ def create_app(
                 same_site="lax",
                 https_only=settings.cookie_https_only,
             ),
-            Middleware(LoginRequiredMiddleware),
+            Middleware(LoginRequiredMiddleware, sessions=state.sessions),
             Middleware(CSRFMiddleware, max_body_bytes=settings.max_upload_bytes + 1024 * 1024),
         ],
         exception_handlers={OrchestratorError: _orchestrator_error, HTTPException: _http_error},

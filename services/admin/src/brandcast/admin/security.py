@@ -1,7 +1,8 @@
 """Login enforcement and CSRF protection, as ASGI middleware inside the session one.
 
-* Every path except the public ones needs a logged-in session: pages redirect to
-  ``/login``, ``/api/...`` (fetch and server-sent events) answer 401.
+* Every path except the public ones needs a logged-in session whose id the
+  server still holds (``SessionRegistry``; logging out revokes it): pages
+  redirect to ``/login``, ``/api/...`` (fetch and server-sent events) answer 401.
 * Every unsafe method (POST, PUT, PATCH, DELETE) must carry the session's CSRF
   token, in the ``X-CSRF-Token`` header (fetch) or the ``csrf_token`` form field,
   and must not come from another site (``Origin`` / ``Sec-Fetch-Site``); else 403.
@@ -20,10 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from brandcast.admin.sessions import SessionRegistry
+
 CSRF_SESSION_KEY = "csrf"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 USER_SESSION_KEY = "user"
+SESSION_ID_KEY = "sid"
 PUBLIC_PATHS = frozenset({"/login", "/healthz"})
 PUBLIC_PREFIXES = ("/static/",)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -38,10 +42,12 @@ def csrf_token(session: MutableMapping[str, Any]) -> str:
     return token
 
 
-def start_session(session: MutableMapping[str, Any], user: str) -> None:
-    """Log ``user`` in with a fresh session, so a token planted before login is useless."""
+def start_session(session: MutableMapping[str, Any], user: str, session_id: str) -> None:
+    """Log ``user`` in with a fresh session, so a token planted before login is useless;
+    ``session_id`` is the server-side session (``SessionRegistry.open``)."""
     session.clear()
     session[USER_SESSION_KEY] = user
+    session[SESSION_ID_KEY] = session_id
     csrf_token(session)
 
 
@@ -51,13 +57,20 @@ def current_user(session: MutableMapping[str, Any]) -> str | None:
 
 
 class LoginRequiredMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, sessions: SessionRegistry) -> None:
         self.app = app
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        session = scope["session"]
+        user = current_user(session)
+        if user is not None and self.sessions.user_of(session.get(SESSION_ID_KEY)) != user:
+            # A revoked, expired or unknown session (a cookie copied before logout):
+            # treated as logged out from here on, its contents dropped.
+            session.clear()
         path: str = scope["path"]
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
         if public or current_user(scope["session"]):

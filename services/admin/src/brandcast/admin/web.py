@@ -10,8 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from brandcast.admin.login_throttle import LoginThrottle
 from brandcast.admin.orchestrator import Orchestrator, StubFactory
 from brandcast.admin.security import csrf_token, current_user
+from brandcast.admin.sessions import SessionRegistry
 from brandcast.admin.settings import AdminSettings
 from brandcast.admin.users import UserDirectory
 from brandcast.v1 import campaign_pb2
@@ -24,6 +26,9 @@ class AdminState:
     kits: dict[str, campaign_pb2.BrandKit]
     templates: Jinja2Templates
     stub_factory: StubFactory
+    #: Live logins (server side): logout revokes, a copied cookie then fails.
+    sessions: SessionRegistry = field(default_factory=lambda: SessionRegistry(8 * 3600))
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     #: Set by the app's lifespan: grpc.aio channels must be made inside the event loop.
     orchestrator: Orchestrator | None = field(default=None)
 

@@ -10,7 +10,7 @@
 # installs alone with only what it declares.
 #
 # PYTHON picks the interpreter of the venv (default: python3 on PATH); the venv must be created by
-# the same interpreter path that runs it later, which is why the Dockerfiles build on the same
+# the same interpreter path that runs it later, which is why the Dockerfile builds on the same
 # python image as they run on.
 set -eu
 

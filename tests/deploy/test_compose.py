@@ -50,7 +50,7 @@ COMPOSE = load_compose()
 COMPOSE_SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 #: Services built from this repository, and the service folder each one is built from.
 APP_SERVICES = {
-    name: spec["build"]["dockerfile"].split("/")[1]
+    name: spec["build"]["args"]["SERVICE"]
     for name, spec in COMPOSE_SERVICES.items()
     if "build" in spec
 }
@@ -209,6 +209,7 @@ def test_app_services_build_from_an_existing_dockerfile(name: str) -> None:
     assert context.resolve() == REPO, "services build from the repository root"
     dockerfile = context / spec["build"]["dockerfile"]
     assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
+    assert (REPO / "services" / APP_SERVICES[name] / "pyproject.toml").is_file()
     assert spec["image"].startswith(f"brandcast/{APP_SERVICES[name]}:")
 
 

@@ -17,9 +17,6 @@ the provider retries its webhook.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import html
 import json
 import logging
@@ -37,6 +34,7 @@ from brandcast.email.feedback import (
     unsubscribe_event,
 )
 from brandcast.email.settings import EmailSettings
+from brandcast.shared.basic_auth import basic_auth_matches
 from brandcast.shared.webhook_publisher import FeedbackPublisher, WebhookPublisher
 from brandcast.v1 import bus_pb2
 
@@ -58,20 +56,6 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def _basic_auth_matches(header: str, username: str, password: str) -> bool:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        given_user, _, given_password = base64.b64decode(encoded).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    # Compare both in constant time, whatever the first result.
-    user_ok = hmac.compare_digest(given_user.encode(), username.encode())
-    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
-    return user_ok and password_ok
-
-
 def create_webhooks_app(
     settings: EmailSettings, publisher: FeedbackPublisher | None = None
 ) -> Starlette:
@@ -91,7 +75,7 @@ def create_webhooks_app(
                 {"error": "EMAIL_WEBHOOK_USERNAME/EMAIL_WEBHOOK_PASSWORD are not configured"},
                 status_code=503,
             )
-        if not _basic_auth_matches(request.headers.get("Authorization", ""), user, password):
+        if not basic_auth_matches(request.headers.get("Authorization", ""), user, password):
             return JSONResponse(
                 {"error": "Authorization: basic credentials missing or wrong"},
                 status_code=401,

@@ -28,8 +28,6 @@ nor Vonage's has an idempotency key, so a repeated request is a second SMS. To
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import re
@@ -50,6 +48,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from brandcast.shared.basic_auth import basic_credentials
 from brandcast.shared.http_thread import serve_in_thread
 from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
 
@@ -148,15 +147,7 @@ class EmulatorState:
 
 
 def _basic_auth(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, _, password = base64.b64decode(value).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user, password
+    return basic_credentials(request.headers.get("authorization", ""))
 
 
 def _twilio_error(status: int, code: int, message: str, **headers: str) -> JSONResponse:

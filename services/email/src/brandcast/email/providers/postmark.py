@@ -15,9 +15,7 @@ and ``Message``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,6 +24,11 @@ from brandcast.email.message import EmailMessage
 from brandcast.email.providers.base import EmailProvider
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.shared.http_answers import (
+    json_object,
+    retry_after_seconds,
+    transport_failures_are_outages,
+)
 
 if TYPE_CHECKING:
     from brandcast.email.settings import EmailSettings
@@ -100,19 +103,10 @@ class PostmarkProvider(EmailProvider):
         return body
 
     def send(self, message: EmailMessage, *, idempotency_key: str) -> Outcome:
-        try:
+        with transport_failures_are_outages(
+            self.name, label="Postmark", unreachable="connection_failed"
+        ):
             response = self._client.post("/email", json=self.payload(message, idempotency_key))
-        except httpx.TimeoutException as exc:
-            raise TransientProviderError(
-                "timeout",
-                f"Postmark did not answer in time: {exc}",
-                provider=self.name,
-                outage=True,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise TransientProviderError(
-                "connection_failed", f"{type(exc).__name__}: {exc}", provider=self.name, outage=True
-            ) from exc
         return self._outcome(response)
 
     def close(self) -> None:
@@ -122,14 +116,14 @@ class PostmarkProvider(EmailProvider):
         error_code, text = _error_of(response)
         status = response.status_code
         if status == 200 and error_code in ("", "0"):
-            message_id = _json(response).get("MessageID", "")
+            message_id = json_object(response).get("MessageID", "")
             return Outcome(provider=self.name, provider_message_id=str(message_id))
         if status == 429:
             raise TransientProviderError(
                 "429",
                 text or "rate limited",
                 provider=self.name,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 500:
             raise TransientProviderError(
@@ -144,30 +138,7 @@ class PostmarkProvider(EmailProvider):
         )
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _error_of(response: httpx.Response) -> tuple[str, str]:
-    data = _json(response)
+    data = json_object(response)
     code = data.get("ErrorCode")
     return ("" if code is None else str(code)), str(data.get("Message", ""))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

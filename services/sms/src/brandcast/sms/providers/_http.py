@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import email.utils
 import os
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.shared.http_answers import json_object as json_body
+from brandcast.shared.http_answers import retry_after_seconds, transport_failures_are_outages
 
 
 def user_agent() -> str:
     """Carries the process id so a sandbox can tell worker processes apart."""
     return f"brandcast-sms/0.1 (pid {os.getpid()})"
-
-
-def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now())
 
 
 def post(client: httpx.Client, provider: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -45,21 +30,13 @@ def get(client: httpx.Client, provider: str, url: str, **kwargs: Any) -> httpx.R
 def _request(
     client: httpx.Client, provider: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    try:
+    with transport_failures_are_outages(provider, unreachable="connection_error"):
         return client.request(
             method,
             url,
             headers={"User-Agent": user_agent(), **kwargs.pop("headers", {})},
             **kwargs,
         )
-    except httpx.TimeoutException as exc:
-        raise TransientProviderError(
-            "timeout", f"no answer in time: {exc!r}", provider=provider, outage=True
-        ) from exc
-    except httpx.TransportError as exc:
-        raise TransientProviderError(
-            "connection_error", f"cannot reach provider: {exc!r}", provider=provider, outage=True
-        ) from exc
 
 
 def raise_for_error(response: httpx.Response, provider: str, code: str, message: str) -> None:
@@ -85,10 +62,4 @@ def raise_for_error(response: httpx.Response, provider: str, code: str, message:
     )
 
 
-def json_body(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object of an answer, or ``{}`` when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+__all__ = ["get", "json_body", "post", "raise_for_error", "retry_after_seconds", "user_agent"]

@@ -6,19 +6,26 @@ everything that means "try again later" is decided here, in one place.
 
 from __future__ import annotations
 
-import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.shared.http_answers import (
+    json_object,
+    retry_after_seconds,
+    transport_failures_are_outages,
+)
 
 Clock = Callable[[], float]
 #: Reads a network's own "when may I try again" header; returns seconds or None.
 ResetHeader = Callable[[httpx.Headers, float], float | None]
+
+#: The JSON object of a response, or an empty mapping for anything else.
+json_body = json_object
 
 #: Longest error text carried into a receipt.
 MAX_ERROR_MESSAGE = 500
@@ -28,35 +35,13 @@ def request(
     client: httpx.Client, network: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
     """Send one request; transport failures become outages (retried, failover-worthy)."""
-    try:
+    with transport_failures_are_outages(network):
         return client.request(method, url, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise TransientProviderError(
-            "timeout", f"{network} did not answer in time", provider=network, outage=True
-        ) from exc
-    except httpx.TransportError as exc:
-        raise TransientProviderError(
-            "unreachable",
-            f"{network} is unreachable: {type(exc).__name__}",
-            provider=network,
-            outage=True,
-        ) from exc
 
 
 def retry_after_header(headers: httpx.Headers, now: float) -> float | None:
     """``Retry-After`` as seconds (it may be a number or an HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
+    return retry_after_seconds(headers.get("retry-after"), lambda: now)
 
 
 def epoch_reset_header(name: str) -> ResetHeader:
@@ -112,15 +97,6 @@ def raise_for_retryable(
         retry_after=retry_after,
         outage=True,
     )
-
-
-def json_body(response: httpx.Response) -> Mapping[str, Any]:
-    """The JSON object of a response, or an empty mapping for anything else."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def short_text(response: httpx.Response) -> str:

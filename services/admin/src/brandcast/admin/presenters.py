@@ -247,7 +247,19 @@ def delivery_history(delivery: campaign_pb2.Delivery) -> list[dict[str, object]]
 
 
 def _warnings(warnings: Iterable[variant_pb2.RenderWarning]) -> list[dict[str, str]]:
-    return [{"code": w.code, "message": w.message, "field": w.field} for w in warnings]
+    # "error": the variant lost what the marketer wrote (the body dropped, an empty text);
+    # the page shows it as an error to fix before sending.
+    return [
+        {
+            "code": w.code,
+            "message": w.message,
+            "field": w.field,
+            "severity": (
+                "error" if w.severity == variant_pb2.RenderWarning.SEVERITY_ERROR else "warning"
+            ),
+        }
+        for w in warnings
+    ]
 
 
 def preview_payload(

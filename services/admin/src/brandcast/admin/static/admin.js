@@ -152,7 +152,9 @@
   function warningList(warnings) {
     const list = el("ul", { class: "warnings" });
     (warnings || []).forEach(function (w) {
-      list.appendChild(el("li", { "data-code": w.code }, w.message + (w.field ? " (" + w.field + ")" : "")));
+      const attributes = { "data-code": w.code };
+      if (w.severity === "error") attributes.class = "error";
+      list.appendChild(el("li", attributes, w.message + (w.field ? " (" + w.field + ")" : "")));
     });
     return list;
   }
@@ -171,7 +173,9 @@
       return;
     }
     (preview.warnings || []).forEach(function (w) {
-      warnings.appendChild(el("li", { "data-code": w.code }, w.message));
+      const attributes = { "data-code": w.code };
+      if (w.severity === "error") attributes.class = "error";
+      warnings.appendChild(el("li", attributes, w.message));
     });
     status.textContent = "Preview up to date.";
 

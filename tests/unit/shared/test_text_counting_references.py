@@ -90,7 +90,8 @@ _TLDS = ["com", "org", "shop", "io", "de", "co", "app", "dev", "uk", "jp", "info
 _HOSTS = ["acme", "example", "my-shop", "a", "b2b", "sub.acme", "bücher", "пример", "例え"]
 _PATHS = [
     "", "/", "/sale", "/a/b?x=1&y=2", "/ünï", "/пути", "/日本", "/p(1)", "/x#frag", "/a_b-c",
-    "/%E2%9C%93", "?q=1", "/café?x=é",
+    "/%E2%9C%93", "?q=1", "/café?x=é", "/.(b)", "/(b)", "/a(b)c", "/x((y))", "/@user/",
+    ":8080/p", "/a.b.c/", "/.", "/-",
 ]  # fmt: skip
 
 _url = st.builds(
@@ -167,6 +168,8 @@ def test_bluesky_length_and_facets_match_atproto(reference: Reference, text: str
         ("👨‍🦰‍👧", 2 + 1 + 2),  # a non-standard chain: a known pair, a ZWJ, an emoji
         ("😀\u0301", 3),  # an emoji followed by a combining mark: the mark counts too
         ("https://bücher.de/日本", 23 + 4),  # the URL ends at the first CJK character
+        ("a.com/.(b)", 23 + 4),  # twitter-text ends this path at the slash
+        ("x a.com/(b) y", 2 + 23 + 2),  # but balanced parentheses alone are a path
         ("a" * 280, 280),
         ("日本語" * 10, 60),
     ],
@@ -212,3 +215,59 @@ def test_tld_lists_are_the_references(reference: Reference) -> None:
         check=True,
     )
     assert listed("x_tlds.txt") == set(json.loads(twitter.stdout))
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=long_texts,
+    headline=texts,
+    budget=st.integers(min_value=1, max_value=4),
+    keep_lookalikes=st.booleans(),
+)
+def test_rendered_variants_are_within_the_references_limits(
+    reference: Reference, body: str, headline: str, budget: int, keep_lookalikes: bool
+) -> None:
+    # What the renderer sends is checked by the references themselves: the X post within
+    # 280 by twitter-text, the SMS within its budget by Twilio's calculator, the Bluesky
+    # post within 300 graphemes with exactly the facets atproto would detect.
+    from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
+    from brandcast.v1 import campaign_pb2
+
+    spec = campaign_pb2.CampaignSpec(name="Property campaign")
+    spec.brand_kit.name = "Acme"
+    spec.brand_kit.sms_sender = "ACME"
+    spec.brand_kit.social_accounts.add(id="x", network=campaign_pb2.SOCIAL_NETWORK_X)
+    spec.brand_kit.social_accounts.add(id="sky", network=campaign_pb2.SOCIAL_NETWORK_BLUESKY)
+    spec.core_message.headline = headline or "Sale"
+    spec.core_message.body = body
+    spec.core_message.cta_url = "https://acme.example/sale"
+    spec.core_message.hashtags.append("spring")
+    spec.channels.sms.enabled = True
+    spec.channels.sms.segment_budget = budget
+    spec.channels.sms.keep_lookalikes = keep_lookalikes
+    spec.channels.social.enabled = True
+    try:
+        renderer = CampaignRenderer(spec)
+    except RenderError:
+        return  # e.g. a headline of only whitespace-like characters: refused, not sent
+    sms = renderer.sms(campaign_pb2.Recipient(id="r")).variant
+    twilio = reference.ask("sms", sms.text)
+    assert twilio["segments"] <= budget
+    assert ("GSM-7" if sms.encoding == variant_pb2.SMS_ENCODING_GSM7 else "UCS-2") == twilio[
+        "encoding"
+    ]
+    for account in renderer.social_accounts():
+        post = renderer.social(account).variant
+        if account.id == "x":
+            assert reference.ask("x", post.text)["weightedLength"] <= 280
+        else:
+            expected = reference.ask("bluesky", post.text)
+            assert expected["graphemeLength"] <= 300
+            ours = sorted((f.byte_start, f.byte_end, f.value) for f in post.facets)
+            theirs = sorted((f["byteStart"], f["byteEnd"], f["value"]) for f in expected["facets"])
+            assert ours == theirs

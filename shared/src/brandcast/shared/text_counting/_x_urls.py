@@ -9,6 +9,7 @@ accented or Cyrillic path goes on but a Chinese one ends the URL. These are X's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
 from typing import NamedTuple
@@ -53,8 +54,13 @@ def _patterns() -> tuple[regex.Pattern[str], regex.Pattern[str], regex.Pattern[s
     domain = f"(?:{subdomain}*{domain_name}{tld})"
     path_char = f"[a-z{_CYRILLIC}0-9!*';:=+,.$/%#\\[\\]\\-\\u2013_~@|&{_LATIN_ACCENTS}]"
     parens = f"\\((?:{path_char}+|(?:{path_char}*\\({path_char}+\\){path_char}*))\\)"
-    path_end = f"(?:[+\\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|(?:{parens}))"
-    path = f"(?:(?:{path_char}*(?:{parens}{path_char}*)*{path_end})|(?:@{path_char}+/))"
+    path_end = f"[+\\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]"
+    # As twitter-text composes it: its ending-character pattern is "class|(parens)" pasted
+    # ungrouped, so balanced parentheses alone are a path piece of their own ("/(b)"),
+    # while "/.(b)" ends the URL at the slash.
+    path = (
+        f"(?:(?:{path_char}*(?:{parens}{path_char}*)*{path_end}|(?:{parens}))|(?:@{path_char}+/))"
+    )
     query_char = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
     query_end = r"[a-z0-9\-_&=#/]"
     preceding = f"(?:[^A-Za-z0-9@＠$#＃{_INVALID}]|[{_DIRECTIONAL}]|^)"
@@ -82,7 +88,7 @@ def x_urls(text: str) -> list[FoundUrl]:
         return []
     url_pattern, ascii_domain, tco = _patterns()
     found: list[FoundUrl] = []
-    for match in url_pattern.finditer(text):
+    for match in _candidates(text, url_pattern):
         before, url, scheme, domain, path = (match.group(i) for i in (1, 2, 3, 4, 6))
         end = match.end()
         start = end - len(url)
@@ -108,6 +114,18 @@ def x_urls(text: str) -> list[FoundUrl]:
             end = start + len(url)
         found.append(FoundUrl(start, end, url))
     return found
+
+
+# No part of a URL (scheme, domain, port, path, query) holds a space, so a URL lies within
+# one run of non-space characters holding a dot; the search runs on those runs only (with
+# the character before each, which the pattern reads), instead of trying the long pattern
+# at every position of the text.
+_RUN_WITH_DOT = regex.compile(f"[^{_SPACES}]*\\.[^{_SPACES}]*")
+
+
+def _candidates(text: str, url_pattern: regex.Pattern[str]) -> Iterator[regex.Match[str]]:
+    for run in _RUN_WITH_DOT.finditer(text):
+        yield from url_pattern.finditer(text, max(0, run.start() - 1), run.end())
 
 
 def _valid_length(url: str, scheme: str, domain: str) -> bool:

@@ -189,8 +189,24 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
+async def get_profile(request: Request) -> Response:
+    """``app.bsky.actor.getProfile`` of a session's own account (what clients fetch at login)."""
+    state = state_of(request)
+    with state.lock:
+        session = state.bluesky_by_access.get(bearer(request))
+    if session is None:
+        return _error("AuthenticationRequired", "Authentication Required", 401)
+    actor = request.query_params.get("actor", "")
+    if actor not in (session.did, session.handle):
+        return _error("InvalidRequest", "Profile not found")
+    return JSONResponse(
+        {"did": session.did, "handle": session.handle, "displayName": session.handle}
+    )
+
+
 routes = [
     Route("/xrpc/com.atproto.server.createSession", create_session, methods=["POST"]),
     Route("/xrpc/com.atproto.server.refreshSession", refresh_session, methods=["POST"]),
     Route("/xrpc/com.atproto.repo.createRecord", create_record, methods=["POST"]),
+    Route("/xrpc/app.bsky.actor.getProfile", get_profile, methods=["GET"]),
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -40,8 +43,9 @@ class EmulatorState:
     #: Mastodon instance limits served by ``/api/v2/instance``.
     mastodon_max_characters: int = 500
     mastodon_characters_per_url: int = 23
-    #: Seconds a Bluesky access JWT lives (hours on the real PDS).
-    bluesky_access_ttl: float = 600.0
+    #: Seconds a Bluesky access JWT lives (two hours, as on Bluesky's PDS; SDKs renew a
+    #: token 15 minutes before its ``exp``, so a shorter life has them renew at every call).
+    bluesky_access_ttl: float = 7200.0
     posts: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -107,14 +111,41 @@ class EmulatorState:
 
     def new_bluesky_session(self, handle: str) -> BlueskySession:
         did = "did:plc:" + hashlib.sha256(handle.encode()).hexdigest()[:24]
+        now = int(time.time())
+        access_expires_at = now + self.bluesky_access_ttl
         session = BlueskySession(
             did=did,
             handle=handle,
-            access_jwt=f"bsky-access-{uuid.uuid4().hex}",
-            refresh_jwt=f"bsky-refresh-{uuid.uuid4().hex}",
-            access_expires_at=time.time() + self.bluesky_access_ttl,
-        )
+            access_jwt=_jwt(
+                "at+jwt",
+                {"scope": "com.atproto.appPass", "sub": did, "aud": PDS_DID, "iat": now,
+                 "exp": int(access_expires_at), "jti": uuid.uuid4().hex},
+            ),
+            refresh_jwt=_jwt(
+                "refresh+jwt",
+                {"scope": "com.atproto.refresh", "sub": did, "aud": PDS_DID, "iat": now,
+                 "exp": now + 90 * 86400, "jti": uuid.uuid4().hex},
+            ),
+            access_expires_at=access_expires_at,
+        )  # fmt: skip
         with self.lock:
             self.bluesky_by_access[session.access_jwt] = session
             self.bluesky_by_refresh[session.refresh_jwt] = session
         return session
+
+
+#: The emulated PDS's service DID, the audience of the tokens it issues.
+PDS_DID = "did:web:pds.sandbox.invalid"
+_SIGNING_KEY = uuid.uuid4().bytes  # per process: tokens are only ever checked by lookup
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _jwt(typ: str, claims: dict[str, Any]) -> str:
+    """A token shaped like a PDS's (HS256 JWT): clients read ``exp`` from it to refresh in time."""
+    header = _b64url(json.dumps({"typ": typ, "alg": "HS256"}).encode())
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(_SIGNING_KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64url(signature)}"

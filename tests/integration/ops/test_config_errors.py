@@ -19,7 +19,12 @@ BIN = Path(sys.executable).parent
         (["brandcast-orchestrator"], "DISPATCH_BATCH_SIZE", "0", "greater than or equal to 1"),
         (["brandcast-email", "worker"], "EMAIL_SMTP_PORT", "99999", "less than or equal to 65535"),
         (["brandcast-email", "webhooks"], "LOG_FORMAT", "xml", "'json' or 'text'"),
-        (["brandcast-sms", "worker"], "SMS_PROVIDERS", "twilio,carrier-pigeon", "unknown"),
+        (
+            ["brandcast-sms", "worker"],
+            "SMS_PROVIDERS",
+            "twilio,carrier-pigeon",
+            "No such SMS provider",
+        ),
         (["brandcast-social", "worker"], "SOCIAL_HTTP_TIMEOUT", "soon", "valid number"),
         (["brandcast-admin", "serve"], "ADMIN_SESSION_MAX_AGE", "5", "greater than or equal"),
     ],

@@ -30,7 +30,7 @@ def test_lists_come_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "reason"),
     [
-        ("SMS_PROVIDERS", "twilio,carrier-pigeon", "unknown provider"),
+        ("SMS_PROVIDERS", "twilio,carrier-pigeon", "No such SMS provider: 'carrier-pigeon'"),
         ("SMS_PROVIDERS", "twilio,twilio", "listed twice"),
         ("SMS_ALLOWED_COUNTRIES", "US,USA", "two-letter"),
         ("SMS_RATE_LIMIT", "-1", "greater than or equal"),

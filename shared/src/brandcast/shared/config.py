@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -27,6 +27,20 @@ logger = logging.getLogger(__name__)
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+# The types of the adapters' uniform <CHANNEL>_* settings (see brandcast.shared.adapter),
+# so that each constraint is written once: ``sms_max_attempts: Attempts = 5``.
+#: Delivery attempts of one message before it fails (at least one).
+Attempts = Annotated[int, Field(ge=1)]
+#: A backoff, in seconds (more than zero).
+Backoff = Annotated[float, Field(gt=0)]
+#: Messages per second; 0 = no limit.
+PerSecond = Annotated[float, Field(ge=0)]
+#: Worker processes (at least one).
+Processes = Annotated[int, Field(ge=1)]
+#: Redis holding what worker processes share; empty = kept per process.
+RedisUrl = str
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class RenamedVariables(PydanticBaseSettingsSource):

@@ -51,6 +51,19 @@ class ProviderTable(Generic[P]):
                 raise UnknownProviderError(self._unknown(name))
         return checked
 
+    def validated(self, names: Iterable[str]) -> tuple[str, ...]:
+        """A ``<CHANNEL>_PROVIDERS`` list as settings validation wants it: short names in
+        lower case (a dotted path kept as given), at least one, each known, none twice.
+
+        Raises ``ValueError`` (an :class:`UnknownProviderError` for an unknown name).
+        """
+        checked = self.check(name if _is_dotted(name) else name.lower() for name in names)
+        if not checked:
+            raise ValueError(f"at least one {self.kind} is required")
+        if len(set(checked)) != len(checked):
+            raise ValueError(f"a {self.kind} is listed twice")
+        return checked
+
     def resolve(self, name: str) -> Any:
         """The class or factory ``name`` stands for, imported now."""
         target = self._entries.get(name)

@@ -14,8 +14,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from brandcast.email.provider_table import PROVIDERS
+from brandcast.shared import config
 from brandcast.shared.config import CommonSettings
-from brandcast.shared.provider_table import UnknownProviderError
 
 #: Provider names ``EMAIL_PROVIDERS`` may list, in failover order.
 KNOWN_PROVIDERS = PROVIDERS.names()
@@ -52,13 +52,13 @@ class EmailSettings(CommonSettings):
     email_dkim_selector: str = ""
     email_dkim_domain: str = ""
 
-    email_max_attempts: int = Field(default=5, ge=1)
-    email_retry_base_delay: float = Field(default=2.0, gt=0)
-    email_retry_max_delay: float = Field(default=300.0, gt=0)
+    email_max_attempts: config.Attempts = 5
+    email_retry_base_delay: config.Backoff = 2.0
+    email_retry_max_delay: config.Backoff = 300.0
     #: Messages per second per provider across all worker processes; 0 = no limit.
-    email_rate_limit: float = Field(default=0.0, ge=0)
+    email_rate_limit: config.PerSecond = 0.0
     #: Worker processes of `brandcast-email worker` (overridden by --concurrency).
-    email_worker_concurrency: int = Field(default=2, ge=1)
+    email_worker_concurrency: config.Processes = 2
 
     #: Basic-auth credentials Postmark's webhooks must present (both required to accept them).
     email_webhook_username: str = ""
@@ -67,21 +67,12 @@ class EmailSettings(CommonSettings):
     #: Shared with the orchestrator: verifies one-click unsubscribe tokens.
     unsubscribe_secret: str = ""
     #: Redis for the shared rate limit; empty = per-process limit.
-    email_redis_url: str = "redis://127.0.0.1:6379/0"
+    email_redis_url: config.RedisUrl = config.DEFAULT_REDIS_URL
 
     @field_validator("email_providers")
     @classmethod
     def _known_providers(cls, value: str) -> str:
-        names = _split(value)
-        if not names:
-            raise ValueError("at least one provider is required")
-        try:
-            PROVIDERS.check(names)
-        except UnknownProviderError as exc:
-            raise ValueError(f"unknown provider: {exc}") from None
-        if len(set(names)) != len(names):
-            raise ValueError("a provider is listed twice")
-        return ",".join(names)
+        return ",".join(PROVIDERS.validated(_split(value)))
 
     @model_validator(mode="after")
     def _complete_provider_config(self) -> EmailSettings:
@@ -112,6 +103,4 @@ class EmailSettings(CommonSettings):
 
 
 def _split(value: str) -> tuple[str, ...]:
-    # Short names are case-insensitive; a dotted path names a module and is kept as given.
-    names = (name.strip() for name in value.split(",") if name.strip())
-    return tuple(name if ":" in name or "." in name else name.lower() for name in names)
+    return tuple(name.strip() for name in value.split(",") if name.strip())

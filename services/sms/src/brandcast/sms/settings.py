@@ -13,8 +13,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
+from brandcast.shared import config
 from brandcast.shared.config import CommonSettings
-from brandcast.shared.provider_table import UnknownProviderError
 from brandcast.sms.provider_table import PROVIDERS
 
 #: Providers this package knows, by the name used in ``SMS_PROVIDERS``.
@@ -49,11 +49,11 @@ class SmsSettings(CommonSettings):
     #: Seconds after its dispatch a held delivery may still go out; then it fails.
     sms_pumping_hold_window: float = Field(default=6 * 3600.0, gt=0)
     #: Messages per second per provider, shared by all worker processes; 0 = unlimited.
-    sms_rate_limit: float = Field(default=10.0, ge=0)
+    sms_rate_limit: config.PerSecond = 10.0
     #: Messages per second per sender number; 0 = no per-sender limit.
     sms_sender_rate_limit: float = Field(default=0.0, ge=0)
     #: Redis holding the shared rate limits and prefix counters; empty = per process.
-    sms_redis_url: str = "redis://127.0.0.1:6379/0"
+    sms_redis_url: config.RedisUrl = config.DEFAULT_REDIS_URL
     #: Namespace of this deployment's Redis keys (two deployments sharing Redis differ here).
     sms_redis_namespace: str = "sms"
     #: Sender used when a variant carries none (E.164 number, short code or alphanumeric id).
@@ -65,11 +65,11 @@ class SmsSettings(CommonSettings):
     #: Seconds a provider call may take before it counts as a timeout (an outage).
     sms_provider_timeout: float = Field(default=10.0, gt=0)
     #: Delivery attempts per message before it fails, and the backoff's base and cap.
-    sms_max_attempts: int = Field(default=5, ge=1)
-    sms_retry_base_delay: float = Field(default=1.0, gt=0)
-    sms_retry_max_delay: float = Field(default=300.0, gt=0)
+    sms_max_attempts: config.Attempts = 5
+    sms_retry_base_delay: config.Backoff = 1.0
+    sms_retry_max_delay: config.Backoff = 300.0
     #: Worker processes of ``brandcast-sms worker`` (overridden by --concurrency).
-    sms_worker_concurrency: int = Field(default=2, ge=1)
+    sms_worker_concurrency: config.Processes = 2
     #: Consecutive outages that open a provider's circuit, and for how long (seconds).
     sms_failover_threshold: int = Field(default=3, ge=1)
     sms_failover_cooldown: float = Field(default=30.0, ge=0)
@@ -93,17 +93,7 @@ class SmsSettings(CommonSettings):
     @field_validator("sms_providers")
     @classmethod
     def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # Short names are case-insensitive; a dotted path names a module and is kept as given.
-        names = tuple(name if ":" in name or "." in name else name.lower() for name in value)
-        if not names:
-            raise ValueError("at least one provider is required")
-        try:
-            PROVIDERS.check(names)
-        except UnknownProviderError as exc:
-            raise ValueError(f"unknown provider: {exc}") from None
-        if len(set(names)) != len(names):
-            raise ValueError("a provider is listed twice")
-        return names
+        return PROVIDERS.validated(value)
 
     @field_validator("sms_allowed_countries")
     @classmethod

@@ -14,9 +14,8 @@ from typing import Annotated, ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from brandcast.shared import channels
+from brandcast.shared import channels, config
 from brandcast.shared.config import CommonSettings
-from brandcast.shared.provider_table import UnknownProviderError
 from brandcast.social.credential_store import DEFAULT_PREFIX
 from brandcast.social.linkedin_versions import DEFAULT_VERSION as DEFAULT_LINKEDIN_VERSION
 from brandcast.social.network_table import network_table
@@ -40,18 +39,18 @@ class SocialSettings(CommonSettings):
     #: Seconds before a network call is given up (and retried later).
     social_http_timeout: float = Field(default=10.0, gt=0)
     #: Posts per second per brand account, shared by all workers through Redis; 0 = no limit.
-    social_rate_limit: float = Field(default=1.0, ge=0)
+    social_rate_limit: config.PerSecond = 1.0
     #: Redis holding the shared rate limit and the networks' tokens and sessions;
     #: "" keeps both per process (right for one worker process only).
-    social_redis_url: str = "redis://127.0.0.1:6379/0"
+    social_redis_url: config.RedisUrl = config.DEFAULT_REDIS_URL
     #: Key prefix of the stored tokens and sessions in that Redis.
     social_credentials_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1)
     #: Attempts of one post before it is reported failed.
-    social_max_attempts: int = Field(default=5, ge=1)
-    social_retry_base_delay: float = Field(default=2.0, gt=0)
-    social_retry_max_delay: float = Field(default=900.0, gt=0)
+    social_max_attempts: config.Attempts = 5
+    social_retry_base_delay: config.Backoff = 2.0
+    social_retry_max_delay: config.Backoff = 900.0
     #: Worker processes of ``brandcast-social worker``.
-    social_worker_concurrency: int = Field(default=2, ge=1)
+    social_worker_concurrency: config.Processes = 2
     #: Seconds a Mastodon instance's limits (``/api/v2/instance``) are cached.
     social_instance_cache_seconds: float = Field(default=600.0, ge=0)
     #: Replace every network by one that posts nothing and reports SENT (benchmarks only).
@@ -70,12 +69,7 @@ class SocialSettings(CommonSettings):
     @field_validator("social_networks")
     @classmethod
     def _known_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one network is required")
-        try:
-            return network_table().check(value)
-        except UnknownProviderError as exc:
-            raise ValueError(str(exc)) from None
+        return network_table().validated(value)
 
     @field_validator("social_sandbox_url")
     @classmethod

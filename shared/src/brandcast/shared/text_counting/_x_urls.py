@@ -117,10 +117,10 @@ def x_urls(text: str) -> list[FoundUrl]:
 
 
 # No part of a URL (scheme, domain, port, path, query) holds a space, so a URL lies within
-# one run of non-space characters holding a dot; the search runs on those runs only (with
-# the character before each, which the pattern reads), instead of trying the long pattern
-# at every position of the text.
-_RUN_WITH_DOT = regex.compile(f"[^{_SPACES}]*\\.[^{_SPACES}]*")
+# one run of non-space characters holding a dot followed by what may start a top-level
+# domain; the search runs on those runs only (with the character before each, which the
+# pattern reads), instead of trying the long pattern at every position of the text.
+_RUN_WITH_DOT = regex.compile(f"[^{_SPACES}]*\\.[^{_PUNCT}{_SPACES}][^{_SPACES}]*")
 
 
 def _candidates(text: str, url_pattern: regex.Pattern[str]) -> Iterator[regex.Match[str]]:

@@ -20,7 +20,7 @@ import html
 import re
 from html.parser import HTMLParser
 
-from brandcast.orchestrator.rendering._links import Utm, encode_url
+from brandcast.orchestrator.rendering._links import SIMPLE_HTTP_URL, Utm, encode_url
 
 _LINK_ATTRIBUTES = frozenset({"href", "action", "formaction", "xlink:href"})
 _MEDIA_ATTRIBUTES = frozenset({"src", "background", "poster"})
@@ -35,6 +35,8 @@ _IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20]")
 
 def safe_url(attribute: str, value: str, *, tag: str, utm: Utm | None) -> str | None:
     """The value an URL attribute may keep (encoded, maybe tracked), or None to drop it."""
+    if utm is None and SIMPLE_HTTP_URL.fullmatch(value):
+        return value  # the common case, per recipient (unsubscribe links)
     compact = _IGNORED_IN_SCHEME.sub("", value)
     match = _SCHEME.match(compact)
     if match is None:

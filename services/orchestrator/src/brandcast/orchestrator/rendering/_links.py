@@ -25,6 +25,13 @@ URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}]")
 _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 _QUERY_SAFE = "/?%!$&'()*+,;=:@-._~"
 _USERINFO_SAFE = ":%!$&'()*+,;=-._~"
+_NEEDS_ENCODING = re.compile(r'[\s"<>\\^`{|}]')
+# An ASCII http(s) URL with a plain host, a short port at most and only characters a URL
+# may hold as they are: already encoded, and valid.
+SIMPLE_HTTP_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,4})?(?:[/?#][!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]*)?",
+    re.ASCII,
+)
 
 
 def encode_url(url: str) -> str:
@@ -32,9 +39,11 @@ def encode_url(url: str) -> str:
 
     Raises ValueError for a URL that cannot be parsed or a host that is not a valid
     international domain name."""
+    if SIMPLE_HTTP_URL.fullmatch(url):
+        return url  # the common case, per recipient (unsubscribe links): nothing to do
     parts = urlsplit(url)
     parts.port  # noqa: B018 - raises ValueError on a malformed port
-    if url.isascii() and not any(ch.isspace() or ch in '"<>\\^`{|}' for ch in url):
+    if url.isascii() and not _NEEDS_ENCODING.search(url):
         return url
     return urlunsplit(
         SplitResult(

@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_worker(settings: SocialSettings, concurrency: int | None) -> int:
+    for name in settings.social_networks:
+        # Imported now: a network from another package registers its row of the channel
+        # table on import, before the accounts file names it.
+        ADAPTER.providers.resolve(name)
     if settings.social_accounts_file is not None:
         load_accounts(settings.social_accounts_file)  # fail now, not on the first post
     ADAPTER.run_worker(settings, concurrency=concurrency)

@@ -21,15 +21,20 @@ from brandcast.v1 import campaign_pb2 as pb
 
 def audience(size: int) -> Iterator[dict[str, str]]:
     for i in range(size):
-        yield {"id": f"r{i:07d}", "phone": f"+1415555{i % 10_000:04d}", "locale": "en"}
+        yield {"id": f"r{i:07d}", "email": f"r{i:07d}@example.com", "locale": "en"}
 
 
 def main(address: str, token: str, size: int) -> dict[str, object]:
     spec = pb.CampaignSpec(
         name="large audience",
-        brand_kit=pb.BrandKit(name="Acme Coffee", sms_sender="+14155550100", default_locale="en"),
+        brand_kit=pb.BrandKit(
+            name="Acme Coffee",
+            email_sender=pb.EmailSender(name="Acme Coffee", address="news@acme.example.com"),
+            postal_address="1 Market St, San Francisco, CA 94105",
+            default_locale="en",
+        ),
         core_message=pb.CoreMessage(headline="Spring blend", body="Roasted this week."),
-        channels=pb.ChannelSettings(sms=pb.SmsSettings(enabled=True, ignore_quiet_hours=True)),
+        channels=pb.ChannelSettings(email=pb.EmailSettings(enabled=True)),
     )
     figures: dict[str, object] = {"rss_at_start_mb": peak_rss_mb()}
     started = time.monotonic()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import grpc
 import pytest
 
 from brandcast.client import RETRY_SAFE, ClientConfig, RetryPolicy, read_csv
+from brandcast.client import _cli_format as fmt
 from brandcast.client._audience import chunks, replayable
 from brandcast.client._config import with_default_port
 from brandcast.client._requests import stream_messages, submit_request
 from brandcast.client.campaign_file import CampaignFileError, parse_campaign
 from brandcast.v1 import campaign_pb2
+from brandcast.v1 import campaign_service_pb2 as api
 
 
 @pytest.mark.parametrize(
@@ -169,3 +172,39 @@ def test_stream_messages_are_header_chunks_and_the_declared_end() -> None:
         assert getattr(messages[-1], "end").recipient_count == 6  # noqa: B009 - not in every contract
     else:
         assert len(messages) == 4
+
+
+def test_progress_says_what_completion_waits_for() -> None:
+    progress = api.CampaignProgress(
+        state=campaign_pb2.CAMPAIGN_STATE_DISPATCHING,
+        counters=[
+            campaign_pb2.ChannelCounters(
+                channel=campaign_pb2.CHANNEL_SMS, total=10, queued=4, sent=5, skipped=1
+            )
+        ],
+        pace=[
+            campaign_pb2.ChannelPace(
+                channel=campaign_pb2.CHANNEL_SMS, remaining=4, summary="95/s (SMS_RATE_LIMIT), ~1 s"
+            )
+        ],
+    )
+    assert fmt.progress_line(progress) == (
+        "progress: 6/10 settled (sent 5, skipped 1); waiting for 4 queued"
+    )
+    assert fmt.pace_lines(progress) == ["  sms     95/s (SMS_RATE_LIMIT), ~1 s"]
+    progress.counters[0].queued = 0
+    progress.counters[0].sent = 9
+    progress.pace[0].remaining = 0
+    progress.waiting_for = "delivery reports for 9 SMS, until 14:05 UTC"
+    assert fmt.progress_line(progress) == (
+        "progress: 10/10 settled (sent 9, skipped 1); "
+        "waiting for delivery reports for 9 SMS, until 14:05 UTC"
+    )
+    assert fmt.pace_lines(progress) == []
+
+
+def test_scheduled_start_is_said_in_days_hours_and_minutes() -> None:
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    when = now + dt.timedelta(days=1, hours=2, minutes=5, seconds=30)
+    assert fmt.starts_in(when, now) == "2026-12-03 14:05 UTC (in 1 d 2 h 5 min)"
+    assert fmt.starts_in(now + dt.timedelta(seconds=20), now) == "2026-12-02 12:00 UTC (in 0 min)"

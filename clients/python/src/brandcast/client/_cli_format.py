@@ -18,6 +18,7 @@ STATUS_NAMES: Final = (
     "bounced",
     "suppressed",
     "cancelled",
+    "skipped",
 )
 UNSETTLED: Final = ("pending", "scheduled", "queued")
 
@@ -87,10 +88,23 @@ def progress_line(progress: campaign_service_pb2.CampaignProgress) -> str:
     shown = [f"{name} {count}" for name, count in done.items() if count]
     if shown:
         line += " (" + ", ".join(shown) + ")"
+    # The server says what completion waits for (delivery reports, a report window);
+    # older servers do not, and then the unsettled counts are what is awaited.
     awaited = [f"{count} {name}" for name, count in waiting.items() if count]
-    if awaited:
+    if progress.waiting_for:
+        line += f"; waiting for {progress.waiting_for}"
+    elif awaited:
         line += "; waiting for " + ", ".join(awaited)
     return line
+
+
+def pace_lines(progress: campaign_service_pb2.CampaignProgress) -> list[str]:
+    """Per channel still sending: its rate, what limits it, and the estimated time left."""
+    return [
+        f"  {channel_name(pace.channel):<7} {pace.summary}"
+        for pace in progress.pace
+        if pace.summary and pace.remaining
+    ]
 
 
 def preview_objects(

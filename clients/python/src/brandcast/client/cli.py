@@ -90,7 +90,7 @@ def _follow(client: Client, campaign_id: str) -> int:
         for event in client.watch(campaign_id):
             if event.WhichOneof("event") != "progress":
                 continue
-            line = fmt.progress_line(event.progress)
+            line = "\n".join([fmt.progress_line(event.progress), *fmt.pace_lines(event.progress)])
             if line != last:
                 print(line, flush=True)
                 last = line

@@ -157,6 +157,28 @@ def test_postmark_bounce_and_delivery_reach_the_bus(
     ]
 
 
+def test_an_unsubscribe_at_postmark_reaches_the_suppression_list(
+    client: httpx.Client, reader: ReceiptsReader
+) -> None:
+    change = {
+        "RecordType": "SubscriptionChange",
+        "MessageID": "pm-7",
+        "MessageStream": "broadcast",
+        "ChangedAt": "2026-12-02T10:53:34Z",
+        "Recipient": "leaving@example.org",
+        "Origin": "Recipient",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
+        "Metadata": {"delivery_id": "d-7", "campaign_id": "c-7", "idempotency_key": "k-7"},
+    }
+    answer = client.post("/webhooks/postmark", json=change, auth=AUTH)
+    assert answer.json() == {"receipts": 0, "suppressions": 1}
+    seen = reader.wait(suppressions=1)
+    assert [(e.address, e.reason, e.delivery_id) for e in seen.suppressions] == [
+        ("leaving@example.org", "unsubscribe", "d-7")
+    ]
+
+
 def test_postmark_webhook_requires_its_credentials(
     client: httpx.Client, reader: ReceiptsReader
 ) -> None:

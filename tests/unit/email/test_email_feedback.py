@@ -96,6 +96,55 @@ def test_events_of_mail_we_did_not_tag_still_suppress_but_make_no_receipt() -> N
     assert len(feedback.suppressions) == 1
 
 
+def _subscription_change(**fields: object) -> dict[str, object]:
+    """A SubscriptionChange record as Postmark documents it."""
+    return {
+        "RecordType": "SubscriptionChange",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "ServerID": 123456,
+        "MessageStream": "broadcast",
+        "ChangedAt": "2026-12-02T10:53:34.416071Z",
+        "Recipient": "reader@example.org",
+        "Origin": "Recipient",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
+        "Tag": "",
+        "Metadata": METADATA,
+    } | fields
+
+
+def test_an_unsubscribe_made_at_postmark_suppresses_the_address() -> None:
+    # It used to be answered and ignored: the person kept receiving our mail.
+    feedback = feedback_from_postmark(_subscription_change())
+    [event] = feedback.suppressions
+    assert (event.channel, event.address, event.action, event.reason) == (
+        campaign_pb2.CHANNEL_EMAIL,
+        "reader@example.org",
+        bus_pb2.SuppressionEvent.ACTION_SUPPRESS,
+        "unsubscribe",
+    )
+    assert event.delivery_id == "d-9"
+    assert event.occurred_at.ToJsonString() == "2026-12-02T10:53:34.416071Z"
+    assert feedback.receipts == []
+
+
+def test_suppressions_made_at_postmark_keep_their_reason() -> None:
+    reasons = [
+        feedback_from_postmark(_subscription_change(**change)).suppressions[0].reason
+        for change in (
+            {"Origin": "Customer"},
+            {"SuppressionReason": "HardBounce", "Origin": "Admin"},
+            {"SuppressionReason": "SpamComplaint"},
+        )
+    ]
+    assert reasons == ["manual_suppression", "hard_bounce", "complaint"]
+
+
+def test_a_reactivation_at_postmark_is_not_taken_as_consent() -> None:
+    feedback = feedback_from_postmark(_subscription_change(SuppressSending=False))
+    assert (feedback.suppressions, feedback.receipts) == ([], [])
+
+
 def test_unknown_records_are_ignored_and_garbage_refused() -> None:
     assert feedback_from_postmark({"RecordType": "Open", "Metadata": METADATA}).receipts == []
     with pytest.raises(InvalidEventError, match="RecordType"):

@@ -65,6 +65,8 @@ def test_request_carries_token_metadata_and_idempotency_key() -> None:
     assert headers["Message-ID"] == "<k-1@acme.example>"
     assert headers["List-Unsubscribe"] == "<https://acme.example/u/t1>, <mailto:u@acme.example>"
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Marketing goes to a broadcast stream, as Postmark requires, unless configured.
+    assert body["MessageStream"] == "broadcast"
 
 
 def answer(status: int, body: dict[str, object], **headers: str) -> PostmarkProvider:

@@ -7,6 +7,12 @@ Postmark webhook records (``RecordType``):
   (``HardBounce``, ``BadEmailAddress``) also suppresses the address;
 - ``SpamComplaint`` → suppression (reason ``complaint``); the delivery itself was
   delivered, so no receipt;
+- ``SubscriptionChange`` with ``SuppressSending: true`` → suppression: someone
+  unsubscribed through Postmark's own link or an operator suppressed the address
+  at Postmark (``ManualSuppression``: reason ``unsubscribe`` when the recipient did
+  it, ``manual_suppression`` otherwise), or Postmark suppressed it after a hard
+  bounce or complaint. A reactivation (``SuppressSending: false``) is not taken as
+  consent: our suppression stays until removed in the admin, with its reason;
 - anything else (opens, clicks, …) is ignored.
 
 Receipts need our delivery id: the Postmark provider sends it in ``Metadata``,
@@ -93,6 +99,16 @@ def _suppression(
     )
 
 
+_SUPPRESSION_REASONS = {"HardBounce": "hard_bounce", "SpamComplaint": "complaint"}
+
+
+def _subscription_reason(record: dict[str, Any]) -> str:
+    reason = _text(record, "SuppressionReason")
+    if reason in _SUPPRESSION_REASONS:
+        return _SUPPRESSION_REASONS[reason]
+    return "unsubscribe" if _text(record, "Origin") == "Recipient" else "manual_suppression"
+
+
 def feedback_from_postmark(record: object) -> Feedback:
     """The receipts and suppressions one Postmark webhook record stands for."""
     if not isinstance(record, dict) or not isinstance(record.get("RecordType"), str):
@@ -111,6 +127,11 @@ def feedback_from_postmark(record: object) -> Feedback:
             feedback.receipts.append(receipt)
         if _text(record, "Type") in HARD_BOUNCE_TYPES:
             event = _suppression(record, "Email", "hard_bounce", "BouncedAt")
+            if event is not None:
+                feedback.suppressions.append(event)
+    elif kind == "SubscriptionChange":
+        if record.get("SuppressSending") is True:
+            event = _suppression(record, "Recipient", _subscription_reason(record), "ChangedAt")
             if event is not None:
                 feedback.suppressions.append(event)
     elif kind == "SpamComplaint":

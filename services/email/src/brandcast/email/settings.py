@@ -44,7 +44,9 @@ class EmailSettings(CommonSettings):
 
     email_postmark_url: str = "https://api.postmarkapp.com"
     email_postmark_token: str = ""
-    email_postmark_message_stream: str = "outbound"
+    #: Postmark stream of the messages: a broadcast stream, as Postmark requires for
+    #: marketing (``outbound`` is the transactional one; bulk mail there risks the account).
+    email_postmark_message_stream: str = Field(default="broadcast", min_length=1)
     email_postmark_timeout: float = Field(default=10.0, gt=0)
 
     #: DKIM signing (SMTP only; HTTP providers sign themselves) when all three are set.

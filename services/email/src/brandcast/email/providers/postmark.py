@@ -53,7 +53,7 @@ class PostmarkProvider(EmailProvider):
         base_url: str,
         server_token: str,
         *,
-        message_stream: str = "outbound",
+        message_stream: str = "broadcast",
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:

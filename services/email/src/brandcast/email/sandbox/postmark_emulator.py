@@ -43,6 +43,9 @@ class Received:
     at: float
 
 
+DEFAULT_STREAMS = {"outbound": "Transactional", "broadcast": "Broadcasts"}
+
+
 class PostmarkEmulator:
     def __init__(
         self,
@@ -52,6 +55,8 @@ class PostmarkEmulator:
         delay: float = 3.0,
     ) -> None:
         self.token = token
+        #: The server's message streams (id -> type), as a new Postmark server has them.
+        self.streams = dict(DEFAULT_STREAMS)
         self.retry_after = retry_after
         self.delay = delay
         #: Accepted messages, in arrival order.
@@ -101,6 +106,9 @@ class PostmarkEmulator:
         to, sender = str(payload.get("To", "")), str(payload.get("From", ""))
         if not to or not sender:
             return _error(422, 300, "Invalid email request: 'From' and 'To' are required.")
+        stream = str(payload.get("MessageStream") or "outbound")
+        if stream not in self.streams:
+            return _error(422, 1235, f"The message stream '{stream}' was not found.")
         address = _bare_address(to)
         script = self._scripted(address)
         if script is not None:

@@ -94,3 +94,18 @@ def test_no_channel_enabled_is_a_violation(spec: campaign_pb2.CampaignSpec) -> N
     with pytest.raises(RenderError) as info:
         CampaignRenderer(spec)
     assert [v.field for v in info.value.violations] == ["channels"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://ex\u200dample.com/", "https://☃.com/", "http://[::1", "https://a.example:99999/"],
+)
+def test_a_url_that_cannot_be_encoded_is_a_violation_not_a_crash(
+    spec: campaign_pb2.CampaignSpec, url: str
+) -> None:
+    spec.core_message.cta_url = url
+    spec.core_message.image_url = url
+    with pytest.raises(RenderError) as info:
+        CampaignRenderer(spec)
+    fields = {v.field for v in info.value.violations}
+    assert {"core_message.cta_url", "core_message.image_url"} <= fields

@@ -94,7 +94,7 @@ class CampaignRenderer:
         )
         self._email_utm = self._utm("email", "email")
         self._sms_utm = self._utm("sms", "sms")
-        self._sms_link = self._sms_utm.apply(core.cta_url)
+        self._sms_link = self._sms_utm.apply(self._cta_url)
         self._sms = SmsFitter(
             budget=channels.sms.segment_budget or 1,
             replace=not channels.sms.keep_lookalikes,
@@ -114,7 +114,7 @@ class CampaignRenderer:
         self._posts: dict[str, Rendered[variant_pb2.SocialVariant]] = {}
         if self._email_templates is not None:
             self._email_layout = EmailLayout(
-                spec, self._email_templates, self._email_utm, self._email_utm.apply(core.cta_url)
+                spec, self._email_templates, self._email_utm, self._email_utm.apply(self._cta_url)
             )
             for content in self._resolver.all():
                 self._collect(partial(self._shared_email, content))
@@ -262,7 +262,7 @@ class CampaignRenderer:
                         "headline": content.headline,
                         "body": content.body,
                         "cta_text": content.cta_text,
-                        "cta_url": utm.apply(core.cta_url),
+                        "cta_url": utm.apply(self._cta_url),
                         "image_url": core.image_url,
                         "hashtags": list(core.hashtags),
                         "locale": content.locale,
@@ -317,7 +317,7 @@ class CampaignRenderer:
         core, kit = self._spec.core_message, self._spec.brand_kit
         content = self._resolver.for_locale(account.language)
         utm = self._utm(network_name(account.network), "social")
-        link = utm.apply(core.cta_url)
+        link = utm.apply(self._cta_url)
         hashtags = _dedupe([*core.hashtags, *kit.default_hashtags])
         field = "channels.social.template"
         if self._social_template is not None:
@@ -401,6 +401,9 @@ class CampaignRenderer:
         channels = spec.channels
         if not (channels.email.enabled or channels.sms.enabled or channels.social.enabled):
             self._violation("channels", "no channel is enabled")
+        # The link every channel carries; a bad one is a violation, and while the other
+        # problems are collected the renderer goes on without it instead of failing on it.
+        self._cta_url = core.cta_url
         for field, url, https_only in (
             ("core_message.cta_url", core.cta_url, False),
             ("core_message.image_url", core.image_url, False),
@@ -409,6 +412,8 @@ class CampaignRenderer:
             problem = url and url_problem(url, https_only=https_only)
             if problem:
                 self._violation(field, problem)
+                if field == "core_message.cta_url":
+                    self._cta_url = ""
         if core.cta_text and not core.cta_url:
             self._violation("core_message.cta_url", "required when cta_text is set")
         for field, color in (
@@ -471,7 +476,7 @@ class CampaignRenderer:
             return
         if not (settings.template or core.headline or core.body):
             self._violation("core_message.body", "SMS needs a headline, a body or a template")
-        link = self._sms_utm.apply(core.cta_url)
+        link = self._sms_utm.apply(self._cta_url)
         for content in self._resolver.all():
             problem = self._sms.minimum_problem(
                 link, opt_out_text(content.locale, settings.opt_out_text)

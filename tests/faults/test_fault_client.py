@@ -1,9 +1,10 @@
 """The client library through faults (issue 21).
 
 Scenario 18: the orchestrator is SIGKILLed and restarted while a ``Client.watch``
-follows a campaign with delivery events; the watch resumes from its cursor and what
-it saw equals the store: every delivery once in its final state, cursors strictly
-increasing (no repeat), none missing (no gap).
+(and, in a second run, an ``AsyncClient.watch``) follows a campaign with delivery
+events; the watch resumes from its cursor and what it saw equals the store: every
+delivery once in its final state, cursors strictly increasing (no repeat), none
+missing (no gap).
 
 Scenario 19: a submit's answer is lost and its connection cut (the campaign was
 stored, the client sees UNAVAILABLE); the client retries on its own with the
@@ -12,6 +13,7 @@ idempotency key it generated, and exactly one campaign exists.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import signal
 import threading
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from brandcast.client import Client, NotFoundError, RetryPolicy
+from brandcast.client import AsyncClient, Client, NotFoundError, RetryPolicy
 from brandcast.shared.devstack import wait_until
 from brandcast.v1 import campaign_pb2, campaign_service_pb2
 from tests.faults.rig import SmsRig, in_process_api, running_rig, sms_spec
@@ -46,14 +48,27 @@ def rig(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[SmsRig]:
 
 @pytest.mark.slow
 @pytest.mark.rabbitmq
-def test_watch_survives_an_orchestrator_restart_without_gap_or_repeat(rig: SmsRig) -> None:
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_watch_survives_an_orchestrator_restart_without_gap_or_repeat(
+    rig: SmsRig, flavour: str
+) -> None:
     campaign_id = rig.submit(sms_spec(WATCH_SIZE, name="watched through a restart"))
     events: list[campaign_service_pb2.WatchCampaignResponse] = []
     resumed_from: list[str] = []
     failure: list[BaseException] = []
 
+    async def follow_async() -> None:
+        async with AsyncClient(rig.grpc_address) as client:
+            async for event in client.watch(
+                campaign_id, include_deliveries=True, on_resume=resumed_from.append
+            ):
+                events.append(event)
+
     def follow() -> None:
         try:
+            if flavour == "asyncio":
+                asyncio.run(follow_async())
+                return
             with Client(rig.grpc_address) as client:
                 for event in client.watch(
                     campaign_id, include_deliveries=True, on_resume=resumed_from.append
@@ -85,7 +100,7 @@ def test_watch_survives_an_orchestrator_restart_without_gap_or_repeat(rig: SmsRi
     missing = {d for d in in_store if last_seen.get(d) != in_store[d]}
     final = events[-1]
     print(
-        f"\nscenario=18 size={WATCH_SIZE} events_before_kill={seen_before_kill} "
+        f"\nscenario=18 client={flavour} size={WATCH_SIZE} events_before_kill={seen_before_kill} "
         f"resumes={len(resumed_from)} delivery_events={len(deliveries)} repeats={repeats} "
         f"deliveries_not_matching_store={len(missing)}"
     )

@@ -30,6 +30,16 @@ tools:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will fail"; fi
 
+	@# promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/deploy/test_monitoring.py);
+	@# taken from Debian's prometheus package without installing it (no daemon is set up).
+	@if [ ! -x .tools/promtool ] && ! command -v promtool >/dev/null 2>&1; then \
+		echo "fetching promtool from Debian's prometheus package"; \
+		tmp=$$(mktemp -d) && (cd $$tmp && apt-get download prometheus >/dev/null 2>&1) \
+		&& dpkg-deb -x $$tmp/prometheus_*.deb $$tmp/x && mkdir -p .tools \
+		&& cp $$tmp/x/usr/bin/promtool .tools/ \
+		|| echo "warning: could not fetch promtool; the alert rule tests will fail"; \
+		rm -rf $$tmp; fi
+
 protos: tools ## regenerate the Python (protos/python: brandcast-contracts) and TypeScript (clients/node/src/gen) code
 	$(UV) run python protos/generate.py
 	cd protos && ../node_modules/.bin/buf generate

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from brandcast.admin import AdminSettings
+from brandcast.admin.app import create_app
 from brandcast.admin.security import USER_SESSION_KEY
+from brandcast.admin.users import UsersConfigError
 
 
 def test_login_with_the_right_password_opens_a_session(
@@ -216,9 +219,21 @@ def test_demo_user_gets_a_random_password_when_no_users_are_configured(
         serve_admin(settings.model_copy(update={"users": ""}), None) as c,
     ):
         message = next(r.getMessage() for r in caplog.records if "ADMIN_USERS" in r.getMessage())
-        demo_password = message.split("password ")[1].split(" ")[0].strip("'")
+        # Not a terminal here: the password is in a file only this user reads, never logged.
+        secret = Path(message.split("password in ")[1].split(" ")[0])
+        assert secret.stat().st_mode & 0o777 == 0o600
+        demo_password = secret.read_text().strip()
+        assert all(demo_password not in r.getMessage() for r in caplog.records)
         log_in_as(c, "demo", demo_password)
         assert c.get("/campaigns/new").status_code == 200
+
+
+def test_without_users_and_without_the_demo_user_the_admin_refuses_to_start(
+    settings: AdminSettings,
+) -> None:
+    production = settings.model_copy(update={"users": "", "demo_user": False})
+    with pytest.raises(UsersConfigError, match="ADMIN_USERS is empty"):
+        create_app(production)
 
 
 def test_configured_users_come_from_admin_users(

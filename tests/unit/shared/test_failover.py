@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from brandcast.shared import metrics
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import TransientProviderError
 from brandcast.shared.failover import Failover
@@ -67,3 +68,20 @@ def test_only_consecutive_outages_trip_the_breaker() -> None:
     assert primary.calls == 8
     failover.call(lambda p: p.send())
     assert primary.calls == 8, "tripped: skipped during the cooldown"
+
+
+def test_an_open_breaker_shows_in_the_circuit_gauge_until_the_next_success() -> None:
+    now = [0.0]
+    primary, secondary = Provider("gauge-a", down=True), Provider("gauge-b")
+    failover = Failover(
+        [primary, secondary], threshold=2, cooldown=10, clock=lambda: now[0], channel="sms"
+    )
+    registry = metrics.registry_for("adapter")
+    labels = {"channel": "sms", "provider": "gauge-a"}
+    for _ in range(2):
+        failover.call(lambda p: p.send())
+    assert registry.get_sample_value("brandcast_provider_circuit_open", labels) == 1
+    primary.down = False
+    now[0] = 11.0
+    assert failover.call(lambda p: p.send()).provider == "gauge-a"
+    assert registry.get_sample_value("brandcast_provider_circuit_open", labels) == 0

@@ -5,6 +5,10 @@ refused connections, timeouts, repeated 5xx) is skipped for ``cooldown``
 seconds after ``threshold`` consecutive outages, so a dead primary does not
 cost every delivery a timeout. Throttling (429) is not an outage: it is
 retried on the same provider.
+
+While a breaker is open, ``brandcast_provider_circuit_open{channel, provider}``
+is 1 (the operator's alert "provider circuit open"); it returns to 0 with the
+provider's next success.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from brandcast.shared import metrics
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import TransientProviderError
 
@@ -28,6 +33,7 @@ class Failover(Generic[P]):
         threshold: int = 3,
         cooldown: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        channel: str = "",
     ) -> None:
         if not providers:
             raise ValueError("at least one provider is required")
@@ -39,6 +45,7 @@ class Failover(Generic[P]):
         self._open_until = [0.0] * len(providers)
         self._in_order = list(range(len(providers)))
         self._lock = threading.Lock()
+        self._channel = channel
 
     @property
     def providers(self) -> Sequence[P]:
@@ -79,10 +86,19 @@ class Failover(Generic[P]):
             self._failures[index] += 1
             if self._failures[index] >= self._threshold:
                 self._open_until[index] = self._clock() + self._cooldown
+                self._circuit(index).set(1)
 
     def _record_success(self, index: int) -> None:
         if not self._failures[index] and not self._open_until[index]:
             return  # nothing to reset; an outage racing with this is recorded after it
         with self._lock:
+            was_open = bool(self._open_until[index])
             self._failures[index] = 0
             self._open_until[index] = 0.0
+        if was_open:
+            self._circuit(index).set(0)
+
+    def _circuit(self, index: int) -> metrics.GaugeChild:
+        provider = self._providers[index]
+        name = str(getattr(provider, "name", type(provider).__name__.lower()))
+        return metrics.PROVIDER_CIRCUIT_OPEN.labels(self._channel or "unknown", name)

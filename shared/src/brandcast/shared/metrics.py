@@ -14,6 +14,7 @@ the endpoint in the parent adds them up, so one scrape sees the whole service.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, Literal
 
@@ -31,6 +32,9 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
+#: The labelled child of a gauge (for callers that keep one).
+GaugeChild = Gauge
+
 #: What a process records: ``orchestrator``, an ``adapter`` worker, an
 #: adapter's ``webhooks`` app, or the ``admin`` (process metrics only).
 Role = Literal["orchestrator", "adapter", "webhooks", "admin"]
@@ -41,11 +45,25 @@ DELIVERIES: Final = Counter(
     ["channel", "status", "provider"],
     registry=None,
 )
+DELIVERY_FAILURES: Final = Counter(
+    "brandcast_delivery_failures_total",
+    "Failed and bounced deliveries by provider and error code (codes past the"
+    " first 64 characters or outside [A-Za-z0-9._-] are counted as 'other').",
+    ["channel", "status", "provider", "error_code"],
+    registry=None,
+)
 PROVIDER_LATENCY: Final = Histogram(
     "brandcast_provider_latency_seconds",
     "Time of one provider call, successful or not.",
     ["channel", "provider"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=None,
+)
+PROVIDER_CIRCUIT_OPEN: Final = Gauge(
+    "brandcast_provider_circuit_open",
+    "1 while a provider's circuit breaker is open (its outages skip it), else 0.",
+    ["channel", "provider"],
+    multiprocess_mode="livemax",
     registry=None,
 )
 RETRIES: Final = Counter(
@@ -114,6 +132,17 @@ WEBHOOK_PUBLISHED: Final = Counter(
 )
 
 
+_ERROR_CODE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def error_label(code: str) -> str:
+    """A provider's error code as a label value, bounded: codes are short tokens
+    ("550", "21211", "invalid_number"); anything else would grow the series."""
+    if not code:
+        return "none"
+    return code if _ERROR_CODE.fullmatch(code) else "other"
+
+
 def status_label(status: int) -> str:
     """``DELIVERY_STATUS_SENT`` -> ``sent``: the ``status`` label every counter uses."""
     from brandcast.v1 import campaign_pb2  # noqa: PLC0415 - keep this module light
@@ -132,7 +161,14 @@ OWN_METRICS: Final[dict[str, tuple[MetricWrapperBase, ...]]] = {
         GRPC_REQUESTS,
         OUTBOX_BACKLOG,
     ),
-    "adapter": (DELIVERIES, PROVIDER_LATENCY, RETRIES, QUEUE_LAG),
+    "adapter": (
+        DELIVERIES,
+        DELIVERY_FAILURES,
+        PROVIDER_LATENCY,
+        PROVIDER_CIRCUIT_OPEN,
+        RETRIES,
+        QUEUE_LAG,
+    ),
     "webhooks": (WEBHOOK_PUBLISHED,),
     "admin": (),
 }

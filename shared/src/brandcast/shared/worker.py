@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from celery import Celery, Task
 from celery.exceptions import Reject
@@ -40,7 +40,7 @@ from brandcast.shared.bus import (
 from brandcast.shared.config import CommonSettings
 from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy, failed_receipt, process_batch
 from brandcast.shared.errors import ProviderError
-from brandcast.v1 import bus_pb2
+from brandcast.v1 import bus_pb2, campaign_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -278,12 +278,26 @@ def _observe_queue_lag(batch: bus_pb2.DispatchBatch, channel: str) -> None:
         metrics.QUEUE_LAG.labels(channel).observe(max(lag, 0.0))
 
 
+_FAILURE_STATUSES: Final = frozenset(
+    {campaign_pb2.DELIVERY_STATUS_FAILED, campaign_pb2.DELIVERY_STATUS_BOUNCED}
+)
+
+
 def _count_receipts(receipts: Sequence[bus_pb2.DeliveryReceipt], channel: str) -> None:
     counts = collections.Counter((receipt.status, receipt.provider) for receipt in receipts)
     for (status, provider), count in counts.items():
         metrics.DELIVERIES.labels(channel, metrics.status_label(status), provider or "none").inc(
             count
         )
+    failures = collections.Counter(
+        (receipt.status, receipt.provider, receipt.error_code)
+        for receipt in receipts
+        if receipt.status in _FAILURE_STATUSES
+    )
+    for (status, provider, code), count in failures.items():
+        metrics.DELIVERY_FAILURES.labels(
+            channel, metrics.status_label(status), provider or "none", metrics.error_label(code)
+        ).inc(count)
 
 
 def _requeue_or_give_up(

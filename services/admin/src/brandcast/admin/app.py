@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,7 +35,7 @@ from brandcast.admin.security import CSRFMiddleware, LoginRequiredMiddleware
 from brandcast.admin.security_headers import SecurityHeadersMiddleware
 from brandcast.admin.sessions import SessionRegistry
 from brandcast.admin.settings import AdminSettings
-from brandcast.admin.users import DEMO_USER, UserDirectory
+from brandcast.admin.users import DEMO_USER, UserDirectory, UsersConfigError
 from brandcast.admin.web import AdminState, make_templates, render
 
 log = logging.getLogger(__name__)
@@ -77,12 +80,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _users(settings: AdminSettings) -> UserDirectory:
     if settings.users:
         return UserDirectory.parse(settings.users)
+    if not settings.demo_user:
+        raise UsersConfigError(
+            "ADMIN_USERS is empty and ADMIN_DEMO_USER is false: set ADMIN_USERS "
+            "(name:hash pairs from `brandcast-admin hash-password`)"
+        )
     users, password = UserDirectory.demo()
-    # Dev convenience only: anyone deploying for real sets ADMIN_USERS.
+    # Dev convenience only: anyone deploying for real sets ADMIN_USERS. The
+    # password never goes to the log, which is collected and kept elsewhere.
+    if sys.stderr.isatty():
+        print(
+            f"ADMIN_USERS is unset: log in as {DEMO_USER!r} with password {password!r} "
+            "(valid until restart)",
+            file=sys.stderr,
+        )
+        return users
+    folder = Path(tempfile.mkdtemp(prefix="brandcast-admin-"))
+    secret = folder / "demo-password"
+    secret.touch(mode=0o600)
+    secret.write_text(password + "\n")
     log.warning(
-        "ADMIN_USERS is unset: log in as %r with password %r (valid until restart)",
+        "ADMIN_USERS is unset: log in as %r with the password in %s (readable by this "
+        "user only, valid until restart)",
         DEMO_USER,
-        password,
+        secret,
     )
     return users
 

@@ -23,8 +23,12 @@ class AdminSettings(BaseSettings):
     #: (everyone is logged out on restart).
     secret_key: str = ""
     #: Comma-separated ``name:argon2-hash`` pairs (``brandcast-admin hash-password``).
-    #: Empty: a ``demo`` user with a random password printed at start.
+    #: Empty: a ``demo`` user with a random password (see ``demo_user``).
     users: str = ""
+    #: With ``users`` empty, make a ``demo`` user whose random password goes to the
+    #: terminal (or to a file only this user can read), never to the log; false
+    #: (production) refuses to start without ``users``.
+    demo_user: bool = True
     #: YAML or JSON file of brand kits; empty uses the example kit shipped with the admin.
     brand_kits_file: Path | None = None
     #: Send the session cookie over HTTPS only (turn on behind TLS).

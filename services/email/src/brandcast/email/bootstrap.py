@@ -60,7 +60,9 @@ def bootstrap(
             RateLimitedProvider(provider, ADAPTER.rate_limiter(settings, provider.name))
             for provider in chosen
         ]
-    return EmailService(settings=settings, providers=chosen, failover=Failover(chosen))
+    return EmailService(
+        settings=settings, providers=chosen, failover=Failover(chosen, channel="email")
+    )
 
 
 def _deliver(settings: EmailSettings) -> Deliver:

@@ -6,7 +6,9 @@ works on one machine, and one line in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +34,10 @@ class OrchestratorSettings(CommonSettings):
     receipt_prefetch: int = Field(default=200, ge=1, le=10_000)
     #: Base URL of the one-click unsubscribe endpoint; a signed token is appended.
     unsubscribe_base_url: str = "http://127.0.0.1:8025/unsubscribe"
+    #: Refuse at start an ``unsubscribe_base_url`` recipients could not use: not
+    #: https, a loopback or private host, or a placeholder (``*.invalid``, "change-me").
+    #: Compose turns it on; the one-machine default keeps its loopback URL.
+    unsubscribe_url_public: bool = False
     #: HMAC secret for unsubscribe tokens, shared with the email adapter.
     #: The default only suits one machine; production sets its own.
     unsubscribe_secret: str = "brandcast-dev-secret"  # noqa: S105
@@ -84,6 +90,17 @@ class OrchestratorSettings(CommonSettings):
                 raise ValueError(f"TLS file {path} does not exist")
         return self
 
+    @model_validator(mode="after")
+    def _public_unsubscribe_url(self) -> OrchestratorSettings:
+        if self.unsubscribe_url_public:
+            problem = public_url_problem(self.unsubscribe_base_url)
+            if problem:
+                raise ValueError(
+                    f"UNSUBSCRIBE_BASE_URL={self.unsubscribe_base_url!r} {problem}; recipients "
+                    "need the public https address of the email webhooks' /unsubscribe"
+                )
+        return self
+
     @field_validator("quiet_hours_default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -112,3 +129,22 @@ def prepare_sqlite_path(database_url: str) -> None:
     path = database_url[len(prefix) :].split("?", 1)[0]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def public_url_problem(url: str) -> str:
+    """Why ``url`` cannot be a link in a recipient's email; "" when it can."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        return "is not https (mail clients offer one-click unsubscribe over https only)"
+    if not host or "change-me" in url.lower() or host.endswith((".invalid", ".example")):
+        return "is a placeholder"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "points at this machine"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    if address.is_loopback or address.is_private or address.is_link_local:
+        return "is not a public address"
+    return ""

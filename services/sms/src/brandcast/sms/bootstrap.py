@@ -50,6 +50,7 @@ def bootstrap(settings: SmsSettings, providers: Sequence[SmsProvider] | None = N
             chosen,
             threshold=settings.sms_failover_threshold,
             cooldown=settings.sms_failover_cooldown,
+            channel="sms",
         ),
         provider_limits=provider_limits,
         sender_limit=sender_limit if sender_rate > 0 else None,

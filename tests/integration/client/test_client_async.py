@@ -53,6 +53,14 @@ async def scenario(served: Served) -> None:
         assert len(cancelled) == 1501
         assert events[-1].WhichOneof("event") == "progress"
 
+        async def broken() -> AsyncIterator[pb.Recipient | dict[str, str]]:
+            yield person(5000)
+            yield {"id": "x", "mail": "oops"}
+
+        with pytest.raises(ValueError, match=r"audience\[1\]: no Recipient field 'mail'"):
+            await client.submit_campaign(sms_spec(1), audience=broken())
+        assert [c.id async for c in client.list_campaigns()] == [result.campaign.id]
+
         with pytest.raises(NotFoundError):
             await client.get_campaign("no-such-campaign")
         bad = sms_spec(1)

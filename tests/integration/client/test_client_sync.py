@@ -161,3 +161,15 @@ def test_skipped_addresses_are_reported(client: Client) -> None:
     result = client.submit_campaign(spec, skip_invalid_addresses=True)
     assert [(s.recipient_id, s.channel) for s in result.skipped] == [("r000001", pb.CHANNEL_SMS)]
     assert result.skipped[0].field.endswith("audience[1].phone")
+
+
+def test_an_audience_that_fails_half_way_raises_its_own_error_and_stores_nothing(
+    client: Client,
+) -> None:
+    def audience() -> Iterator[pb.Recipient | dict[str, str]]:
+        for i in range(1, 3000):
+            yield person(i) if i != 1500 else {"id": "x", "mail": "oops"}
+
+    with pytest.raises(ValueError, match=r"audience\[1499\]: no Recipient field 'mail'"):
+        client.submit_campaign(sms_spec(1), audience=audience())
+    assert not list(client.list_campaigns())  # no declared end, nothing stored

@@ -19,6 +19,7 @@ from brandcast.client._requests import (
     CHANNEL_OPTIONS,
     STREAM_TIMEOUT,
     ProgressCallback,
+    RecordedStream,
     SubmitResult,
     end_of_stream,
     new_idempotency_key,
@@ -59,9 +60,7 @@ async def _async_stream_messages(
         sent += len(chunk)
         if on_progress is not None:
             on_progress(sent)
-    end = end_of_stream(sent)
-    if end is not None:
-        yield end
+    yield end_of_stream(sent)
 
 
 class AsyncClient:
@@ -146,9 +145,18 @@ class AsyncClient:
                 messages = _async_stream_messages(request, audience, chunk_size, on_progress)
             else:
                 messages = stream_messages(request, audience, chunk_size, on_progress)
-            response: api.SubmitCampaignStreamResponse = await self._campaigns.SubmitCampaignStream(
-                messages, timeout=deadline, metadata=self._metadata
-            )
+            recorded = RecordedStream(messages)
+            try:
+                response: api.SubmitCampaignStreamResponse = (
+                    await self._campaigns.SubmitCampaignStream(
+                        recorded.__aiter__(), timeout=deadline, metadata=self._metadata
+                    )
+                )
+            except (grpc.RpcError, asyncio.CancelledError):
+                # grpc.aio cancels the call when the request stream raises.
+                if recorded.error is not None:
+                    raise recorded.error from None  # the audience's own error, not grpc's
+                raise
             return response
 
         stream_response = await self._with_retries(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,12 +23,6 @@ CHANNEL_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-)
-
-# The contract's declared end of a streamed submit (added by the hardening work);
-# looked up by name so that this client also speaks to contracts without it.
-_END_FIELD: Final = campaign_service_pb2.SubmitCampaignStreamRequest.DESCRIPTOR.fields_by_name.get(
-    "end"
 )
 
 
@@ -51,13 +45,12 @@ class SubmitResult:
     merged_duplicates: int
 
 
-def end_of_stream(recipient_count: int) -> campaign_service_pb2.SubmitCampaignStreamRequest | None:
-    """The last message of a streamed submit, when the contract declares one."""
-    if _END_FIELD is None:
-        return None
-    message = campaign_service_pb2.SubmitCampaignStreamRequest()
-    getattr(message, _END_FIELD.name).recipient_count = recipient_count
-    return message
+def end_of_stream(recipient_count: int) -> campaign_service_pb2.SubmitCampaignStreamRequest:
+    """The declared end of a streamed submit: without it (a client that stopped half-way)
+    the server stores nothing and the idempotency key stays free for the retry."""
+    return campaign_service_pb2.SubmitCampaignStreamRequest(
+        end=campaign_service_pb2.StreamEnd(recipient_count=recipient_count)
+    )
 
 
 def submit_request(
@@ -94,9 +87,7 @@ def stream_messages(
         sent += len(chunk)
         if on_progress is not None:
             on_progress(sent)
-    end = end_of_stream(sent)
-    if end is not None:
-        yield end
+    yield end_of_stream(sent)
 
 
 def submit_result(
@@ -116,3 +107,41 @@ def submit_result(
         skipped=tuple(response.skipped),
         merged_duplicates=response.merged_duplicates,
     )
+
+
+class RecordedStream:
+    """A request stream that keeps the exception its source raised.
+
+    grpc swallows an exception raised while it reads the requests into
+    ``UNKNOWN: Exception iterating requests!``; the caller wants the real one
+    (``audience[1500]: no Recipient field 'mail'``). The call is cancelled either
+    way, so the declared end is never sent and the server stores nothing.
+    """
+
+    def __init__(
+        self,
+        messages: Iterable[campaign_service_pb2.SubmitCampaignStreamRequest]
+        | AsyncIterable[campaign_service_pb2.SubmitCampaignStreamRequest],
+    ) -> None:
+        self._messages = messages
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[campaign_service_pb2.SubmitCampaignStreamRequest]:
+        assert isinstance(self._messages, Iterable)
+        try:
+            yield from self._messages
+        except Exception as exc:
+            self.error = exc
+            raise
+
+    async def __aiter__(self) -> AsyncIterator[campaign_service_pb2.SubmitCampaignStreamRequest]:
+        try:
+            if isinstance(self._messages, AsyncIterable):
+                async for message in self._messages:
+                    yield message
+            else:
+                for message in self._messages:
+                    yield message
+        except Exception as exc:
+            self.error = exc
+            raise

@@ -17,6 +17,7 @@ from brandcast.client._requests import (
     CHANNEL_OPTIONS,
     STREAM_TIMEOUT,
     ProgressCallback,
+    RecordedStream,
     SubmitResult,
     new_idempotency_key,
     stream_messages,
@@ -125,10 +126,15 @@ class Client:
         policy = None if replayable(audience) else NO_RETRY
 
         def send(deadline: float) -> api.SubmitCampaignStreamResponse:
-            messages = stream_messages(request, audience, chunk_size, on_progress)
-            response: api.SubmitCampaignStreamResponse = self._campaigns.SubmitCampaignStream(
-                messages, timeout=deadline, metadata=self._metadata
-            )
+            messages = RecordedStream(stream_messages(request, audience, chunk_size, on_progress))
+            try:
+                response: api.SubmitCampaignStreamResponse = self._campaigns.SubmitCampaignStream(
+                    iter(messages), timeout=deadline, metadata=self._metadata
+                )
+            except grpc.RpcError:
+                if messages.error is not None:
+                    raise messages.error from None  # the audience's own error, not grpc's
+                raise
             return response
 
         stream_response = self._with_retries(

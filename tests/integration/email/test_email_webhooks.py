@@ -242,3 +242,53 @@ def test_webhooks_command_serves_unsubscribe(broker_url: str, reader: ReceiptsRe
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_page_is_the_brands_shows_the_address_masked_and_offers_resubscribe(
+    client: httpx.Client, reader: ReceiptsReader
+) -> None:
+    token = sign(
+        {
+            "c": "email",
+            "a": "reader@example.org",
+            "d": "d-9",
+            "k": "c-9",
+            "b": "Acme Coffee",
+            "p": "#0a7d5a",
+        },
+        SECRET,
+    )
+    page = client.get(f"/unsubscribe/{token}")
+    assert "Acme Coffee" in page.text
+    assert "#0a7d5a" in page.text
+    assert "r•••••@example.org" in page.text
+    assert "reader@example.org" not in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+    done = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert "will not receive Acme Coffee emails" in done.text
+    assert f'action="/unsubscribe/{token}/resubscribe"' in done.text
+    [suppress] = reader.wait(suppressions=1).suppressions
+    assert suppress.action == bus_pb2.SuppressionEvent.ACTION_SUPPRESS
+
+    again = client.post(f"/unsubscribe/{token}/resubscribe")
+    assert again.status_code == 200
+    assert "will receive Acme Coffee emails again" in again.text
+    [resubscribe] = reader.wait(suppressions=2).suppressions[1:]
+    assert (resubscribe.action, resubscribe.address, resubscribe.reason) == (
+        bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS,
+        "reader@example.org",
+        "resubscribe",
+    )
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert client.post(f"/unsubscribe/{forged}/resubscribe").status_code == 403
+
+
+def test_a_hostile_colour_in_a_token_is_not_used(client: httpx.Client) -> None:
+    token = sign(
+        {"c": "email", "a": "x@example.org", "d": "d", "k": "k", "b": "B", "p": "red;}<x"},
+        SECRET,
+    )
+    page = client.get(f"/unsubscribe/{token}")
+    assert "red;}" not in page.text

@@ -58,12 +58,20 @@ def unsubscribe_url(
     delivery_id: str,
     campaign_id: str,
     secret: str,
+    brand: str = "",
+    brand_color: str = "",
 ) -> str:
     """The one-click unsubscribe link of one delivery: ``{base_url}/{token}``.
 
     The orchestrator makes it; the channel's adapter serves ``base_url`` and reads
     the token with :func:`verify` (keys: ``c`` channel, ``a`` address, ``d``
-    delivery id, ``k`` campaign id).
+    delivery id, ``k`` campaign id, and when known ``b`` the brand's name and
+    ``p`` its primary colour, so the page the recipient lands on is the brand's).
     """
-    token = sign({"c": channel, "a": address, "d": delivery_id, "k": campaign_id}, secret)
+    payload = {"c": channel, "a": address, "d": delivery_id, "k": campaign_id}
+    if brand:
+        payload["b"] = brand[:80]
+    if brand_color:
+        payload["p"] = brand_color
+    token = sign(payload, secret)
     return f"{base_url.rstrip('/')}/{token}"

@@ -21,6 +21,7 @@ which Postmark echoes in every webhook.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -150,12 +151,49 @@ class UnsubscribeRefusedError(ValueError):
         self.forged = forged
 
 
-def unsubscribe_event(token: str, secret: str) -> bus_pb2.SuppressionEvent:
-    """The suppression a one-click unsubscribe token asks for.
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """What a valid unsubscribe token says: whom, for which brand."""
 
-    Tokens are ``brandcast.shared.tokens.sign({"c": "email", "a": address,
-    "d": delivery_id, "k": campaign_id}, UNSUBSCRIBE_SECRET)`` made by the orchestrator.
-    """
+    address: str
+    delivery_id: str
+    #: The brand's name and primary colour ("" in tokens made before they were added).
+    brand: str
+    brand_color: str
+
+    @property
+    def masked_address(self) -> str:
+        """The address as the page shows it: enough to recognise, not to harvest."""
+        local, _, domain = self.address.partition("@")
+        return f"{local[:1]}{'•' * min(max(len(local) - 1, 3), 8)}@{domain}"
+
+    def event(self, action: bus_pb2.SuppressionEvent.Action.ValueType) -> bus_pb2.SuppressionEvent:
+        occurred = Timestamp()
+        occurred.FromNanoseconds(time.time_ns())
+        return bus_pb2.SuppressionEvent(
+            channel=campaign_pb2.CHANNEL_EMAIL,
+            address=self.address,
+            action=action,
+            reason=(
+                "unsubscribe"
+                if action == bus_pb2.SuppressionEvent.ACTION_SUPPRESS
+                else "resubscribe"
+            ),
+            occurred_at=occurred,
+            delivery_id=self.delivery_id,
+        )
+
+
+_REASONS: dict[int, str] = {
+    bus_pb2.SuppressionEvent.ACTION_SUPPRESS: "unsubscribe",
+    bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS: "resubscribe",
+}
+_HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?")
+
+
+def unsubscribe_link(token: str, secret: str) -> UnsubscribeLink:
+    """The link a one-click unsubscribe token stands for; ``UnsubscribeRefusedError``
+    for a forged or malformed one."""
     try:
         payload = verify(token, secret)
     except InvalidTokenError as exc:
@@ -165,13 +203,19 @@ def unsubscribe_event(token: str, secret: str) -> bus_pb2.SuppressionEvent:
     address = payload.get("a", "").strip()
     if "@" not in address:
         raise UnsubscribeRefusedError("token: no email address in it", forged=False)
-    occurred = Timestamp()
-    occurred.FromNanoseconds(time.time_ns())
-    return bus_pb2.SuppressionEvent(
-        channel=campaign_pb2.CHANNEL_EMAIL,
+    color = payload.get("p", "")
+    return UnsubscribeLink(
         address=address,
-        action=bus_pb2.SuppressionEvent.ACTION_SUPPRESS,
-        reason="unsubscribe",
-        occurred_at=occurred,
         delivery_id=payload.get("d", ""),
+        brand=payload.get("b", ""),
+        brand_color=color if _HEX_COLOR.fullmatch(color) else "",
     )
+
+
+def unsubscribe_event(token: str, secret: str) -> bus_pb2.SuppressionEvent:
+    """The suppression a one-click unsubscribe token asks for.
+
+    Tokens are ``brandcast.shared.tokens.sign({"c": "email", "a": address,
+    "d": delivery_id, "k": campaign_id}, UNSUBSCRIBE_SECRET)`` made by the orchestrator.
+    """
+    return unsubscribe_link(token, secret).event(bus_pb2.SuppressionEvent.ACTION_SUPPRESS)

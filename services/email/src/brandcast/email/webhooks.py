@@ -8,6 +8,10 @@ Routes (``create_webhooks_app``):
 - ``GET /unsubscribe/{token}``: a confirmation page whose form POSTs (link scanners
   GET, so a GET never unsubscribes anyone).
 - ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` (RFC 8058).
+- ``POST /unsubscribe/{token}/resubscribe``: undo it ("unsubscribed by mistake?").
+
+The pages carry the brand's name and colour from the token and show the address
+masked (``a•••@example.com``): enough for its owner, not for whoever holds the link.
 - ``GET /healthz``.
 
 Everything accepted is published (confirmed) to the receipts exchange before the
@@ -29,9 +33,10 @@ from starlette.routing import Route
 
 from brandcast.email.feedback import (
     InvalidEventError,
+    UnsubscribeLink,
     UnsubscribeRefusedError,
     feedback_from_postmark,
-    unsubscribe_event,
+    unsubscribe_link,
 )
 from brandcast.email.settings import EmailSettings
 from brandcast.shared.basic_auth import basic_auth_matches
@@ -45,15 +50,44 @@ ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+_DEFAULT_COLOR = "#1d232a"
+
+
+def _page(
+    title: str, body: str, status: int = 200, link: UnsubscribeLink | None = None
+) -> HTMLResponse:
+    brand = link.brand if link else ""
+    color = (link.brand_color if link else "") or _DEFAULT_COLOR
+    header = (
+        f'<header style="border-top:6px solid {color};padding-top:1rem">'
+        f'<p class=brand style="font-weight:700;color:{color};margin:0">{html.escape(brand)}</p>'
+        "</header>"
+        if brand
+        else ""
+    )
     document = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)}</title></head>"
-        '<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">'
-        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+        f"<title>{html.escape(title)}{' – ' + html.escape(brand) if brand else ''}</title>"
+        '<meta name="referrer" content="no-referrer"></head>'
+        '<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;'
+        'padding:0 1rem;line-height:1.5">'
+        f"{header}<main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
-    return HTMLResponse(document, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        document,
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _button(action: str, label: str, color: str, fields: str = "") -> str:
+    return (
+        f'<form method=post action="{html.escape(action, quote=True)}">{fields}'
+        f'<button type=submit style="background:{color};color:#fff;border:0;'
+        f'border-radius:4px;padding:.6rem 1.2rem;font-size:1rem">{html.escape(label)}</button>'
+        "</form>"
+    )
 
 
 def create_webhooks_app(
@@ -103,20 +137,25 @@ def create_webhooks_app(
             return _page("Unsubscribe unavailable", "<p>Please try again later.</p>", 503)
         token = request.path_params["token"]
         try:
-            unsubscribe_event(token, secret)
+            link = unsubscribe_link(token, secret)
         except UnsubscribeRefusedError as exc:
             return _page(
                 "Invalid link",
                 "<p>This unsubscribe link is not valid.</p>",
                 403 if exc.forged else 400,
             )
+        sender = html.escape(link.brand) if link.brand else "this sender"
         form = (
-            "<p>Stop receiving these emails?</p>"
-            f'<form method=post action="/unsubscribe/{html.escape(token, quote=True)}">'
-            f'<input type=hidden name="{ONE_CLICK_FIELD}" value="{ONE_CLICK_VALUE}">'
-            "<button type=submit>Unsubscribe</button></form>"
+            f"<p>Stop emails from {sender} to "
+            f"<strong class=address>{html.escape(link.masked_address)}</strong>?</p>"
+            + _button(
+                f"/unsubscribe/{token}",
+                "Unsubscribe",
+                link.brand_color or _DEFAULT_COLOR,
+                f'<input type=hidden name="{ONE_CLICK_FIELD}" value="{ONE_CLICK_VALUE}">',
+            )
         )
-        return _page("Unsubscribe", form)
+        return _page("Unsubscribe", form, link=link)
 
     async def unsubscribe(request: Request) -> Response:
         if not secret:
@@ -128,8 +167,9 @@ def create_webhooks_app(
                 "<p>The body must be List-Unsubscribe=One-Click (RFC 8058).</p>",
                 400,
             )
+        token = request.path_params["token"]
         try:
-            event = unsubscribe_event(request.path_params["token"], secret)
+            link = unsubscribe_link(token, secret)
         except UnsubscribeRefusedError as exc:
             return _page(
                 "Invalid link",
@@ -137,11 +177,48 @@ def create_webhooks_app(
                 403 if exc.forged else 400,
             )
         try:
-            await run_in_threadpool(bus.publish_suppression, event)
+            await run_in_threadpool(
+                bus.publish_suppression, link.event(bus_pb2.SuppressionEvent.ACTION_SUPPRESS)
+            )
         except Exception:
             logger.exception("could not publish an unsubscribe")
-            return _page("Please try again", "<p>We could not record it just now.</p>", 503)
-        return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
+            return _page("Please try again", "<p>We could not record it just now.</p>", 503, link)
+        sender = html.escape(link.brand) if link.brand else "these"
+        body = (
+            f"<p><strong class=address>{html.escape(link.masked_address)}</strong> will not "
+            f"receive {sender} emails any more.</p>"
+            "<p>Unsubscribed by mistake?</p>"
+            + _button(
+                f"/unsubscribe/{token}/resubscribe", "Re-subscribe", link.brand_color or "#0a5c8a"
+            )
+        )
+        return _page("Unsubscribed", body, link=link)
+
+    async def resubscribe(request: Request) -> Response:
+        if not secret:
+            return _page("Unavailable", "<p>Please try again later.</p>", 503)
+        try:
+            link = unsubscribe_link(request.path_params["token"], secret)
+        except UnsubscribeRefusedError as exc:
+            return _page(
+                "Invalid link",
+                "<p>This link is not valid.</p>",
+                403 if exc.forged else 400,
+            )
+        try:
+            await run_in_threadpool(
+                bus.publish_suppression, link.event(bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS)
+            )
+        except Exception:
+            logger.exception("could not publish a re-subscribe")
+            return _page("Please try again", "<p>We could not record it just now.</p>", 503, link)
+        sender = html.escape(link.brand) if link.brand else "these"
+        return _page(
+            "Subscribed again",
+            f"<p><strong class=address>{html.escape(link.masked_address)}</strong> will receive "
+            f"{sender} emails again.</p>",
+            link=link,
+        )
 
     return Starlette(
         routes=[
@@ -149,5 +226,6 @@ def create_webhooks_app(
             Route("/webhooks/postmark", postmark, methods=["POST"]),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+            Route("/unsubscribe/{token}/resubscribe", resubscribe, methods=["POST"]),
         ]
     )

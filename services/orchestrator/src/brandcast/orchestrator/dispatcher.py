@@ -351,6 +351,8 @@ class Dispatcher:
             delivery_id=due.id,
             campaign_id=due.campaign_id,
             secret=self._unsubscribe_secret,
+            brand=campaign.spec.brand_kit.name,
+            brand_color=campaign.spec.brand_kit.primary_color,
         )
 
     def _campaign(self, campaign_id: str) -> _Campaign:

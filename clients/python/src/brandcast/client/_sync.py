@@ -12,7 +12,7 @@ import grpc
 
 from brandcast.client._audience import DEFAULT_CHUNK_SIZE, RecipientLike, replayable
 from brandcast.client._config import ClientConfig
-from brandcast.client._errors import BrandcastError, UnavailableError, from_rpc_error, status_code
+from brandcast.client._errors import UnavailableError, from_rpc_error, status_code
 from brandcast.client._requests import (
     CHANNEL_OPTIONS,
     STREAM_TIMEOUT,
@@ -416,6 +416,3 @@ class Client:
                 if not policy.should_retry(method, status_code(exc), attempt):
                     raise from_rpc_error(exc) from exc
             time.sleep(policy.backoff(attempt - 1))
-
-
-__all__ = ["BrandcastError", "Client"]

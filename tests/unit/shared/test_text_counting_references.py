@@ -130,6 +130,7 @@ _SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @_SETTINGS
 @given(text=texts)
 def test_x_weighted_length_is_never_below_twitter_text(reference: Reference, text: str) -> None:
@@ -137,6 +138,7 @@ def test_x_weighted_length_is_never_below_twitter_text(reference: Reference, tex
     assert x_weighted_length(text) >= expected["weightedLength"], expected
 
 
+@pytest.mark.slow
 @_SETTINGS
 @given(text=st.one_of(texts, long_texts))
 def test_sms_segments_are_never_below_twilio(reference: Reference, text: str) -> None:
@@ -217,6 +219,7 @@ def test_tld_lists_are_the_references(reference: Reference) -> None:
     assert listed("x_tlds.txt") == set(json.loads(twitter.stdout))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=200,
     deadline=None,

@@ -133,10 +133,14 @@ def test_loading_other_templates_is_not_supported(
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
-        ("{{ 'a' + 1 }}", "line 1: these values cannot be used together"),
+        ("{{ 'a' + 1 }}", "these values cannot be used together"),
+        (
+            "\n{{ recipient.name ~ (recipient.id + 1) }}",
+            "line 2 (with recipient.name, recipient.id): these values cannot be used together",
+        ),
         ("{{ recipient.attributes.tier }}", "'recipient.attributes' has no attribute 'tier'"),
         ("{{ ''.__class__ }}", "'__class__' cannot be used in a template"),
-        ("{{ 1 // 0 }}", "line 1: division by zero"),
+        ("\n{{ 1 // 0 }}", "line 2: division by zero"),
     ],
 )
 def test_errors_speak_a_marketers_words(

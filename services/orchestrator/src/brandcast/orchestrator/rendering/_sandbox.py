@@ -108,7 +108,8 @@ def _expression_name(node: nodes.Node) -> str:
     if isinstance(node, nodes.Name):
         return str(node.name)
     if isinstance(node, nodes.Getattr):
-        return f"{_expression_name(node.node)}.{node.attr}"
+        base = _expression_name(node.node)
+        return "this expression" if base == "this expression" else f"{base}.{node.attr}"
     if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
         return f"{_expression_name(node.node)}[{node.arg.value!r}]"
     if isinstance(node, nodes.Call):
@@ -116,6 +117,22 @@ def _expression_name(node: nodes.Node) -> str:
     if isinstance(node, nodes.Filter) and node.node is not None:
         return f"{_expression_name(node.node)}|{node.name}"
     return "this expression"
+
+
+def _line_variables(tree: nodes.Template) -> dict[int, tuple[str, ...]]:
+    found: dict[int, dict[str, None]] = {}
+
+    def visit(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Name | nodes.Getattr):
+            name = _expression_name(node)
+            if name != "this expression":
+                found.setdefault(node.lineno, {})[name] = None
+                return
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(tree)
+    return {line: tuple(names) for line, names in found.items()}
 
 
 def _guard(tree: nodes.Template) -> None:
@@ -229,6 +246,8 @@ class CompiledTemplate:
     template: Template
     # Top-level names the template reads, e.g. {"recipient", "message"}.
     names: frozenset[str]
+    # The variables each line reads ("recipient.name"), to name them in an error.
+    line_variables: Mapping[int, tuple[str, ...]]
 
     @property
     def is_personal(self) -> bool:
@@ -241,7 +260,9 @@ class CompiledTemplate:
         except RenderError:
             raise
         except Exception as exc:  # a template can raise almost anything (TypeError, ...)
-            raise RenderError.single(self.field, _describe(exc, self.field)) from exc
+            raise RenderError.single(
+                self.field, _describe(exc, self.field, self.line_variables)
+            ) from exc
         finally:
             limits.end_render(token)
 
@@ -262,12 +283,13 @@ def compile_template(
                 f"line {_first_line(tree, unknown[0])}: '{unknown[0]}' is undefined "
                 f"(available: {', '.join(sorted(allowed_names))})",
             )
+        line_variables = _line_variables(tree)
         _guard(tree)
         code = env.compile(tree, name=field, filename=field)
         template = env.template_class.from_code(env, code, env.make_globals(None), None)
     except TemplateSyntaxError as exc:
         raise RenderError.single(field, f"line {exc.lineno}: {exc.message}") from exc
-    return CompiledTemplate(field, template, names)
+    return CompiledTemplate(field, template, names, line_variables)
 
 
 def _refuse_loading(tree: nodes.Template, field: str) -> None:
@@ -326,10 +348,16 @@ _OTHER_KIND = re.compile(r"'?[A-Za-z_][\w.]*'? object")
 _UNSAFE_ATTRIBUTE = re.compile(r"access to attribute '([^']*)'")
 
 
-def _describe(exc: BaseException, field: str) -> str:
+def _describe(exc: BaseException, field: str, line_variables: Mapping[int, tuple[str, ...]]) -> str:
     line = _template_line(exc.__traceback__, field)
-    prefix = f"line {line}: " if line else ""
-    return prefix + _reason(exc)
+    reason = _reason(exc)
+    if not line:
+        return reason
+    variables = line_variables.get(line, ())
+    # Other messages (undefined, unsafe, unprintable, a limit) name their variable already.
+    if variables and isinstance(exc, TypeError | ValueError | LookupError | ArithmeticError):
+        return f"line {line} (with {', '.join(variables[:3])}): {reason}"
+    return f"line {line}: {reason}"
 
 
 def _reason(exc: BaseException) -> str:

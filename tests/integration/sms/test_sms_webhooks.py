@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from kombu import Connection
 
@@ -59,6 +64,7 @@ def webhooks(broker_url: str, redis_namespace: str) -> Iterator[tuple[str, SmsSe
         sms_callback_base_url=url,
         sms_redis_namespace=redis_namespace,
         sms_help_text="Acme alerts: help at acme.example. Reply STOP to opt out & more",
+        sms_providers=("twilio", "vonage"),
     )
     holder["app"] = create_webhooks_app(settings)
     try:
@@ -71,7 +77,11 @@ def webhooks(broker_url: str, redis_namespace: str) -> Iterator[tuple[str, SmsSe
 @pytest.fixture
 def linked_emulator(webhooks: tuple[str, SmsSettings, Feedback]) -> Iterator[EmulatorServer]:
     url, _, _ = webhooks
-    config = EmulatorConfig(callback_delay=0.05, inbound_url=f"{url}/inbound")
+    config = EmulatorConfig(
+        callback_delay=0.05,
+        inbound_url=f"{url}/inbound",
+        vonage_inbound_url=f"{url}/inbound/vonage",
+    )
     server, _ = start_emulator(0, config=config)
     try:
         yield server
@@ -242,3 +252,155 @@ def test_an_old_start_replayed_after_a_stop_does_not_resubscribe(
     ]
     stamps = [event.occurred_at.ToNanoseconds() for event in feedback.suppressions]
     assert stamps == sorted(stamps)
+
+
+# -- Vonage: signed delivery reports and inbound messages ---------------------------------
+
+VONAGE_SECRET = "sandbox-vonage-signature-secret-0123456789"
+
+
+def vonage_signed(body: dict[str, Any], secret: str = VONAGE_SECRET) -> tuple[bytes, str]:
+    """A body and the bearer JWT Vonage would sign it with."""
+    content = json.dumps(body).encode()
+    claims = {
+        "iat": int(time.time()),
+        "jti": uuid.uuid4().hex,
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(content).hexdigest(),
+        "api_key": "sandbox-key",
+        "application_id": "app-1",
+    }
+    return content, jwt.encode(claims, secret, algorithm="HS256")
+
+
+def test_vonage_sends_come_back_as_signed_reports_and_receipts(
+    webhooks: tuple[str, SmsSettings, Feedback],
+    linked_emulator: EmulatorServer,
+    wait_for: Callable[..., Any],
+) -> None:
+    # Deliveries sent through Vonage used to stay SENT forever.
+    _, settings, feedback = webhooks
+    deliver = bootstrap(
+        settings.model_copy(
+            update={
+                "sms_providers": ("vonage",),
+                "sms_vonage_base_url": linked_emulator.url,
+                "sms_rate_limit": 0,
+            }
+        )
+    )
+    linked_emulator.add_fault("+447400123457", "undelivered", provider="vonage")
+    items = [
+        bus_pb2.DispatchItem(
+            delivery_id=f"d-{n}", idempotency_key=f"k-{n}", address=number,
+            sms=variant_pb2.SmsVariant(text="Hi"),
+        )
+        for n, number in enumerate((MOBILE, "+447400123457"))
+    ]  # fmt: skip
+    batch = bus_pb2.DispatchBatch(campaign_id="c-8", channel=campaign_pb2.CHANNEL_SMS, items=items)
+    sent = [deliver(batch, item) for item in items]
+
+    wait_for(lambda: len(feedback.drain().receipts) >= 4, 10, "four receipts")
+    by_delivery: dict[str, list[bus_pb2.DeliveryReceipt]] = {}
+    for receipt in feedback.receipts:
+        by_delivery.setdefault(receipt.delivery_id, []).append(receipt)
+    assert [r.status for r in by_delivery["d-0"]] == [
+        campaign_pb2.DELIVERY_STATUS_SENT,
+        campaign_pb2.DELIVERY_STATUS_DELIVERED,
+    ]
+    bounced = by_delivery["d-1"][-1]
+    assert (bounced.status, bounced.error_code) == (campaign_pb2.DELIVERY_STATUS_BOUNCED, "1320")
+    assert {r.provider for r in feedback.receipts} == {"vonage"}
+    assert by_delivery["d-0"][0].provider_message_id == sent[0].provider_message_id
+
+
+def test_forged_vonage_reports_and_messages_are_refused(
+    webhooks: tuple[str, SmsSettings, Feedback],
+) -> None:
+    url, _, feedback = webhooks
+    report = {"message_uuid": "m-1", "status": "delivered", "timestamp": "2026-12-02T10:00:00Z"}
+    content, wrong = vonage_signed(report, secret="guessed-" + "x" * 32)
+    status_url = f"{url}/status/vonage?d=d-1&c=c-1"
+    headers = {"Content-Type": "application/json"}
+    answer = httpx.post(status_url, content=content, headers=headers | auth(wrong), timeout=10)
+    assert answer.status_code == 403
+    # A genuine token on another body: its payload_hash gives it away.
+    _, genuine = vonage_signed(report)
+    other = json.dumps({**report, "status": "rejected"}).encode()
+    answer = httpx.post(status_url, content=other, headers=headers | auth(genuine), timeout=10)
+    assert answer.status_code == 403
+    inbound = {"from": "447400123456", "text": "START", "message_uuid": "m-2",
+               "timestamp": "2026-12-02T10:00:00Z"}  # fmt: skip
+    content, wrong = vonage_signed(inbound, secret="guessed-" + "x" * 32)
+    answer = httpx.post(
+        f"{url}/inbound/vonage", content=content, headers=headers | auth(wrong), timeout=10
+    )
+    assert answer.status_code == 403
+    assert httpx.post(status_url, content=other, headers=headers, timeout=10).status_code == 403
+    feedback.drain()
+    assert (feedback.receipts, feedback.suppressions) == ([], [])
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_vonage_stop_start_and_help(
+    webhooks: tuple[str, SmsSettings, Feedback],
+    linked_emulator: EmulatorServer,
+    wait_for: Callable[..., Any],
+) -> None:
+    url, _, feedback = webhooks
+    assert linked_emulator.inbound(MOBILE, "STOP", provider="vonage")["status"] == 200
+    assert linked_emulator.inbound(MOBILE, "start", provider="vonage")["status"] == 200
+    wait_for(lambda: len(feedback.drain().suppressions) >= 2, 10, "two suppression events")
+    assert [(e.address, e.action, e.reason) for e in feedback.suppressions] == [
+        (MOBILE, bus_pb2.SuppressionEvent.ACTION_SUPPRESS, "stop_reply"),
+        (MOBILE, bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS, "start_reply"),
+    ]
+    # A STOP Vonage received before that last change (a late retry) changes nothing.
+    late = {
+        "channel": "sms",
+        "message_uuid": "m-late",
+        "to": "15005550006",
+        "from": MOBILE.lstrip("+"),
+        "text": "STOP",
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
+    content, token = vonage_signed(late)
+    headers = {"Content-Type": "application/json"} | auth(token)
+    answer = httpx.post(f"{url}/inbound/vonage", content=content, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    time.sleep(0.2)  # give a wrongly published event the chance to show up
+    assert len(feedback.drain().suppressions) == 2
+
+
+def test_vonage_help_is_answered_by_a_message(
+    webhooks: tuple[str, SmsSettings, Feedback], linked_emulator: EmulatorServer
+) -> None:
+    # Vonage takes no reply in the webhook's answer: the help text is sent through it.
+    _, settings, feedback = webhooks
+    app = create_webhooks_app(
+        settings.model_copy(update={"sms_vonage_base_url": linked_emulator.url})
+    )
+    with serve_in_thread(app) as running:
+        message = {
+            "channel": "sms",
+            "message_uuid": "m-help",
+            "to": "15005550006",
+            "from": MOBILE.lstrip("+"),
+            "text": " Help ",
+            "timestamp": "2026-12-02T10:00:00Z",
+        }
+        content, token = vonage_signed(message)
+        answer = httpx.post(
+            f"{running.url}/inbound/vonage",
+            content=content,
+            headers={"Content-Type": "application/json"} | auth(token),
+            timeout=10,
+        )
+    assert answer.status_code == 200
+    [sent] = linked_emulator.messages()
+    assert (sent["provider"], sent["to"], sent["from"]) == ("vonage", MOBILE, "15005550006")
+    assert sent["body"] == settings.sms_help_text
+    assert feedback.drain().suppressions == []

@@ -63,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         auth_token=settings.sms_twilio_auth_token,
         vonage_api_key=settings.sms_vonage_api_key,
         vonage_api_secret=settings.sms_vonage_api_secret,
+        vonage_signature_secret=settings.sms_vonage_signature_secret,
         callback_delay=args.callback_delay,
         inbound_url=args.inbound_url or settings.sms_callback_base_url.rstrip("/") + "/inbound",
+        vonage_inbound_url=settings.sms_callback_base_url.rstrip("/") + "/inbound/vonage",
         inbound_to=settings.sms_default_sender,
         directory=args.dir,
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import threading
@@ -36,12 +37,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import httpx
+import jwt
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -67,10 +70,14 @@ class EmulatorConfig:
     auth_token: str = "sandbox-token"  # noqa: S105 - the sandbox's well-known credential
     vonage_api_key: str = "sandbox-key"
     vonage_api_secret: str = "sandbox-secret"  # noqa: S105
+    #: Signs Vonage's status and inbound webhooks (a JWT per request, as Vonage does).
+    vonage_signature_secret: str = "sandbox-vonage-signature-secret-0123456789"  # noqa: S105
     #: Seconds before each status callback (sent, then delivered).
     callback_delay: float = 0.2
     #: Where simulated inbound replies are posted (the webhooks' /inbound).
     inbound_url: str = "http://127.0.0.1:8031/inbound"
+    #: Where simulated Vonage inbound messages are posted.
+    vonage_inbound_url: str = "http://127.0.0.1:8031/inbound/vonage"
     #: Our number, the ``To`` of simulated inbound replies.
     inbound_to: str = "+15005550006"
     #: How long a ``timeout`` fault holds the answer back.
@@ -425,9 +432,66 @@ class Emulator:
             callback=str(payload.get("webhook_url") or ""),
             request=request,
         )
+        webhook_url = str(payload.get("webhook_url") or "")
+        if webhook_url:
+            final = "undeliverable" if fault is not None and fault.kind == "undelivered" else ""
+            report = {
+                "message_uuid": message_uuid,
+                "to": payload["to"],
+                "from": payload["from"],
+                "channel": "sms",
+                "client_ref": key,
+            }
+            self._spawn(self._vonage_callbacks(webhook_url, report, final or "delivered"))
         if fault is not None and fault.kind == "timeout":
             await asyncio.sleep(self.config.timeout_delay)
         return JSONResponse({"message_uuid": message_uuid}, status_code=202)
+
+    async def _vonage_callbacks(self, url: str, report: dict[str, Any], final: str) -> None:
+        for status in ("submitted", final):
+            await asyncio.sleep(self.config.callback_delay)
+            body = {**report, "status": status, "timestamp": _vonage_time()}
+            if status == "undeliverable":
+                body["error"] = {
+                    "type": f"{_VONAGE_ERRORS}#1320",
+                    "title": 1320,
+                    "detail": "Message failed because the number is unreachable",
+                    "instance": str(uuid.uuid4()),
+                }
+            await self._post_vonage_signed(url, body, kind="status")
+
+    async def _post_vonage_signed(
+        self, url: str, body: dict[str, Any], *, kind: str
+    ) -> httpx.Response | None:
+        """POST ``body`` with the JWT Vonage puts on its webhooks (HS256, payload_hash)."""
+        content = json.dumps(body).encode()
+        claims = {
+            "iat": int(time.time()),
+            "jti": str(uuid.uuid4()),
+            "iss": "Vonage",
+            "payload_hash": hashlib.sha256(content).hexdigest(),
+            "api_key": self.config.vonage_api_key,
+            "application_id": "sandbox-application",
+        }
+        token = jwt.encode(claims, self.config.vonage_signature_secret, algorithm="HS256")
+        entry: dict[str, Any] = {"kind": kind, "url": url, "params": body}
+        response: httpx.Response | None = None
+        try:
+            async with self._callback_slot():
+                response = await self._callback_client().post(
+                    url,
+                    content=content,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "application/json",
+                    },
+                )
+            entry["status_code"] = response.status_code
+        except httpx.HTTPError as exc:
+            entry["error"] = repr(exc)
+        with self.state.lock:
+            self.state.callbacks.append(entry)
+        return response
 
     # -- control ----------------------------------------------------------------
 
@@ -487,6 +551,22 @@ class Emulator:
             return JSONResponse({"error": "from: an E.164 number is required"}, status_code=400)
         if not isinstance(spec.get("body", ""), str):
             return JSONResponse({"error": "body: text expected"}, status_code=400)
+        if spec.get("provider") == "vonage":
+            message = {
+                "channel": "sms",
+                "message_type": "text",
+                "message_uuid": str(uuid.uuid4()),
+                "to": str(spec.get("to") or self.config.inbound_to).lstrip("+"),
+                "from": spec["from"].lstrip("+"),
+                "text": spec.get("body", ""),
+                "timestamp": _vonage_time(),
+            }
+            answer = await self._post_vonage_signed(
+                self.config.vonage_inbound_url, message, kind="inbound"
+            )
+            if answer is None:
+                return JSONResponse({"error": "vonage_inbound_url unreachable"}, status_code=502)
+            return JSONResponse({"status": answer.status_code, "body": answer.text})
         params = {
             "MessageSid": "SM" + uuid.uuid4().hex,
             "SmsSid": "",
@@ -541,6 +621,11 @@ class Emulator:
         task.add_done_callback(self._tasks.discard)
 
 
+def _vonage_time() -> str:
+    """Vonage's webhook timestamps: ISO 8601 UTC with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def create_emulator(config: EmulatorConfig | None = None) -> Emulator:
     return Emulator(config or EmulatorConfig())
 
@@ -582,10 +667,12 @@ class EmulatorServer:
         if response.status_code != 201:
             raise ValueError(response.json().get("error", response.text))
 
-    def inbound(self, sender: str, body: str) -> dict[str, Any]:
+    def inbound(self, sender: str, body: str, provider: str = "twilio") -> dict[str, Any]:
         """Simulate a reply from ``sender``; returns the webhooks' status and body."""
         response = httpx.post(
-            f"{self.url}/_emulator/inbound", json={"from": sender, "body": body}, timeout=15
+            f"{self.url}/_emulator/inbound",
+            json={"from": sender, "body": body, "provider": provider},
+            timeout=15,
         )
         response.raise_for_status()
         answer: dict[str, Any] = response.json()

@@ -85,6 +85,8 @@ class SmsSettings(CommonSettings):
     sms_vonage_base_url: str = "http://127.0.0.1:8030"
     sms_vonage_api_key: str = "sandbox-key"
     sms_vonage_api_secret: str = "sandbox-secret"  # noqa: S105
+    #: Vonage's signature secret: it signs delivery reports and inbound messages (JWT).
+    sms_vonage_signature_secret: str = "sandbox-vonage-signature-secret-0123456789"  # noqa: S105
 
     _split_providers = field_validator("sms_providers", "sms_allowed_countries", mode="before")(
         _split_csv

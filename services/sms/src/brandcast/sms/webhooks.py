@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from brandcast.shared.errors import ProviderError
 from brandcast.shared.webhook_publisher import FeedbackPublisher, WebhookPublisher
 from brandcast.sms import feedback
 from brandcast.sms.inbound_ledger import InboundLedger, LocalInboundLedger, RedisInboundLedger
@@ -37,6 +38,8 @@ from brandcast.sms.providers._port import (
     InvalidReportError,
     ReportReader,
 )
+from brandcast.sms.providers.vonage import VonageProvider
+from brandcast.sms.providers.vonage_webhooks import InboundMessage, read_inbound
 from brandcast.sms.settings import SmsSettings
 from brandcast.sms.signature import is_genuine_twilio_request
 from brandcast.v1 import bus_pb2, campaign_pb2
@@ -75,6 +78,9 @@ class Webhooks:
         self._auth_token = settings.sms_twilio_auth_token
         self._shared_key = settings.sms_twilio_webhook_shared_key
         self._help_text = settings.sms_help_text
+        self._settings = settings
+        self._vonage_secret = settings.sms_vonage_signature_secret
+        self._vonage: VonageProvider | None = None
         self._publisher = publisher
         self._ledger = ledger
 
@@ -189,6 +195,63 @@ class Webhooks:
             return PlainTextResponse("try again", status_code=503)
         return twiml()
 
+    async def vonage_inbound(self, request: Request) -> Response:
+        """An SMS to our Vonage number: STOP/START change the suppression list in the
+        order Vonage received them; HELP is answered with a message (Vonage, unlike
+        Twilio, takes no reply in the webhook's answer)."""
+        try:
+            message = read_inbound(
+                {k.lower(): v for k, v in request.headers.items()},
+                await request.body(),
+                self._vonage_secret,
+            )
+        except ForgedReportError:
+            logger.warning("refused a Vonage inbound message with a bad signature")
+            return PlainTextResponse("invalid signature", status_code=403)
+        except InvalidReportError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        word = feedback.keyword(message.text)
+        if word in feedback.HELP_KEYWORDS:
+            try:
+                await run_in_threadpool(self._answer_help_by_vonage, message)
+            except ProviderError:
+                logger.exception("could not answer HELP through Vonage; asking it to retry")
+                return PlainTextResponse("try again", status_code=503)
+            return PlainTextResponse("ok")
+        if word in feedback.STOP_KEYWORDS:
+            action, reason = bus_pb2.SuppressionEvent.ACTION_SUPPRESS, "stop_reply"
+        elif word in feedback.START_KEYWORDS:
+            action, reason = bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS, "start_reply"
+        else:
+            return PlainTextResponse("ok")
+        try:
+            number = phonenumbers.parse(message.sender, None)
+        except phonenumbers.NumberParseException:
+            return PlainTextResponse("from: not a phone number", status_code=400)
+        event = bus_pb2.SuppressionEvent(
+            channel=campaign_pb2.CHANNEL_SMS,
+            address=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+            action=action,
+            reason=reason,
+        )
+        event.occurred_at.FromNanoseconds(int(message.sent_at * 1e9))
+        try:
+            await run_in_threadpool(
+                self._forward_suppression, message.message_id, message.sent_at, event
+            )
+        except Exception:
+            logger.exception("could not publish an opt-out; asking Vonage to retry")
+            return PlainTextResponse("try again", status_code=503)
+        return PlainTextResponse("ok")
+
+    def _answer_help_by_vonage(self, message: InboundMessage) -> None:
+        if self._vonage is None:
+            self._vonage = VonageProvider.from_settings(self._settings)
+        sender = message.recipient if message.recipient.startswith("+") else f"+{message.recipient}"
+        self._vonage.send(
+            message.sender, sender, self._help_text, idempotency_key=f"help-{message.message_id}"
+        )
+
     def _forward_suppression(
         self, message_id: str, sent_at: float, event: bus_pb2.SuppressionEvent
     ) -> bool:
@@ -245,6 +308,7 @@ def create_webhooks_app(
             Route("/status", hooks.status, methods=["POST"]),
             Route("/status/{provider}", hooks.status, methods=["POST"]),
             Route("/inbound", hooks.inbound, methods=["POST"]),
+            Route("/inbound/vonage", hooks.vonage_inbound, methods=["POST"]),
             Route("/healthz", lambda _: PlainTextResponse("ok"), methods=["GET"]),
         ]
     )

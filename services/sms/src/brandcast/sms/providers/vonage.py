@@ -5,11 +5,10 @@
 key and secret. Vonage has no idempotency key and no API to find a message
 sent earlier, so the key travels in ``client_ref`` (echoed in its status
 webhooks) and a retry after a lost answer may send twice: the reason it is the
-secondary. Vonage delivery reports are configured
-on the Vonage application, not per message, and are not handled yet, so the
-``report`` callback is not sent: a delivery sent through Vonage stays SENT.
-Errors are RFC 7807 problem documents whose ``type`` URL ends in the Vonage
-error code, e.g. ``...#1150``.
+secondary. Delivery reports are asked for per message (``webhook_url``, our
+report URL) and come back signed (see ``vonage_webhooks``). Errors are RFC 7807
+problem documents whose ``type`` URL ends in the Vonage error code, e.g.
+``...#1150``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import TransientProviderError
 from brandcast.sms.providers._http import json_body, post, raise_for_error
 from brandcast.sms.providers._port import ReportCallback
+from brandcast.sms.providers.vonage_webhooks import VonageReports
 
 if TYPE_CHECKING:
     from brandcast.sms.settings import SmsSettings
@@ -62,6 +62,10 @@ class VonageProvider:
             timeout=settings.sms_provider_timeout,
         )
 
+    @classmethod
+    def report_reader(cls, settings: SmsSettings) -> VonageReports:
+        return VonageReports(settings.sms_vonage_signature_secret)
+
     def send(
         self,
         to: str,
@@ -79,6 +83,9 @@ class VonageProvider:
             "text": text,
             "client_ref": idempotency_key[:CLIENT_REF_MAX],
         }
+        if report is not None and report.base_url:
+            payload["webhook_url"] = report.url(self.name)
+            payload["webhook_version"] = "v1"
         response = post(self._client, self.name, self._url, json=payload)
         body = json_body(response)
         problem_type = str(body.get("type") or "")

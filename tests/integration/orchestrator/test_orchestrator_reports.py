@@ -7,6 +7,7 @@ import collections
 import csv
 import io
 import json
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import grpc
 import pytest
 
 from brandcast.orchestrator.completion import ReportWindowCloser
+from brandcast.orchestrator.export import export_chunks
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import Store
@@ -309,3 +311,29 @@ def test_only_receipts_that_move_a_delivery_are_counted_as_applied(api: Api) -> 
     moved.clear()
     store.apply_receipts(receipts(S.DELIVERY_STATUS_SENT), moved)  # repeats: nothing moves
     assert sum(moved.values()) == 0
+
+
+def test_an_export_holds_one_page_whatever_the_campaign_size(api: Api) -> None:
+    store = api.app.store
+    store.export_page_size = 500
+
+    def peak_while_exporting(recipients: int) -> tuple[int, int]:
+        campaign = api.campaigns.SubmitCampaign(
+            API.SubmitCampaignRequest(spec=make_spec(recipients))
+        ).campaign
+        tracemalloc.start()
+        try:
+            rows = 0
+            for chunk in export_chunks(
+                store.iter_delivery_rows(campaign.id), API.EXPORT_FORMAT_CSV
+            ):
+                rows += chunk.rows
+            return rows, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small_rows, small_peak = peak_while_exporting(250)  # one page
+    large_rows, large_peak = peak_while_exporting(4000)  # sixteen pages
+    assert (small_rows, large_rows) == (500, 8000)
+    # Sixteen times the rows, not sixteen times the memory.
+    assert large_peak < 2 * small_peak, (small_peak, large_peak)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
-from typing import Final
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from brandcast.v1 import campaign_pb2, campaign_service_pb2
 
@@ -37,32 +36,38 @@ COLUMNS: Final = (
 _FORMULA_STARTS: Final = ("=", "@", "\t", "\r")
 
 
-def _name(enum: str, value: int, prefix: str) -> str:
+def _names(enum: str, prefix: str) -> dict[int, str]:
     descriptor = campaign_pb2.DESCRIPTOR.enum_types_by_name[enum]
-    known = descriptor.values_by_number.get(value)
-    return known.name.removeprefix(prefix).lower() if known else str(value)
+    return {v.number: v.name.removeprefix(prefix).lower() for v in descriptor.values}
 
 
-def _time(ts: Timestamp) -> str:
-    return ts.ToJsonString() if ts.seconds or ts.nanos else ""
+_CHANNELS: Final = _names("Channel", "CHANNEL_")
+_STATUSES: Final = _names("DeliveryStatus", "DELIVERY_STATUS_")
 
 
-def record(delivery: campaign_pb2.Delivery) -> dict[str, str | int]:
-    """One delivery as the export's columns."""
+def _time(us: int | None) -> str:
+    if not us:
+        return ""
+    moment = datetime.fromtimestamp(us / 1_000_000, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def record(row: Any) -> dict[str, str | int]:
+    """One delivery row (``Store.iter_delivery_rows``) as the export's columns."""
     return {
-        "delivery_id": delivery.id,
-        "channel": _name("Channel", delivery.channel, "CHANNEL_"),
-        "recipient_id": delivery.recipient_id,
-        "address": delivery.address,
-        "status": _name("DeliveryStatus", delivery.status, "DELIVERY_STATUS_"),
-        "attempts": delivery.attempts,
-        "provider": delivery.provider,
-        "provider_message_id": delivery.provider_message_id,
-        "error_code": delivery.error_code,
-        "error_message": delivery.error_message,
-        "public_url": delivery.public_url,
-        "created_at": _time(delivery.created_at),
-        "updated_at": _time(delivery.updated_at),
+        "delivery_id": row.id,
+        "channel": _CHANNELS.get(row.channel, str(row.channel)),
+        "recipient_id": row.recipient_id,
+        "address": row.address,
+        "status": _STATUSES.get(row.status, str(row.status)),
+        "attempts": row.attempts,
+        "provider": row.provider,
+        "provider_message_id": row.provider_message_id,
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+        "public_url": row.public_url,
+        "created_at": _time(row.created_us),
+        "updated_at": _time(row.updated_us),
     }
 
 
@@ -75,7 +80,7 @@ def _safe_cell(value: str | int) -> str | int:
 
 
 def export_chunks(
-    pages: Iterable[list[campaign_pb2.Delivery]], export_format: int
+    pages: Iterable[Sequence[Any]], export_format: int
 ) -> Iterator[campaign_service_pb2.ExportDeliveriesResponse]:
     """The export of ``pages`` in ``export_format`` (CSV when unspecified), one
     response per page (the CSV header comes first, on its own)."""

@@ -327,7 +327,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         try:
             if self._store.campaign_state(request.campaign_id) is None:
                 raise CampaignNotFoundError(request.campaign_id)
-            pages = self._store.iter_deliveries(
+            pages = self._store.iter_delivery_rows(
                 request.campaign_id, channel=request.channel, status=request.status
             )
             for chunk in export_chunks(pages, request.format):

@@ -582,30 +582,38 @@ class Store:
             )
         return delivery
 
-    def iter_deliveries(
+    def iter_delivery_rows(
         self, campaign_id: str, *, channel: int = 0, status: int = 0, page_size: int = 0
-    ) -> Iterator[list[campaign_pb2.Delivery]]:
-        """Every delivery of the campaign in pages of ``page_size``, each page
-        read on its own short connection (in id order), so an export of any size
-        holds one page at a time and never keeps a transaction open."""
+    ) -> Iterator[Sequence[Any]]:
+        """Every delivery of the campaign as plain rows (the columns of
+        ``EXPORT_COLUMNS``), ``page_size`` at a time, each page read on its own
+        short connection: an export of any size holds one page and keeps no
+        transaction open.
+
+        Pages follow ``ix_deliveries_campaign_seq`` (``(seq, id)`` order), so each
+        is an index range, not a sort of the whole campaign. A delivery that
+        changes during the export moves to a later seq: it may then appear a
+        second time, its later line the newer one, but it is never missed.
+        """
         page_size = page_size or self.export_page_size
-        after = ""
+        after: tuple[int, str] = (0, "")
         while True:
-            query = select(deliveries).where(
-                deliveries.c.campaign_id == campaign_id, deliveries.c.id > after
+            query = _EXPORT_PAGE.where(
+                deliveries.c.campaign_id == campaign_id,
+                tuple_(deliveries.c.seq, deliveries.c.id) > tuple_(after[0], after[1]),
             )
             if channel:
                 query = query.where(deliveries.c.channel == channel)
             if status:
                 query = query.where(deliveries.c.status == status)
             with self._read() as conn:
-                rows = conn.execute(query.order_by(deliveries.c.id).limit(page_size)).all()
+                rows = conn.execute(query.limit(page_size)).all()
             if not rows:
                 return
-            yield [_convert.delivery(r) for r in rows]
+            yield rows
             if len(rows) < page_size:
                 return
-            after = rows[-1].id
+            after = (rows[-1].seq, rows[-1].id)
 
     def iter_recipients(
         self, campaign_id: str, page_size: int = 1000
@@ -1074,6 +1082,26 @@ def _latest_receipts(
 # 106 µs prebuilt).
 _BY_IDEMPOTENCY_KEY: Final = select(campaigns.c.id, campaigns.c.request_hash).where(
     campaigns.c.idempotency_key == bindparam("key")
+)
+#: What an export reads of each delivery.
+EXPORT_COLUMNS: Final = (
+    "id",
+    "channel",
+    "recipient_id",
+    "address",
+    "status",
+    "attempts",
+    "provider",
+    "provider_message_id",
+    "error_code",
+    "error_message",
+    "public_url",
+    "created_us",
+    "updated_us",
+    "seq",
+)
+_EXPORT_PAGE: Final = select(*(deliveries.c[name] for name in EXPORT_COLUMNS)).order_by(
+    deliveries.c.seq, deliveries.c.id
 )
 _CAMPAIGN: Final = select(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
 _STATE: Final = select(campaigns.c.state).where(campaigns.c.id == bindparam("campaign_id"))

@@ -153,3 +153,58 @@ def test_a_wrong_api_token_gives_the_503_page_without_the_token(
     assert "refused the admin" in response.text
     assert "check ADMIN_API_TOKEN" in response.text
     assert "wrong-token" not in response.text
+
+
+def test_a_test_send_goes_to_one_address_marked_as_a_test(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    token = csrf_of(admin.get("/campaigns/new").text)
+    refused = admin.post(
+        "/campaigns", data={**FORM, "csrf_token": token, "send_test": "1", "test_to": "nobody"}
+    )
+    assert refused.status_code == 400
+    assert "test_to" in refused.text
+    token = csrf_of(refused.text)
+    sent = admin.post(
+        "/campaigns",
+        data={**FORM, "csrf_token": token, "send_test": "1", "test_to": "Me@Example.com"},
+    )
+    assert sent.status_code == 200
+    assert "Test sent to Me@example.com; it is not counted." in sent.text
+    assert "[test] Integration roast" in sent.text
+    assert '<span class="badge">test</span>' in sent.text
+    # One delivery, to that address only (no audience file was needed).
+    assert sent.text.count('data-label="Recipient"') == 1
+    assert "Me@example.com" in sent.text
+
+
+def test_duplicate_opens_the_form_filled_from_the_campaign(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    campaign_path = submit(admin, csrf_of).url.path
+    campaign_id = campaign_path.rsplit("/", 1)[-1]
+    page = admin.get(campaign_path).text
+    assert f'href="/campaigns/new?from={campaign_id}"' in page
+    form = admin.get("/campaigns/new", params={"from": campaign_id}).text
+    assert 'value="Integration roast (copy)"' in form
+    assert 'value="The spring roast"' in form
+    assert re.search(r'id="sms_enabled"[^>]*checked', form)
+
+
+def test_export_downloads_the_filtered_deliveries_as_csv(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    campaign_path = submit(admin, csrf_of).url.path
+    response = admin.get(f"{campaign_path}/export.csv", params={"channel": "email"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = response.text.splitlines()
+    assert lines[0].startswith("delivery_id,channel,recipient_id,address,status,attempts")
+    assert sorted(line.split(",")[3] for line in lines[1:]) == [
+        "ann@example.com",
+        "bob@example.com",
+    ]
+    jsonl = admin.get(f"{campaign_path}/export.jsonl").text.splitlines()
+    assert len(jsonl) == 3  # two emails and one SMS
+    assert admin.get(f"{campaign_path}/export.xlsx").status_code == 404

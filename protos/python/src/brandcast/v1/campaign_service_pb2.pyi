@@ -71,7 +71,8 @@ class SubmitCampaignRequest(_message.Message):
     skip_invalid_addresses: _builtins.bool
     """An invalid email or phone number does not reject the request: that
     channel's delivery is SKIPPED (and listed in the answer), the recipient's
-    other channels go ahead. A recipient with no valid address is still refused.
+    other channels go ahead (a recipient whose every address is invalid is kept
+    with only SKIPPED deliveries). A recipient with no address at all is refused.
     """
     test: _builtins.bool
     """A test send (at most 10 recipients): marked as such (Campaign.test) and

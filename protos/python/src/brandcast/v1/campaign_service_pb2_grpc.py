@@ -195,6 +195,8 @@ class CampaignServiceServicer:
     def ExportDeliveries(self, request, context):
         """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
         server reads the deliveries page by page, so any size streams in flat memory.
+        A delivery that changes during the export may appear twice (the later line
+        is the newer); none is missed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

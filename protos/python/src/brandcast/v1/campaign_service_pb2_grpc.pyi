@@ -78,6 +78,8 @@ class CampaignServiceStub:
     ExportDeliveries: _grpc.UnaryStreamMultiCallable[_campaign_service_pb2.ExportDeliveriesRequest, _campaign_service_pb2.ExportDeliveriesResponse]
     """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
     server reads the deliveries page by page, so any size streams in flat memory.
+    A delivery that changes during the export may appear twice (the later line
+    is the newer); none is missed.
     """
     DuplicateCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.DuplicateCampaignRequest, _campaign_service_pb2.DuplicateCampaignResponse]
     """A new campaign with an earlier campaign's spec and audience."""
@@ -125,6 +127,8 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     ExportDeliveries: _aio.UnaryStreamMultiCallable[_campaign_service_pb2.ExportDeliveriesRequest, _campaign_service_pb2.ExportDeliveriesResponse]  # type: ignore[assignment]
     """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
     server reads the deliveries page by page, so any size streams in flat memory.
+    A delivery that changes during the export may appear twice (the later line
+    is the newer); none is missed.
     """
     DuplicateCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.DuplicateCampaignRequest, _campaign_service_pb2.DuplicateCampaignResponse]  # type: ignore[assignment]
     """A new campaign with an earlier campaign's spec and audience."""
@@ -241,6 +245,8 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_campaign_service_pb2.ExportDeliveriesResponse], _abc.AsyncIterator[_campaign_service_pb2.ExportDeliveriesResponse]]:
         """A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
         server reads the deliveries page by page, so any size streams in flat memory.
+        A delivery that changes during the export may appear twice (the later line
+        is the newer); none is missed.
         """
 
     @_abc_1.abstractmethod

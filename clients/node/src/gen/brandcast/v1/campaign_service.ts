@@ -112,7 +112,8 @@ export interface SubmitCampaignRequest {
   /**
    * An invalid email or phone number does not reject the request: that
    * channel's delivery is SKIPPED (and listed in the answer), the recipient's
-   * other channels go ahead. A recipient with no valid address is still refused.
+   * other channels go ahead (a recipient whose every address is invalid is kept
+   * with only SKIPPED deliveries). A recipient with no address at all is refused.
    */
   skipInvalidAddresses: boolean;
   /**
@@ -4379,6 +4380,8 @@ export const CampaignServiceService = {
   /**
    * A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
    * server reads the deliveries page by page, so any size streams in flat memory.
+   * A delivery that changes during the export may appear twice (the later line
+   * is the newer); none is missed.
    */
   exportDeliveries: {
     path: "/brandcast.v1.CampaignService/ExportDeliveries" as const,
@@ -4448,6 +4451,8 @@ export interface CampaignServiceServer extends UntypedServiceImplementation {
   /**
    * A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
    * server reads the deliveries page by page, so any size streams in flat memory.
+   * A delivery that changes during the export may appear twice (the later line
+   * is the newer); none is missed.
    */
   exportDeliveries: handleServerStreamingCall<ExportDeliveriesRequest, ExportDeliveriesResponse>;
   /** A new campaign with an earlier campaign's spec and audience. */
@@ -4646,6 +4651,8 @@ export interface CampaignServiceClient extends Client {
   /**
    * A campaign's deliveries as CSV or JSON lines, in chunks of bytes: the
    * server reads the deliveries page by page, so any size streams in flat memory.
+   * A delivery that changes during the export may appear twice (the later line
+   * is the newer); none is missed.
    */
   exportDeliveries(
     request: ExportDeliveriesRequest,

@@ -228,6 +228,26 @@ def test_help_answers_with_the_brands_text_and_publishes_nothing(
     assert feedback.suppressions == []
 
 
+def test_callbacks_twilio_signs_with_the_port_are_accepted(
+    webhooks: tuple[str, SmsSettings, Feedback], wait_for: Callable[..., Any]
+) -> None:
+    # Public address https://hooks.acme.example; Twilio signed it as ...example:443/...
+    _, settings, feedback = webhooks
+    public = settings.model_copy(update={"sms_callback_base_url": "https://hooks.acme.example"})
+    params = {"MessageSid": "SM443", "From": MOBILE, "Body": "STOP"}
+    signature = twilio_signature("https://hooks.acme.example:443/inbound", params.items(), TOKEN)
+    with serve_in_thread(create_webhooks_app(public)) as running:
+        answer = httpx.post(
+            f"{running.url}/inbound",
+            data=params,
+            headers={SIGNATURE_HEADER: signature},
+            timeout=10,
+        )
+    assert answer.status_code == 200
+    wait_for(lambda: feedback.drain().suppressions, 10, "the STOP")
+    assert [e.reason for e in feedback.suppressions] == ["stop_reply"]
+
+
 def test_an_old_start_replayed_after_a_stop_does_not_resubscribe(
     webhooks: tuple[str, SmsSettings, Feedback], wait_for: Callable[..., Any]
 ) -> None:

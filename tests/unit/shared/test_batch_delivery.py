@@ -7,6 +7,7 @@ import pytest
 
 from brandcast.shared.delivery import Outcome, RetryPolicy, process_batch
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
+from brandcast.shared.worker import mark_attempted
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 
@@ -149,3 +150,13 @@ def test_helper_threads_outlive_the_batch() -> None:
     first = threads_of_one_batch()
     assert len(first) == 4
     assert threads_of_one_batch() == first
+
+
+def test_a_redelivered_batch_counts_as_attempted() -> None:
+    # Its worker may have reached the provider before dying: adapters look items up.
+    batch = bus_pb2.DispatchBatch(
+        items=[bus_pb2.DispatchItem(delivery_id="a"), bus_pb2.DispatchItem(delivery_id="b")]
+    )
+    batch.items[1].attempt = 3
+    mark_attempted(batch)
+    assert [item.attempt for item in batch.items] == [1, 3]

@@ -111,6 +111,15 @@ class PublisherPerProcess:
         return self._publisher
 
 
+def mark_attempted(batch: bus_pb2.DispatchBatch) -> None:
+    """A batch the broker delivered before (its worker died or lost the connection
+    before acking) may have reached the provider: its first-time items count as
+    attempted, so an adapter whose provider has no idempotency key looks each one up
+    before sending it again (``attempt`` > 0), as after a timeout."""
+    for item in batch.items:
+        item.attempt = max(item.attempt, 1)
+
+
 def register_delivery_task(
     app: Celery,
     channel: str,
@@ -139,6 +148,8 @@ def register_delivery_task(
             logger.error("rejecting undecodable dispatch message: %s", exc)
             raise Reject(str(exc), requeue=False) from exc
         _observe_queue_lag(batch, channel)
+        if (self.request.delivery_info or {}).get("redelivered"):
+            mark_attempted(batch)
         attributes = {"campaign_id": batch.campaign_id, "batch_id": batch.batch_id}
         with telemetry.span("deliver batch", batch.trace_context, attributes=attributes) as carrier:
             # Receipts and retries carry this span's context, so what follows joins the trace.

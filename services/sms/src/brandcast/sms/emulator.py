@@ -53,7 +53,7 @@ from starlette.routing import Route
 
 from brandcast.shared.basic_auth import basic_credentials
 from brandcast.shared.http_thread import serve_in_thread
-from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature
+from brandcast.sms.signature import SIGNATURE_HEADER, twilio_signature, with_default_port
 
 FAULT_KINDS: Final = ("429", "500", "timeout", "400", "undelivered")
 _E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -72,6 +72,9 @@ class EmulatorConfig:
     vonage_api_secret: str = "sandbox-secret"  # noqa: S105
     #: Signs Vonage's status and inbound webhooks (a JWT per request, as Vonage does).
     vonage_signature_secret: str = "sandbox-vonage-signature-secret-0123456789"  # noqa: S105
+    #: Sign Twilio callbacks over the URL with its default port (``https://host:443/...``),
+    #: as Twilio sometimes does; the request still goes to the URL as configured.
+    twilio_sign_with_port: bool = False
     #: Seconds before each status callback (sent, then delivered).
     callback_delay: float = 0.2
     #: Where simulated inbound replies are posted (the webhooks' /inbound).
@@ -361,7 +364,8 @@ class Emulator:
     async def _post_signed(
         self, url: str, params: dict[str, str], *, kind: str
     ) -> httpx.Response | None:
-        signature = twilio_signature(url, params.items(), self.config.auth_token)
+        signed_url = with_default_port(url) if self.config.twilio_sign_with_port else url
+        signature = twilio_signature(signed_url, params.items(), self.config.auth_token)
         entry: dict[str, Any] = {"kind": kind, "url": url, "params": params}
         response: httpx.Response | None = None
         try:

@@ -60,7 +60,8 @@ def _without_port(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]))
 
 
-def _with_port(url: str) -> str:
+def with_default_port(url: str) -> str:
+    """``url`` with its scheme's default port written out (Twilio sometimes signs that)."""
     parts = urlsplit(url)
     if parts.port is not None:
         return url
@@ -91,7 +92,7 @@ def is_valid_twilio_signature(
         hmac.compare_digest(
             twilio_signature(candidate, pairs, secret, algorithm).encode(), signature.encode()
         )
-        for candidate in (_without_port(url), _with_port(url))
+        for candidate in (_without_port(url), with_default_port(url))
     )
 
 

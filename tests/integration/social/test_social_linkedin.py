@@ -7,6 +7,7 @@ import pytest
 
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
 from brandcast.social.accounts import AccountConfig
+from brandcast.social.credential_store import LocalCredentialStore
 from brandcast.social.emulator import RunningEmulator
 from brandcast.social.networks import LinkedIn
 from brandcast.v1 import variant_pb2
@@ -138,3 +139,37 @@ def test_an_accounts_own_retired_version_names_the_accounts_setting(
             idempotency_key="k",
         )
     assert "linkedin_version of account 'acme-li'" in refused.value.message
+
+
+TOKEN = "/oauth/v2/accessToken"
+
+
+def test_a_refused_token_is_refreshed_once_and_shared_through_the_store(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    credentials = LocalCredentialStore()  # one store, two workers
+    first = LinkedIn(http_client, credentials=credentials)
+    second = LinkedIn(http_client, credentials=credentials)
+    account = _account(
+        emulator, refresh_token="sandbox-acme-li-refresh", client_id="app", client_secret="s"
+    )
+    emulator.inject("linkedin", "expired_token")
+
+    first.publish(account, variant_pb2.SocialVariant(text="one"), idempotency_key="k1")
+    second.publish(account, variant_pb2.SocialVariant(text="two"), idempotency_key="k2")
+
+    assert [r["status"] for r in emulator.requests(TOKEN)] == [200]
+    assert [r["status"] for r in emulator.requests("/rest/posts")] == [401, 201, 201]
+    assert [p["text"] for p in emulator.posts("linkedin")] == ["one", "two"]
+
+
+def test_without_a_refresh_token_a_refused_token_is_expired_credentials(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    emulator.inject("linkedin", "expired_token")
+    with pytest.raises(PermanentProviderError) as refused:
+        LinkedIn(http_client).publish(
+            _account(emulator), variant_pb2.SocialVariant(text="hi"), idempotency_key="k"
+        )
+    assert refused.value.code == "expired_credentials"
+    assert emulator.requests(TOKEN) == []

@@ -33,7 +33,13 @@ from brandcast.social.emulator._state import (
     Fault,
 )
 
-_NETWORK_BY_PREFIX = {"/api/": "mastodon", "/xrpc/": "bluesky", "/2/": "x", "/rest/": "linkedin"}
+_NETWORK_BY_PREFIX = {
+    "/api/": "mastodon",
+    "/xrpc/": "bluesky",
+    "/2/": "x",
+    "/rest/": "linkedin",
+    "/oauth/": "linkedin",
+}
 
 
 async def list_posts(request: Request) -> Response:

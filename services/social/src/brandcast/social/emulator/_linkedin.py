@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -97,4 +98,38 @@ async def create_post(request: Request) -> Response:
     return Response(status_code=201, headers={"x-restli-id": urn})
 
 
-routes = [Route("/rest/posts", create_post, methods=["POST"])]
+async def access_token(request: Request) -> Response:
+    """``POST /oauth/v2/accessToken`` with ``grant_type=refresh_token``.
+
+    LinkedIn does not rotate refresh tokens: the same one comes back (and keeps
+    working) with a new 60-day access token.
+    """
+    state = state_of(request)
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    if not form.get("client_id") or not form.get("client_secret"):
+        return _oauth_error("invalid_request", "A required parameter \"client_id\" is missing")
+    if form.get("grant_type") != "refresh_token":
+        return _oauth_error("unsupported_grant_type", "Only refresh_token is emulated")
+    refresh = form.get("refresh_token", "")
+    account = state.account_of(refresh)
+    if account is None or not refresh:
+        return _oauth_error("invalid_request", "The provided refresh token is invalid")
+    return JSONResponse(
+        {
+            "access_token": state.issue(account, "li-access"),
+            "expires_in": 5_184_000,
+            "refresh_token": refresh,
+            "refresh_token_expires_in": 31_536_000,
+            "scope": "w_organization_social",
+        }
+    )
+
+
+def _oauth_error(error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+
+routes = [
+    Route("/rest/posts", create_post, methods=["POST"]),
+    Route("/oauth/v2/accessToken", access_token, methods=["POST"]),
+]

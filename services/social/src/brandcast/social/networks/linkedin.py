@@ -3,6 +3,11 @@
 The commentary is LinkedIn's "little text" format, where ``|{}@[]()<>#\\*_~``
 are markup: they are escaped, and hashtags become LinkedIn hashtag templates so
 that they stay hashtags. The post's URN comes back in the ``x-restli-id`` header.
+
+Tokens: LinkedIn access tokens live 60 days. With a refresh token (LinkedIn's
+programmatic refresh) and ``client_id``/``client_secret`` configured, an expired
+or refused token is renewed (``POST {oauth_url}/oauth/v2/accessToken``) under the
+shared credential store's lock, and the new token is stored for every worker.
 """
 
 from __future__ import annotations
@@ -16,14 +21,18 @@ import httpx
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.social.accounts import AccountConfig
+from brandcast.social.credential_store import CredentialStore, LocalCredentialStore
 from brandcast.social.linkedin_versions import DEFAULT_VERSION, SETTING
 from brandcast.social.networks import _http, _resources
+from brandcast.social.networks._oauth import StoredTokens, Tokens
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
 
 if TYPE_CHECKING:
     from brandcast.social.settings import SocialSettings
 
+#: LinkedIn's OAuth host, which is not the API's.
+OAUTH_URL = "https://www.linkedin.com"
 _RESERVED = re.compile(r"([|{}@\[\]()<>#\\*_~])")
 _HASHTAG = re.compile(r"(?:^|(?<=\s))#(\w*[^\W\d]\w*)")
 
@@ -45,27 +54,36 @@ class LinkedIn(Network):
 
     @classmethod
     def from_settings(cls, settings: SocialSettings) -> LinkedIn:
-        return cls(_resources.http_client(settings), version=settings.social_linkedin_version)
+        return cls(
+            _resources.http_client(settings),
+            version=settings.social_linkedin_version,
+            credentials=_resources.credentials(settings),
+        )
 
     def __init__(
         self,
         client: httpx.Client,
         *,
         version: str = DEFAULT_VERSION,
+        credentials: CredentialStore | None = None,
         clock: _http.Clock = time.time,
     ) -> None:
         self._client = client
         self._version = version
         self._clock = clock
+        store = credentials if credentials is not None else LocalCredentialStore()
+        self._tokens = StoredTokens(self.name, store, clock=clock)
 
     def publish(
         self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
     ) -> Outcome:
         # The Posts API takes no idempotency key.
-        token = account.require("access_token")
         organization = account.require("organization_id")
-        if account.access_token_expired():
-            raise _http.expired(self.name, account.account_id, "the access token has expired")
+        tokens = self._tokens.current(account)
+        if self._tokens.expired(account, tokens):
+            tokens = self._tokens.renew(
+                account, tokens, "the access token has expired", self._token_request
+            )
         body: dict[str, Any] = {
             "author": f"urn:li:organization:{organization}",
             "commentary": little_text(post.text),
@@ -84,18 +102,11 @@ class LinkedIn(Network):
                 article["description"] = post.link_card.description
             body["content"] = {"article": article}
         version = account.get("linkedin_version") or self._version
-        response = _http.request(
-            self._client,
-            self.name,
-            "POST",
-            f"{account.base_url}/rest/posts",
-            json=body,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "LinkedIn-Version": version,
-                "X-Restli-Protocol-Version": "2.0.0",
-            },
-        )
+        response = self._post(account, tokens, body, version)
+        if response.status_code == 401 and tokens.refresh_token:
+            why = str(_http.json_body(response).get("message", "")) or "401 Unauthorized"
+            tokens = self._tokens.renew(account, tokens, why, self._token_request)
+            response = self._post(account, tokens, body, version)
         if response.status_code == 426:
             where = "linkedin_version" if account.get("linkedin_version") else SETTING
             message = str(_http.json_body(response).get("message", "")) or "426 Upgrade Required"
@@ -117,6 +128,45 @@ class LinkedIn(Network):
             provider_message_id=urn,
             public_url=f"https://www.linkedin.com/feed/update/{urn}/",
         )
+
+    def _post(
+        self, account: AccountConfig, tokens: Tokens, body: dict[str, Any], version: str
+    ) -> httpx.Response:
+        return _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.base_url}/rest/posts",
+            json=body,
+            headers={
+                "Authorization": f"Bearer {tokens.access_token}",
+                "LinkedIn-Version": version,
+                "X-Restli-Protocol-Version": "2.0.0",
+            },
+        )
+
+    def _token_request(self, account: AccountConfig, tokens: Tokens, why: str) -> Tokens:
+        if not tokens.refresh_token:
+            raise _http.expired(self.name, account.account_id, why)
+        default = OAUTH_URL if "api.linkedin.com" in account.base_url else account.base_url
+        response = _http.request(
+            self._client,
+            self.name,
+            "POST",
+            f"{account.get('oauth_url') or default}/oauth/v2/accessToken",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.refresh_token,
+                "client_id": account.require("client_id"),
+                "client_secret": account.require("client_secret"),
+            },
+        )
+        _http.raise_for_retryable(response, self.name, clock=self._clock)
+        answer = _http.json_body(response)
+        if not response.is_success or not answer.get("access_token"):
+            reason = str(answer.get("error_description") or answer.get("error") or "")
+            raise _http.expired(self.name, account.account_id, f"token refresh failed: {reason}")
+        return self._tokens.from_answer(answer, tokens)
 
     def _raise_for_error(self, response: httpx.Response, account: AccountConfig) -> None:
         # LinkedIn's 429 carries no reset header: the runtime's backoff decides.

@@ -11,9 +11,7 @@ The configured tokens only seed the store; configuring new ones replaces it.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,24 +20,12 @@ from brandcast.shared.delivery import Outcome
 from brandcast.social.accounts import AccountConfig
 from brandcast.social.credential_store import CredentialStore, LocalCredentialStore
 from brandcast.social.networks import _http, _resources
+from brandcast.social.networks._oauth import StoredTokens, Tokens
 from brandcast.social.networks._port import Network
 from brandcast.v1 import variant_pb2
 
 if TYPE_CHECKING:
     from brandcast.social.settings import SocialSettings
-
-#: Seconds before a stored access token's end at which it is renewed rather than used.
-EXPIRY_MARGIN = 60.0
-
-
-@dataclass(frozen=True)
-class Tokens:
-    access_token: str
-    refresh_token: str
-    #: Epoch seconds the access token stops working; 0 = unknown.
-    expires_at: float = 0.0
-    #: True for the configured tokens (not yet renewed by this deployment).
-    configured: bool = False
 
 
 def error_message(body: dict[str, object]) -> str:
@@ -71,19 +57,23 @@ class X(Network):
     ) -> None:
         self._client = client
         self._clock = clock
-        self._store = credentials if credentials is not None else LocalCredentialStore()
+        store = credentials if credentials is not None else LocalCredentialStore()
+        self._tokens = StoredTokens(self.name, store, clock=clock)
 
     def publish(
         self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
     ) -> Outcome:
         # X has no idempotency key for tweets; a retry after a lost answer is refused
         # by X's duplicate-content check rather than posted twice.
-        tokens = self._current_tokens(account)
-        if self._expired(account, tokens):
-            tokens = self._refresh(account, tokens, "the access token has expired")
+        tokens = self._tokens.current(account)
+        if self._tokens.expired(account, tokens):
+            tokens = self._tokens.renew(
+                account, tokens, "the access token has expired", self._token_request
+            )
         response = self._post(account, tokens, post)
         if response.status_code == 401:
-            tokens = self._refresh(account, tokens, error_message(dict(_http.json_body(response))))
+            why = error_message(dict(_http.json_body(response)))
+            tokens = self._tokens.renew(account, tokens, why, self._token_request)
             response = self._post(account, tokens, post)
             if response.status_code == 401:
                 raise _http.expired(self.name, account.account_id, "refreshed token refused")
@@ -96,25 +86,6 @@ class X(Network):
         url = f"https://x.com/{who}/status/{tweet_id}"
         return Outcome(provider=self.name, provider_message_id=tweet_id, public_url=url)
 
-    def _expired(self, account: AccountConfig, tokens: Tokens) -> bool:
-        if tokens.configured:
-            return account.access_token_expired()
-        return bool(tokens.expires_at) and tokens.expires_at - EXPIRY_MARGIN <= self._clock()
-
-    def _current_tokens(self, account: AccountConfig) -> Tokens:
-        """The stored pair, unless the configured tokens changed since it was stored."""
-        configured = Tokens(
-            account.require("access_token"), account.get("refresh_token"), configured=True
-        )
-        stored = self._store.load(_key(account))
-        if stored is None or stored.get("seed") != _seed(configured):
-            return configured
-        return Tokens(
-            stored.get("access_token", ""),
-            stored.get("refresh_token", ""),
-            expires_at=float(stored.get("expires_at") or 0),
-        )
-
     def _post(
         self, account: AccountConfig, tokens: Tokens, post: variant_pb2.SocialVariant
     ) -> httpx.Response:
@@ -126,30 +97,6 @@ class X(Network):
             json={"text": post.text},
             headers={"Authorization": f"Bearer {tokens.access_token}"},
         )
-
-    def _refresh(self, account: AccountConfig, spent: Tokens, why: str) -> Tokens:
-        """New tokens in place of ``spent``: another worker's if it renewed them meanwhile."""
-        with self._store.renewing(_key(account)):
-            current = self._current_tokens(account)
-            if current.access_token != spent.access_token and not self._expired(account, current):
-                return current  # renewed by another worker while this one waited
-            fresh = self._token_request(account, current, why)
-            self._store.save(
-                _key(account),
-                {
-                    "access_token": fresh.access_token,
-                    "refresh_token": fresh.refresh_token,
-                    "expires_at": str(fresh.expires_at),
-                    "seed": _seed(
-                        Tokens(
-                            account.require("access_token"),
-                            account.get("refresh_token"),
-                            configured=True,
-                        )
-                    ),
-                },
-            )
-            return fresh
 
     def _token_request(self, account: AccountConfig, tokens: Tokens, why: str) -> Tokens:
         if not tokens.refresh_token:
@@ -172,15 +119,7 @@ class X(Network):
         if not response.is_success or not body.get("access_token"):
             reason = str(body.get("error_description") or body.get("error") or "")
             raise _http.expired(self.name, account.account_id, f"token refresh failed: {reason}")
-        try:
-            lifetime = float(body.get("expires_in") or 0)
-        except (TypeError, ValueError):
-            lifetime = 0.0
-        return Tokens(
-            str(body["access_token"]),
-            str(body.get("refresh_token") or tokens.refresh_token),
-            expires_at=self._clock() + lifetime if lifetime > 0 else 0.0,
-        )
+        return self._tokens.from_answer(body, tokens)
 
     def _raise_for_error(self, response: httpx.Response) -> None:
         _http.raise_for_retryable(
@@ -191,13 +130,3 @@ class X(Network):
         )
         if not response.is_success:
             raise _http.refused(self.name, response, error_message(dict(_http.json_body(response))))
-
-
-def _key(account: AccountConfig) -> str:
-    return f"x:{account.account_id}"
-
-
-def _seed(configured: Tokens) -> str:
-    """Identifies the configured tokens the stored pair descends from (never the tokens)."""
-    material = f"{configured.access_token}\n{configured.refresh_token}".encode()
-    return hashlib.sha256(material).hexdigest()[:32]

@@ -107,7 +107,7 @@ async def access_token(request: Request) -> Response:
     state = state_of(request)
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
     if not form.get("client_id") or not form.get("client_secret"):
-        return _oauth_error("invalid_request", "A required parameter \"client_id\" is missing")
+        return _oauth_error("invalid_request", 'A required parameter "client_id" is missing')
     if form.get("grant_type") != "refresh_token":
         return _oauth_error("unsupported_grant_type", "Only refresh_token is emulated")
     refresh = form.get("refresh_token", "")

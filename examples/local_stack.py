@@ -90,8 +90,12 @@ def start_local_stack(
     concurrency: int = 1,
     extra_env: Mapping[str, str] | None = None,
     smtp_failures: Mapping[str, int] | None = None,
+    sms_report_delay: float = 0.2,
 ) -> LocalStack:
     """Start sandboxes, orchestrator, adapters (and the admin); return once all are ready.
+
+    ``sms_report_delay`` is the seconds the SMS emulator waits before each status
+    callback (sent, then delivered), as a carrier's delivery report lags.
 
     ``smtp_failures`` maps addresses the SMTP sink refuses to the SMTP code it
     refuses them with (``brandcast-email sink --fail ADDR=CODE``), e.g.
@@ -163,6 +167,8 @@ def start_local_stack(
                     str(ports["sms_emulator"]),
                     "--dir",
                     str(data_dir / "sms"),
+                    "--callback-delay",
+                    str(sms_report_delay),
                 ],
                 env,
                 port=ports["sms_emulator"],

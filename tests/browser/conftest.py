@@ -58,6 +58,8 @@ def stack(broker_url: str, tmp_path: Path) -> Iterator[Stack]:
         database_url=f"sqlite:///{tmp_path / 'orchestrator.db'}",
         with_admin=True,
         smtp_failures={FAILING_EMAIL: FAILURE_CODE},
+        # Delivery reports lag by seconds, so the live page can be seen waiting for them.
+        sms_report_delay=2.0,
         extra_env={
             "API_TOKENS": API_TOKEN,
             "ADMIN_API_TOKEN": API_TOKEN,

@@ -108,7 +108,13 @@ def test_compose_upload_send_follow_reports_export_and_failures(
     # Server-sent events follow the campaign until it is complete: past "sent"
     # until the SMS delivery reports arrive. The adapters are real Celery
     # workers that may still be booting on a busy machine.
-    expect(page.locator("#campaign-state")).to_have_text("complete", timeout=90_000)
+    state = page.locator("#campaign-state")
+    expect(state).to_have_text("sent, awaiting reports", timeout=90_000)
+    expect(page.locator("#live-status")).to_contain_text(
+        re.compile(r"waiting for delivery reports for \d+ SMS, until \d\d:\d\d:\d\d UTC")
+    )
+    page.screenshot(path=shot("campaign-waiting-for-reports"), full_page=True)
+    expect(state).to_have_text("complete", timeout=30_000)
     sms = page.locator('#progress-bars [data-channel="sms"] .summary')
     expect(sms).to_contain_text("2 delivered")
     expect(sms).to_contain_text("1 skipped")

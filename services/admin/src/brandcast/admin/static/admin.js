@@ -350,6 +350,43 @@
     });
   }
 
+  // The deliveries table was rendered with the page: while the campaign is live,
+  // fetch this page again (at most every 2 s) and swap in its fresh table, so a
+  // row does not read "pending" while the counters above have moved on.
+  let refreshing = false;
+  let lastRefresh = 0;
+  let trailing = null;
+  function refreshDeliveries() {
+    const table = document.getElementById("deliveries");
+    if (!table || trailing) return;
+    const wait = lastRefresh + 2000 - Date.now();
+    if (refreshing || wait > 0) {
+      // One more refresh after the pause, so the last change is always shown.
+      trailing = setTimeout(function () {
+        trailing = null;
+        refreshDeliveries();
+      }, Math.max(wait, 500));
+      return;
+    }
+    refreshing = true;
+    lastRefresh = Date.now();
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        return response.ok ? response.text() : Promise.reject(new Error("HTTP " + response.status));
+      })
+      .then(function (html) {
+        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("deliveries");
+        const current = document.getElementById("deliveries");
+        if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+      })
+      .catch(function () {
+        // The next progress event tries again.
+      })
+      .finally(function () {
+        refreshing = false;
+      });
+  }
+
   function setUpLiveProgress(section) {
     if (!section || section.dataset.final === "true" || !window.EventSource) return;
     const status = document.getElementById("live-status");
@@ -362,6 +399,11 @@
       state.textContent = data.state_label;
       state.className = "state state-" + data.state;
       state.dataset.state = data.state;
+      if (data.state === "dispatched") {
+        // Everything has left: there is nothing to cancel any more.
+        const cancel = document.querySelector('form[action$="/cancel"]');
+        if (cancel) cancel.remove();
+      }
       data.channels.forEach(function (channel) {
         const item = document.querySelector('#progress-bars [data-channel="' + channel.channel + '"]');
         if (item) {
@@ -398,6 +440,7 @@
         // The deliveries table was rendered before the end; show the final one.
         window.location.reload();
       } else {
+        refreshDeliveries();
         status.textContent = data.waiting_for
           ? "Following live progress: waiting for " + data.waiting_for + "."
           : "Following live progress…";

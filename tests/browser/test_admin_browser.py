@@ -172,6 +172,14 @@ def test_compose_upload_send_follow_reports_export_and_failures(
     expect(page.locator("#deliveries tbody tr")).to_have_count(1)
     expect(page.locator("#deliveries")).to_contain_text(reason)
 
+    # On a phone the bars and the tables fit the screen.
+    page.set_viewport_size({"width": 375, "height": 800})
+    for path in ("/", campaign_url.removeprefix(stack.admin_url)):
+        page.goto(stack.admin_url + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
+    page.screenshot(path=shot("campaign-detail-phone"), full_page=True)
+
 
 def read_csv_download(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from brandcast.shared import metrics
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import TransientProviderError
 
@@ -98,7 +97,12 @@ class Failover(Generic[P]):
         if was_open:
             self._circuit(index).set(0)
 
-    def _circuit(self, index: int) -> metrics.GaugeChild:
+    def _circuit(self, index: int) -> Any:
+        # Imported on first use: prometheus_client picks its value store (per
+        # process or the multiprocess folder) when first imported, and workers set
+        # PROMETHEUS_MULTIPROC_DIR after the providers are built (run_worker).
+        from brandcast.shared import metrics  # noqa: PLC0415
+
         provider = self._providers[index]
         name = str(getattr(provider, "name", type(provider).__name__.lower()))
         return metrics.PROVIDER_CIRCUIT_OPEN.labels(self._channel or "unknown", name)

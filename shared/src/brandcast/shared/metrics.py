@@ -32,9 +32,6 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
-#: The labelled child of a gauge (for callers that keep one).
-GaugeChild = Gauge
-
 #: What a process records: ``orchestrator``, an ``adapter`` worker, an
 #: adapter's ``webhooks`` app, or the ``admin`` (process metrics only).
 Role = Literal["orchestrator", "adapter", "webhooks", "admin"]

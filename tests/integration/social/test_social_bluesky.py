@@ -7,9 +7,11 @@ import pytest
 
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
 from brandcast.social.accounts import AccountConfig
+from brandcast.social.bootstrap import bootstrap
 from brandcast.social.emulator import EmulatorState, RunningEmulator
 from brandcast.social.networks import Bluesky
-from brandcast.v1 import variant_pb2
+from brandcast.social.settings import SocialSettings
+from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
 
 Facet = variant_pb2.Facet
 CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
@@ -199,3 +201,36 @@ def test_content_error_fails_with_blueskys_message(
     assert refused.value.message == (
         "InvalidRequest: Invalid app.bsky.feed.post record: content refused"
     )
+
+
+def test_a_retry_after_a_lost_answer_finds_the_post_instead_of_posting_again(
+    emulator: RunningEmulator,
+) -> None:
+    # The AT Protocol has no idempotency key: the retry lists the account's posts first.
+    settings = SocialSettings(
+        social_sandbox_url=emulator.url,
+        social_redis_url="",
+        social_rate_limit=0,
+        social_http_timeout=0.5,
+    )
+    deliver = bootstrap(settings)
+    batch = bus_pb2.DispatchBatch(campaign_id="c-1", channel=campaign_pb2.CHANNEL_SOCIAL)
+    batch.created_at.GetCurrentTime()
+    item = batch.items.add(
+        delivery_id="d-1",
+        idempotency_key="c-1:acme",
+        address="acme",
+        social=variant_pb2.SocialVariant(
+            network=campaign_pb2.SOCIAL_NETWORK_BLUESKY, text="Spring blend is here"
+        ),
+    )
+    emulator.inject("bluesky", "late_answer", delay=1.5)
+    with pytest.raises(TransientProviderError):
+        deliver(batch, item)
+    item.attempt = 1
+
+    outcome = deliver(batch, item)
+
+    [post] = emulator.posts("bluesky")
+    assert outcome.provider_message_id == post["id"]
+    assert [r["status"] for r in emulator.requests("/xrpc/com.atproto.repo.listRecords")] == [200]

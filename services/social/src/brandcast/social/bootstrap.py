@@ -11,7 +11,7 @@ from brandcast.shared.adapter import Adapter
 from brandcast.shared.delivery import Deliver, Outcome
 from brandcast.shared.ratelimit import RateLimiter
 from brandcast.social.accounts import AccountDirectory, load_accounts
-from brandcast.social.deliver import deliver_post
+from brandcast.social.deliver import CLOCK_SKEW, deliver_post
 from brandcast.social.linkedin_versions import SETTING, retirement_warning, today
 from brandcast.social.network_table import network_table
 from brandcast.social.networks import Network
@@ -80,7 +80,8 @@ def bootstrap(
     )
 
     def deliver(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
-        return publish(item)
+        since = batch.created_at.seconds - CLOCK_SKEW if batch.HasField("created_at") else None
+        return publish(item, since=since)
 
     return deliver
 

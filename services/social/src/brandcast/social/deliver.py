@@ -14,6 +14,8 @@ from brandcast.v1 import bus_pb2, campaign_pb2
 
 #: The rate limiter of one brand account.
 LimiterFor = Callable[[str], RateLimiter]
+#: Seconds a network's clock may run behind ours when a retry looks for an earlier post.
+CLOCK_SKEW = 300.0
 
 
 def deliver_post(
@@ -22,8 +24,14 @@ def deliver_post(
     accounts: AccountDirectory,
     networks: Mapping[str, Network],
     limiter_for: LimiterFor,
+    since: float | None = None,
 ) -> Outcome:
-    """Publish ``item``'s social variant for the brand account in ``item.address``."""
+    """Publish ``item``'s social variant for the brand account in ``item.address``.
+
+    A retried item (``attempt`` > 0) is first looked for on networks without an
+    idempotency key that can list an account's posts: an earlier attempt may have
+    posted it although its answer was lost. ``since`` is the earliest time it can have.
+    """
     if item.WhichOneof("variant") != "social":
         raise PermanentProviderError(
             "invalid_variant", "variant: a social delivery needs a social variant"
@@ -43,6 +51,10 @@ def deliver_post(
             f"network {account.network!r} is not enabled",
             provider=account.network,
         )
+    if item.attempt > 0 and since is not None:
+        earlier = network.find_published(account, post, since=since)
+        if earlier is not None:
+            return earlier
     limiter_for(f"{account.network}:{account.account_id}").acquire()
     return network.publish(account, post, idempotency_key=item.idempotency_key)
 

@@ -6,6 +6,7 @@ facets whose byte ranges lie inside the UTF-8 text and on character boundaries.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -112,7 +113,8 @@ async def create_record(request: Request) -> Response:
     if session.access_expires_at <= time.time():
         return _error("ExpiredToken", "Token has expired")
     fault = state.take_fault("bluesky")
-    if fault is not None:
+    late = fault if fault is not None and fault.kind == "late_answer" else None
+    if fault is not None and late is None:
         if fault.kind == "429":
             reset = str(int(time.time()) + fault.retry_after)
             return _error(
@@ -156,10 +158,13 @@ async def create_record(request: Request) -> Response:
             "embed": record.get("embed"),
             "language": (record.get("langs") or [None])[0],
             "idempotency_key": "",
+            "record": record,
             "id": uri,
             "url": f"https://bsky.app/profile/{session.handle}/post/{rkey}",
         }
     )
+    if late is not None:
+        await asyncio.sleep(late.delay)  # posted; the client gives up before the answer
     return JSONResponse({"uri": uri, "cid": f"bafyrei{rkey}", "validationStatus": "valid"})
 
 
@@ -189,6 +194,28 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
+async def list_records(request: Request) -> Response:
+    """``com.atproto.repo.listRecords``: a repo's posts, newest first."""
+    state = state_of(request)
+    repo = request.query_params.get("repo", "")
+    if request.query_params.get("collection") != "app.bsky.feed.post":
+        return _error("InvalidRequest", "Input/collection must be app.bsky.feed.post")
+    try:
+        limit = min(max(int(request.query_params.get("limit", "50")), 1), 100)
+    except ValueError:
+        return _error("InvalidRequest", "Input/limit must be an integer")
+    with state.lock:
+        posts = [
+            p for p in state.posts
+            if p["network"] == "bluesky" and p["id"].startswith(f"at://{repo}/")
+        ]  # fmt: skip
+    records = [
+        {"uri": p["id"], "cid": f"bafyrei{p['id'].rsplit('/', 1)[-1]}", "value": p["record"]}
+        for p in reversed(posts)
+    ][:limit]
+    return JSONResponse({"records": records})
+
+
 async def get_profile(request: Request) -> Response:
     """``app.bsky.actor.getProfile`` of a session's own account (what clients fetch at login)."""
     state = state_of(request)
@@ -209,4 +236,5 @@ routes = [
     Route("/xrpc/com.atproto.server.refreshSession", refresh_session, methods=["POST"]),
     Route("/xrpc/com.atproto.repo.createRecord", create_record, methods=["POST"]),
     Route("/xrpc/app.bsky.actor.getProfile", get_profile, methods=["GET"]),
+    Route("/xrpc/com.atproto.repo.listRecords", list_records, methods=["GET"]),
 ]

@@ -13,8 +13,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["429", "500", "timeout", "expired_token", "content_error"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "timeout", "expired_token", "content_error")
+#: ``late_answer``: the post is made, but the answer comes after ``delay`` seconds.
+FaultKind = Literal["429", "500", "timeout", "expired_token", "content_error", "late_answer"]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "429",
+    "500",
+    "timeout",
+    "expired_token",
+    "content_error",
+    "late_answer",
+)
 EMULATED_NETWORKS = ("mastodon", "bluesky", "x", "linkedin")
 
 

@@ -24,3 +24,14 @@ class Network(ABC):
     def publish(
         self, account: AccountConfig, post: variant_pb2.SocialVariant, *, idempotency_key: str
     ) -> Outcome: ...
+
+    def find_published(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, since: float
+    ) -> Outcome | None:
+        """The post an earlier attempt of this delivery left, when the network can tell.
+
+        Networks with an idempotency key (Mastodon) need no lookup, and some cannot
+        list an account's posts: they return None, and a retry may post twice (the
+        README's table says which).
+        """
+        return None

@@ -129,6 +129,38 @@ class Bluesky(Network):
         except KeyError:
             return None
 
+    def find_published(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, since: float
+    ) -> Outcome | None:
+        """A post of the account with this text, created since ``since`` (listRecords)."""
+        session = self._session(account)
+        response = _http.request(
+            self._client,
+            self.name,
+            "GET",
+            f"{account.base_url}/xrpc/com.atproto.repo.listRecords",
+            params={"repo": session.did, "collection": POST_COLLECTION, "limit": "50"},
+            headers={"Authorization": f"Bearer {session.access_jwt}"},
+        )
+        self._raise_for_retryable(response)
+        if not response.is_success:
+            raise _http.refused(self.name, response, "listRecords failed", "lookup_failed")
+        for entry in _http.json_body(response).get("records") or []:
+            value = entry.get("value") if isinstance(entry, dict) else None
+            if not isinstance(value, dict) or value.get("text") != post.text:
+                continue
+            try:
+                created = datetime.fromisoformat(str(value.get("createdAt"))).timestamp()
+            except ValueError:
+                continue
+            if created >= since:
+                uri = str(entry.get("uri", ""))
+                handle = account.handle or session.handle
+                return Outcome(
+                    provider=self.name, provider_message_id=uri, public_url=public_url(handle, uri)
+                )
+        return None
+
     def _session(self, account: AccountConfig) -> Session:
         session = self._stored(account)
         if session is not None:

@@ -124,13 +124,43 @@ def test_suppressions_can_be_added_searched_and_removed(
     assert "+14155550199 will no longer receive SMS." in added.text
     found = admin.get("/suppressions", params={"q": "555019"}).text
     assert re.search(r"<td data-label=\"Address\">\+14155550199</td>", found)
-    assert "+14155550199" not in admin.get("/suppressions", params={"channel": "email"}).text
-    removed = admin.post(
+    email_only = admin.get("/suppressions", params={"channel": "email"}).text
+    assert "+14155550199" not in email_only[: email_only.index("Recent changes")]
+    # Removing undoes an opt-out: a confirmation page first, asking for a reason.
+    confirm = admin.get(
+        "/suppressions/remove", params={"channel": "sms", "address": "+14155550199"}
+    )
+    assert "receives SMS campaigns again" in confirm.text
+    unconfirmed = admin.post(
         "/suppressions/remove",
         data={"channel": "sms", "address": "+14155550199", "csrf_token": token},
     )
+    assert unconfirmed.status_code == 400
+    assert "undoes this person&#39;s opt-out" in unconfirmed.text
+    assert "Tick the box to confirm" in unconfirmed.text
+    assert "+14155550199" in admin.get("/suppressions", params={"q": "555019"}).text
+    removed = admin.post(
+        "/suppressions/remove",
+        data={
+            "channel": "sms",
+            "address": "+14155550199",
+            "reason": "customer asked by phone, ticket 4411",
+            "confirm": "yes",
+            "csrf_token": token,
+        },
+    )
     assert "+14155550199 removed." in removed.text
     assert "No suppressed address matches." in removed.text
+    # The audit trail shows who did what, when and why, newest first.
+    audit = removed.text[removed.text.index("Recent changes") :]
+    rows = re.findall(r"<tr>\s*(.*?)</tr>", audit, re.S)
+    cells = [c for c in (re.findall(r'data-label="(\w+)">([^<]*)</td>', r) for r in rows) if c]
+    assert [dict(c)["Change"] for c in cells] == ["removed", "added"]
+    latest = dict(cells[0])
+    assert latest["Who"] == "alice"
+    assert latest["Why"] == "customer asked by phone, ticket 4411"
+    assert latest["Address"] == "+14155550199"
+    assert latest["When"]
 
 
 def test_a_bad_suppression_address_is_refused_with_the_reason(

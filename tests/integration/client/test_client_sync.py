@@ -123,8 +123,8 @@ def test_suppressions(client: Client) -> None:
     added = client.add_suppression(pb.CHANNEL_SMS, "+14155550111", reason="STOP")
     assert added.address == "+14155550111"
     assert [s.address for s in client.list_suppressions(channel=pb.CHANNEL_SMS)] == ["+14155550111"]
-    assert client.remove_suppression(pb.CHANNEL_SMS, "+14155550111")
-    assert not client.remove_suppression(pb.CHANNEL_SMS, "+14155550111")
+    assert client.remove_suppression(pb.CHANNEL_SMS, "+14155550111", reason="asked by phone")
+    assert not client.remove_suppression(pb.CHANNEL_SMS, "+14155550111", reason="again")
     assert not list(client.list_suppressions())
 
 

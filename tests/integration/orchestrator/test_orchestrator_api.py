@@ -595,3 +595,32 @@ def test_list_campaigns_answers_summaries_and_get_the_whole_spec(api: Api) -> No
     assert first.audience_size == 1
     whole = api.campaigns.GetCampaign(API.GetCampaignRequest(campaign_id=ids[-1]), metadata=AUTH)
     assert whole.campaign.spec.core_message.body == "b" * 60_000
+
+
+def test_removing_a_suppression_needs_a_reason_and_is_audited(api: Api) -> None:
+    api.suppressions.AddSuppression(
+        API.AddSuppressionRequest(channel=S.CHANNEL_SMS, address="+14155550111", reason="STOP"),
+        metadata=AUTH,
+    )
+    remove = API.RemoveSuppressionRequest(channel=S.CHANNEL_SMS, address="+14155550111")
+    with pytest.raises(grpc.RpcError) as caught:
+        api.suppressions.RemoveSuppression(remove, metadata=AUTH)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "reason" in violations(caught.value)
+    assert api.suppressions.ListSuppressions(
+        API.ListSuppressionsRequest(), metadata=AUTH
+    ).suppressions
+
+    remove.reason = "customer asked by phone, ticket 4411"
+    remove.actor = "alice"
+    assert api.suppressions.RemoveSuppression(remove, metadata=AUTH).removed
+    audit = api.suppressions.ListSuppressionAudit(API.ListSuppressionAuditRequest(), metadata=AUTH)
+    removed, added = audit.entries
+    assert (removed.action, removed.actor, removed.reason) == (
+        API.SUPPRESSION_ACTION_REMOVED,
+        "alice",
+        "customer asked by phone, ticket 4411",
+    )
+    # A caller that names no one is recorded by its client identity (token digest).
+    assert added.action == API.SUPPRESSION_ACTION_ADDED
+    assert added.actor.startswith("api:token:")

@@ -32,6 +32,7 @@ from brandcast.orchestrator.watch import watch_campaign
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
+API = campaign_service_pb2
 
 
 @pytest.fixture
@@ -279,6 +280,31 @@ def test_suppressions(store: Store) -> None:
     assert [s.address for s in store.list_suppressions(query="example.org")[0]] == ["b@example.org"]
     assert store.remove_suppression(S.CHANNEL_EMAIL, "a@example.com") is True
     assert store.remove_suppression(S.CHANNEL_EMAIL, "a@example.com") is False
+
+
+def test_suppression_changes_are_kept_in_the_audit_trail(store: Store) -> None:
+    store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "unsubscribe", "recipient")
+    store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "again", "ops")  # no change
+    store.add_suppression(S.CHANNEL_SMS, "+14155550101", "stop_reply", "recipient")
+    assert store.remove_suppression(
+        S.CHANNEL_EMAIL, "a@example.com", reason="asked by phone", actor="alice"
+    )
+    assert not store.remove_suppression(S.CHANNEL_EMAIL, "a@example.com", reason="x", actor="bob")
+    page, token = store.list_suppression_audit(page_size=2)
+    rest, last = store.list_suppression_audit(page_size=2, page_token=token)
+    assert last == ""
+    entries = [(e.action, e.address, e.actor, e.reason) for e in page + rest]
+    assert entries == [
+        (API.SUPPRESSION_ACTION_REMOVED, "a@example.com", "alice", "asked by phone"),
+        (API.SUPPRESSION_ACTION_ADDED, "+14155550101", "recipient", "stop_reply"),
+        (API.SUPPRESSION_ACTION_ADDED, "a@example.com", "recipient", "unsubscribe"),
+    ]
+    assert all(e.at.seconds > 0 for e in page + rest)
+    only = store.list_suppression_audit(channel=S.CHANNEL_EMAIL, address="a@example.com")[0]
+    assert [e.action for e in only] == [
+        API.SUPPRESSION_ACTION_REMOVED,
+        API.SUPPRESSION_ACTION_ADDED,
+    ]
 
 
 def test_list_campaigns_newest_first(store: Store) -> None:

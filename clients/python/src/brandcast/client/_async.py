@@ -361,9 +361,18 @@ class AsyncClient:
         return suppression
 
     async def remove_suppression(
-        self, channel: campaign_pb2.Channel.ValueType, address: str, *, timeout: float | None = None
+        self,
+        channel: campaign_pb2.Channel.ValueType,
+        address: str,
+        *,
+        reason: str,
+        actor: str = "",
+        timeout: float | None = None,
     ) -> bool:
-        request = api.RemoveSuppressionRequest(channel=channel, address=address)
+        """As ``Client.remove_suppression``."""
+        request = api.RemoveSuppressionRequest(
+            channel=channel, address=address, reason=reason, actor=actor
+        )
         response = await self._unary(
             "RemoveSuppression", self._suppressions.RemoveSuppression, request, timeout
         )

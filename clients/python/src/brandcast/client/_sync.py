@@ -354,10 +354,16 @@ class Client:
         channel: campaign_pb2.Channel.ValueType,
         address: str,
         *,
+        reason: str,
+        actor: str = "",
         timeout: float | None = None,
     ) -> bool:
-        """True when the address was suppressed and no longer is."""
-        request = api.RemoveSuppressionRequest(channel=channel, address=address)
+        """True when the address was suppressed and no longer is. It undoes the
+        person's opt-out: ``reason`` is required and kept in the audit trail
+        with ``actor`` (who asks; empty records this client)."""
+        request = api.RemoveSuppressionRequest(
+            channel=channel, address=address, reason=reason, actor=actor
+        )
         response = self._unary(
             "RemoveSuppression", self._suppressions.RemoveSuppression, request, timeout
         )

@@ -29,6 +29,24 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _SuppressionAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuppressionActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuppressionAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPRESSION_ACTION_UNSPECIFIED: _SuppressionAction.ValueType  # 0
+    SUPPRESSION_ACTION_ADDED: _SuppressionAction.ValueType  # 1
+    SUPPRESSION_ACTION_REMOVED: _SuppressionAction.ValueType  # 2
+
+class SuppressionAction(_SuppressionAction, metaclass=_SuppressionActionEnumTypeWrapper):
+    """What happened to a suppression."""
+
+SUPPRESSION_ACTION_UNSPECIFIED: SuppressionAction.ValueType  # 0
+SUPPRESSION_ACTION_ADDED: SuppressionAction.ValueType  # 1
+SUPPRESSION_ACTION_REMOVED: SuppressionAction.ValueType  # 2
+Global___SuppressionAction: _TypeAlias = SuppressionAction  # noqa: Y015
+
 class _ExportFormat:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -851,19 +869,23 @@ class AddSuppressionRequest(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     channel: _campaign_pb2.Channel.ValueType
     address: _builtins.str
     reason: _builtins.str
+    actor: _builtins.str
+    """Who asks, for the audit trail; empty records the calling client."""
     def __init__(
         self,
         *,
         channel: _campaign_pb2.Channel.ValueType = ...,
         address: _builtins.str = ...,
         reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "address", b"address", "channel", b"channel", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -899,17 +921,27 @@ class RemoveSuppressionRequest(_message.Message):
 
     CHANNEL_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     channel: _campaign_pb2.Channel.ValueType
     address: _builtins.str
+    reason: _builtins.str
+    """Why the opt-out no longer applies, e.g. "customer asked by phone,
+    ticket 4411" (required, at most 500 characters).
+    """
+    actor: _builtins.str
+    """Who asks, e.g. the admin user; empty records the calling client."""
     def __init__(
         self,
         *,
         channel: _campaign_pb2.Channel.ValueType = ...,
         address: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "address", b"address", "channel", b"channel", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -936,6 +968,104 @@ class RemoveSuppressionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveSuppressionResponse: _TypeAlias = RemoveSuppressionResponse  # noqa: Y015
+
+@_typing.final
+class SuppressionAuditEntry(_message.Message):
+    """One entry of the suppression audit trail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    channel: _campaign_pb2.Channel.ValueType
+    address: _builtins.str
+    action: Global___SuppressionAction.ValueType
+    reason: _builtins.str
+    actor: _builtins.str
+    """Who: an admin user, "api:<client>" for a caller that named no one, or
+    "recipient" for the person's own reply (STOP, START, unsubscribe).
+    """
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        channel: _campaign_pb2.Channel.ValueType = ...,
+        address: _builtins.str = ...,
+        action: Global___SuppressionAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "address", b"address", "at", b"at", "channel", b"channel", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuppressionAuditEntry: _TypeAlias = SuppressionAuditEntry  # noqa: Y015
+
+@_typing.final
+class ListSuppressionAuditRequest(_message.Message):
+    """A page of the suppression audit trail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    channel: _campaign_pb2.Channel.ValueType
+    """Unspecified means every channel."""
+    address: _builtins.str
+    """Only this address (exact, as stored); empty means every address."""
+    page_size: _builtins.int
+    """Default 50, at most 500."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        channel: _campaign_pb2.Channel.ValueType = ...,
+        address: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSuppressionAuditRequest: _TypeAlias = ListSuppressionAuditRequest  # noqa: Y015
+
+@_typing.final
+class ListSuppressionAuditResponse(_message.Message):
+    """Audit entries, newest first, and the cursor of the next page."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SuppressionAuditEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___SuppressionAuditEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSuppressionAuditResponse: _TypeAlias = ListSuppressionAuditResponse  # noqa: Y015
 
 @_typing.final
 class ListSuppressionsRequest(_message.Message):

@@ -666,6 +666,11 @@ class SuppressionServiceStub:
                 request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionsRequest.SerializeToString,
                 response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionsResponse.FromString,
                 _registered_method=True)
+        self.ListSuppressionAudit = channel.unary_unary(
+                '/brandcast.v1.SuppressionService/ListSuppressionAudit',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionAuditRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionAuditResponse.FromString,
+                _registered_method=True)
 
 
 class SuppressionServiceServicer:
@@ -680,7 +685,9 @@ class SuppressionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveSuppression(self, request, context):
-        """Allow an address again.
+        """Allow an address again. This undoes a person's opt-out: a reason is
+        required (INVALID_ARGUMENT without one) and the removal is kept in the
+        audit trail with who asked and when.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -688,6 +695,14 @@ class SuppressionServiceServicer:
 
     def ListSuppressions(self, request, context):
         """Search the suppression list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSuppressionAudit(self, request, context):
+        """The audit trail of the suppression list: who added or removed which
+        address, when and why, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -710,6 +725,11 @@ def add_SuppressionServiceServicer_to_server(servicer, server):
                     servicer.ListSuppressions,
                     request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionsRequest.FromString,
                     response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionsResponse.SerializeToString,
+            ),
+            'ListSuppressionAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSuppressionAudit,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionAuditRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -794,6 +814,33 @@ class SuppressionService:
             '/brandcast.v1.SuppressionService/ListSuppressions',
             brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionsRequest.SerializeToString,
             brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSuppressionAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandcast.v1.SuppressionService/ListSuppressionAudit',
+            brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionAuditRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.ListSuppressionAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -269,9 +269,16 @@ class SuppressionServiceStub:
     AddSuppression: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.AddSuppressionRequest, _campaign_service_pb2.AddSuppressionResponse]
     """Suppress an address on a channel (idempotent)."""
     RemoveSuppression: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.RemoveSuppressionRequest, _campaign_service_pb2.RemoveSuppressionResponse]
-    """Allow an address again."""
+    """Allow an address again. This undoes a person's opt-out: a reason is
+    required (INVALID_ARGUMENT without one) and the removal is kept in the
+    audit trail with who asked and when.
+    """
     ListSuppressions: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListSuppressionsRequest, _campaign_service_pb2.ListSuppressionsResponse]
     """Search the suppression list."""
+    ListSuppressionAudit: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListSuppressionAuditRequest, _campaign_service_pb2.ListSuppressionAuditResponse]
+    """The audit trail of the suppression list: who added or removed which
+    address, when and why, newest first.
+    """
 
 @_typing.type_check_only
 class SuppressionServiceAsyncStub(SuppressionServiceStub):
@@ -281,9 +288,16 @@ class SuppressionServiceAsyncStub(SuppressionServiceStub):
     AddSuppression: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.AddSuppressionRequest, _campaign_service_pb2.AddSuppressionResponse]  # type: ignore[assignment]
     """Suppress an address on a channel (idempotent)."""
     RemoveSuppression: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.RemoveSuppressionRequest, _campaign_service_pb2.RemoveSuppressionResponse]  # type: ignore[assignment]
-    """Allow an address again."""
+    """Allow an address again. This undoes a person's opt-out: a reason is
+    required (INVALID_ARGUMENT without one) and the removal is kept in the
+    audit trail with who asked and when.
+    """
     ListSuppressions: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListSuppressionsRequest, _campaign_service_pb2.ListSuppressionsResponse]  # type: ignore[assignment]
     """Search the suppression list."""
+    ListSuppressionAudit: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListSuppressionAuditRequest, _campaign_service_pb2.ListSuppressionAuditResponse]  # type: ignore[assignment]
+    """The audit trail of the suppression list: who added or removed which
+    address, when and why, newest first.
+    """
 
 class SuppressionServiceServicer(metaclass=_abc_1.ABCMeta):
     """The per-channel list of addresses that must not be sent to."""
@@ -302,7 +316,10 @@ class SuppressionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _campaign_service_pb2.RemoveSuppressionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_service_pb2.RemoveSuppressionResponse, _abc.Awaitable[_campaign_service_pb2.RemoveSuppressionResponse]]:
-        """Allow an address again."""
+        """Allow an address again. This undoes a person's opt-out: a reason is
+        required (INVALID_ARGUMENT without one) and the removal is kept in the
+        audit trail with who asked and when.
+        """
 
     @_abc_1.abstractmethod
     def ListSuppressions(
@@ -311,5 +328,15 @@ class SuppressionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_service_pb2.ListSuppressionsResponse, _abc.Awaitable[_campaign_service_pb2.ListSuppressionsResponse]]:
         """Search the suppression list."""
+
+    @_abc_1.abstractmethod
+    def ListSuppressionAudit(
+        self,
+        request: _campaign_service_pb2.ListSuppressionAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.ListSuppressionAuditResponse, _abc.Awaitable[_campaign_service_pb2.ListSuppressionAuditResponse]]:
+        """The audit trail of the suppression list: who added or removed which
+        address, when and why, newest first.
+        """
 
 def add_SuppressionServiceServicer_to_server(servicer: SuppressionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

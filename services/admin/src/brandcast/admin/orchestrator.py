@@ -307,10 +307,10 @@ class Orchestrator:
             raise translate_error(exc) from exc
 
     async def add_suppression(
-        self, channel: campaign_pb2.Channel.ValueType, address: str, reason: str
+        self, channel: campaign_pb2.Channel.ValueType, address: str, reason: str, actor: str = ""
     ) -> campaign_service_pb2.Suppression:
         request = campaign_service_pb2.AddSuppressionRequest(
-            channel=channel, address=address, reason=reason
+            channel=channel, address=address, reason=reason, actor=actor
         )
         try:
             response = await self._stubs.suppressions.AddSuppression(
@@ -321,9 +321,12 @@ class Orchestrator:
         return response.suppression
 
     async def remove_suppression(
-        self, channel: campaign_pb2.Channel.ValueType, address: str
+        self, channel: campaign_pb2.Channel.ValueType, address: str, *, reason: str, actor: str
     ) -> bool:
-        request = campaign_service_pb2.RemoveSuppressionRequest(channel=channel, address=address)
+        """Allow an address again, with the reason and who asked (the audit trail)."""
+        request = campaign_service_pb2.RemoveSuppressionRequest(
+            channel=channel, address=address, reason=reason, actor=actor
+        )
         try:
             response = await self._stubs.suppressions.RemoveSuppression(
                 request, timeout=self._timeout, metadata=self._metadata
@@ -331,3 +334,13 @@ class Orchestrator:
         except grpc.aio.AioRpcError as exc:
             raise translate_error(exc) from exc
         return response.removed
+
+    async def list_suppression_audit(
+        self, request: campaign_service_pb2.ListSuppressionAuditRequest
+    ) -> campaign_service_pb2.ListSuppressionAuditResponse:
+        try:
+            return await self._stubs.suppressions.ListSuppressionAudit(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate_error(exc) from exc

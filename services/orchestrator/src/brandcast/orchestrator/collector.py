@@ -192,9 +192,11 @@ class ReceiptCollector:
             log.warning("ignoring suppression event with a bad address: %s", exc)
             return
         if event.action == bus_pb2.SuppressionEvent.ACTION_SUPPRESS:
-            self._store.add_suppression(event.channel, address, event.reason)
+            self._store.add_suppression(event.channel, address, event.reason, "recipient")
         elif event.action == bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS:
-            self._store.remove_suppression(event.channel, address)
+            # The person opted in again themselves (a START reply): on record as theirs.
+            reason = event.reason or "the recipient opted in again"
+            self._store.remove_suppression(event.channel, address, reason=reason, actor="recipient")
 
 
 def _channel_label(channel: int) -> str:

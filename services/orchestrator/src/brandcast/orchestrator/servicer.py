@@ -382,7 +382,9 @@ class SuppressionServicer(api_grpc.SuppressionServiceServicer):
         self, request: api.AddSuppressionRequest, context: grpc.ServicerContext
     ) -> api.AddSuppressionResponse:
         address = self._address(request.channel, request.address)
-        suppression = self._store.add_suppression(request.channel, address, request.reason)
+        suppression = self._store.add_suppression(
+            request.channel, address, request.reason, _actor(request.actor, context)
+        )
         return api.AddSuppressionResponse(suppression=suppression)
 
     @mapped_errors
@@ -390,9 +392,33 @@ class SuppressionServicer(api_grpc.SuppressionServiceServicer):
         self, request: api.RemoveSuppressionRequest, context: grpc.ServicerContext
     ) -> api.RemoveSuppressionResponse:
         address = self._address(request.channel, request.address)
-        return api.RemoveSuppressionResponse(
-            removed=self._store.remove_suppression(request.channel, address)
+        reason = request.reason.strip()
+        if not reason or len(reason) > MAX_AUDIT_TEXT:
+            # Removing a suppression undoes a person's opt-out: it must say why.
+            raise InvalidCampaignError(
+                [FieldViolation("reason", f"required, at most {MAX_AUDIT_TEXT} characters")]
+            )
+        if len(request.actor) > MAX_ACTOR:
+            raise InvalidCampaignError([FieldViolation("actor", f"at most {MAX_ACTOR} characters")])
+        removed = self._store.remove_suppression(
+            request.channel, address, reason=reason, actor=_actor(request.actor, context)
         )
+        return api.RemoveSuppressionResponse(removed=removed)
+
+    @mapped_errors
+    def ListSuppressionAudit(
+        self, request: api.ListSuppressionAuditRequest, context: grpc.ServicerContext
+    ) -> api.ListSuppressionAuditResponse:
+        try:
+            entries, token = self._store.list_suppression_audit(
+                channel=request.channel,
+                address=request.address,
+                page_size=_page_size(request.page_size, 50, 500),
+                page_token=request.page_token,
+            )
+        except ValueError as exc:
+            raise _bad_token("page_token") from exc
+        return api.ListSuppressionAuditResponse(entries=entries, next_page_token=token)
 
     @mapped_errors
     def ListSuppressions(
@@ -459,6 +485,16 @@ def summarize_spec(spec: campaign_pb2.CampaignSpec) -> None:
         if getattr(spec.channels, channel).enabled:
             getattr(summary.channels, channel).enabled = True
     spec.CopyFrom(summary)
+
+
+#: Longest reason kept for a suppression change, and longest actor name.
+MAX_AUDIT_TEXT: Final = 500
+MAX_ACTOR: Final = 200
+
+
+def _actor(named: str, context: grpc.ServicerContext) -> str:
+    """Who asks for a suppression change: the name the caller gave, else the client."""
+    return named.strip()[:MAX_ACTOR] or "api:" + _client_of(context)
 
 
 def _client_of(context: grpc.ServicerContext) -> str:

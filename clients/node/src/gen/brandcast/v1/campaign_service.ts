@@ -56,6 +56,46 @@ export const protobufFileName = "brandcast/v1/campaign_service.proto";
  * Compatibility: add fields with new numbers only; never renumber or reuse.
  */
 
+/** What happened to a suppression. */
+export enum SuppressionAction {
+  SUPPRESSION_ACTION_UNSPECIFIED = 0,
+  SUPPRESSION_ACTION_ADDED = 1,
+  SUPPRESSION_ACTION_REMOVED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function suppressionActionFromJSON(object: any): SuppressionAction {
+  switch (object) {
+    case 0:
+    case "SUPPRESSION_ACTION_UNSPECIFIED":
+      return SuppressionAction.SUPPRESSION_ACTION_UNSPECIFIED;
+    case 1:
+    case "SUPPRESSION_ACTION_ADDED":
+      return SuppressionAction.SUPPRESSION_ACTION_ADDED;
+    case 2:
+    case "SUPPRESSION_ACTION_REMOVED":
+      return SuppressionAction.SUPPRESSION_ACTION_REMOVED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SuppressionAction.UNRECOGNIZED;
+  }
+}
+
+export function suppressionActionToJSON(object: SuppressionAction): string {
+  switch (object) {
+    case SuppressionAction.SUPPRESSION_ACTION_UNSPECIFIED:
+      return "SUPPRESSION_ACTION_UNSPECIFIED";
+    case SuppressionAction.SUPPRESSION_ACTION_ADDED:
+      return "SUPPRESSION_ACTION_ADDED";
+    case SuppressionAction.SUPPRESSION_ACTION_REMOVED:
+      return "SUPPRESSION_ACTION_REMOVED";
+    case SuppressionAction.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** The layout of an export. */
 export enum ExportFormat {
   /** EXPORT_FORMAT_UNSPECIFIED - CSV. */
@@ -367,6 +407,8 @@ export interface AddSuppressionRequest {
   channel: Channel;
   address: string;
   reason: string;
+  /** Who asks, for the audit trail; empty records the calling client. */
+  actor: string;
 }
 
 /** The suppression as stored. */
@@ -378,12 +420,50 @@ export interface AddSuppressionResponse {
 export interface RemoveSuppressionRequest {
   channel: Channel;
   address: string;
+  /**
+   * Why the opt-out no longer applies, e.g. "customer asked by phone,
+   * ticket 4411" (required, at most 500 characters).
+   */
+  reason: string;
+  /** Who asks, e.g. the admin user; empty records the calling client. */
+  actor: string;
 }
 
 /** Whether anything was removed. */
 export interface RemoveSuppressionResponse {
   /** False when the address was not suppressed. */
   removed: boolean;
+}
+
+/** One entry of the suppression audit trail. */
+export interface SuppressionAuditEntry {
+  channel: Channel;
+  address: string;
+  action: SuppressionAction;
+  reason: string;
+  /**
+   * Who: an admin user, "api:<client>" for a caller that named no one, or
+   * "recipient" for the person's own reply (STOP, START, unsubscribe).
+   */
+  actor: string;
+  at: Timestamp | undefined;
+}
+
+/** A page of the suppression audit trail. */
+export interface ListSuppressionAuditRequest {
+  /** Unspecified means every channel. */
+  channel: Channel;
+  /** Only this address (exact, as stored); empty means every address. */
+  address: string;
+  /** Default 50, at most 500. */
+  pageSize: number;
+  pageToken: string;
+}
+
+/** Audit entries, newest first, and the cursor of the next page. */
+export interface ListSuppressionAuditResponse {
+  entries: SuppressionAuditEntry[];
+  nextPageToken: string;
 }
 
 /** A page of the suppression list. */
@@ -3149,7 +3229,7 @@ export const Suppression: MessageFns<Suppression> = {
 };
 
 function createBaseAddSuppressionRequest(): AddSuppressionRequest {
-  return { channel: 0, address: "", reason: "" };
+  return { channel: 0, address: "", reason: "", actor: "" };
 }
 
 export const AddSuppressionRequest: MessageFns<AddSuppressionRequest> = {
@@ -3162,6 +3242,9 @@ export const AddSuppressionRequest: MessageFns<AddSuppressionRequest> = {
     }
     if (message.reason !== "") {
       writer.uint32(26).string(message.reason);
+    }
+    if (message.actor !== "") {
+      writer.uint32(34).string(message.actor);
     }
     return writer;
   },
@@ -3203,6 +3286,14 @@ export const AddSuppressionRequest: MessageFns<AddSuppressionRequest> = {
             message.reason = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3220,6 +3311,7 @@ export const AddSuppressionRequest: MessageFns<AddSuppressionRequest> = {
       channel: isSet(object.channel) ? channelFromJSON(object.channel) : 0,
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
     };
   },
 
@@ -3234,6 +3326,9 @@ export const AddSuppressionRequest: MessageFns<AddSuppressionRequest> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
     return obj;
   },
 
@@ -3245,6 +3340,7 @@ export const AddSuppressionRequest: MessageFns<AddSuppressionRequest> = {
     message.channel = object.channel ?? 0;
     message.address = object.address ?? "";
     message.reason = object.reason ?? "";
+    message.actor = object.actor ?? "";
     return message;
   },
 };
@@ -3319,7 +3415,7 @@ export const AddSuppressionResponse: MessageFns<AddSuppressionResponse> = {
 };
 
 function createBaseRemoveSuppressionRequest(): RemoveSuppressionRequest {
-  return { channel: 0, address: "" };
+  return { channel: 0, address: "", reason: "", actor: "" };
 }
 
 export const RemoveSuppressionRequest: MessageFns<RemoveSuppressionRequest> = {
@@ -3329,6 +3425,12 @@ export const RemoveSuppressionRequest: MessageFns<RemoveSuppressionRequest> = {
     }
     if (message.address !== "") {
       writer.uint32(18).string(message.address);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.actor !== "") {
+      writer.uint32(34).string(message.actor);
     }
     return writer;
   },
@@ -3362,6 +3464,22 @@ export const RemoveSuppressionRequest: MessageFns<RemoveSuppressionRequest> = {
             message.address = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3378,6 +3496,8 @@ export const RemoveSuppressionRequest: MessageFns<RemoveSuppressionRequest> = {
     return {
       channel: isSet(object.channel) ? channelFromJSON(object.channel) : 0,
       address: isSet(object.address) ? globalThis.String(object.address) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
     };
   },
 
@@ -3389,6 +3509,12 @@ export const RemoveSuppressionRequest: MessageFns<RemoveSuppressionRequest> = {
     if (message.address !== "") {
       obj.address = message.address;
     }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
     return obj;
   },
 
@@ -3399,6 +3525,8 @@ export const RemoveSuppressionRequest: MessageFns<RemoveSuppressionRequest> = {
     const message = createBaseRemoveSuppressionRequest();
     message.channel = object.channel ?? 0;
     message.address = object.address ?? "";
+    message.reason = object.reason ?? "";
+    message.actor = object.actor ?? "";
     return message;
   },
 };
@@ -3466,6 +3594,371 @@ export const RemoveSuppressionResponse: MessageFns<RemoveSuppressionResponse> = 
   fromPartial<I extends Exact<DeepPartial<RemoveSuppressionResponse>, I>>(object: I): RemoveSuppressionResponse {
     const message = createBaseRemoveSuppressionResponse();
     message.removed = object.removed ?? false;
+    return message;
+  },
+};
+
+function createBaseSuppressionAuditEntry(): SuppressionAuditEntry {
+  return { channel: 0, address: "", action: 0, reason: "", actor: "", at: undefined };
+}
+
+export const SuppressionAuditEntry: MessageFns<SuppressionAuditEntry> = {
+  encode(message: SuppressionAuditEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== 0) {
+      writer.uint32(8).int32(message.channel);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.action !== 0) {
+      writer.uint32(24).int32(message.action);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.actor !== "") {
+      writer.uint32(42).string(message.actor);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(message.at, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuppressionAuditEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuppressionAuditEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.action = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.at = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuppressionAuditEntry {
+    return {
+      channel: isSet(object.channel) ? channelFromJSON(object.channel) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      action: isSet(object.action) ? suppressionActionFromJSON(object.action) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: SuppressionAuditEntry): unknown {
+    const obj: any = {};
+    if (message.channel !== 0) {
+      obj.channel = channelToJSON(message.channel);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.action !== 0) {
+      obj.action = suppressionActionToJSON(message.action);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    if (message.at !== undefined) {
+      obj.at = fromTimestamp(message.at).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SuppressionAuditEntry>, I>>(base?: I): SuppressionAuditEntry {
+    return SuppressionAuditEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SuppressionAuditEntry>, I>>(object: I): SuppressionAuditEntry {
+    const message = createBaseSuppressionAuditEntry();
+    message.channel = object.channel ?? 0;
+    message.address = object.address ?? "";
+    message.action = object.action ?? 0;
+    message.reason = object.reason ?? "";
+    message.actor = object.actor ?? "";
+    message.at = (object.at !== undefined && object.at !== null) ? Timestamp.fromPartial(object.at) : undefined;
+    return message;
+  },
+};
+
+function createBaseListSuppressionAuditRequest(): ListSuppressionAuditRequest {
+  return { channel: 0, address: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListSuppressionAuditRequest: MessageFns<ListSuppressionAuditRequest> = {
+  encode(message: ListSuppressionAuditRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== 0) {
+      writer.uint32(8).int32(message.channel);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSuppressionAuditRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSuppressionAuditRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSuppressionAuditRequest {
+    return {
+      channel: isSet(object.channel) ? channelFromJSON(object.channel) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSuppressionAuditRequest): unknown {
+    const obj: any = {};
+    if (message.channel !== 0) {
+      obj.channel = channelToJSON(message.channel);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSuppressionAuditRequest>, I>>(base?: I): ListSuppressionAuditRequest {
+    return ListSuppressionAuditRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSuppressionAuditRequest>, I>>(object: I): ListSuppressionAuditRequest {
+    const message = createBaseListSuppressionAuditRequest();
+    message.channel = object.channel ?? 0;
+    message.address = object.address ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListSuppressionAuditResponse(): ListSuppressionAuditResponse {
+  return { entries: [], nextPageToken: "" };
+}
+
+export const ListSuppressionAuditResponse: MessageFns<ListSuppressionAuditResponse> = {
+  encode(message: ListSuppressionAuditResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      SuppressionAuditEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSuppressionAuditResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSuppressionAuditResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(SuppressionAuditEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSuppressionAuditResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => SuppressionAuditEntry.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSuppressionAuditResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => SuppressionAuditEntry.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSuppressionAuditResponse>, I>>(base?: I): ListSuppressionAuditResponse {
+    return ListSuppressionAuditResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSuppressionAuditResponse>, I>>(object: I): ListSuppressionAuditResponse {
+    const message = createBaseListSuppressionAuditResponse();
+    message.entries = object.entries?.map((e) => SuppressionAuditEntry.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
@@ -4705,7 +5198,11 @@ export const SuppressionServiceService = {
       Buffer.from(AddSuppressionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AddSuppressionResponse => AddSuppressionResponse.decode(value),
   },
-  /** Allow an address again. */
+  /**
+   * Allow an address again. This undoes a person's opt-out: a reason is
+   * required (INVALID_ARGUMENT without one) and the removal is kept in the
+   * audit trail with who asked and when.
+   */
   removeSuppression: {
     path: "/brandcast.v1.SuppressionService/RemoveSuppression" as const,
     requestStream: false as const,
@@ -4729,15 +5226,39 @@ export const SuppressionServiceService = {
       Buffer.from(ListSuppressionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSuppressionsResponse => ListSuppressionsResponse.decode(value),
   },
+  /**
+   * The audit trail of the suppression list: who added or removed which
+   * address, when and why, newest first.
+   */
+  listSuppressionAudit: {
+    path: "/brandcast.v1.SuppressionService/ListSuppressionAudit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSuppressionAuditRequest): Buffer =>
+      Buffer.from(ListSuppressionAuditRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSuppressionAuditRequest => ListSuppressionAuditRequest.decode(value),
+    responseSerialize: (value: ListSuppressionAuditResponse): Buffer =>
+      Buffer.from(ListSuppressionAuditResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSuppressionAuditResponse => ListSuppressionAuditResponse.decode(value),
+  },
 } as const;
 
 export interface SuppressionServiceServer extends UntypedServiceImplementation {
   /** Suppress an address on a channel (idempotent). */
   addSuppression: handleUnaryCall<AddSuppressionRequest, AddSuppressionResponse>;
-  /** Allow an address again. */
+  /**
+   * Allow an address again. This undoes a person's opt-out: a reason is
+   * required (INVALID_ARGUMENT without one) and the removal is kept in the
+   * audit trail with who asked and when.
+   */
   removeSuppression: handleUnaryCall<RemoveSuppressionRequest, RemoveSuppressionResponse>;
   /** Search the suppression list. */
   listSuppressions: handleUnaryCall<ListSuppressionsRequest, ListSuppressionsResponse>;
+  /**
+   * The audit trail of the suppression list: who added or removed which
+   * address, when and why, newest first.
+   */
+  listSuppressionAudit: handleUnaryCall<ListSuppressionAuditRequest, ListSuppressionAuditResponse>;
 }
 
 export interface SuppressionServiceClient extends Client {
@@ -4757,7 +5278,11 @@ export interface SuppressionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AddSuppressionResponse) => void,
   ): ClientUnaryCall;
-  /** Allow an address again. */
+  /**
+   * Allow an address again. This undoes a person's opt-out: a reason is
+   * required (INVALID_ARGUMENT without one) and the removal is kept in the
+   * audit trail with who asked and when.
+   */
   removeSuppression(
     request: RemoveSuppressionRequest,
     callback: (error: ServiceError | null, response: RemoveSuppressionResponse) => void,
@@ -4788,6 +5313,25 @@ export interface SuppressionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSuppressionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The audit trail of the suppression list: who added or removed which
+   * address, when and why, newest first.
+   */
+  listSuppressionAudit(
+    request: ListSuppressionAuditRequest,
+    callback: (error: ServiceError | null, response: ListSuppressionAuditResponse) => void,
+  ): ClientUnaryCall;
+  listSuppressionAudit(
+    request: ListSuppressionAuditRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSuppressionAuditResponse) => void,
+  ): ClientUnaryCall;
+  listSuppressionAudit(
+    request: ListSuppressionAuditRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSuppressionAuditResponse) => void,
   ): ClientUnaryCall;
 }
 

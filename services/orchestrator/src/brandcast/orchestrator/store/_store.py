@@ -15,6 +15,7 @@ import collections
 import functools
 import json
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from brandcast.orchestrator.store.schema import (
     deliveries,
     delivery_events,
     recipients,
+    suppression_audit,
     suppressions,
 )
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
@@ -665,32 +667,69 @@ class Store:
     # -- suppressions ---------------------------------------------------------
 
     def add_suppression(
-        self, channel: int, address: str, reason: str
+        self, channel: int, address: str, reason: str, actor: str = ""
     ) -> campaign_service_pb2.Suppression:
-        """Suppress ``address`` on ``channel``; an existing entry is kept as it was."""
+        """Suppress ``address`` on ``channel``; an existing entry is kept as it was.
+        A new entry goes in the audit trail, with ``actor``."""
         with self.engine.begin() as conn:
             row = _find_suppression(conn, channel, address)
             if row is None:
+                now = _convert.now_us()
                 conn.execute(
                     insert(suppressions).values(
-                        channel=channel,
-                        address=address,
-                        reason=reason,
-                        created_us=_convert.now_us(),
+                        channel=channel, address=address, reason=reason, created_us=now
                     )
                 )
+                _audit(conn, channel, address, _ADDED, reason=reason, actor=actor, at_us=now)
                 row = _find_suppression(conn, channel, address)
         assert row is not None
         return _suppression(row)
 
-    def remove_suppression(self, channel: int, address: str) -> bool:
+    def remove_suppression(
+        self, channel: int, address: str, *, reason: str = "", actor: str = ""
+    ) -> bool:
+        """Allow ``address`` again; a removal goes in the audit trail, in the
+        same transaction, with ``reason`` and ``actor``."""
         with self.engine.begin() as conn:
             deleted = conn.execute(
                 delete(suppressions).where(
                     suppressions.c.channel == channel, suppressions.c.address == address
                 )
             ).rowcount
+            if deleted:
+                _audit(
+                    conn,
+                    channel,
+                    address,
+                    _REMOVED,
+                    reason=reason,
+                    actor=actor,
+                    at_us=_convert.now_us(),
+                )
         return bool(deleted)
+
+    def list_suppression_audit(
+        self, *, channel: int = 0, address: str = "", page_size: int = 50, page_token: str = ""
+    ) -> tuple[list[campaign_service_pb2.SuppressionAuditEntry], str]:
+        """The audit trail, newest first."""
+        statement = select(suppression_audit)
+        if channel:
+            statement = statement.where(suppression_audit.c.channel == channel)
+        if address:
+            statement = statement.where(suppression_audit.c.address == address)
+        if page_token:
+            at_us, entry_id = decode_token(page_token, 2, (int, str))
+            statement = statement.where(
+                tuple_(suppression_audit.c.at_us, suppression_audit.c.id) < tuple_(at_us, entry_id)
+            )
+        statement = statement.order_by(
+            suppression_audit.c.at_us.desc(), suppression_audit.c.id.desc()
+        )
+        with self._read() as conn:
+            rows = conn.execute(statement.limit(page_size + 1)).all()
+        page = rows[:page_size]
+        next_token = _encode_token([page[-1].at_us, page[-1].id]) if len(rows) > page_size else ""
+        return [_audit_entry(r) for r in page], next_token
 
     def list_suppressions(
         self, *, channel: int = 0, query: str = "", page_size: int = 100, page_token: str = ""
@@ -1391,4 +1430,42 @@ def _suppression(row: Any) -> campaign_service_pb2.Suppression:
         address=row.address,
         reason=row.reason,
         created_at=_convert.timestamp(row.created_us),
+    )
+
+
+_ADDED: Final = campaign_service_pb2.SUPPRESSION_ACTION_ADDED
+_REMOVED: Final = campaign_service_pb2.SUPPRESSION_ACTION_REMOVED
+
+
+def _audit(
+    conn: Connection,
+    channel: int,
+    address: str,
+    action: int,
+    *,
+    reason: str,
+    actor: str,
+    at_us: int,
+) -> None:
+    conn.execute(
+        insert(suppression_audit).values(
+            id=str(uuid.uuid4()),
+            channel=channel,
+            address=address,
+            action=action,
+            reason=reason[:500],
+            actor=actor[:200],
+            at_us=at_us,
+        )
+    )
+
+
+def _audit_entry(row: Any) -> campaign_service_pb2.SuppressionAuditEntry:
+    return campaign_service_pb2.SuppressionAuditEntry(
+        channel=row.channel,
+        address=row.address,
+        action=row.action,
+        reason=row.reason,
+        actor=row.actor,
+        at=_convert.timestamp(row.at_us),
     )

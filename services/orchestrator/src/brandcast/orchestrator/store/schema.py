@@ -119,6 +119,27 @@ suppressions = Table(
     UniqueConstraint("channel", "address", name="uq_suppressions_channel_address"),
 )
 
+# Who added or removed which suppression, when and why (removing one undoes a
+# person's opt-out, so it must be accountable).
+suppression_audit = Table(
+    "suppression_audit",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel", Integer, nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("action", Integer, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+)
+Index("ix_suppression_audit_at", suppression_audit.c.at_us, suppression_audit.c.id)
+Index(
+    "ix_suppression_audit_address",
+    suppression_audit.c.channel,
+    suppression_audit.c.address,
+    suppression_audit.c.at_us,
+)
+
 S = campaign_pb2
 #: A delivery's status only moves to a higher rank. Every final state shares the
 #: top rank, so a late receipt never turns one final state into another.

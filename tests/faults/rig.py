@@ -54,9 +54,12 @@ def phone(index: int) -> str:
     return f"+1415555{index:04d}"
 
 
-def sms_spec(size: int, *, name: str = "fault drill", body: str = "") -> campaign_pb2.CampaignSpec:
-    """An SMS-only campaign to ``size`` distinct numbers (at most 10,000)."""
-    assert 0 < size <= 10_000
+def sms_spec(
+    size: int, *, name: str = "fault drill", body: str = "", first: int = 0
+) -> campaign_pb2.CampaignSpec:
+    """An SMS-only campaign to ``size`` distinct numbers from ``first`` (below 10,000)."""
+    assert size > 0
+    assert first + size <= 10_000
     spec = campaign_pb2.CampaignSpec(name=name)
     spec.brand_kit.name = "Acme Coffee"
     spec.brand_kit.sms_sender = "+14155550100"
@@ -66,7 +69,8 @@ def sms_spec(size: int, *, name: str = "fault drill", body: str = "") -> campaig
     spec.channels.sms.enabled = True
     spec.channels.sms.ignore_quiet_hours = True
     spec.audience.extend(
-        campaign_pb2.Recipient(id=f"r{i:05d}", phone=phone(i), locale="en") for i in range(size)
+        campaign_pb2.Recipient(id=f"r{i:05d}", phone=phone(i), locale="en")
+        for i in range(first, first + size)
     )
     return spec
 
@@ -141,15 +145,24 @@ class SmsRig:
     def submit(self, spec: campaign_pb2.CampaignSpec, key: str = "") -> str:
         with self.channel() as channel:
             stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
-            token = self.env.get("API_TOKENS", "").split(",")[0].strip()
             response = stub.SubmitCampaign(
                 campaign_service_pb2.SubmitCampaignRequest(
                     spec=spec, idempotency_key=key or uuid.uuid4().hex
                 ),
                 timeout=120,
-                metadata=(("authorization", f"Bearer {token}"),) if token else None,
+                metadata=self._auth(),
             )
         return str(response.campaign.id)
+
+    def call(self, method: str, request: Any) -> Any:
+        """A unary CampaignService call, e.g. ``call("PauseCampaign", request)``."""
+        with self.channel() as channel:
+            stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+            return getattr(stub, method)(request, timeout=30, metadata=self._auth())
+
+    def _auth(self) -> tuple[tuple[str, str], ...] | None:
+        token = self.env.get("API_TOKENS", "").split(",")[0].strip()
+        return (("authorization", f"Bearer {token}"),) if token else None
 
     # -- what the store and the provider hold ---------------------------------------
 
@@ -247,6 +260,8 @@ def start_sms_rig(
         "SMS_RATE_LIMIT": "0",
         "SMS_PUMPING_GUARD": "false",
         "SMS_REDIS_NAMESPACE": f"faults-{uuid.uuid4().hex[:8]}",
+        # Pauses and cancels of this rig's campaigns reach only this rig's workers.
+        "CONTROL_KEY_PREFIX": f"faults-{uuid.uuid4().hex[:8]}:control",
         "SMS_RETRY_BASE_DELAY": "0.2",
         "SMS_RETRY_MAX_DELAY": "2",
         **(extra_env or {}),

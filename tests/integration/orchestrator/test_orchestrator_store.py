@@ -20,6 +20,7 @@ from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import SLICE, CampaignIntake
 from brandcast.orchestrator.store import (
     STATUS_RANK,
+    CampaignSettledError,
     FinalUpdate,
     IdempotencyKeyTakenError,
     QueryDeadlineError,
@@ -479,3 +480,62 @@ def test_concurrent_submissions_with_one_key_create_one_campaign(store: Store) -
     assert len({r.campaign.id for r in results}) == 1
     assert sorted(r.duplicate for r in results) == [False, True, True, True]
     assert [c.id for c in store.list_campaigns(10)[0]] == [results[0].campaign.id]
+
+
+def test_pause_holds_the_outbox_and_handed_back_deliveries_return_to_it(store: Store) -> None:
+    cid, ids = add_campaign(store, 4)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids[:3])
+    paused = store.pause_campaign(cid)
+    assert paused is not None
+    assert paused.state == S.CAMPAIGN_STATE_PAUSED
+    assert store.open_campaigns() == [(cid, S.CAMPAIGN_STATE_PAUSED)]
+
+    # The adapter sent one, handed two back unsent; a late duplicate changes nothing.
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_SENT),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_DEFERRED),
+            receipt(cid, ids[2], S.DELIVERY_STATUS_DEFERRED),
+            receipt(cid, ids[0], S.DELIVERY_STATUS_DEFERRED),
+        ]
+    )
+    counters = store.counters(cid)[0]
+    assert (counters.sent, counters.queued, counters.pending) == (1, 0, 3)
+    assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_PAUSED, False)
+
+    resumed = store.resume_campaign(cid)
+    assert resumed is not None
+    assert resumed.state == S.CAMPAIGN_STATE_DISPATCHING
+    with store.claim_due(limit=10, campaign_id=cid) as claim:
+        assert sorted(d.id for d in claim.deliveries) == sorted(ids[1:])
+    assert store.pause_campaign("missing") is None
+
+
+# SQLite only: on PostgreSQL the claim holds its rows locked until the mark
+# commits, so the receipt waits for it (and here, in one thread, forever).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_delivery_handed_back_before_its_mark_stays_in_the_outbox(store: Store) -> None:
+    cid, ids = add_campaign(store, 2)
+    with store.claim_due(limit=10) as claim:
+        # The adapter was quicker than the dispatcher's mark.
+        store.apply_receipts([receipt(cid, ids[0], S.DELIVERY_STATUS_DEFERRED)])
+        claim.mark_queued(cid, ids)
+    counters = store.counters(cid)[0]
+    assert (counters.pending, counters.queued) == (1, 1)
+
+
+def test_deliveries_handed_back_after_a_cancel_end_cancelled(store: Store) -> None:
+    cid, ids = add_campaign(store, 2)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    store.cancel_campaign(cid)
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_DEFERRED),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_CANCELLED),
+        ]
+    )
+    assert store.counters(cid)[0].cancelled == 2
+    with pytest.raises(CampaignSettledError):
+        store.pause_campaign(cid)

@@ -160,3 +160,49 @@ def test_a_redelivered_batch_counts_as_attempted() -> None:
     batch.items[1].attempt = 3
     mark_attempted(batch)
     assert [item.attempt for item in batch.items] == [1, 3]
+
+
+def test_a_cancelled_or_paused_campaign_reaches_no_provider() -> None:
+    from brandcast.shared.control import Control
+
+    called: list[str] = []
+
+    def deliver(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        called.append(item.delivery_id)
+        return Outcome(provider="twilio")
+
+    states = {"c1": Control.CANCELLED}
+    cancelled = process_batch(
+        _batch("a", "b"), deliver, RetryPolicy(), gate=lambda b: states[b.campaign_id]
+    )
+    states["c1"] = Control.PAUSED
+    paused = process_batch(
+        _batch("a", "b"), deliver, RetryPolicy(), parallelism=2, gate=lambda b: states["c1"]
+    )
+
+    assert called == []
+    assert [r.status for r in cancelled.receipts] == [campaign_pb2.DELIVERY_STATUS_CANCELLED] * 2
+    assert {r.error_code for r in cancelled.receipts} == {"campaign_cancelled"}
+    assert [r.status for r in paused.receipts] == [campaign_pb2.DELIVERY_STATUS_DEFERRED] * 2
+    assert {r.attempts for r in paused.receipts} == {0}  # no attempt was made
+
+
+def test_a_stop_mid_batch_hands_the_rest_back_unsent() -> None:
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def deliver(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        sent.append(item.delivery_id)
+        if len(sent) == 2:
+            stop.set()  # SIGTERM arrives during the second call
+        return Outcome(provider="twilio")
+
+    result = process_batch(_batch("a", "b", "c", "d"), deliver, RetryPolicy(), stopping=stop.is_set)
+
+    assert sent == ["d0", "d1"]
+    assert [r.delivery_id for r in result.receipts] == ["d0", "d1"]
+    assert result.handed_back is not None
+    assert [i.delivery_id for i in result.handed_back.items] == ["d2", "d3"]
+    assert result.handed_back.campaign_id == "c1"
+    assert result.retry is None
+    assert result.exhausted is None

@@ -68,6 +68,9 @@ class Adapter(Generic[SettingsT]):
     build: Callable[[SettingsT], Deliver]
     #: The settings field (without the channel prefix) listing the providers to use.
     provider_setting: str = "providers"
+    #: The sending budget reported to the orchestrator's pacing with every receipt
+    #: batch; None reports ``<CHANNEL>_RATE_LIMIT``.
+    capacity: Callable[[SettingsT], bus_pb2.SendingCapacity] | None = None
 
     def __post_init__(self) -> None:
         channels.channel(self.channel)  # an unknown channel fails at declaration
@@ -106,6 +109,13 @@ class Adapter(Generic[SettingsT]):
         rate = self.setting(settings, "rate_limit") if per_second is None else per_second
         return rate_limiter(self.setting(settings, "redis_url"), f"{self.channel}:{key}", rate)
 
+    def sending_capacity(self, settings: SettingsT) -> bus_pb2.SendingCapacity:
+        if self.capacity is not None:
+            return self.capacity(settings)
+        rate = float(self.setting(settings, "rate_limit") or 0.0)
+        name = (self.prefix + "rate_limit").upper() if rate > 0 else ""
+        return bus_pb2.SendingCapacity(rate_limit=rate, rate_limit_setting=name)
+
     def provider_names(self, settings: SettingsT) -> tuple[str, ...]:
         value = self.setting(settings, self.provider_setting)
         if isinstance(value, str):
@@ -126,6 +136,7 @@ class Adapter(Generic[SettingsT]):
             DeliveryPerProcess(self.build, settings),
             broker_url=settings.broker_url,
             policy=self.retry_policy(settings),
+            capacity=self.sending_capacity(settings),
         )
         return app
 

@@ -100,6 +100,15 @@ class CommonSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     #: Provider calls one adapter worker process makes at once within a batch.
     delivery_parallelism: int = Field(default=8, ge=1, le=256)
+    #: Redis holding each paused or cancelled campaign's state: the orchestrator
+    #: writes it, adapter workers check it before every provider call. Empty
+    #: turns the check off (a cancel then only stops what is not yet queued).
+    control_redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Prefix of those keys; the orchestrator and the adapters must agree.
+    control_key_prefix: str = "brandcast:control"
+    #: Seconds a worker given SIGTERM takes at most: it finishes the provider
+    #: calls in flight, hands the rest of its batch back to the queue, and exits.
+    worker_shutdown_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
 def describe_errors(exc: ValidationError, env_prefix: str = "") -> list[str]:

@@ -4,6 +4,13 @@ An adapter supplies ``deliver(batch, item) -> Outcome`` for its channel; this
 module decides what becomes a receipt now, what is retried later (with
 exponential backoff and full jitter, never sooner than a provider's
 ``Retry-After``) and what is given up on after ``max_attempts``.
+
+Before each provider call it asks two questions, so a stop takes effect at
+the next delivery rather than after the batch: is the campaign still to be sent
+(a ``Gate``: a cancelled campaign's delivery gets a ``cancelled`` receipt, a
+paused one's a ``deferred`` receipt that puts it back in the orchestrator's
+outbox), and is the worker stopping (the rest of the batch is handed back
+unsent, to be published again for another worker).
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from brandcast.shared.control import Control
 from brandcast.shared.errors import (
     PermanentProviderError,
     ProviderError,
@@ -40,6 +49,36 @@ class Outcome:
 
 
 Deliver = Callable[[bus_pb2.DispatchBatch, bus_pb2.DispatchItem], Outcome]
+#: Whether the batch's campaign is still to be sent, asked before each provider call.
+Gate = Callable[[bus_pb2.DispatchBatch], Control]
+#: Whether the worker is stopping, asked before each provider call.
+Stopping = Callable[[], bool]
+
+
+def _always_send(_batch: bus_pb2.DispatchBatch) -> Control:
+    return Control.SEND
+
+
+def _never_stopping() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    """A delivery that never reached the provider: ``status`` None means handed back."""
+
+    status: campaign_pb2.DeliveryStatus.ValueType | None
+    code: str = ""
+    message: str = ""
+
+
+_CANCELLED: Final = _Skipped(
+    campaign_pb2.DELIVERY_STATUS_CANCELLED, "campaign_cancelled", "the campaign was cancelled"
+)
+_DEFERRED: Final = _Skipped(
+    campaign_pb2.DELIVERY_STATUS_DEFERRED, "campaign_paused", "the campaign is paused"
+)
+_HANDED_BACK: Final = _Skipped(None)
 
 
 @dataclass(frozen=True)
@@ -64,6 +103,10 @@ class BatchOutcome:
     #: Items whose retries are exhausted: their receipts say failed, and the batch
     #: is kept in the dead-letter queue for inspection.
     exhausted: bus_pb2.DispatchBatch | None = None
+    #: Items not attempted because the worker is stopping: publish them again.
+    handed_back: bus_pb2.DispatchBatch | None = None
+    #: Provider answers that asked to slow down (transient, not an outage).
+    throttled: int = 0
 
 
 def _timestamp(nanoseconds: int) -> Timestamp:
@@ -127,13 +170,24 @@ def _sub_batch(
     return copy
 
 
-#: What one provider call came to, and when (``time.time_ns()``) the provider answered.
-_Attempt = tuple[Outcome | ProviderError, int]
+#: What one provider call came to (or why there was none), and when (``time.time_ns()``).
+_Attempt = tuple[Outcome | ProviderError | _Skipped, int]
 
 
 def _attempt(
-    deliver: Deliver, batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem
+    deliver: Deliver,
+    batch: bus_pb2.DispatchBatch,
+    item: bus_pb2.DispatchItem,
+    gate: Gate,
+    stopping: Stopping,
 ) -> _Attempt:
+    if stopping():
+        return _HANDED_BACK, time.time_ns()
+    control = gate(batch)
+    if control is Control.CANCELLED:
+        return _CANCELLED, time.time_ns()
+    if control is Control.PAUSED:
+        return _DEFERRED, time.time_ns()
     try:
         outcome: Outcome | ProviderError = deliver(batch, item)
     except ProviderError as exc:
@@ -169,7 +223,11 @@ _HELPERS = _HelperThreads()
 
 
 def _attempt_all(
-    batch: bus_pb2.DispatchBatch, deliver: Deliver, parallelism: int
+    batch: bus_pb2.DispatchBatch,
+    deliver: Deliver,
+    parallelism: int,
+    gate: Gate = _always_send,
+    stopping: Stopping = _never_stopping,
 ) -> list[_Attempt]:
     """Every item's outcome, in item order; at most ``parallelism`` calls at once.
 
@@ -182,7 +240,7 @@ def _attempt_all(
     count = len(items)
     results: list[_Attempt | None] = [None] * count
     if parallelism <= 1 or count <= 1:
-        return [_attempt(deliver, batch, item) for item in items]
+        return [_attempt(deliver, batch, item, gate, stopping) for item in items]
     lock = threading.Lock()
     taken = [0]
     broken = [False]
@@ -195,7 +253,7 @@ def _attempt_all(
                     taken[0] += 1
                 if index >= count or broken[0]:
                     return
-                results[index] = _attempt(deliver, batch, items[index])
+                results[index] = _attempt(deliver, batch, items[index], gate, stopping)
         except BaseException:
             broken[0] = True  # a bug: the others stop taking items, the batch is requeued
             raise
@@ -222,20 +280,38 @@ def process_batch(
     policy: RetryPolicy,
     *,
     parallelism: int = 1,
+    gate: Gate = _always_send,
+    stopping: Stopping = _never_stopping,
 ) -> BatchOutcome:
     """Deliver every item once. Exceptions other than provider errors propagate.
 
-    ``deliver`` must be thread-safe when ``parallelism`` > 1.
+    ``deliver`` must be thread-safe when ``parallelism`` > 1; so must ``gate``
+    and ``stopping``, asked before each provider call.
     """
     result = BatchOutcome()
     retry_items: list[bus_pb2.DispatchItem] = []
     exhausted_items: list[bus_pb2.DispatchItem] = []
+    handed_back: list[bus_pb2.DispatchItem] = []
     longest_wait = 0.0
     trace_context = dict(batch.trace_context)
-    attempts_made = _attempt_all(batch, deliver, parallelism)
+    attempts_made = _attempt_all(batch, deliver, parallelism, gate, stopping)
     for item, (answer, answered_ns) in zip(batch.items, attempts_made, strict=True):
         attempts = item.attempt + 1
-        if isinstance(answer, Outcome):
+        if isinstance(answer, _Skipped):
+            if answer.status is None:
+                handed_back.append(item)
+                continue
+            receipt = _receipt(
+                batch,
+                item,
+                item.attempt,  # no provider call was made
+                occurred_ns=answered_ns,
+                trace_context=trace_context,
+                status=answer.status,
+                error_code=answer.code,
+                error_message=answer.message,
+            )
+        elif isinstance(answer, Outcome):
             receipt = _receipt(
                 batch,
                 item,
@@ -262,6 +338,7 @@ def process_batch(
                 error_message=answer.message,
             )
         elif isinstance(answer, TransientProviderError) and attempts < policy.max_attempts:
+            result.throttled += not answer.outage
             again = bus_pb2.DispatchItem()
             again.CopyFrom(item)
             again.attempt = attempts
@@ -290,4 +367,6 @@ def process_batch(
         result.retry_delay = longest_wait
     if exhausted_items:
         result.exhausted = _sub_batch(batch, exhausted_items)
+    if handed_back:
+        result.handed_back = _sub_batch(batch, handed_back)
     return result

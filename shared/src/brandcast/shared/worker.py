@@ -11,7 +11,16 @@ Delivery semantics, in one place for every channel:
 - receipts are published (and confirmed) before the message is acked;
 - transient failures come back as a smaller batch after a backoff; items whose
   retries are exhausted get failed receipts and their batch is parked in the
-  dead-letter queue.
+  dead-letter queue;
+- before each provider call the campaign's control state is checked (see
+  ``brandcast.shared.control``): cancelled and paused campaigns' deliveries get
+  ``cancelled`` and ``deferred`` receipts instead of a send;
+- on SIGTERM (Celery's warm shutdown) the provider calls in flight finish, the
+  rest of the batch is published again for another worker, and the process
+  exits within ``WORKER_SHUTDOWN_SECONDS``;
+- every receipt batch carries the adapter's ``SendingCapacity`` (its configured
+  rate limit, and how many answers asked to slow down), which the orchestrator
+  paces its release by.
 """
 
 from __future__ import annotations
@@ -20,15 +29,19 @@ import atexit
 import collections
 import contextlib
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from celery import Celery, Task
 from celery.exceptions import Reject
+from celery.signals import worker_shutting_down
 
 from brandcast.shared import telemetry, topology
 from brandcast.shared.bus import (
@@ -38,7 +51,16 @@ from brandcast.shared.bus import (
     transport_options,
 )
 from brandcast.shared.config import CommonSettings
-from brandcast.shared.delivery import Deliver, Outcome, RetryPolicy, failed_receipt, process_batch
+from brandcast.shared.control import Control, ControlReader
+from brandcast.shared.delivery import (
+    BatchOutcome,
+    Deliver,
+    Gate,
+    Outcome,
+    RetryPolicy,
+    failed_receipt,
+    process_batch,
+)
 from brandcast.shared.errors import ProviderError
 from brandcast.v1 import bus_pb2, campaign_pb2
 
@@ -120,6 +142,50 @@ def mark_attempted(batch: bus_pb2.DispatchBatch) -> None:
         item.attempt = max(item.attempt, 1)
 
 
+class _Stopping:
+    """Set when this worker's main process begins its warm shutdown (SIGTERM).
+
+    A ``multiprocessing`` event made before the pool forks, so prefork children
+    see their parent's shutdown too; a timer ends the process if the batches in
+    progress have not finished within ``WORKER_SHUTDOWN_SECONDS``.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self._event = multiprocessing.Event()
+        self._grace = grace
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def begin(self, **_: Any) -> None:
+        if self._event.is_set():
+            return
+        self._event.set()
+        logger.info("stopping: handing back what is not sent within %.0fs", self._grace)
+        timer = threading.Timer(self._grace, self._overdue)
+        timer.daemon = True
+        timer.start()
+
+    def _overdue(self) -> None:
+        # Unacknowledged messages go back to the queue with the connection, and
+        # their items carry idempotency keys: leaving is safe, overstaying is not.
+        logger.error("still busy %.0fs after SIGTERM; exiting now", self._grace)
+        logging.shutdown()
+        os._exit(1)
+
+
+def _control_gate(settings: CommonSettings) -> Gate:
+    """Each batch's campaign state from ``CONTROL_REDIS_URL`` (always SEND without it)."""
+    if not settings.control_redis_url:
+        return lambda _batch: Control.SEND
+    reader = ControlReader(settings.control_redis_url, settings.control_key_prefix)
+
+    def gate(batch: bus_pb2.DispatchBatch) -> Control:
+        return reader.state(batch.campaign_id)
+
+    return gate
+
+
 def register_delivery_task(
     app: Celery,
     channel: str,
@@ -128,17 +194,27 @@ def register_delivery_task(
     broker_url: str,
     policy: RetryPolicy,
     parallelism: int | None = None,
+    capacity: bus_pb2.SendingCapacity | None = None,
 ) -> Task:
     """Register the channel's ``deliver_batch`` task on ``app``.
 
     ``deliver`` is called once per task to get the per-item delivery function,
     so adapters can build provider clients lazily in each worker process. It is
     called from up to ``parallelism`` threads at once (default
-    ``DELIVERY_PARALLELISM``), so it must be thread-safe.
+    ``DELIVERY_PARALLELISM``), so it must be thread-safe. ``capacity`` is the
+    adapter's configured sending budget, reported with every receipt batch.
     """
+    settings = CommonSettings()
     if parallelism is None:
-        parallelism = CommonSettings().delivery_parallelism
+        parallelism = settings.delivery_parallelism
     publishers = PublisherPerProcess(broker_url, origin=f"brandcast-{channel}")
+    gate = _control_gate(settings)
+    stopping = _Stopping(settings.worker_shutdown_seconds)
+    # weak=False: the handler lives as long as the app, not as long as this frame.
+    worker_shutting_down.connect(stopping.begin, weak=False)
+    reported = bus_pb2.SendingCapacity()
+    if capacity is not None:
+        reported.CopyFrom(capacity)
 
     @app.task(name=topology.task_name(channel), bind=True, acks_late=True)  # type: ignore[untyped-decorator]
     def deliver_batch(self: Task, payload: str) -> None:
@@ -157,19 +233,18 @@ def register_delivery_task(
             batch.trace_context.update(carrier)
             try:
                 outcome = process_batch(
-                    batch, _timed(deliver(), channel), policy, parallelism=parallelism
+                    batch,
+                    _timed(deliver(), channel),
+                    policy,
+                    parallelism=parallelism,
+                    gate=gate,
+                    stopping=stopping,
                 )
             except Exception as exc:
-                _requeue_or_give_up(self, batch, exc, publishers.get())
+                _requeue_or_give_up(self, batch, exc, publishers.get(), reported)
                 return
-            publisher = publishers.get()
             try:
-                if outcome.receipts:
-                    publisher.publish_receipts(
-                        bus_pb2.ReceiptBatch(receipts=outcome.receipts), channel
-                    )
-                if outcome.exhausted is not None:
-                    publisher.publish_dead_letter(outcome.exhausted)
+                _report(publishers.get(), batch, outcome, reported, channel)
             except Exception as exc:
                 # The broker went away while we reported: without a requeue the
                 # batch would be rejected to the dead-letter queue and its
@@ -185,10 +260,11 @@ def register_delivery_task(
             if outcome.receipts:
                 _count_receipts(outcome.receipts, channel)
         logger.info(
-            "delivered batch %s: %d receipts, %d to retry",
+            "delivered batch %s: %d receipts, %d to retry, %d handed back",
             batch.batch_id,
             len(outcome.receipts),
             len(outcome.retry.items) if outcome.retry is not None else 0,
+            len(outcome.handed_back.items) if outcome.handed_back is not None else 0,
             extra={"campaign_id": batch.campaign_id, "batch_id": batch.batch_id},
         )
         if outcome.retry is not None:
@@ -207,6 +283,28 @@ def register_delivery_task(
 
     task: Task = deliver_batch
     return task
+
+
+def _report(
+    publisher: BusPublisher,
+    batch: bus_pb2.DispatchBatch,
+    outcome: BatchOutcome,
+    capacity: bus_pb2.SendingCapacity,
+    channel: str,
+) -> None:
+    """Publish what the batch came to: receipts (with the adapter's capacity),
+    the exhausted items to the dead-letter queue, the items not attempted back
+    to the dispatch queue (not sent, not failed: another worker takes them)."""
+    if outcome.receipts or outcome.throttled:
+        report = bus_pb2.ReceiptBatch(receipts=outcome.receipts, capacity=capacity)
+        report.capacity.throttled = outcome.throttled
+        report.capacity.channel = batch.channel
+        publisher.publish_receipts(report, channel)
+    if outcome.exhausted is not None:
+        publisher.publish_dead_letter(outcome.exhausted)
+    if outcome.handed_back is not None:
+        outcome.handed_back.batch_id = str(uuid.uuid4())
+        publisher.publish_dispatch(outcome.handed_back)
 
 
 def _timed(deliver: Deliver, channel: str) -> Deliver:
@@ -312,7 +410,11 @@ def _count_receipts(receipts: Sequence[bus_pb2.DeliveryReceipt], channel: str) -
 
 
 def _requeue_or_give_up(
-    task: Task, batch: bus_pb2.DispatchBatch, exc: Exception, publisher: BusPublisher
+    task: Task,
+    batch: bus_pb2.DispatchBatch,
+    exc: Exception,
+    publisher: BusPublisher,
+    capacity: bus_pb2.SendingCapacity,
 ) -> None:
     """A bug or a broken message: requeue it, and after the last allowed delivery
     fail its deliveries and park it in the dead-letter queue.
@@ -341,7 +443,9 @@ def _requeue_or_give_up(
         failed_receipt(batch, item, "poison_message", f"{type(exc).__name__}: {exc}")
         for item in batch.items
     ]
-    publisher.publish_receipts(bus_pb2.ReceiptBatch(receipts=receipts), channel)
+    report = bus_pb2.ReceiptBatch(receipts=receipts, capacity=capacity)
+    report.capacity.channel = batch.channel
+    publisher.publish_receipts(report, channel)
     _count_receipts(receipts, channel)
     publisher.publish_dead_letter(batch)
 

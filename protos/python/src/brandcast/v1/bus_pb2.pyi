@@ -308,6 +308,7 @@ class SendingCapacity(_message.Message):
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_SETTING_FIELD_NUMBER: _builtins.int
     THROTTLED_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
     rate_limit: _builtins.float
     """Deliveries per second the adapter may send, all its workers together;
     0 when no limit is configured.
@@ -316,16 +317,21 @@ class SendingCapacity(_message.Message):
     """The setting behind rate_limit, e.g. "SMS_RATE_LIMIT"."""
     throttled: _builtins.int
     """Provider answers in the batch that asked to slow down (429 and the like)."""
+    channel: _campaign_pb2.Channel.ValueType
+    """The channel the batch was for (receipts name it too, but a batch whose
+    every item is being retried has none).
+    """
     def __init__(
         self,
         *,
         rate_limit: _builtins.float = ...,
         rate_limit_setting: _builtins.str = ...,
         throttled: _builtins.int = ...,
+        channel: _campaign_pb2.Channel.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["rate_limit", b"rate_limit", "rate_limit_setting", b"rate_limit_setting", "throttled", b"throttled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "rate_limit", b"rate_limit", "rate_limit_setting", b"rate_limit_setting", "throttled", b"throttled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 from kombu import Consumer
 
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.pacing import Pacer
 from brandcast.orchestrator.store import Store
 from brandcast.orchestrator.validation import normalize_address
 from brandcast.shared import metrics, telemetry, topology
@@ -46,8 +47,10 @@ class ReceiptCollector:
         events: CampaignEvents | None = None,
         prefetch: int = 200,
         flush_interval: float = 0.2,
+        pacer: Pacer | None = None,
     ) -> None:
         self._store = store
+        self._pacer = pacer
         self._broker_url = broker_url
         self._events = events or CampaignEvents()
         self._prefetch = prefetch
@@ -126,6 +129,7 @@ class ReceiptCollector:
     def _flush(self) -> None:
         messages, self._pending = self._pending, []
         receipts: list[bus_pb2.DeliveryReceipt] = []
+        reports: list[bus_pb2.ReceiptBatch] = []
         suppressions: list[bus_pb2.SuppressionEvent] = []
         poison: list[Any] = []
         for message in messages:
@@ -135,6 +139,7 @@ class ReceiptCollector:
                     batch = bus_pb2.ReceiptBatch()
                     batch.ParseFromString(message.body)
                     receipts.extend(batch.receipts)
+                    reports.append(batch)
                 elif kind == topology.SUPPRESSION_EVENT_TYPE:
                     event = bus_pb2.SuppressionEvent()
                     event.ParseFromString(message.body)
@@ -145,6 +150,11 @@ class ReceiptCollector:
                 log.error("dropping unreadable message on the receipts queue: %s", exc)
                 poison.append(message)
         changed = self._apply_receipts(receipts)
+        if self._pacer is not None:
+            # After the commit: deliveries handed back are in the outbox again
+            # when the dispatcher wakes for the room they left on the bus.
+            for report in reports:
+                self._pacer.settled(report)
         for event in suppressions:
             self._apply_suppression(event)
         for message in messages:

@@ -12,6 +12,11 @@ was suppressed after the campaign was accepted ends suppressed. An SMS whose
 recipient is in quiet hours right now is deferred (scheduled until the quiet
 hours end, see ``quiet_hours``), decided here rather than at submit because a
 campaign can take hours to dispatch.
+
+Release is paced and fair (see ``pacing`` and ``fairness``): each channel's
+thread puts only a few seconds of work on the bus, in batches of about two
+seconds of sending, and shares each round across the open campaigns by weighted
+fair sharing, transactional before marketing. Paused campaigns are skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from typing import Final
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from brandcast.orchestrator.events import CampaignEvents
+from brandcast.orchestrator.fairness import fair_shares
 from brandcast.orchestrator.intake import SubmitResult
+from brandcast.orchestrator.pacing import Pacer
 from brandcast.orchestrator.quiet_hours import QuietHours, zone
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
 from brandcast.orchestrator.store import DueDelivery, FinalUpdate, Store
@@ -41,7 +48,9 @@ from brandcast.v1 import bus_pb2, campaign_pb2
 log = logging.getLogger(__name__)
 
 #: Campaign renderers kept between claims (specs are parsed and validated once).
-RENDERER_CACHE: Final = 64
+RENDERER_CACHE: Final = 256
+#: Seconds the list of open campaigns is trusted before it is read again.
+OPEN_REFRESH: Final = 1.0
 #: Longest pause after a failing round (broker or database down).
 MAX_BACKOFF: Final = 10.0
 
@@ -84,9 +93,22 @@ class Dispatcher:
         quiet_hours_enforced: bool = True,
         default_timezone: str = "UTC",
         clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
+        marketing_share: float = 0.2,
     ) -> None:
-        """``clock`` gives seconds since the epoch (tests pass a fixed one)."""
+        """``clock`` gives seconds since the epoch (tests pass a fixed one).
+
+        Without a ``pacer`` every round releases up to ``batch_size`` deliveries
+        in batches of ``batch_size``; with one, what it allows.
+        """
         self._store = store
+        self._pacer = pacer
+        self._marketing_share = marketing_share
+        self._open_lock = threading.Lock()
+        self._open: tuple[float, list[str], bool] = (-OPEN_REFRESH, [], False)
+        #: Per channel: campaigns that had nothing due there, until the next refresh.
+        self._idle: dict[int | None, set[str]] = {}
+        self._rounds = 0
         self._publisher_factory = publisher_factory
         self._events = events or CampaignEvents()
         self._batch_size = batch_size
@@ -128,11 +150,18 @@ class Dispatcher:
                 quiet_hours=_quiet_hours(result.spec),
             )
             self._remember(result.campaign.id, campaign)
+            self.refresh()
             # Only the channels it uses: the other threads' empty claims would
             # compete with this one for the interpreter and the database.
             self.wake(_channels_of(result.spec))
         else:
             self.wake()
+
+    def refresh(self) -> None:
+        """Read the open campaigns again at the next round (one was accepted,
+        paused or resumed)."""
+        with self._open_lock:
+            self._open = (-OPEN_REFRESH, [], False)
 
     def wake(self, channels: Iterable[int] = DISPATCH_CHANNELS) -> None:
         """Look for due deliveries of ``channels`` now instead of at the next poll."""
@@ -165,15 +194,68 @@ class Dispatcher:
                     publisher.close()
                 self._stop.wait(backoff)
                 continue
-            if handled < self._batch_size:
+            if handled == 0:
+                # Nothing due, or the channel's lead is on the bus: receipts,
+                # a new campaign or the poll interval bring the next round.
                 wake.wait(self._poll_interval)
                 wake.clear()
 
     # -- one round ------------------------------------------------------------
 
     def dispatch_once(self, channel: int | None = None) -> int:
-        """Claim, render, publish and mark one round of due deliveries of
-        ``channel`` (of every channel when None); returns how many were claimed.
+        """Release one round of due deliveries of ``channel`` (of every channel
+        when None): as many as the pacer allows, shared fairly across the open
+        campaigns that are not paused; returns how many were claimed."""
+        allowance = self._batch_size
+        batch_size = self._batch_size
+        if self._pacer is not None and channel is not None:
+            allowance = min(allowance, self._pacer.allowance(channel))
+            batch_size = self._pacer.batch_size(channel)
+        if allowance <= 0:
+            return 0
+        active, any_paused = self._open_campaigns(channel)
+        if not active:
+            return 0
+        if len(active) == 1 and not any_paused:
+            # One campaign, nothing paused: the outbox's own order, one claim.
+            return self._release(allowance, batch_size, channel)
+        self._rounds += 1
+        weighted = [(campaign_id, self._priority(campaign_id)) for campaign_id in active]
+        claimed = 0
+        shares = fair_shares(allowance, weighted, self._marketing_share, start=self._rounds)
+        for campaign_id, share in shares:
+            got = self._release(share, batch_size, channel, campaign_id)
+            if got == 0:
+                self._idle.setdefault(channel, set()).add(campaign_id)
+            claimed += got
+        return claimed
+
+    def _open_campaigns(self, channel: int | None) -> tuple[list[str], bool]:
+        """Campaigns that may have deliveries due on ``channel`` (not paused, not
+        found idle there since the last refresh), and whether any is paused."""
+        now = time.monotonic()
+        with self._open_lock:
+            read_at, open_ids, any_paused = self._open
+            if now - read_at >= OPEN_REFRESH:
+                rows = self._store.open_campaigns()
+                open_ids = [c for c, state in rows if state != campaign_pb2.CAMPAIGN_STATE_PAUSED]
+                any_paused = len(open_ids) < len(rows)
+                self._open = (now, open_ids, any_paused)
+                self._idle.clear()
+            idle = self._idle.get(channel, set())
+            return [c for c in open_ids if c not in idle], any_paused
+
+    def _priority(self, campaign_id: str) -> int:
+        try:
+            return int(self._campaign(campaign_id).spec.priority)
+        except LookupError:
+            return campaign_pb2.CAMPAIGN_PRIORITY_UNSPECIFIED
+
+    def _release(
+        self, limit: int, batch_size: int, channel: int | None, campaign_id: str | None = None
+    ) -> int:
+        """Claim, render, publish and mark up to ``limit`` due deliveries of
+        ``channel`` (and of ``campaign_id`` when given); returns how many were claimed.
 
         Every batch of the round is published (and confirmed) before any
         delivery is marked, and the marks go campaign by campaign in id order:
@@ -181,23 +263,26 @@ class Dispatcher:
         channels or replicas never deadlock with it or each other.
         """
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        with self._store.claim_due(self._batch_size, now_us=_micros(now), channel=channel) as claim:
+        with self._store.claim_due(
+            limit, now_us=_micros(now), channel=channel, campaign_id=campaign_id
+        ) as claim:
             groups: dict[tuple[str, int], list[DueDelivery]] = {}
             for due in claim.deliveries:
                 groups.setdefault((due.campaign_id, due.channel), []).append(due)
             marks: dict[str, _Marks] = {}
-            for (campaign_id, group_channel), claimed in groups.items():
-                mark = marks.setdefault(campaign_id, _Marks())
+            for (group_campaign, group_channel), claimed in groups.items():
+                mark = marks.setdefault(group_campaign, _Marks())
                 items = claimed
                 if group_channel == campaign_pb2.CHANNEL_SMS:
-                    items = self._defer_quiet(campaign_id, claimed, now, mark)
-                if items:
-                    self._dispatch_group(campaign_id, group_channel, items, mark)
-            for campaign_id in sorted(marks):
-                mark = marks[campaign_id]
-                claim.defer(campaign_id, mark.deferred)
-                claim.mark_queued(campaign_id, mark.queued)
-                claim.mark_final(campaign_id, mark.finals)
+                    items = self._defer_quiet(group_campaign, claimed, now, mark)
+                for start in range(0, len(items), batch_size):
+                    chunk = items[start : start + batch_size]
+                    self._dispatch_group(group_campaign, group_channel, chunk, mark)
+            for marked in sorted(marks):
+                mark = marks[marked]
+                claim.defer(marked, mark.deferred)
+                claim.mark_queued(marked, mark.queued)
+                claim.mark_final(marked, mark.finals)
             if groups:
                 self._events.publish(marks)
             return len(claim.deliveries)
@@ -249,6 +334,8 @@ class Dispatcher:
         if batch.items:
             self._publish(batch)
             mark.queued.extend(item.delivery_id for item in batch.items)
+            if self._pacer is not None:
+                self._pacer.released(channel, len(batch.items))
         log.info(
             "dispatched %d deliveries, %d ended before dispatch",
             len(batch.items),

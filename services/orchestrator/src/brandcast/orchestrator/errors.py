@@ -6,6 +6,8 @@
      ├── IdempotencyConflictError ALREADY_EXISTS: the key was used with another request
      ├── CallEndedError           DEADLINE_EXCEEDED: the caller's deadline passed or it left;
      │                            the work stopped and nothing was committed
+     ├── CampaignEndedError       FAILED_PRECONDITION: pause or resume of a completed or
+     │                            cancelled campaign
      ├── ShuttingDownError        UNAVAILABLE: the server drains; retry or resume elsewhere
      └── TooManyWatchesError      RESOURCE_EXHAUSTED: a cap on open watches was reached
 
@@ -38,6 +40,10 @@ class CampaignNotFoundError(OrchestratorError):
 class CallEndedError(OrchestratorError):
     def __init__(self) -> None:
         super().__init__("the call's deadline passed or it was cancelled; nothing was stored")
+
+
+class CampaignEndedError(OrchestratorError):
+    """Mapped to FAILED_PRECONDITION like any ``OrchestratorError`` without its own code."""
 
 
 class ShuttingDownError(OrchestratorError):

@@ -27,6 +27,7 @@ from brandcast.orchestrator.auth import BearerTokenInterceptor
 from brandcast.orchestrator.change_feed import ChangeFeed
 from brandcast.orchestrator.collector import ReceiptCollector
 from brandcast.orchestrator.completion import ReportWindowCloser
+from brandcast.orchestrator.controls import CampaignControls
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.events import CampaignEvents, WatchLimits
 from brandcast.orchestrator.housekeeping import Housekeeper
@@ -35,12 +36,15 @@ from brandcast.orchestrator.observability import (
     RequestCountingInterceptor,
     serve_orchestrator_metrics,
 )
+from brandcast.orchestrator.pace_report import CampaignPace
+from brandcast.orchestrator.pacing import Pacer
 from brandcast.orchestrator.servicer import CampaignServicer, SuppressionServicer
 from brandcast.orchestrator.settings import OrchestratorSettings, prepare_sqlite_path
 from brandcast.orchestrator.store import Store
 from brandcast.orchestrator.undecodable import UndecodableRequestInterceptor
 from brandcast.shared.bus import BusPublisher
 from brandcast.shared.config import load_settings
+from brandcast.shared.control import CampaignControl
 from brandcast.shared.logs import configure_logging
 from brandcast.shared.telemetry import configure_tracing
 from brandcast.v1 import campaign_service_pb2, campaign_service_pb2_grpc
@@ -70,6 +74,10 @@ class Orchestrator:
     housekeeper: Housekeeper | None = None
     change_feed: ChangeFeed | None = None
     report_windows: ReportWindowCloser | None = None
+    #: Each channel's pace (with a collector: it learns from the receipts).
+    pacer: Pacer | None = None
+    #: Where adapters learn of pauses and cancels (None: CONTROL_REDIS_URL empty).
+    control: CampaignControl | None = None
 
     def start(self) -> None:
         if self.change_feed is not None:
@@ -107,6 +115,8 @@ class Orchestrator:
             self.housekeeper.stop(timeout)
         if self.report_windows is not None:
             self.report_windows.stop(timeout)
+        if self.control is not None:
+            self.control.close()
         self.store.close()
 
 
@@ -128,6 +138,13 @@ def bootstrap(
             per_campaign=settings.max_watches_per_campaign,
         )
     )
+    pacer = None
+    if collect:
+        pacer = Pacer(
+            lead_seconds=settings.dispatch_lead_seconds,
+            max_batch=settings.dispatch_batch_size,
+            unlimited_floor=settings.dispatch_unlimited_lead,
+        )
     dispatcher = None
     if dispatch:
         dispatcher = Dispatcher(
@@ -140,12 +157,24 @@ def bootstrap(
             unsubscribe_secret=settings.unsubscribe_secret,
             quiet_hours_enforced=settings.quiet_hours_enforced,
             default_timezone=settings.quiet_hours_default_timezone,
+            # Paced only when this process also hears the receipts that drain the lead.
+            pacer=pacer,
+            marketing_share=settings.dispatch_marketing_share,
         )
+        if pacer is not None:
+            pacer.on_drain = lambda channel: dispatcher.wake([channel])
     collector = None
     if collect:
         collector = ReceiptCollector(
-            store, settings.broker_url, events=events, prefetch=settings.receipt_prefetch
+            store,
+            settings.broker_url,
+            events=events,
+            prefetch=settings.receipt_prefetch,
+            pacer=pacer,
         )
+    control = None
+    if settings.control_redis_url:
+        control = CampaignControl(settings.control_redis_url, settings.control_key_prefix)
     intake = CampaignIntake(store, max_audience_size=settings.max_audience_size)
     housekeeper = None
     report_windows = None
@@ -165,6 +194,8 @@ def bootstrap(
         housekeeper=housekeeper,
         change_feed=ChangeFeed(store, events, settings.watch_feed_interval),
         report_windows=report_windows,
+        pacer=pacer,
+        control=control,
     )
 
 
@@ -202,6 +233,10 @@ def create_server(
             orchestrator.intake,
             orchestrator.events,
             on_accepted=dispatcher.accepted if dispatcher is not None else lambda result: None,
+            controls=CampaignControls(
+                orchestrator.store, orchestrator.control, orchestrator.dispatcher
+            ),
+            pace=CampaignPace(orchestrator.pacer),
         ),
         server,
     )

@@ -22,6 +22,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 from grpc_status import rpc_status
 from sqlalchemy.exc import DBAPIError
 
+from brandcast.orchestrator.controls import CampaignControls
 from brandcast.orchestrator.errors import (
     CallEndedError,
     CampaignNotFoundError,
@@ -40,6 +41,7 @@ from brandcast.orchestrator.intake import (
     inline_audience_violations,
     render_violations,
 )
+from brandcast.orchestrator.pace_report import CampaignPace
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
 from brandcast.orchestrator.store import QueryDeadlineError, Store
 from brandcast.orchestrator.validation import normalize_address, validate_spec
@@ -141,12 +143,17 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         store: Store,
         intake: CampaignIntake,
         events: CampaignEvents,
+        *,
         on_accepted: Callable[[SubmitResult], None] = lambda result: None,
+        controls: CampaignControls | None = None,
+        pace: CampaignPace | None = None,
     ) -> None:
         self._store = store
         self._intake = intake
         self._events = events
         self._on_accepted = on_accepted
+        self._controls = controls or CampaignControls(store, None, None)
+        self._pace = pace or CampaignPace(None)
 
     @mapped_errors
     def SubmitCampaign(
@@ -243,6 +250,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         campaign = self._store.get_campaign(request.campaign_id)
         if campaign is None:
             raise CampaignNotFoundError(request.campaign_id)
+        campaign.pace.extend(self._pace(campaign.id, campaign.state, campaign.counters))
         return api.GetCampaignResponse(campaign=campaign)
 
     @mapped_errors
@@ -290,7 +298,12 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                 # place is free at once rather than at its next wake-up.
                 context.add_callback(watch.end)
                 yield from watch_campaign(
-                    self._store, self._events, request, context.is_active, watch=watch
+                    self._store,
+                    self._events,
+                    request,
+                    context.is_active,
+                    watch=watch,
+                    pace=self._pace,
                 )
             finally:
                 self._events.release(watch)
@@ -303,10 +316,7 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
     def CancelCampaign(
         self, request: api.CancelCampaignRequest, context: grpc.ServicerContext
     ) -> api.CancelCampaignResponse:
-        result = self._store.cancel_campaign(request.campaign_id)
-        if result is None:
-            raise CampaignNotFoundError(request.campaign_id)
-        campaign, cancelled = result
+        campaign, cancelled = self._controls.cancel(request.campaign_id)
         self._events.publish([request.campaign_id])
         return api.CancelCampaignResponse(campaign=campaign, cancelled=cancelled)
 
@@ -363,6 +373,22 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         _accepted(result)
         self._on_accepted(result)
         return api.DuplicateCampaignResponse(campaign=result.campaign)
+
+    @mapped_errors
+    def PauseCampaign(
+        self, request: api.PauseCampaignRequest, context: grpc.ServicerContext
+    ) -> api.PauseCampaignResponse:
+        campaign = self._controls.pause(request.campaign_id)
+        self._events.publish([request.campaign_id])
+        return api.PauseCampaignResponse(campaign=campaign)
+
+    @mapped_errors
+    def ResumeCampaign(
+        self, request: api.ResumeCampaignRequest, context: grpc.ServicerContext
+    ) -> api.ResumeCampaignResponse:
+        campaign = self._controls.resume(request.campaign_id)
+        self._events.publish([request.campaign_id])
+        return api.ResumeCampaignResponse(campaign=campaign)
 
 
 class SuppressionServicer(api_grpc.SuppressionServiceServicer):

@@ -30,6 +30,14 @@ class OrchestratorSettings(CommonSettings):
     dispatch_batch_size: int = Field(default=1000, ge=1, le=10_000)
     #: How often the dispatcher looks for due deliveries when idle, in seconds.
     dispatch_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    #: Seconds of sending (at each channel's pace) kept queued on the bus per
+    #: channel; more is released as receipts come back.
+    dispatch_lead_seconds: float = Field(default=5.0, gt=0, le=600)
+    #: Share of each channel that marketing campaigns keep while transactional
+    #: ones wait (transactional keeps the rest while marketing waits).
+    dispatch_marketing_share: float = Field(default=0.2, gt=0, lt=1)
+    #: Deliveries kept queued per channel whose adapters report no rate limit.
+    dispatch_unlimited_lead: int = Field(default=20_000, ge=1)
     #: Receipts the collector takes from the broker before acknowledging.
     receipt_prefetch: int = Field(default=200, ge=1, le=10_000)
     #: Base URL of the one-click unsubscribe endpoint; a signed token is appended.

@@ -11,7 +11,7 @@ so the client knows to resume from its last cursor rather than think it done.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -26,6 +26,11 @@ from brandcast.orchestrator.events import CampaignEvents, Watch
 from brandcast.orchestrator.rendering import FieldViolation
 from brandcast.orchestrator.store import Store
 from brandcast.v1 import campaign_pb2, campaign_service_pb2
+
+#: ``ChannelPace`` per channel from (campaign id, state, counters).
+PaceOf = Callable[
+    [str, int, Sequence[campaign_pb2.ChannelCounters]], list[campaign_pb2.ChannelPace]
+]
 
 #: Seconds between store polls when no in-process notification arrives
 #: (changes made by another replica) and no shared change feed runs.
@@ -121,6 +126,7 @@ def watch_campaign(
     *,
     progress_interval: float = PROGRESS_INTERVAL,
     watch: Watch | None = None,
+    pace: PaceOf = lambda campaign_id, state, counters: [],
 ) -> Iterator[campaign_service_pb2.WatchCampaignResponse]:
     """Delivery events as they commit; a progress event first, at most every
     ``progress_interval`` seconds while deliveries change, and last.
@@ -168,6 +174,7 @@ def watch_campaign(
                 counters=counters,
                 at=at,
                 waiting_for=waiting_for(state, counters, ends_us, store.report_windows),
+                pace=pace(request.campaign_id, state, counters),
             )
             if ends_us is not None:
                 message.report_window_ends_at.FromMicroseconds(ends_us)

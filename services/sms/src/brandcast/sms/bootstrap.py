@@ -19,6 +19,7 @@ from brandcast.sms.provider_table import PROVIDERS
 from brandcast.sms.providers import SmsProvider
 from brandcast.sms.pumping_guard import GuardLimits, pumping_guard
 from brandcast.sms.settings import SmsSettings
+from brandcast.v1 import bus_pb2
 
 CHANNEL = "sms"
 
@@ -73,7 +74,27 @@ def guard_limits(settings: SmsSettings) -> GuardLimits | None:
     )
 
 
-ADAPTER = Adapter(channel=CHANNEL, settings=SmsSettings, providers=PROVIDERS, build=bootstrap)
+def sending_capacity(settings: SmsSettings) -> bus_pb2.SendingCapacity:
+    """The tighter of the provider and the sender limits, for the orchestrator's pacing
+    (a campaign sends from one sender, so a sender limit binds each of them)."""
+    limits = [
+        (settings.sms_rate_limit, "SMS_RATE_LIMIT"),
+        (settings.sms_sender_rate_limit, "SMS_SENDER_RATE_LIMIT"),
+    ]
+    configured = [(rate, name) for rate, name in limits if rate > 0]
+    if not configured:
+        return bus_pb2.SendingCapacity()
+    rate, name = min(configured)
+    return bus_pb2.SendingCapacity(rate_limit=rate, rate_limit_setting=name)
+
+
+ADAPTER = Adapter(
+    channel=CHANNEL,
+    settings=SmsSettings,
+    providers=PROVIDERS,
+    build=bootstrap,
+    capacity=sending_capacity,
+)
 
 
 def create_worker(settings: SmsSettings) -> Celery:

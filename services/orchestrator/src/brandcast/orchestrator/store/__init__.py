@@ -4,6 +4,7 @@ from brandcast.orchestrator.store._convert import campaign as campaign_from_row
 from brandcast.orchestrator.store._convert import counters as counters_from_rows
 from brandcast.orchestrator.store._convert import now_us
 from brandcast.orchestrator.store._store import (
+    CampaignSettledError,
     CampaignWriter,
     Claim,
     DeliveryChange,
@@ -21,6 +22,7 @@ from brandcast.orchestrator.store.schema import STATUS_RANK
 
 __all__ = [
     "STATUS_RANK",
+    "CampaignSettledError",
     "CampaignWriter",
     "Claim",
     "DeliveryChange",

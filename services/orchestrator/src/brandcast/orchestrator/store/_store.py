@@ -76,6 +76,7 @@ _RECEIPT_STATUSES = frozenset(
         campaign_pb2.DELIVERY_STATUS_FAILED,
         campaign_pb2.DELIVERY_STATUS_BOUNCED,
         campaign_pb2.DELIVERY_STATUS_SUPPRESSED,
+        campaign_pb2.DELIVERY_STATUS_CANCELLED,
     }
 )
 
@@ -90,6 +91,14 @@ class DuplicateRecipientsError(Exception):
     def __init__(self, recipient_ids: set[str]) -> None:
         super().__init__(f"duplicate recipient ids: {sorted(recipient_ids)[:5]}")
         self.recipient_ids = recipient_ids
+
+
+class CampaignSettledError(Exception):
+    """The campaign is completed or cancelled: it can no longer be paused or resumed."""
+
+    def __init__(self, campaign_id: str, state: int) -> None:
+        name = campaign_pb2.CampaignState.Name(state).removeprefix("CAMPAIGN_STATE_").lower()  # type: ignore[arg-type]
+        super().__init__(f"campaign {campaign_id} is {name}")
 
 
 class QueryDeadlineError(TimeoutError):
@@ -482,6 +491,56 @@ class Store:
             row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
             return _convert.campaign(row, self._counters(conn, campaign_id)), cancelled
 
+    def pause_campaign(self, campaign_id: str) -> campaign_pb2.Campaign | None:
+        """Hold the campaign's deliveries (the dispatcher skips paused campaigns);
+        ``None`` for an unknown id, ``CampaignSettledError`` once it has ended."""
+        return self._set_paused(campaign_id, paused=True)
+
+    def resume_campaign(self, campaign_id: str) -> campaign_pb2.Campaign | None:
+        """Release a paused campaign again (a campaign not paused stays as it is)."""
+        return self._set_paused(campaign_id, paused=False)
+
+    def _set_paused(self, campaign_id: str, *, paused: bool) -> campaign_pb2.Campaign | None:
+        now = _convert.now_us()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(campaigns.c.state, campaigns.c.send_at_us).where(
+                    campaigns.c.id == campaign_id
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.state in _SETTLED_STATES:
+                raise CampaignSettledError(campaign_id, row.state)
+            paused_now = row.state == campaign_pb2.CAMPAIGN_STATE_PAUSED
+            if paused and not paused_now:
+                state = campaign_pb2.CAMPAIGN_STATE_PAUSED
+            elif not paused and paused_now:
+                waiting = row.send_at_us is not None and row.send_at_us > now
+                state = (
+                    campaign_pb2.CAMPAIGN_STATE_SCHEDULED
+                    if waiting
+                    else campaign_pb2.CAMPAIGN_STATE_DISPATCHING
+                )
+            else:
+                state = row.state
+            if state != row.state:
+                conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id)
+                    .values(state=state, updated_us=now)
+                )
+                # Everything may have settled while it was paused.
+                _complete_settled(conn, [campaign_id], now, self._windows_us)
+            found = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
+            return _convert.campaign(found, self._counters(conn, campaign_id))
+
+    def open_campaigns(self) -> list[tuple[str, int]]:
+        """``(id, state)`` of every campaign not completed or cancelled, oldest first:
+        the ones that may have deliveries to dispatch (or paused ones)."""
+        with self._read() as conn:
+            return [(r.id, int(r.state)) for r in conn.execute(_OPEN_CAMPAIGNS)]
+
     def apply_receipts(
         self,
         receipts: Sequence[bus_pb2.DeliveryReceipt],
@@ -493,27 +552,36 @@ class Store:
         final states), a duplicate, or one for an unknown delivery changes
         nothing. ``changed`` counts, per ``(channel, status)``, the deliveries
         that did move.
+
+        The one way back is a ``deferred`` receipt: an adapter handed a queued
+        delivery back unsent (its campaign paused), so it returns to the outbox;
+        for a campaign cancelled meanwhile it ends cancelled instead.
         """
         by_campaign = _latest_receipts(receipts)
-        if not by_campaign:
+        deferred = _deferred_receipts(receipts)
+        if not by_campaign and not deferred:
             return set()
         now = _convert.now_us()
+        touched = sorted(set(by_campaign) | set(deferred))
         with self.engine.begin() as conn:
             # A stable lock order keeps two collectors from deadlocking on PostgreSQL.
-            for campaign_id in sorted(by_campaign):
+            for campaign_id in touched:
                 seq = _bump_seq(conn, campaign_id)
                 if seq is None:
                     continue
-                rows = by_campaign[campaign_id]
+                rows = by_campaign.get(campaign_id, [])
                 for start in range(0, len(rows), WRITE_BATCH):
                     moved = _apply_receipts(
                         conn, campaign_id, rows[start : start + WRITE_BATCH], seq, now
                     )
                     if changed is not None:
                         changed.update(moved)
+                handed_back = deferred.get(campaign_id)
+                if handed_back:
+                    _return_to_outbox(conn, campaign_id, handed_back, seq, now)
             _insert_rows(conn, delivery_events, _history_rows(receipts, now))
-            _complete_settled(conn, list(by_campaign), now, self._windows_us)
-        return set(by_campaign)
+            _complete_settled(conn, touched, now, self._windows_us)
+        return set(touched)
 
     def close_report_windows(self, now_us: int | None = None) -> list[str]:
         """DISPATCHED campaigns whose report windows have passed become
@@ -642,10 +710,15 @@ class Store:
 
     @contextmanager
     def claim_due(
-        self, limit: int, now_us: int | None = None, channel: int | None = None
+        self,
+        limit: int,
+        now_us: int | None = None,
+        channel: int | None = None,
+        campaign_id: str | None = None,
     ) -> Iterator[Claim]:
         """Claim up to ``limit`` due deliveries of the outbox (of ``channel``, or
-        of every channel), oldest first.
+        of every channel), oldest first; of one campaign only with ``campaign_id``
+        (then in no particular order).
 
         On PostgreSQL the rows stay locked (``FOR UPDATE SKIP LOCKED``) until
         the block ends, so replicas never dispatch the same delivery; the
@@ -654,15 +727,17 @@ class Store:
         """
         now = now_us if now_us is not None else _convert.now_us()
         postgres = self.engine.dialect.name == "postgresql"
-        query = _claim_statement(limit, channel, postgres)
+        query = _claim_statement(limit, channel, postgres, one_campaign=campaign_id is not None)
+        params = {"now": now, "campaign_id": campaign_id}
+        claimed_us = _convert.now_us()
         if postgres:
             with self.engine.begin() as conn:
-                rows = conn.execute(query, {"now": now}).all()
-                yield Claim(_due(rows), lambda: _nullcontext(conn), self._windows_us)
+                rows = conn.execute(query, params).all()
+                yield Claim(_due(rows), lambda: _nullcontext(conn), self._windows_us, claimed_us)
         else:
             with self._read() as conn:
-                rows = conn.execute(query, {"now": now}).all()
-            yield Claim(_due(rows), self.engine.begin, self._windows_us)
+                rows = conn.execute(query, params).all()
+            yield Claim(_due(rows), self.engine.begin, self._windows_us, claimed_us)
 
     # -- suppressions ---------------------------------------------------------
 
@@ -846,12 +921,17 @@ class Claim:
         due: list[DueDelivery],
         transaction: Any,
         windows_us: Mapping[int, int] | None = None,
+        claimed_us: int = 0,
     ) -> None:
         self.deliveries = due
         self._transaction = transaction
         self._windows_us = windows_us or {}
+        self._claimed_us = claimed_us or _convert.now_us()
 
     def mark_queued(self, campaign_id: str, delivery_ids: Sequence[str]) -> None:
+        """Mark published deliveries queued, unless a receipt got there first: one
+        already sent, or handed back unsent (deferred: changed since the claim,
+        so it stays in the outbox rather than wait as queued for nothing)."""
         if not delivery_ids:
             return
         now = _convert.now_us()
@@ -860,7 +940,9 @@ class Claim:
             statement = _MARK_QUEUED[conn.dialect.name == "postgresql"]
             for start in range(0, len(delivery_ids), WRITE_BATCH):
                 ids = list(delivery_ids[start : start + WRITE_BATCH])
-                conn.execute(statement, {"ids": ids, "now": now, "seq": seq})
+                conn.execute(
+                    statement, {"ids": ids, "now": now, "seq": seq, "claimed": self._claimed_us}
+                )
 
     def defer(self, campaign_id: str, until: Sequence[tuple[str, int]]) -> None:
         """Hold deliveries as scheduled until ``(delivery_id, not_before_us)``.
@@ -926,7 +1008,9 @@ class Claim:
 
 
 @functools.cache
-def _claim_statement(limit: int, channel: int | None, postgres: bool) -> Select[Any]:
+def _claim_statement(
+    limit: int, channel: int | None, postgres: bool, *, one_campaign: bool = False
+) -> Select[Any]:
     """The claim query, built once per shape; the limit stays a literal so the
     planner sees it."""
     query = (
@@ -962,7 +1046,13 @@ def _claim_statement(limit: int, channel: int | None, postgres: bool) -> Select[
         .where(text(OUTBOX_SQL), deliveries.c.not_before_us <= bindparam("now"))
         .limit(limit)
     )
-    if channel is None:
+    if one_campaign:
+        # By ``ix_deliveries_campaign_status``; the order within a campaign does not
+        # matter, and sorting a million-recipient campaign's outbox per round would.
+        query = query.where(deliveries.c.campaign_id == bindparam("campaign_id"))
+        if channel is not None:
+            query = query.where(deliveries.c.channel == channel)
+    elif channel is None:
         query = query.order_by(
             deliveries.c.not_before_us, deliveries.c.campaign_id, deliveries.c.channel
         )
@@ -1062,7 +1152,9 @@ def _history_rows(receipts: Sequence[bus_pb2.DeliveryReceipt], now: int) -> list
             "error_message": r.error_message,
         }
         for r in receipts
-        if r.status in _RECEIPT_STATUSES and r.campaign_id and r.delivery_id
+        if (r.status in _RECEIPT_STATUSES or r.status == campaign_pb2.DELIVERY_STATUS_DEFERRED)
+        and r.campaign_id
+        and r.delivery_id
     ]
 
 
@@ -1115,6 +1207,49 @@ def _latest_receipts(
     return by_campaign
 
 
+def _deferred_receipts(
+    receipts: Sequence[bus_pb2.DeliveryReceipt],
+) -> dict[str, list[str]]:
+    """Per campaign, the deliveries adapters handed back unsent."""
+    by_campaign: dict[str, list[str]] = {}
+    for r in receipts:
+        if r.status == campaign_pb2.DELIVERY_STATUS_DEFERRED and r.campaign_id:
+            by_campaign.setdefault(r.campaign_id, []).append(r.delivery_id)
+    return by_campaign
+
+
+def _return_to_outbox(
+    conn: Connection, campaign_id: str, delivery_ids: Sequence[str], seq: int, now: int
+) -> None:
+    """Deliveries handed back unsent become pending again, or cancelled when their
+    campaign was cancelled meanwhile. One already sent stays as it is; one not
+    yet marked queued (the adapter was quicker than the dispatcher's mark) is
+    stamped, so ``Claim.mark_queued`` leaves it in the outbox."""
+    state = conn.execute(_STATE, {"campaign_id": campaign_id}).scalar()
+    status = (
+        campaign_pb2.DELIVERY_STATUS_CANCELLED
+        if state == campaign_pb2.CAMPAIGN_STATE_CANCELLED
+        else campaign_pb2.DELIVERY_STATUS_PENDING
+    )
+    statement = (
+        update(deliveries)
+        .where(
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.campaign_id == campaign_id,
+            deliveries.c.status_rank <= _QUEUED_RANK,
+        )
+        .values(
+            status=status,
+            status_rank=STATUS_RANK[status],
+            updated_us=now,
+            seq=seq,
+        )
+    )
+    for start in range(0, len(delivery_ids), WRITE_BATCH):
+        chunk = delivery_ids[start : start + WRITE_BATCH]
+        conn.execute(statement, [{"b_id": delivery_id} for delivery_id in chunk])
+
+
 # The statements run per campaign, per watch wake-up or per dispatch round,
 # built once: building and cache-keying a Core statement cost about as much
 # CPU as executing it (on PostgreSQL, 215 µs of CPU per read built per call,
@@ -1144,6 +1279,11 @@ _EXPORT_PAGE: Final = select(*(deliveries.c[name] for name in EXPORT_COLUMNS)).o
 )
 _CAMPAIGN: Final = select(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
 _STATE: Final = select(campaigns.c.state).where(campaigns.c.id == bindparam("campaign_id"))
+_OPEN_CAMPAIGNS: Final = (
+    select(campaigns.c.id, campaigns.c.state)
+    .where(campaigns.c.state.not_in(_SETTLED_STATES))
+    .order_by(campaigns.c.created_us, campaigns.c.id)
+)
 _COUNTERS: Final = (
     select(deliveries.c.channel, deliveries.c.status, func.count())
     .where(deliveries.c.campaign_id == bindparam("campaign_id"))
@@ -1256,7 +1396,11 @@ _MARK_QUEUED_VALUES: Final = {
 }
 _MARK_QUEUED: Final = {
     postgres: update(deliveries)
-    .where(_among(deliveries.c.id, "ids", postgres), deliveries.c.status_rank < _QUEUED_RANK)
+    .where(
+        _among(deliveries.c.id, "ids", postgres),
+        deliveries.c.status_rank < _QUEUED_RANK,
+        deliveries.c.updated_us <= bindparam("claimed"),
+    )
     .values(**_MARK_QUEUED_VALUES)
     for postgres in (False, True)
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -173,3 +175,23 @@ def test_without_a_refresh_token_a_refused_token_is_expired_credentials(
         )
     assert refused.value.code == "expired_credentials"
     assert emulator.requests(TOKEN) == []
+
+
+def test_a_retry_after_a_lost_answer_finds_the_post_instead_of_posting_again(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    # The Posts API takes no idempotency key: the retry asks for the author's posts first.
+    linkedin = LinkedIn(http_client)
+    account = _account(emulator)
+    post = variant_pb2.SocialVariant(text="Spring blend (20% off) #coffee")
+    emulator.inject("linkedin", "late_answer", delay=3)
+    started = time.time()
+    with pytest.raises(TransientProviderError):
+        linkedin.publish(account, post, idempotency_key="k")
+
+    found = linkedin.find_published(account, post, since=started - 300)
+
+    [share] = emulator.posts("linkedin")
+    assert found is not None
+    assert found.provider_message_id == share["id"]
+    assert linkedin.find_published(account, post, since=time.time() + 60) is None

@@ -68,8 +68,10 @@ async def add_fault(request: Request) -> Response:
         return JSONResponse(
             {"error": f"kind: must be one of {', '.join(FAULT_KINDS)}"}, status_code=400
         )
-    if body["kind"] == "late_answer" and body["network"] != "bluesky":
-        return JSONResponse({"error": "kind: late_answer is emulated for bluesky"}, status_code=400)
+    if body["kind"] == "late_answer" and body["network"] not in ("bluesky", "linkedin"):
+        return JSONResponse(
+            {"error": "kind: late_answer is emulated for bluesky and linkedin"}, status_code=400
+        )
     known = {f.name for f in fields(Fault)}
     try:
         fault = Fault(**{k: v for k, v in body.items() if k in known})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -64,7 +66,8 @@ async def create_post(request: Request) -> Response:
     if request.headers.get("x-restli-protocol-version") != "2.0.0":
         return _error("Rest.li protocol version 2.0.0 is required", 400)
     fault = state.take_fault("linkedin")
-    if fault is not None:
+    late = fault if fault is not None and fault.kind == "late_answer" else None
+    if fault is not None and late is None:
         if fault.kind == "429":
             return _error(
                 "Resource level throttle limit for calls to this resource is reached.", 429
@@ -91,11 +94,40 @@ async def create_post(request: Request) -> Response:
             "text": body["commentary"],
             "content": body.get("content"),
             "idempotency_key": "",
+            "created_at_ms": int(time.time() * 1000),
             "id": urn,
             "url": f"https://www.linkedin.com/feed/update/{urn}/",
         }
     )
+    if late is not None:
+        await asyncio.sleep(late.delay)  # posted; the client gives up before the answer
     return Response(status_code=201, headers={"x-restli-id": urn})
+
+
+async def find_posts(request: Request) -> Response:
+    """``GET /rest/posts?q=author&author=<urn>``: the author's posts, newest first."""
+    state = state_of(request)
+    if state.account_of(bearer(request)) is None:
+        return _error("Invalid access token", 401, serviceErrorCode=65600)
+    version = request.headers.get("linkedin-version", "")
+    if not is_served(version, today()):
+        return _error(f"Requested version {version[:6]}01 is not active", 426,
+                      code="NONEXISTENT_VERSION")  # fmt: skip
+    if request.query_params.get("q") != "author":
+        return _error("Only the author finder is emulated", 400)
+    author = request.query_params.get("author", "")
+    try:
+        count = min(max(int(request.query_params.get("count", "10")), 1), 100)
+    except ValueError:
+        return _error("count must be an integer", 400)
+    with state.lock:
+        posts = [p for p in state.posts if p["network"] == "linkedin" and p["account"] == author]
+    elements = [
+        {"id": p["id"], "author": author, "commentary": p["text"], "createdAt": p["created_at_ms"],
+         "lifecycleState": "PUBLISHED"}
+        for p in reversed(posts)
+    ][:count]  # fmt: skip
+    return JSONResponse({"elements": elements, "paging": {"start": 0, "count": count}})
 
 
 async def access_token(request: Request) -> Response:
@@ -131,5 +163,6 @@ def _oauth_error(error: str, description: str) -> JSONResponse:
 
 routes = [
     Route("/rest/posts", create_post, methods=["POST"]),
+    Route("/rest/posts", find_posts, methods=["GET"]),
     Route("/oauth/v2/accessToken", access_token, methods=["POST"]),
 ]

@@ -129,6 +129,38 @@ class LinkedIn(Network):
             public_url=f"https://www.linkedin.com/feed/update/{urn}/",
         )
 
+    def find_published(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, since: float
+    ) -> Outcome | None:
+        """A post of the organization with this commentary made since ``since``."""
+        tokens = self._tokens.current(account)
+        author = f"urn:li:organization:{account.require('organization_id')}"
+        response = _http.request(
+            self._client,
+            self.name,
+            "GET",
+            f"{account.base_url}/rest/posts",
+            params={"q": "author", "author": author, "count": "20", "sortBy": "CREATED"},
+            headers={
+                "Authorization": f"Bearer {tokens.access_token}",
+                "LinkedIn-Version": account.get("linkedin_version") or self._version,
+                "X-Restli-Protocol-Version": "2.0.0",
+            },
+        )
+        self._raise_for_error(response, account)
+        commentary = little_text(post.text)
+        for element in _http.json_body(response).get("elements") or []:
+            if not isinstance(element, dict) or element.get("commentary") != commentary:
+                continue
+            if float(element.get("createdAt") or 0) / 1000 >= since:
+                urn = str(element.get("id", ""))
+                return Outcome(
+                    provider=self.name,
+                    provider_message_id=urn,
+                    public_url=f"https://www.linkedin.com/feed/update/{urn}/",
+                )
+        return None
+
     def _post(
         self, account: AccountConfig, tokens: Tokens, body: dict[str, Any], version: str
     ) -> httpx.Response:

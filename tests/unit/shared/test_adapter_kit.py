@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from brandcast.shared.adapter import Adapter
 from brandcast.shared.provider_table import ProviderTable, UnknownProviderError
+from brandcast.sms import cli as sms_cli
 from brandcast.sms.bootstrap import ADAPTER
 from brandcast.sms.providers.null import NullProvider
 from brandcast.sms.settings import SmsSettings
@@ -86,3 +87,22 @@ def test_a_declaration_needs_a_known_channel_and_the_uniform_settings() -> None:
     Adapter(channel="sms", settings=Bare, providers=TABLE, build=ADAPTER.build)
     with pytest.raises(TypeError, match="email_max_attempts"):
         Adapter(channel="email", settings=Bare, providers=TABLE, build=ADAPTER.build)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SMS_TWILIO_AUTH_TOKEN", "", "SMS_TWILIO_AUTH_TOKEN are required"),
+        ("SMS_PROVIDERS", "acme_sms.provider:AcmeProvider", "cannot import acme_sms.provider"),
+    ],
+)
+def test_a_provider_that_cannot_be_built_stops_the_worker_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert sms_cli.main(["worker"]) == 2
+    assert message in capsys.readouterr().err

@@ -126,9 +126,20 @@ class Adapter(Generic[SettingsT]):
         """The configured providers (``<CHANNEL>_PROVIDERS``), in their order, built now."""
         return [self.providers.build(name, settings) for name in self.provider_names(settings)]
 
+    def check_providers(self, settings: SettingsT) -> None:
+        """Build the configured providers once and close them: a misconfigured one
+        (a missing credential, an unloadable dotted path) stops the worker at start,
+        not at its first message. Raises ``ValueError`` saying what is wrong."""
+        for provider in self.build_providers(settings):
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
+
     def create_worker(self, settings: SettingsT | None = None) -> Celery:
-        """The Celery app consuming the channel's queue, its delivery task registered."""
+        """The Celery app consuming the channel's queue, its delivery task registered,
+        after :meth:`check_providers`."""
         settings = settings if settings is not None else self.settings()
+        self.check_providers(settings)
         app = create_worker_app(self.channel, settings.broker_url)
         register_delivery_task(
             app,

@@ -74,7 +74,4 @@ ADAPTER = Adapter(channel=CHANNEL, settings=EmailSettings, providers=PROVIDERS, 
 
 def create_worker(settings: EmailSettings) -> Celery:
     """The Celery app of ``brandcast-email worker`` with the delivery task registered."""
-    # Fail at start, not on the first message, when a provider is misconfigured.
-    for provider in build_providers(settings):
-        provider.close()
     return ADAPTER.create_worker(settings)

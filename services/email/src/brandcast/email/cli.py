@@ -21,7 +21,7 @@ from pathlib import Path
 
 import uvicorn
 
-from brandcast.email.bootstrap import create_worker
+from brandcast.email.bootstrap import ADAPTER
 from brandcast.email.sandbox.postmark_emulator import PostmarkEmulator
 from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import FailureRule, start_sink
@@ -31,7 +31,6 @@ from brandcast.shared.bus import BusPublisher
 from brandcast.shared.config import load_settings
 from brandcast.shared.http_thread import serve_in_thread
 from brandcast.shared.logs import configure_logging
-from brandcast.shared.worker import run_worker
 
 
 def _settings() -> EmailSettings:
@@ -43,11 +42,10 @@ def _worker(args: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format, "brandcast-email")
     try:
-        app = create_worker(settings)
+        ADAPTER.check_providers(settings)
     except ValueError as exc:
         sys.exit(f"brandcast-email: {exc}")
-    concurrency = args.concurrency or settings.email_worker_concurrency
-    run_worker(app, "email", concurrency=concurrency, metrics_port=settings.metrics_port)
+    ADAPTER.run_worker(settings, concurrency=args.concurrency)
 
 
 def _webhooks(args: argparse.Namespace) -> None:

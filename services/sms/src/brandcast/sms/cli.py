@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, "sms")
 
     if args.command == "worker":
+        try:
+            ADAPTER.check_providers(settings)
+        except ValueError as exc:  # a missing credential, a provider that cannot be loaded
+            print(f"brandcast-sms: {exc}", file=sys.stderr)
+            return 2
         ADAPTER.run_worker(settings, concurrency=args.concurrency, hostname=args.hostname)
         return 0
     if args.command == "webhooks":

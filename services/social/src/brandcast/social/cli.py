@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from brandcast.shared.config import load_settings
 from brandcast.shared.logs import configure_logging
-from brandcast.social.accounts import AccountsFileError, load_accounts
+from brandcast.social.accounts import load_accounts
 from brandcast.social.bootstrap import ADAPTER
 from brandcast.social.settings import SocialSettings
 
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return _run_worker(settings, args.concurrency)
-    except AccountsFileError as exc:
+    except ValueError as exc:  # an invalid accounts file, a network that cannot be built
         print(f"brandcast-social: {exc}", file=sys.stderr)
         return 2
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from brandcast.email.bootstrap import ADAPTER
 from brandcast.email.settings import EmailSettings
-from brandcast.shared.adapter import DeliveryPerProcess
-from brandcast.shared.delivery import process_batch
 from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
-from tests.throwaway_redis import ThrowawayRedis
+from tests.throwaway_redis import ThrowawayRedis, deliver_across_an_outage
 
 
 def _batch(*names: str) -> bus_pb2.DispatchBatch:
@@ -38,19 +36,4 @@ def test_a_redis_outage_during_a_batch_is_retried(throwaway_redis: ThrowawayRedi
     settings = EmailSettings(
         email_providers="null", email_redis_url=throwaway_redis.url, email_rate_limit=100.0
     )
-    deliver = DeliveryPerProcess(ADAPTER.build, settings)()
-    policy = ADAPTER.retry_policy(settings)
-
-    before = process_batch(_batch("ann"), deliver, policy)
-    assert [(r.status, r.error_message) for r in before.receipts] == [
-        (campaign_pb2.DELIVERY_STATUS_SENT, "")
-    ]
-
-    throwaway_redis.stop()
-    during = process_batch(_batch("bob", "cy"), deliver, policy)
-
-    # Nothing failed and nothing escaped (an exception would take the poison path).
-    assert during.receipts == []
-    assert during.exhausted is None
-    assert during.retry is not None
-    assert [i.delivery_id for i in during.retry.items] == ["d-bob", "d-cy"]
+    deliver_across_an_outage(throwaway_redis, ADAPTER, settings, _batch("ann"), _batch("bob", "cy"))

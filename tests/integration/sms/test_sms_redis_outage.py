@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from brandcast.shared.adapter import DeliveryPerProcess
-from brandcast.shared.delivery import process_batch
-from brandcast.shared.ratelimit import REDIS_UNAVAILABLE
 from brandcast.sms.bootstrap import ADAPTER
 from brandcast.sms.emulator import EmulatorServer
 from brandcast.sms.settings import SmsSettings
 from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
-from tests.throwaway_redis import ThrowawayRedis
+from tests.throwaway_redis import ThrowawayRedis, deliver_across_an_outage
 
 
 def _batch(*keys: str) -> bus_pb2.DispatchBatch:
@@ -38,20 +35,5 @@ def test_a_redis_outage_during_a_batch_is_retried(
 ) -> None:
     # The rate limit and the prefix cap both live in this Redis.
     settings = sms_settings(sms_redis_url=throwaway_redis.url, sms_rate_limit=100.0)
-    deliver = DeliveryPerProcess(ADAPTER.build, settings)()
-    policy = ADAPTER.retry_policy(settings)
-
-    before = process_batch(_batch("k1"), deliver, policy)
-    assert [r.status for r in before.receipts] == [campaign_pb2.DELIVERY_STATUS_SENT]
-
-    throwaway_redis.stop()
-    during = process_batch(_batch("k2", "k3"), deliver, policy)
-
-    # Nothing failed and nothing escaped (an exception would take the poison path):
-    # both deliveries come back as a retry, and nothing more reached the provider.
-    assert during.receipts == []
-    assert during.exhausted is None
-    assert during.retry is not None
-    assert [i.delivery_id for i in during.retry.items] == ["d-k2", "d-k3"]
-    assert len(emulator.messages()) == 1
-    assert REDIS_UNAVAILABLE  # the code the limiter raises, named in the adapter kit
+    deliver_across_an_outage(throwaway_redis, ADAPTER, settings, _batch("k1"), _batch("k2", "k3"))
+    assert len(emulator.messages()) == 1  # nothing more reached the provider

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from brandcast.shared.adapter import DeliveryPerProcess
-from brandcast.shared.delivery import process_batch
 from brandcast.social.bootstrap import ADAPTER
 from brandcast.social.settings import SocialSettings
 from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
-from tests.throwaway_redis import ThrowawayRedis
+from tests.throwaway_redis import ThrowawayRedis, deliver_across_an_outage
 
 
 def _batch(*accounts: str) -> bus_pb2.DispatchBatch:
@@ -37,17 +35,6 @@ def test_a_redis_outage_during_a_batch_is_retried(throwaway_redis: ThrowawayRedi
         social_null_network=True,
         social_sandbox_url="http://127.0.0.1:9",
     )
-    deliver = DeliveryPerProcess(ADAPTER.build, settings)()
-    policy = ADAPTER.retry_policy(settings)
-
-    before = process_batch(_batch("acme-1"), deliver, policy)
-    assert [r.status for r in before.receipts] == [campaign_pb2.DELIVERY_STATUS_SENT]
-
-    throwaway_redis.stop()
-    during = process_batch(_batch("acme-2", "acme-3"), deliver, policy)
-
-    # Nothing failed and nothing escaped (an exception would take the poison path).
-    assert during.receipts == []
-    assert during.exhausted is None
-    assert during.retry is not None
-    assert [i.delivery_id for i in during.retry.items] == ["d-acme-2", "d-acme-3"]
+    deliver_across_an_outage(
+        throwaway_redis, ADAPTER, settings, _batch("acme-1"), _batch("acme-2", "acme-3")
+    )

@@ -103,6 +103,10 @@ def test_a_provider_that_cannot_be_built_stops_the_worker_at_start(
     value: str,
     message: str,
 ) -> None:
+    # The CLI configures the root logger: put it back afterwards for the other tests.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
     monkeypatch.setenv(variable, value)
     assert sms_cli.main(["worker"]) == 2
     assert message in capsys.readouterr().err

@@ -155,14 +155,9 @@ def channel(key: int | str) -> Channel:
 
     Raises :class:`UnknownChannelError` (with a did-you-mean for a misspelt name).
     """
-    if isinstance(key, str):
-        found = _CHANNELS_BY_NAME.get(key)
-        if found is None:
-            raise UnknownChannelError(_unknown("channel", key, _CHANNELS_BY_NAME))
-        return found
-    found = _CHANNELS_BY_VALUE.get(key)
+    found = _CHANNELS_BY_NAME.get(key) if isinstance(key, str) else _CHANNELS_BY_VALUE.get(key)
     if found is None:
-        raise UnknownChannelError(f"unknown channel {key}")
+        raise UnknownChannelError(_unknown("channel", key, _CHANNELS_BY_NAME))
     return found
 
 
@@ -171,14 +166,9 @@ def network(key: int | str) -> Network:
 
     Raises :class:`UnknownNetworkError` (with a did-you-mean for a misspelt name).
     """
-    if isinstance(key, str):
-        found = _NETWORKS_BY_NAME.get(key)
-        if found is None:
-            raise UnknownNetworkError(_unknown("network", key, _NETWORKS_BY_NAME))
-        return found
-    found = _NETWORKS_BY_VALUE.get(key)
+    found = _NETWORKS_BY_NAME.get(key) if isinstance(key, str) else _NETWORKS_BY_VALUE.get(key)
     if found is None:
-        raise UnknownNetworkError(f"unknown network {key}")
+        raise UnknownNetworkError(_unknown("network", key, _NETWORKS_BY_NAME))
     return found
 
 
@@ -225,10 +215,12 @@ def task_name(channel_name: str) -> str:
     return f"brandcast.{channel_name}.deliver_batch"
 
 
-def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+def _unknown(kind: str, key: int | str, known: Iterable[str]) -> str:
+    if not isinstance(key, str):
+        return f"unknown {kind} {key}"
     names = sorted(known)
-    message = f"No such {kind}: {name!r}."
-    close = difflib.get_close_matches(name, names, n=1)
+    message = f"No such {kind}: {key!r}."
+    close = difflib.get_close_matches(key, names, n=1)
     if close:
         message += f" Did you mean {close[0]!r}?"
     return f"{message} Known: {', '.join(names)}."

@@ -238,3 +238,22 @@ def test_export_downloads_the_filtered_deliveries_as_csv(
     jsonl = admin.get(f"{campaign_path}/export.jsonl").text.splitlines()
     assert len(jsonl) == 3  # two emails and one SMS
     assert admin.get(f"{campaign_path}/export.xlsx").status_code == 404
+
+
+def test_pause_and_resume_from_the_detail_page(
+    admin: httpx.Client, csrf_of: Callable[[str], str]
+) -> None:
+    detail = submit(admin, csrf_of)
+    campaign_id = detail.url.path.rsplit("/", 1)[1]
+    assert f'action="/campaigns/{campaign_id}/pause"' in detail.text
+    paused = admin.post(
+        f"/campaigns/{campaign_id}/pause", data={"csrf_token": csrf_of(detail.text)}
+    )
+    assert "Campaign paused" in paused.text
+    assert 'data-state="paused"' in paused.text
+    assert f'action="/campaigns/{campaign_id}/resume"' in paused.text
+    resumed = admin.post(
+        f"/campaigns/{campaign_id}/resume", data={"csrf_token": csrf_of(paused.text)}
+    )
+    assert "Campaign resumed" in resumed.text
+    assert 'data-state="paused"' not in resumed.text

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from brandcast.admin.brand_kits import BrandKitsError, load_brand_kits, parse_brand_kits
 from brandcast.admin.compose import compose_values, parse_compose_form
-from brandcast.admin.presenters import channel_progress
+from brandcast.admin.presenters import campaign_summary, channel_progress
 from brandcast.v1 import campaign_pb2
 
 KITS = load_brand_kits(None)
@@ -166,3 +166,21 @@ def test_duplicate_fills_the_form_from_the_old_spec() -> None:
     assert values["hashtags"] == "#coffee"
     assert values["translations-0-locale"] == "fr"
     assert values["translations-0-headline"] == "T"
+
+
+def test_each_channel_still_sending_shows_its_pace_and_time_left() -> None:
+    campaign = campaign_pb2.Campaign(
+        pace=[
+            campaign_pb2.ChannelPace(
+                channel=campaign_pb2.CHANNEL_SMS,
+                remaining=20_000,
+                summary="SMS: 10/s (SMS_RATE_LIMIT), 20,000 left, about 33 min",
+            ),
+            campaign_pb2.ChannelPace(
+                channel=campaign_pb2.CHANNEL_EMAIL, remaining=0, summary="Email: 0.0/s (measured)"
+            ),
+        ]
+    )
+    assert campaign_summary(campaign)["pace"] == [
+        "SMS: 10/s (SMS_RATE_LIMIT), 20,000 left, about 33 min"
+    ]

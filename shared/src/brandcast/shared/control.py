@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS: Final = 0.5
 #: A cancelled campaign's key outlives any delivery still queued for it.
 CANCELLED_TTL_SECONDS: Final = 7 * 24 * 3600
+#: A pause only has to reach what was queued when it began (handed back within
+#: seconds; the dispatcher releases nothing more), so its key need not live forever.
+PAUSED_TTL_SECONDS: Final = 24 * 3600
 #: Seconds between two warnings about an unreadable Redis.
 WARN_EVERY: Final = 30.0
 
@@ -61,7 +64,7 @@ class CampaignControl:
         elif state is Control.CANCELLED:
             self._client.set(key, state.value, ex=CANCELLED_TTL_SECONDS)
         else:
-            self._client.set(key, state.value)
+            self._client.set(key, state.value, ex=PAUSED_TTL_SECONDS)
 
     def close(self) -> None:
         self._client.close()

@@ -280,6 +280,24 @@ class Orchestrator:
         except grpc.aio.AioRpcError as exc:
             raise translate_error(exc) from exc
 
+    async def pause(self, campaign_id: str) -> campaign_service_pb2.PauseCampaignResponse:
+        request = campaign_service_pb2.PauseCampaignRequest(campaign_id=campaign_id)
+        try:
+            return await self._stubs.campaigns.PauseCampaign(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate_error(exc) from exc
+
+    async def resume(self, campaign_id: str) -> campaign_service_pb2.ResumeCampaignResponse:
+        request = campaign_service_pb2.ResumeCampaignRequest(campaign_id=campaign_id)
+        try:
+            return await self._stubs.campaigns.ResumeCampaign(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate_error(exc) from exc
+
     async def watch(
         self, campaign_id: str, resume_cursor: str = ""
     ) -> AsyncGenerator[campaign_service_pb2.WatchCampaignResponse, None]:

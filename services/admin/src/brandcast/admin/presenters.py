@@ -190,7 +190,14 @@ def campaign_summary(campaign: campaign_pb2.Campaign) -> dict[str, object]:
         "scheduled": timestamp_text(campaign.spec.schedule.send_at),
         "completed": timestamp_text(campaign.completed_at),
         "audience_size": int(campaign.audience_size),
+        "pace": pace_lines(campaign.pace),
     }
+
+
+def pace_lines(paces: Iterable[campaign_pb2.ChannelPace]) -> list[str]:
+    """Each channel still sending, as the orchestrator words it:
+    "SMS: 10/s (SMS_RATE_LIMIT), 20,000 left, about 33 min"."""
+    return [pace.summary for pace in paces if pace.remaining and pace.summary]
 
 
 def progress_event(progress: campaign_service_pb2.CampaignProgress) -> dict[str, object]:
@@ -202,6 +209,7 @@ def progress_event(progress: campaign_service_pb2.CampaignProgress) -> dict[str,
         "channels": channel_progress(progress.counters, final=state in FINAL_CAMPAIGN_STATES),
         "at": timestamp_text(progress.at),
         "waiting_for": progress.waiting_for,
+        "pace": pace_lines(progress.pace),
     }
 
 

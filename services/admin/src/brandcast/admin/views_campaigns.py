@@ -1,4 +1,5 @@
-"""Campaign list, campaign detail with live progress, deliveries and cancel."""
+"""Campaign list, campaign detail with live progress and pace, deliveries, and
+cancel, pause and resume."""
 
 from __future__ import annotations
 
@@ -162,6 +163,20 @@ async def cancel_campaign(request: Request) -> Response:
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
+async def pause_campaign(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    await orchestrator(request).pause(campaign_id)
+    flash(request, "Campaign paused: nothing more is sent until you resume it.")
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+async def resume_campaign(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    await orchestrator(request).resume(campaign_id)
+    flash(request, "Campaign resumed where it stopped.")
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
 def _sse(event: str, data: object, event_id: str = "") -> str:
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
@@ -202,6 +217,8 @@ routes = [
     Route("/", campaign_list, methods=["GET"]),
     Route("/campaigns/{campaign_id:str}", campaign_detail, methods=["GET"]),
     Route("/campaigns/{campaign_id:str}/cancel", cancel_campaign, methods=["POST"]),
+    Route("/campaigns/{campaign_id:str}/pause", pause_campaign, methods=["POST"]),
+    Route("/campaigns/{campaign_id:str}/resume", resume_campaign, methods=["POST"]),
     Route(
         "/campaigns/{campaign_id:str}/deliveries/{delivery_id:str}",
         delivery_detail,

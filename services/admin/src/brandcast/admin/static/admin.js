@@ -400,9 +400,21 @@
       state.className = "state state-" + data.state;
       state.dataset.state = data.state;
       if (data.state === "dispatched") {
-        // Everything has left: there is nothing to cancel any more.
-        const cancel = document.querySelector('form[action$="/cancel"]');
-        if (cancel) cancel.remove();
+        // Everything has left: there is nothing to cancel or pause any more.
+        ["/cancel", "/pause"].forEach(function (action) {
+          const form = document.querySelector('form[action$="' + action + '"]');
+          if (form) form.remove();
+        });
+      }
+      const pace = document.getElementById("pace");
+      if (pace && data.pace) {
+        pace.replaceChildren(
+          ...data.pace.map(function (line) {
+            const item = document.createElement("li");
+            item.textContent = line;
+            return item;
+          })
+        );
       }
       data.channels.forEach(function (channel) {
         const item = document.querySelector('#progress-bars [data-channel="' + channel.channel + '"]');

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -147,3 +149,21 @@ def test_the_emulator_counts_weighted_length_as_x_does(
 
     assert "Your Tweet text is too long." in refused.value.message
     assert [t["text"] for t in emulator.posts("x")] == [with_link]
+
+
+def test_a_retry_after_a_lost_answer_finds_the_tweet_in_the_timeline(
+    emulator: RunningEmulator, http_client: httpx.Client
+) -> None:
+    # X returns links as t.co ones and & < > escaped: the lookup writes them back.
+    x = X(http_client)
+    text = "Spring blend & more <3 https://acme.coffee/spring?utm_source=x #coffee"
+    started = time.time()
+    posted = x.publish(_account(emulator), _post(text), idempotency_key="k")
+
+    found = x.find_published(_account(emulator), _post(text), since=started - 300)
+
+    assert found is not None
+    assert found.provider_message_id == posted.provider_message_id
+    assert x.find_published(_account(emulator), _post("another text"), since=started) is None
+    timeline = emulator.requests()
+    assert any(r["path"].endswith("/tweets") and r["method"] == "GET" for r in timeline)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from brandcast.shared.text_counting import X_LIMIT, x_weighted_length
+from brandcast.shared.text_counting import X_LIMIT, x_urls, x_weighted_length
 from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
 
 
@@ -84,6 +87,7 @@ async def create_tweet(request: Request) -> Response:
             "network": "x",
             "account": account,
             "text": text,
+            "created_at": _x_time(time.time()),
             "idempotency_key": "",
             "id": tweet_id,
             "url": f"https://x.com/{account}/status/{tweet_id}",
@@ -91,6 +95,74 @@ async def create_tweet(request: Request) -> Response:
     )
     data = {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}
     return JSONResponse({"data": data}, status_code=201, headers=_rate_headers())
+
+
+def user_id(account: str) -> str:
+    """A stable numeric user id for a sandbox account, as X's are numeric strings."""
+    return str(int(hashlib.sha256(account.encode()).hexdigest()[:15], 16))
+
+
+def _x_time(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+async def users_me(request: Request) -> Response:
+    account = state_of(request).account_of(bearer(request))
+    if account is None:
+        return _problem("Unauthorized", "Unauthorized", 401)
+    data = {"id": user_id(account), "name": account, "username": account}
+    return JSONResponse({"data": data}, headers=_rate_headers())
+
+
+def _as_returned(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """A tweet's text as X returns it: links replaced by t.co ones, & < > escaped."""
+    parts: list[str] = []
+    urls: list[dict[str, Any]] = []
+    last = 0
+    for found in x_urls(text):
+        parts.append(html.escape(text[last : found.start], quote=False))
+        short = "https://t.co/" + hashlib.sha256(found.url.encode()).hexdigest()[:10]
+        start = len("".join(parts))
+        parts.append(short)
+        urls.append({"start": start, "end": start + len(short), "url": short,
+                     "expanded_url": found.url, "display_url": found.url[:26]})  # fmt: skip
+        last = found.end
+    parts.append(html.escape(text[last:], quote=False))
+    return "".join(parts), urls
+
+
+async def user_tweets(request: Request) -> Response:
+    """``GET /2/users/:id/tweets``: the user's tweets, newest first."""
+    state = state_of(request)
+    if state.account_of(bearer(request)) is None:
+        return _problem("Unauthorized", "Unauthorized", 401)
+    wanted = request.path_params["user_id"]
+    try:
+        limit = min(max(int(request.query_params.get("max_results", "10")), 5), 100)
+    except ValueError:
+        return _invalid("The `max_results` query parameter value is not valid")
+    start_time = request.query_params.get("start_time", "")
+    with state.lock:
+        posts = [
+            p for p in state.posts
+            if p["network"] == "x" and user_id(p["account"]) == wanted
+            and (not start_time or p["created_at"] >= start_time)
+        ]  # fmt: skip
+    data = []
+    for post in reversed(posts[-limit:]):
+        text, urls = _as_returned(post["text"])
+        tweet: dict[str, Any] = {"id": post["id"], "text": text,
+                                 "edit_history_tweet_ids": [post["id"]]}  # fmt: skip
+        fields = request.query_params.get("tweet.fields", "").split(",")
+        if "created_at" in fields:
+            tweet["created_at"] = post["created_at"]
+        if "entities" in fields and urls:
+            tweet["entities"] = {"urls": urls}
+        data.append(tweet)
+    return JSONResponse({"data": data, "meta": {"result_count": len(data)}},
+                        headers=_rate_headers())  # fmt: skip
 
 
 async def token(request: Request) -> Response:
@@ -125,5 +197,7 @@ def _oauth_error(error: str, description: str) -> JSONResponse:
 
 routes = [
     Route("/2/tweets", create_tweet, methods=["POST"]),
+    Route("/2/users/me", users_me, methods=["GET"]),
+    Route("/2/users/{user_id}/tweets", user_tweets, methods=["GET"]),
     Route("/2/oauth2/token", token, methods=["POST"]),
 ]

@@ -11,8 +11,10 @@ The configured tokens only seed the store; configuring new ones replaces it.
 
 from __future__ import annotations
 
+import html
 import time
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -86,6 +88,46 @@ class X(Network):
         url = f"https://x.com/{who}/status/{tweet_id}"
         return Outcome(provider=self.name, provider_message_id=tweet_id, public_url=url)
 
+    def find_published(
+        self, account: AccountConfig, post: variant_pb2.SocialVariant, *, since: float
+    ) -> Outcome | None:
+        """A tweet of the account with this text since ``since`` (its timeline).
+
+        X returns a tweet's text with links replaced by t.co ones and ``& < >``
+        escaped: the text is rebuilt from ``entities.urls`` before comparing.
+        """
+        tokens = self._tokens.current(account)
+        headers = {"Authorization": f"Bearer {tokens.access_token}"}
+        me = _http.request(
+            self._client, self.name, "GET", f"{account.base_url}/2/users/me", headers=headers
+        )
+        self._raise_for_error(me)
+        user = str((_http.json_body(me).get("data") or {}).get("id", ""))
+        start = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+        timeline = _http.request(
+            self._client,
+            self.name,
+            "GET",
+            f"{account.base_url}/2/users/{user}/tweets",
+            params={
+                "max_results": "20",
+                "tweet.fields": "created_at,entities",
+                "start_time": start.replace("+00:00", "Z"),
+            },
+            headers=headers,
+        )
+        self._raise_for_error(timeline)
+        for tweet in _http.json_body(timeline).get("data") or []:
+            if isinstance(tweet, dict) and _as_written(tweet) == post.text:
+                tweet_id = str(tweet.get("id", ""))
+                who = account.handle or "i/web"
+                return Outcome(
+                    provider=self.name,
+                    provider_message_id=tweet_id,
+                    public_url=f"https://x.com/{who}/status/{tweet_id}",
+                )
+        return None
+
     def _post(
         self, account: AccountConfig, tokens: Tokens, post: variant_pb2.SocialVariant
     ) -> httpx.Response:
@@ -130,3 +172,16 @@ class X(Network):
         )
         if not response.is_success:
             raise _http.refused(self.name, response, error_message(dict(_http.json_body(response))))
+
+
+def _as_written(tweet: dict[str, Any]) -> str:
+    """A returned tweet's text as it was posted: t.co links expanded, entities unescaped."""
+    text = str(tweet.get("text", ""))
+    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    # By the t.co link itself rather than by offset: X's offsets count the text
+    # before escaping, and each t.co link is unique within a tweet.
+    for link in urls or []:
+        if isinstance(link, dict) and link.get("url") and link.get("expanded_url"):
+            text = text.replace(str(link["url"]), str(link["expanded_url"]), 1)
+    return html.unescape(text)

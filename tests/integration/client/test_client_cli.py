@@ -284,3 +284,18 @@ def test_duplicate_and_skipped_addresses(
     assert out.startswith("created ")
     assert f" from {campaign_id}" in out.splitlines()[0]
     assert "'Again'" in out
+
+
+def test_pause_and_resume(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["send", str(EXAMPLE), *_server(served)]) == 0
+    campaign_id = capsys.readouterr().out.split()[-1]
+    assert main(["pause", campaign_id, *_server(served)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"campaign {campaign_id} 'Spring blend launch': paused"
+    )
+    assert main(["resume", campaign_id, *_server(served)]) == 0
+    assert ": dispatching" in capsys.readouterr().out.splitlines()[0]
+    assert main(["cancel", campaign_id, *_server(served)]) == 0
+    capsys.readouterr()
+    assert main(["pause", campaign_id, *_server(served)]) == 1
+    assert capsys.readouterr().err.startswith("error: FAILED_PRECONDITION")

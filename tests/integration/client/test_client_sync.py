@@ -12,6 +12,7 @@ from brandcast.client import (
     AuthenticationError,
     Client,
     DeadlineExceededError,
+    FailedPreconditionError,
     IdempotencyConflictError,
     InvalidArgumentError,
     NotFoundError,
@@ -173,3 +174,13 @@ def test_an_audience_that_fails_half_way_raises_its_own_error_and_stores_nothing
     with pytest.raises(ValueError, match=r"audience\[1499\]: no Recipient field 'mail'"):
         client.submit_campaign(sms_spec(1), audience=audience())
     assert not list(client.list_campaigns())  # no declared end, nothing stored
+
+
+def test_pause_and_resume(client: Client) -> None:
+    campaign = client.submit_campaign(sms_spec(2)).campaign
+    assert client.pause_campaign(campaign.id).state == pb.CAMPAIGN_STATE_PAUSED
+    assert client.get_campaign(campaign.id).state == pb.CAMPAIGN_STATE_PAUSED
+    assert client.resume_campaign(campaign.id).state == pb.CAMPAIGN_STATE_DISPATCHING
+    client.cancel_campaign(campaign.id)
+    with pytest.raises(FailedPreconditionError):
+        client.pause_campaign(campaign.id)

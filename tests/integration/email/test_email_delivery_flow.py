@@ -23,6 +23,7 @@ from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import SinkController, start_sink, wait_for_messages
 from brandcast.email.settings import EmailSettings
 from brandcast.shared.delivery import RetryPolicy, process_batch
+from brandcast.shared.devstack import wait_until
 from brandcast.shared.http_thread import BackgroundServer, serve_in_thread
 from brandcast.shared.ratelimit import rate_limiter
 from brandcast.v1 import campaign_pb2
@@ -166,6 +167,26 @@ def test_postmark_timeout_is_retried(emulator: tuple[PostmarkEmulator, Backgroun
     )
     assert outcome.receipts == []
     assert outcome.retry is not None
+    service.close()
+
+
+def test_a_postmark_retry_after_a_lost_answer_finds_the_message_instead_of_sending_again(
+    emulator: tuple[PostmarkEmulator, BackgroundServer],
+) -> None:
+    # Postmark has no idempotency key; its search by our Metadata finds what it took.
+    fake, server = emulator
+    fake.fail("late@example.org", 0, times=1)  # accepted, answered after the client gave up
+    service = wired(PostmarkProvider(server.url, "pm-token", timeout=0.5))
+    first = process_batch(sample_batch([sample_item("late@example.org")]), service.deliver, POLICY)
+    assert first.retry is not None
+    wait_until(lambda: bool(fake.sent), 10, "Postmark to take the first attempt")
+
+    again = process_batch(first.retry, service.deliver, POLICY)
+
+    [receipt] = again.receipts
+    [sent] = fake.sent
+    assert (receipt.status, receipt.provider_message_id) == (SENT, sent.message_id)
+    assert len([r for r in fake.requests if r.payload]) == 1  # no second send
     service.close()
 
 

@@ -34,6 +34,12 @@ class EmailService:
     failover: Failover[EmailProvider]
 
     def deliver(self, batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        if item.attempt > 0:
+            # An earlier attempt's answer may have been lost after the provider took it.
+            for provider in self.failover.providers:
+                earlier = provider.find_sent(item.delivery_id)
+                if earlier is not None:
+                    return earlier
         return deliver_email(batch, item, send=self.send)
 
     def send(self, message: EmailMessage, idempotency_key: str) -> Outcome:

@@ -22,6 +22,13 @@ class EmailProvider(ABC):
         down) or ``PermanentProviderError`` (the delivery fails).
         """
 
+    def find_sent(self, delivery_id: str) -> Outcome | None:
+        """The message an earlier attempt of this delivery left, when the provider can
+        tell (called before a retry: the earlier answer may have been lost). None when
+        there is none or the provider cannot look (SMTP); a failed lookup raises
+        ``TransientProviderError``."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release connections."""
 
@@ -37,6 +44,9 @@ class RateLimitedProvider(EmailProvider):
     def send(self, message: EmailMessage, *, idempotency_key: str) -> Outcome:
         self._limiter.acquire()
         return self._provider.send(message, idempotency_key=idempotency_key)
+
+    def find_sent(self, delivery_id: str) -> Outcome | None:
+        return self._provider.find_sent(delivery_id)
 
     def close(self) -> None:
         self._provider.close()

@@ -109,6 +109,28 @@ class PostmarkProvider(EmailProvider):
             response = self._client.post("/email", json=self.payload(message, idempotency_key))
         return self._outcome(response)
 
+    def find_sent(self, delivery_id: str) -> Outcome | None:
+        """Postmark's outbound search by our ``Metadata`` (``metadata_delivery_id``):
+        only this delivery's messages carry that id."""
+        params = {"count": "1", "offset": "0", "metadata_delivery_id": delivery_id}
+        with transport_failures_are_outages(
+            self.name, label="Postmark", unreachable="connection_failed"
+        ):
+            response = self._client.get("/messages/outbound", params=params)
+        if response.status_code != 200:
+            # Better to wait than to guess: a failed search never fails the delivery.
+            _, text = _error_of(response)
+            raise TransientProviderError(
+                str(response.status_code),
+                f"message search failed: {text or response.reason_phrase}",
+                provider=self.name,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        messages = json_object(response).get("Messages") or []
+        if not messages or not isinstance(messages[0], dict):
+            return None
+        return Outcome(provider=self.name, provider_message_id=str(messages[0].get("MessageID")))
+
     def close(self) -> None:
         self._client.close()
 

@@ -41,6 +41,7 @@ class Received:
     payload: dict[str, Any]
     token: str
     at: float
+    message_id: str = ""
 
 
 DEFAULT_STREAMS = {"outbound": "Transactional", "broadcast": "Broadcasts"}
@@ -65,7 +66,12 @@ class PostmarkEmulator:
         self.requests: list[Received] = []
         self._scripts: dict[str, Scripted] = {}
         self._lock = threading.Lock()
-        self.app = Starlette(routes=[Route("/email", self._email, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/email", self._email, methods=["POST"]),
+                Route("/messages/outbound", self._search, methods=["GET"]),
+            ]
+        )
 
     def fail(
         self, address: str, status: int, *, times: int | None = None, error_code: int = 0
@@ -90,6 +96,35 @@ class PostmarkEmulator:
         if word in ("406", "422"):
             return Scripted(422, error_code=int(word) if word == "406" else 300)
         return Scripted(int(word))
+
+    async def _search(self, request: Request) -> Response:
+        """Outbound message search, newest first, by ``recipient`` and ``metadata_*``."""
+        if request.headers.get("X-Postmark-Server-Token", "") != self.token:
+            return _error(401, 10, "Request does not contain a valid Server token.")
+        query = request.query_params
+        try:
+            count, offset = int(query.get("count", "")), int(query.get("offset", "0"))
+        except ValueError:
+            return _error(422, 1, "'count' and 'offset' are required integers.")
+        if not 1 <= count <= 500:
+            return _error(422, 1, "'count' must be between 1 and 500.")
+        wanted = _metadata_filters(query)
+        recipient = query.get("recipient", "").lower()
+        with self._lock:
+            found = [
+                received for received in reversed(self.sent)
+                if all((received.payload.get("Metadata") or {}).get(k) == v
+                       for k, v in wanted.items())
+                and (not recipient or recipient in str(received.payload.get("To", "")).lower())
+            ]  # fmt: skip
+        page = found[offset : offset + count]
+        messages = [
+            {"MessageID": r.message_id, "To": [{"Email": _bare_address(str(r.payload["To"]))}],
+             "Subject": r.payload.get("Subject", ""), "Metadata": r.payload.get("Metadata", {}),
+             "MessageStream": r.payload.get("MessageStream", "outbound"), "Status": "Sent"}
+            for r in page
+        ]  # fmt: skip
+        return JSONResponse({"TotalCount": len(found), "Messages": messages})
 
     async def _email(self, request: Request) -> Response:
         token = request.headers.get("X-Postmark-Server-Token", "")
@@ -126,7 +161,7 @@ class PostmarkEmulator:
                 return _error(script.status, code, text if code == 406 else "Invalid request.")
         message_id = str(uuid.uuid4())
         with self._lock:
-            self.sent.append(Received(payload, token, time.time()))
+            self.sent.append(Received(payload, token, time.time(), message_id))
         return JSONResponse(
             {
                 "To": to,
@@ -136,6 +171,10 @@ class PostmarkEmulator:
                 "Message": "OK",
             }
         )
+
+
+def _metadata_filters(query: Any) -> dict[str, str]:
+    return {k.removeprefix("metadata_"): v for k, v in query.items() if k.startswith("metadata_")}
 
 
 def _bare_address(value: str) -> str:

@@ -112,7 +112,8 @@ class SmsRig:
                 name, [str(BIN / "brandcast-orchestrator")], merged, port=self.ports["grpc"]
             )
         if name.startswith("sms-worker"):
-            argv = [str(BIN / "brandcast-sms"), "worker", "--concurrency", "1"]
+            concurrency = merged.get("RIG_WORKER_CONCURRENCY", "1")
+            argv = [str(BIN / "brandcast-sms"), "worker", "--concurrency", concurrency]
             return Process(name, argv, merged, ready=lambda: self._worker_ready(name))
         raise KeyError(name)
 

@@ -25,15 +25,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 SIZE = 200
 
 
-@pytest.fixture
-def rig(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[SmsRig]:
+@pytest.fixture(params=["1", "2"], ids=["threads", "prefork"])
+def rig(
+    broker_url: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[SmsRig]:
     yield from running_rig(
         tmp_path,
         broker_url,
         database_url,
         # 10/s shared by both workers, two calls at a time each: a batch (about
         # 2 s of sending at the channel's pace) takes seconds to get through.
-        extra_env={"SMS_RATE_LIMIT": "10", "DELIVERY_PARALLELISM": "2"},
+        # One process per worker (the batch on a thread), or prefork children.
+        extra_env={
+            "SMS_RATE_LIMIT": "10",
+            "DELIVERY_PARALLELISM": "2",
+            "RIG_WORKER_CONCURRENCY": request.param,
+        },
         workers=2,
     )
 

@@ -18,7 +18,7 @@ import pytest
 
 from brandcast.shared.devstack import wait_until
 from brandcast.v1 import campaign_pb2, campaign_service_pb2
-from tests.faults.rig import SmsRig, running_rig, sms_spec
+from tests.faults.rig import SmsRig, phone, running_rig, sms_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
@@ -118,3 +118,21 @@ def test_pause_and_resume_deliver_each_message_exactly_once(rig: SmsRig) -> None
     assert len(keys) == size
     assert len(set(keys)) == size
     assert rig.emulator_stats()["duplicates"] == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_pace_follows_a_provider_that_answers_429(rig: SmsRig) -> None:
+    size = 60
+    for i in range(size):
+        rig.add_fault(phone(i), "429", 1, retry_after=1)
+    campaign_id = rig.submit(sms_spec(size))
+    request = campaign_service_pb2.GetCampaignRequest(campaign_id=campaign_id)
+
+    def sms_pace() -> campaign_pb2.ChannelPace:
+        campaign = rig.call("GetCampaign", request).campaign
+        return next(p for p in campaign.pace if p.channel == S.CHANNEL_SMS)
+
+    wait_until(lambda: sms_pace().pace_reason == "provider throttling", 30, "throttling seen")
+    print(f"\n429s: {sms_pace().summary}")
+    rig.wait_settled(campaign_id, size, timeout=60)
+    assert rig.statuses(campaign_id) == {S.DELIVERY_STATUS_SENT: size}

@@ -129,7 +129,7 @@ def test_the_pace_follows_a_provider_that_answers_429(rig: SmsRig) -> None:
     request = campaign_service_pb2.GetCampaignRequest(campaign_id=campaign_id)
 
     def sms_pace() -> campaign_pb2.ChannelPace:
-        campaign = rig.call("GetCampaign", request).campaign
+        campaign: campaign_pb2.Campaign = rig.call("GetCampaign", request).campaign
         return next(p for p in campaign.pace if p.channel == S.CHANNEL_SMS)
 
     wait_until(lambda: sms_pace().pace_reason == "provider throttling", 30, "throttling seen")

@@ -220,6 +220,66 @@ CAMPAIGN_PRIORITY_TRANSACTIONAL: CampaignPriority.ValueType  # 2
 """Receipts, alerts, one-time codes: released first."""
 Global___CampaignPriority: _TypeAlias = CampaignPriority  # noqa: Y015
 
+class _LedgerEventType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LedgerEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LedgerEventType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEDGER_EVENT_TYPE_UNSPECIFIED: _LedgerEventType.ValueType  # 0
+    LEDGER_EVENT_TYPE_QUEUED: _LedgerEventType.ValueType  # 1
+    """Confirmed by the broker: one event per broker message, listing its deliveries."""
+    LEDGER_EVENT_TYPE_SENT: _LedgerEventType.ValueType  # 2
+    LEDGER_EVENT_TYPE_DELIVERED: _LedgerEventType.ValueType  # 3
+    LEDGER_EVENT_TYPE_FAILED: _LedgerEventType.ValueType  # 4
+    LEDGER_EVENT_TYPE_BOUNCED: _LedgerEventType.ValueType  # 5
+    LEDGER_EVENT_TYPE_SUPPRESSED: _LedgerEventType.ValueType  # 6
+    LEDGER_EVENT_TYPE_CANCELLED: _LedgerEventType.ValueType  # 7
+    """Cancelled before a provider got it. Without a delivery id: every delivery
+    of the campaign still waiting in the outbox at that position.
+    """
+    LEDGER_EVENT_TYPE_DEFERRED: _LedgerEventType.ValueType  # 8
+    """Held back: until a later time (quiet hours, detail says until when), or
+    handed back unsent by an adapter (a paused campaign) into the outbox.
+    """
+    LEDGER_EVENT_TYPE_SKIPPED: _LedgerEventType.ValueType  # 9
+    """Never sent: the address is not valid for the channel."""
+    LEDGER_EVENT_TYPE_OPENED: _LedgerEventType.ValueType  # 10
+    LEDGER_EVENT_TYPE_CLICKED: _LedgerEventType.ValueType  # 11
+    LEDGER_EVENT_TYPE_UNSUBSCRIBED: _LedgerEventType.ValueType  # 12
+    LEDGER_EVENT_TYPE_CONVERTED: _LedgerEventType.ValueType  # 13
+
+class LedgerEventType(_LedgerEventType, metaclass=_LedgerEventTypeEnumTypeWrapper):
+    """What a ledger event records. The delivery statuses the orchestrator and the
+    adapters report, and the engagement a recipient shows afterwards (opened,
+    clicked, unsubscribed, converted: recorded by what comes next, never a
+    status of their own).
+    """
+
+LEDGER_EVENT_TYPE_UNSPECIFIED: LedgerEventType.ValueType  # 0
+LEDGER_EVENT_TYPE_QUEUED: LedgerEventType.ValueType  # 1
+"""Confirmed by the broker: one event per broker message, listing its deliveries."""
+LEDGER_EVENT_TYPE_SENT: LedgerEventType.ValueType  # 2
+LEDGER_EVENT_TYPE_DELIVERED: LedgerEventType.ValueType  # 3
+LEDGER_EVENT_TYPE_FAILED: LedgerEventType.ValueType  # 4
+LEDGER_EVENT_TYPE_BOUNCED: LedgerEventType.ValueType  # 5
+LEDGER_EVENT_TYPE_SUPPRESSED: LedgerEventType.ValueType  # 6
+LEDGER_EVENT_TYPE_CANCELLED: LedgerEventType.ValueType  # 7
+"""Cancelled before a provider got it. Without a delivery id: every delivery
+of the campaign still waiting in the outbox at that position.
+"""
+LEDGER_EVENT_TYPE_DEFERRED: LedgerEventType.ValueType  # 8
+"""Held back: until a later time (quiet hours, detail says until when), or
+handed back unsent by an adapter (a paused campaign) into the outbox.
+"""
+LEDGER_EVENT_TYPE_SKIPPED: LedgerEventType.ValueType  # 9
+"""Never sent: the address is not valid for the channel."""
+LEDGER_EVENT_TYPE_OPENED: LedgerEventType.ValueType  # 10
+LEDGER_EVENT_TYPE_CLICKED: LedgerEventType.ValueType  # 11
+LEDGER_EVENT_TYPE_UNSUBSCRIBED: LedgerEventType.ValueType  # 12
+LEDGER_EVENT_TYPE_CONVERTED: LedgerEventType.ValueType  # 13
+Global___LedgerEventType: _TypeAlias = LedgerEventType  # noqa: Y015
+
 @_typing.final
 class EmailSender(_message.Message):
     """A sender identity for email."""
@@ -1179,3 +1239,83 @@ class DeliveryEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeliveryEvent: _TypeAlias = DeliveryEvent  # noqa: Y015
+
+@_typing.final
+class LedgerEvent(_message.Message):
+    """One entry of the delivery ledger: something that happened to a delivery (or
+    to a batch of them), in commit order.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    DELIVERY_IDS_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """Its place in the ledger: every event committed later has a higher one.
+    Positions are not contiguous (a rolled-back write leaves a gap).
+    """
+    campaign_id: _builtins.str
+    delivery_id: _builtins.str
+    """Empty for an event about several deliveries (see delivery_ids)."""
+    channel: Global___Channel.ValueType
+    type: Global___LedgerEventType.ValueType
+    attempt: _builtins.int
+    """Attempts made so far, as the event reported them."""
+    provider: _builtins.str
+    provider_message_id: _builtins.str
+    error_code: _builtins.str
+    detail: _builtins.str
+    """The error message, the URL clicked, the time deferred until, ..."""
+    applied: _builtins.bool
+    """Whether the event moved the delivery's status (false for a late or
+    repeated report, which is still on record).
+    """
+    batch_id: _builtins.str
+    """A queued event: the DispatchBatch's batch_id."""
+    source: _builtins.str
+    """Who recorded it: "intake", "dispatcher", "receipt", "cancel", "migration"."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def delivery_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A queued event: the deliveries its broker message carried."""
+
+    def __init__(
+        self,
+        *,
+        position: _builtins.int = ...,
+        campaign_id: _builtins.str = ...,
+        delivery_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        type: Global___LedgerEventType.ValueType = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        attempt: _builtins.int = ...,
+        provider: _builtins.str = ...,
+        provider_message_id: _builtins.str = ...,
+        error_code: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        applied: _builtins.bool = ...,
+        delivery_ids: _abc.Iterable[_builtins.str] | None = ...,
+        batch_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "at", b"at", "attempt", b"attempt", "batch_id", b"batch_id", "campaign_id", b"campaign_id", "channel", b"channel", "delivery_id", b"delivery_id", "delivery_ids", b"delivery_ids", "detail", b"detail", "error_code", b"error_code", "position", b"position", "provider", b"provider", "provider_message_id", b"provider_message_id", "source", b"source", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LedgerEvent: _TypeAlias = LedgerEvent  # noqa: Y015

@@ -1281,3 +1281,61 @@ class DuplicateCampaignResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DuplicateCampaignResponse: _TypeAlias = DuplicateCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ListDeliveryEventsRequest(_message.Message):
+    """Where to read the ledger from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_POSITION_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    after_position: _builtins.int
+    """Events after this position (0: from the beginning)."""
+    limit: _builtins.int
+    """At most this many events (default 500, at most 5,000)."""
+    campaign_id: _builtins.str
+    """Only this campaign's events (empty: every campaign)."""
+    def __init__(
+        self,
+        *,
+        after_position: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_position", b"after_position", "campaign_id", b"campaign_id", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeliveryEventsRequest: _TypeAlias = ListDeliveryEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListDeliveryEventsResponse(_message.Message):
+    """Events in position order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_POSITION_FIELD_NUMBER: _builtins.int
+    next_position: _builtins.int
+    """Where the next read starts: the last event's position, or the request's
+    after_position when there was none.
+    """
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_campaign_pb2.LedgerEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_campaign_pb2.LedgerEvent] | None = ...,
+        next_position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_position", b"next_position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeliveryEventsResponse: _TypeAlias = ListDeliveryEventsResponse  # noqa: Y015

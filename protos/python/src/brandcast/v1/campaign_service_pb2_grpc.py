@@ -100,6 +100,11 @@ class CampaignServiceStub:
                 request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignRequest.SerializeToString,
                 response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignResponse.FromString,
                 _registered_method=True)
+        self.ListDeliveryEvents = channel.unary_unary(
+                '/brandcast.v1.CampaignService/ListDeliveryEvents',
+                request_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ListDeliveryEventsRequest.SerializeToString,
+                response_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ListDeliveryEventsResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -209,6 +214,16 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeliveryEvents(self, request, context):
+        """The delivery ledger in commit order, after a position: what engagement
+        tracking, journeys and outbound webhooks tail. An event committed later
+        always has a higher position, so reading on from the last one seen misses
+        nothing and repeats nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -276,6 +291,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.DuplicateCampaign,
                     request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignRequest.FromString,
                     response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignResponse.SerializeToString,
+            ),
+            'ListDeliveryEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveryEvents,
+                    request_deserializer=brandcast_dot_v1_dot_campaign__service__pb2.ListDeliveryEventsRequest.FromString,
+                    response_serializer=brandcast_dot_v1_dot_campaign__service__pb2.ListDeliveryEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -630,6 +650,33 @@ class CampaignService:
             '/brandcast.v1.CampaignService/DuplicateCampaign',
             brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignRequest.SerializeToString,
             brandcast_dot_v1_dot_campaign__service__pb2.DuplicateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveryEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandcast.v1.CampaignService/ListDeliveryEvents',
+            brandcast_dot_v1_dot_campaign__service__pb2.ListDeliveryEventsRequest.SerializeToString,
+            brandcast_dot_v1_dot_campaign__service__pb2.ListDeliveryEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,6 +83,12 @@ class CampaignServiceStub:
     """
     DuplicateCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.DuplicateCampaignRequest, _campaign_service_pb2.DuplicateCampaignResponse]
     """A new campaign with an earlier campaign's spec and audience."""
+    ListDeliveryEvents: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListDeliveryEventsRequest, _campaign_service_pb2.ListDeliveryEventsResponse]
+    """The delivery ledger in commit order, after a position: what engagement
+    tracking, journeys and outbound webhooks tail. An event committed later
+    always has a higher position, so reading on from the last one seen misses
+    nothing and repeats nothing.
+    """
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -132,6 +138,12 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """
     DuplicateCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.DuplicateCampaignRequest, _campaign_service_pb2.DuplicateCampaignResponse]  # type: ignore[assignment]
     """A new campaign with an earlier campaign's spec and audience."""
+    ListDeliveryEvents: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListDeliveryEventsRequest, _campaign_service_pb2.ListDeliveryEventsResponse]  # type: ignore[assignment]
+    """The delivery ledger in commit order, after a position: what engagement
+    tracking, journeys and outbound webhooks tail. An event committed later
+    always has a higher position, so reading on from the last one seen misses
+    nothing and repeats nothing.
+    """
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     """Accepts campaigns, previews their variants and reports on their deliveries."""
@@ -256,6 +268,18 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_service_pb2.DuplicateCampaignResponse, _abc.Awaitable[_campaign_service_pb2.DuplicateCampaignResponse]]:
         """A new campaign with an earlier campaign's spec and audience."""
+
+    @_abc_1.abstractmethod
+    def ListDeliveryEvents(
+        self,
+        request: _campaign_service_pb2.ListDeliveryEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_service_pb2.ListDeliveryEventsResponse, _abc.Awaitable[_campaign_service_pb2.ListDeliveryEventsResponse]]:
+        """The delivery ledger in commit order, after a position: what engagement
+        tracking, journeys and outbound webhooks tail. An event committed later
+        always has a higher position, so reading on from the last one seen misses
+        nothing and repeats nothing.
+        """
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -64,6 +64,8 @@ class _Marks:
     """What one round will write for one campaign once its batches are confirmed."""
 
     queued: list[str] = field(default_factory=list)
+    #: ``(batch_id, channel, delivery ids)`` per broker message: one ledger event each.
+    batches: list[tuple[str, int, list[str]]] = field(default_factory=list)
     finals: list[FinalUpdate] = field(default_factory=list)
     deferred: list[tuple[str, int]] = field(default_factory=list)
 
@@ -281,7 +283,7 @@ class Dispatcher:
             for marked in sorted(marks):
                 mark = marks[marked]
                 claim.defer(marked, mark.deferred)
-                claim.mark_queued(marked, mark.queued)
+                claim.mark_queued(marked, mark.queued, mark.batches)
                 claim.mark_final(marked, mark.finals)
             if groups:
                 self._events.publish(marks)
@@ -333,7 +335,9 @@ class Dispatcher:
                 finals += 1
         if batch.items:
             self._publish(batch)
-            mark.queued.extend(item.delivery_id for item in batch.items)
+            carried = [item.delivery_id for item in batch.items]
+            mark.queued.extend(carried)
+            mark.batches.append((batch.batch_id, channel, carried))
             if self._pacer is not None:
                 self._pacer.released(channel, len(batch.items))
         log.info(

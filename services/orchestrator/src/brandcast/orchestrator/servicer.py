@@ -43,7 +43,7 @@ from brandcast.orchestrator.intake import (
 )
 from brandcast.orchestrator.pace_report import CampaignPace
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
-from brandcast.orchestrator.store import QueryDeadlineError, Store
+from brandcast.orchestrator.store import MAX_LEDGER_READ, QueryDeadlineError, Store
 from brandcast.orchestrator.validation import normalize_address, validate_spec
 from brandcast.orchestrator.watch import watch_campaign
 from brandcast.shared import metrics, telemetry
@@ -330,6 +330,25 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
                 f"{request.campaign_id} has no delivery {request.delivery_id!r}"
             )
         return api.GetDeliveryResponse(delivery=delivery)
+
+    @mapped_errors
+    def ListDeliveryEvents(
+        self, request: api.ListDeliveryEventsRequest, context: grpc.ServicerContext
+    ) -> api.ListDeliveryEventsResponse:
+        if request.after_position >= 2**63:
+            raise InvalidCampaignError(
+                [FieldViolation("after_position", "beyond any position of the ledger")]
+            )
+        campaign_id = request.campaign_id or None
+        if campaign_id is not None and self._store.campaign_state(campaign_id) is None:
+            raise CampaignNotFoundError(campaign_id)
+        events = self._store.read_ledger(
+            request.after_position,
+            _page_size(request.limit, 500, MAX_LEDGER_READ),
+            campaign_id=campaign_id,
+        )
+        after = events[-1].position if events else request.after_position
+        return api.ListDeliveryEventsResponse(events=events, next_position=after)
 
     def ExportDeliveries(
         self, request: api.ExportDeliveriesRequest, context: grpc.ServicerContext

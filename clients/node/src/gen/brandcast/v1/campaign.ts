@@ -364,6 +364,127 @@ export function campaignPriorityToJSON(object: CampaignPriority): string {
   }
 }
 
+/**
+ * What a ledger event records. The delivery statuses the orchestrator and the
+ * adapters report, and the engagement a recipient shows afterwards (opened,
+ * clicked, unsubscribed, converted: recorded by what comes next, never a
+ * status of their own).
+ */
+export enum LedgerEventType {
+  LEDGER_EVENT_TYPE_UNSPECIFIED = 0,
+  /** LEDGER_EVENT_TYPE_QUEUED - Confirmed by the broker: one event per broker message, listing its deliveries. */
+  LEDGER_EVENT_TYPE_QUEUED = 1,
+  LEDGER_EVENT_TYPE_SENT = 2,
+  LEDGER_EVENT_TYPE_DELIVERED = 3,
+  LEDGER_EVENT_TYPE_FAILED = 4,
+  LEDGER_EVENT_TYPE_BOUNCED = 5,
+  LEDGER_EVENT_TYPE_SUPPRESSED = 6,
+  /**
+   * LEDGER_EVENT_TYPE_CANCELLED - Cancelled before a provider got it. Without a delivery id: every delivery
+   * of the campaign still waiting in the outbox at that position.
+   */
+  LEDGER_EVENT_TYPE_CANCELLED = 7,
+  /**
+   * LEDGER_EVENT_TYPE_DEFERRED - Held back: until a later time (quiet hours, detail says until when), or
+   * handed back unsent by an adapter (a paused campaign) into the outbox.
+   */
+  LEDGER_EVENT_TYPE_DEFERRED = 8,
+  /** LEDGER_EVENT_TYPE_SKIPPED - Never sent: the address is not valid for the channel. */
+  LEDGER_EVENT_TYPE_SKIPPED = 9,
+  LEDGER_EVENT_TYPE_OPENED = 10,
+  LEDGER_EVENT_TYPE_CLICKED = 11,
+  LEDGER_EVENT_TYPE_UNSUBSCRIBED = 12,
+  LEDGER_EVENT_TYPE_CONVERTED = 13,
+  UNRECOGNIZED = -1,
+}
+
+export function ledgerEventTypeFromJSON(object: any): LedgerEventType {
+  switch (object) {
+    case 0:
+    case "LEDGER_EVENT_TYPE_UNSPECIFIED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_UNSPECIFIED;
+    case 1:
+    case "LEDGER_EVENT_TYPE_QUEUED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_QUEUED;
+    case 2:
+    case "LEDGER_EVENT_TYPE_SENT":
+      return LedgerEventType.LEDGER_EVENT_TYPE_SENT;
+    case 3:
+    case "LEDGER_EVENT_TYPE_DELIVERED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_DELIVERED;
+    case 4:
+    case "LEDGER_EVENT_TYPE_FAILED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_FAILED;
+    case 5:
+    case "LEDGER_EVENT_TYPE_BOUNCED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_BOUNCED;
+    case 6:
+    case "LEDGER_EVENT_TYPE_SUPPRESSED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_SUPPRESSED;
+    case 7:
+    case "LEDGER_EVENT_TYPE_CANCELLED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_CANCELLED;
+    case 8:
+    case "LEDGER_EVENT_TYPE_DEFERRED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_DEFERRED;
+    case 9:
+    case "LEDGER_EVENT_TYPE_SKIPPED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_SKIPPED;
+    case 10:
+    case "LEDGER_EVENT_TYPE_OPENED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_OPENED;
+    case 11:
+    case "LEDGER_EVENT_TYPE_CLICKED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_CLICKED;
+    case 12:
+    case "LEDGER_EVENT_TYPE_UNSUBSCRIBED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_UNSUBSCRIBED;
+    case 13:
+    case "LEDGER_EVENT_TYPE_CONVERTED":
+      return LedgerEventType.LEDGER_EVENT_TYPE_CONVERTED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LedgerEventType.UNRECOGNIZED;
+  }
+}
+
+export function ledgerEventTypeToJSON(object: LedgerEventType): string {
+  switch (object) {
+    case LedgerEventType.LEDGER_EVENT_TYPE_UNSPECIFIED:
+      return "LEDGER_EVENT_TYPE_UNSPECIFIED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_QUEUED:
+      return "LEDGER_EVENT_TYPE_QUEUED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_SENT:
+      return "LEDGER_EVENT_TYPE_SENT";
+    case LedgerEventType.LEDGER_EVENT_TYPE_DELIVERED:
+      return "LEDGER_EVENT_TYPE_DELIVERED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_FAILED:
+      return "LEDGER_EVENT_TYPE_FAILED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_BOUNCED:
+      return "LEDGER_EVENT_TYPE_BOUNCED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_SUPPRESSED:
+      return "LEDGER_EVENT_TYPE_SUPPRESSED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_CANCELLED:
+      return "LEDGER_EVENT_TYPE_CANCELLED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_DEFERRED:
+      return "LEDGER_EVENT_TYPE_DEFERRED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_SKIPPED:
+      return "LEDGER_EVENT_TYPE_SKIPPED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_OPENED:
+      return "LEDGER_EVENT_TYPE_OPENED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_CLICKED:
+      return "LEDGER_EVENT_TYPE_CLICKED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_UNSUBSCRIBED:
+      return "LEDGER_EVENT_TYPE_UNSUBSCRIBED";
+    case LedgerEventType.LEDGER_EVENT_TYPE_CONVERTED:
+      return "LEDGER_EVENT_TYPE_CONVERTED";
+    case LedgerEventType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A sender identity for email. */
 export interface EmailSender {
   /** Display name, e.g. "Acme Coffee". */
@@ -711,6 +832,44 @@ export interface DeliveryEvent {
   /** Whether the event changed the delivery's status (false for a late or repeated report). */
   applied: boolean;
   /** Where it came from: "intake", "dispatcher", "receipt", "cancel". */
+  source: string;
+}
+
+/**
+ * One entry of the delivery ledger: something that happened to a delivery (or
+ * to a batch of them), in commit order.
+ */
+export interface LedgerEvent {
+  /**
+   * Its place in the ledger: every event committed later has a higher one.
+   * Positions are not contiguous (a rolled-back write leaves a gap).
+   */
+  position: number;
+  campaignId: string;
+  /** Empty for an event about several deliveries (see delivery_ids). */
+  deliveryId: string;
+  channel: Channel;
+  type: LedgerEventType;
+  at:
+    | Timestamp
+    | undefined;
+  /** Attempts made so far, as the event reported them. */
+  attempt: number;
+  provider: string;
+  providerMessageId: string;
+  errorCode: string;
+  /** The error message, the URL clicked, the time deferred until, ... */
+  detail: string;
+  /**
+   * Whether the event moved the delivery's status (false for a late or
+   * repeated report, which is still on record).
+   */
+  applied: boolean;
+  /** A queued event: the deliveries its broker message carried. */
+  deliveryIds: string[];
+  /** A queued event: the DispatchBatch's batch_id. */
+  batchId: string;
+  /** Who recorded it: "intake", "dispatcher", "receipt", "cancel", "migration". */
   source: string;
 }
 
@@ -4700,6 +4859,339 @@ export const DeliveryEvent: MessageFns<DeliveryEvent> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.applied = object.applied ?? false;
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
+function createBaseLedgerEvent(): LedgerEvent {
+  return {
+    position: 0,
+    campaignId: "",
+    deliveryId: "",
+    channel: 0,
+    type: 0,
+    at: undefined,
+    attempt: 0,
+    provider: "",
+    providerMessageId: "",
+    errorCode: "",
+    detail: "",
+    applied: false,
+    deliveryIds: [],
+    batchId: "",
+    source: "",
+  };
+}
+
+export const LedgerEvent: MessageFns<LedgerEvent> = {
+  encode(message: LedgerEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.position !== 0) {
+      writer.uint32(8).uint64(message.position);
+    }
+    if (message.campaignId !== "") {
+      writer.uint32(18).string(message.campaignId);
+    }
+    if (message.deliveryId !== "") {
+      writer.uint32(26).string(message.deliveryId);
+    }
+    if (message.channel !== 0) {
+      writer.uint32(32).int32(message.channel);
+    }
+    if (message.type !== 0) {
+      writer.uint32(40).int32(message.type);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(message.at, writer.uint32(50).fork()).join();
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(56).uint32(message.attempt);
+    }
+    if (message.provider !== "") {
+      writer.uint32(66).string(message.provider);
+    }
+    if (message.providerMessageId !== "") {
+      writer.uint32(74).string(message.providerMessageId);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(82).string(message.errorCode);
+    }
+    if (message.detail !== "") {
+      writer.uint32(90).string(message.detail);
+    }
+    if (message.applied !== false) {
+      writer.uint32(96).bool(message.applied);
+    }
+    for (const v of message.deliveryIds) {
+      writer.uint32(106).string(v!);
+    }
+    if (message.batchId !== "") {
+      writer.uint32(114).string(message.batchId);
+    }
+    if (message.source !== "") {
+      writer.uint32(122).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LedgerEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLedgerEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.position = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.campaignId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deliveryId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.at = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.providerMessageId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.deliveryIds.push(reader.string());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LedgerEvent {
+    return {
+      position: isSet(object.position) ? globalThis.Number(object.position) : 0,
+      campaignId: isSet(object.campaignId)
+        ? globalThis.String(object.campaignId)
+        : isSet(object.campaign_id)
+        ? globalThis.String(object.campaign_id)
+        : "",
+      deliveryId: isSet(object.deliveryId)
+        ? globalThis.String(object.deliveryId)
+        : isSet(object.delivery_id)
+        ? globalThis.String(object.delivery_id)
+        : "",
+      channel: isSet(object.channel) ? channelFromJSON(object.channel) : 0,
+      type: isSet(object.type) ? ledgerEventTypeFromJSON(object.type) : 0,
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      providerMessageId: isSet(object.providerMessageId)
+        ? globalThis.String(object.providerMessageId)
+        : isSet(object.provider_message_id)
+        ? globalThis.String(object.provider_message_id)
+        : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false,
+      deliveryIds: globalThis.Array.isArray(object?.deliveryIds)
+        ? object.deliveryIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.delivery_ids)
+        ? object.delivery_ids.map((e: any) => globalThis.String(e))
+        : [],
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: LedgerEvent): unknown {
+    const obj: any = {};
+    if (message.position !== 0) {
+      obj.position = Math.round(message.position);
+    }
+    if (message.campaignId !== "") {
+      obj.campaignId = message.campaignId;
+    }
+    if (message.deliveryId !== "") {
+      obj.deliveryId = message.deliveryId;
+    }
+    if (message.channel !== 0) {
+      obj.channel = channelToJSON(message.channel);
+    }
+    if (message.type !== 0) {
+      obj.type = ledgerEventTypeToJSON(message.type);
+    }
+    if (message.at !== undefined) {
+      obj.at = fromTimestamp(message.at).toISOString();
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.providerMessageId !== "") {
+      obj.providerMessageId = message.providerMessageId;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    if (message.deliveryIds?.length) {
+      obj.deliveryIds = message.deliveryIds;
+    }
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LedgerEvent>, I>>(base?: I): LedgerEvent {
+    return LedgerEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LedgerEvent>, I>>(object: I): LedgerEvent {
+    const message = createBaseLedgerEvent();
+    message.position = object.position ?? 0;
+    message.campaignId = object.campaignId ?? "";
+    message.deliveryId = object.deliveryId ?? "";
+    message.channel = object.channel ?? 0;
+    message.type = object.type ?? 0;
+    message.at = (object.at !== undefined && object.at !== null) ? Timestamp.fromPartial(object.at) : undefined;
+    message.attempt = object.attempt ?? 0;
+    message.provider = object.provider ?? "";
+    message.providerMessageId = object.providerMessageId ?? "";
+    message.errorCode = object.errorCode ?? "";
+    message.detail = object.detail ?? "";
+    message.applied = object.applied ?? false;
+    message.deliveryIds = object.deliveryIds?.map((e) => e) || [];
+    message.batchId = object.batchId ?? "";
     message.source = object.source ?? "";
     return message;
   },

@@ -38,6 +38,7 @@ import {
   DeliveryStatus,
   deliveryStatusFromJSON,
   deliveryStatusToJSON,
+  LedgerEvent,
   Recipient,
 } from "./campaign";
 import { EmailVariant, RenderWarning, SmsVariant, SocialVariant } from "./variant";
@@ -527,6 +528,26 @@ export interface DuplicateCampaignRequest {
 /** The new campaign. */
 export interface DuplicateCampaignResponse {
   campaign: Campaign | undefined;
+}
+
+/** Where to read the ledger from. */
+export interface ListDeliveryEventsRequest {
+  /** Events after this position (0: from the beginning). */
+  afterPosition: number;
+  /** At most this many events (default 500, at most 5,000). */
+  limit: number;
+  /** Only this campaign's events (empty: every campaign). */
+  campaignId: string;
+}
+
+/** Events in position order. */
+export interface ListDeliveryEventsResponse {
+  events: LedgerEvent[];
+  /**
+   * Where the next read starts: the last event's position, or the request's
+   * after_position when there was none.
+   */
+  nextPosition: number;
 }
 
 function createBaseSubmitCampaignRequest(): SubmitCampaignRequest {
@@ -4725,6 +4746,204 @@ export const DuplicateCampaignResponse: MessageFns<DuplicateCampaignResponse> = 
   },
 };
 
+function createBaseListDeliveryEventsRequest(): ListDeliveryEventsRequest {
+  return { afterPosition: 0, limit: 0, campaignId: "" };
+}
+
+export const ListDeliveryEventsRequest: MessageFns<ListDeliveryEventsRequest> = {
+  encode(message: ListDeliveryEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.afterPosition !== 0) {
+      writer.uint32(8).uint64(message.afterPosition);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    if (message.campaignId !== "") {
+      writer.uint32(26).string(message.campaignId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeliveryEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeliveryEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.afterPosition = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.campaignId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeliveryEventsRequest {
+    return {
+      afterPosition: isSet(object.afterPosition)
+        ? globalThis.Number(object.afterPosition)
+        : isSet(object.after_position)
+        ? globalThis.Number(object.after_position)
+        : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      campaignId: isSet(object.campaignId)
+        ? globalThis.String(object.campaignId)
+        : isSet(object.campaign_id)
+        ? globalThis.String(object.campaign_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListDeliveryEventsRequest): unknown {
+    const obj: any = {};
+    if (message.afterPosition !== 0) {
+      obj.afterPosition = Math.round(message.afterPosition);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.campaignId !== "") {
+      obj.campaignId = message.campaignId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListDeliveryEventsRequest>, I>>(base?: I): ListDeliveryEventsRequest {
+    return ListDeliveryEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDeliveryEventsRequest>, I>>(object: I): ListDeliveryEventsRequest {
+    const message = createBaseListDeliveryEventsRequest();
+    message.afterPosition = object.afterPosition ?? 0;
+    message.limit = object.limit ?? 0;
+    message.campaignId = object.campaignId ?? "";
+    return message;
+  },
+};
+
+function createBaseListDeliveryEventsResponse(): ListDeliveryEventsResponse {
+  return { events: [], nextPosition: 0 };
+}
+
+export const ListDeliveryEventsResponse: MessageFns<ListDeliveryEventsResponse> = {
+  encode(message: ListDeliveryEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      LedgerEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPosition !== 0) {
+      writer.uint32(16).uint64(message.nextPosition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeliveryEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeliveryEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(LedgerEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nextPosition = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeliveryEventsResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => LedgerEvent.fromJSON(e)) : [],
+      nextPosition: isSet(object.nextPosition)
+        ? globalThis.Number(object.nextPosition)
+        : isSet(object.next_position)
+        ? globalThis.Number(object.next_position)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListDeliveryEventsResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => LedgerEvent.toJSON(e));
+    }
+    if (message.nextPosition !== 0) {
+      obj.nextPosition = Math.round(message.nextPosition);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListDeliveryEventsResponse>, I>>(base?: I): ListDeliveryEventsResponse {
+    return ListDeliveryEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDeliveryEventsResponse>, I>>(object: I): ListDeliveryEventsResponse {
+    const message = createBaseListDeliveryEventsResponse();
+    message.events = object.events?.map((e) => LedgerEvent.fromPartial(e)) || [];
+    message.nextPosition = object.nextPosition ?? 0;
+    return message;
+  },
+};
+
 /** Accepts campaigns, previews their variants and reports on their deliveries. */
 export type CampaignServiceService = typeof CampaignServiceService;
 export const CampaignServiceService = {
@@ -4899,6 +5118,23 @@ export const CampaignServiceService = {
       Buffer.from(DuplicateCampaignResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DuplicateCampaignResponse => DuplicateCampaignResponse.decode(value),
   },
+  /**
+   * The delivery ledger in commit order, after a position: what engagement
+   * tracking, journeys and outbound webhooks tail. An event committed later
+   * always has a higher position, so reading on from the last one seen misses
+   * nothing and repeats nothing.
+   */
+  listDeliveryEvents: {
+    path: "/brandcast.v1.CampaignService/ListDeliveryEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDeliveryEventsRequest): Buffer =>
+      Buffer.from(ListDeliveryEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDeliveryEventsRequest => ListDeliveryEventsRequest.decode(value),
+    responseSerialize: (value: ListDeliveryEventsResponse): Buffer =>
+      Buffer.from(ListDeliveryEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDeliveryEventsResponse => ListDeliveryEventsResponse.decode(value),
+  },
 } as const;
 
 export interface CampaignServiceServer extends UntypedServiceImplementation {
@@ -4950,6 +5186,13 @@ export interface CampaignServiceServer extends UntypedServiceImplementation {
   exportDeliveries: handleServerStreamingCall<ExportDeliveriesRequest, ExportDeliveriesResponse>;
   /** A new campaign with an earlier campaign's spec and audience. */
   duplicateCampaign: handleUnaryCall<DuplicateCampaignRequest, DuplicateCampaignResponse>;
+  /**
+   * The delivery ledger in commit order, after a position: what engagement
+   * tracking, journeys and outbound webhooks tail. An event committed later
+   * always has a higher position, so reading on from the last one seen misses
+   * nothing and repeats nothing.
+   */
+  listDeliveryEvents: handleUnaryCall<ListDeliveryEventsRequest, ListDeliveryEventsResponse>;
 }
 
 export interface CampaignServiceClient extends Client {
@@ -5171,6 +5414,27 @@ export interface CampaignServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DuplicateCampaignResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The delivery ledger in commit order, after a position: what engagement
+   * tracking, journeys and outbound webhooks tail. An event committed later
+   * always has a higher position, so reading on from the last one seen misses
+   * nothing and repeats nothing.
+   */
+  listDeliveryEvents(
+    request: ListDeliveryEventsRequest,
+    callback: (error: ServiceError | null, response: ListDeliveryEventsResponse) => void,
+  ): ClientUnaryCall;
+  listDeliveryEvents(
+    request: ListDeliveryEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDeliveryEventsResponse) => void,
+  ): ClientUnaryCall;
+  listDeliveryEvents(
+    request: ListDeliveryEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDeliveryEventsResponse) => void,
   ): ClientUnaryCall;
 }
 

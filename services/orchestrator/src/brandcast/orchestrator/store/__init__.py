@@ -3,6 +3,7 @@
 from brandcast.orchestrator.store._convert import campaign as campaign_from_row
 from brandcast.orchestrator.store._convert import counters as counters_from_rows
 from brandcast.orchestrator.store._convert import now_us
+from brandcast.orchestrator.store._ledger import MAX_READ as MAX_LEDGER_READ
 from brandcast.orchestrator.store._store import (
     CampaignSettledError,
     CampaignWriter,
@@ -21,6 +22,7 @@ from brandcast.orchestrator.store._store import (
 from brandcast.orchestrator.store.schema import STATUS_RANK
 
 __all__ = [
+    "MAX_LEDGER_READ",
     "STATUS_RANK",
     "CampaignSettledError",
     "CampaignWriter",

@@ -96,16 +96,3 @@ def delivery(row: Any) -> campaign_pb2.Delivery:
         public_url=row.public_url,
         idempotency_key=row.idempotency_key,
     )
-
-
-def delivery_event(row: Any) -> campaign_pb2.DeliveryEvent:
-    return campaign_pb2.DeliveryEvent(
-        at=timestamp(row.at_us),
-        status=row.status,
-        attempts=row.attempts,
-        provider=row.provider,
-        provider_message_id=row.provider_message_id,
-        error_code=row.error_code,
-        error_message=row.error_message,
-        source="receipt",
-    )

@@ -44,7 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from brandcast.orchestrator.store import _convert
+from brandcast.orchestrator.store import _convert, _ledger
+from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store.schema import (
     DISPATCHABLE_MAX_RANK,
@@ -53,15 +54,12 @@ from brandcast.orchestrator.store.schema import (
     UNSETTLED_MAX_RANK,
     campaigns,
     deliveries,
-    delivery_events,
     recipients,
     suppression_audit,
     suppressions,
 )
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
-#: Rows per executemany round trip.
-WRITE_BATCH = 1000
 # Nothing is left to cancel: every delivery has left or ended.
 _SETTLED_STATES = (
     campaign_pb2.CAMPAIGN_STATE_COMPLETED,
@@ -287,7 +285,9 @@ class Store:
     def campaign_writer(self) -> Iterator[CampaignWriter]:
         """One transaction holding a whole submission; committed on a clean exit."""
         with self.engine.begin() as conn:
-            yield CampaignWriter(conn, self._windows_us)
+            writer = CampaignWriter(conn, self._windows_us)
+            yield writer
+            _ledger.append(conn, writer.pending)
 
     def find_by_idempotency_key(self, key: str) -> tuple[str, str] | None:
         """``(campaign_id, request_hash)`` of the campaign submitted with ``key``."""
@@ -337,7 +337,9 @@ class Store:
 
     @staticmethod
     def _counters(conn: Connection, campaign_id: str) -> list[campaign_pb2.ChannelCounters]:
-        return _convert.counters(conn.execute(_COUNTERS, {"campaign_id": campaign_id}))
+        # Moved with the deliveries (``_ledger.append``): one row per channel and
+        # status, whatever the audience's size.
+        return _convert.counters(conn.execute(_ledger.COUNTS, {"campaign_id": campaign_id}))
 
     def campaign_state(self, campaign_id: str) -> tuple[int, bool] | None:
         """The campaign's state and whether every delivery has settled."""
@@ -396,16 +398,7 @@ class Store:
             rows = conn.execute(query.limit(page_size + 1)).all()
             page = rows[:page_size]
             ids = [r.id for r in page]
-            counter_rows = conn.execute(
-                select(
-                    deliveries.c.campaign_id,
-                    deliveries.c.channel,
-                    deliveries.c.status,
-                    func.count(),
-                )
-                .where(deliveries.c.campaign_id.in_(ids))
-                .group_by(deliveries.c.campaign_id, deliveries.c.channel, deliveries.c.status)
-            ).all()
+            counter_rows = _ledger.counter_rows(conn, ids)
         per_campaign: dict[str, list[tuple[int, int, int]]] = {}
         for cid_, channel, status, count in counter_rows:
             per_campaign.setdefault(cid_, []).append((channel, status, count))
@@ -466,19 +459,8 @@ class Store:
             cancelled = 0
             if state not in _SETTLED_STATES:
                 seq = _bump_seq(conn, campaign_id)
-                cancelled = conn.execute(
-                    update(deliveries)
-                    .where(
-                        deliveries.c.campaign_id == campaign_id,
-                        deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
-                    )
-                    .values(
-                        status=campaign_pb2.DELIVERY_STATUS_CANCELLED,
-                        status_rank=STATUS_RANK[campaign_pb2.DELIVERY_STATUS_CANCELLED],
-                        updated_us=now,
-                        seq=seq,
-                    )
-                ).rowcount
+                pending = _ledger.Pending()
+                cancelled = _cancel_outbox(conn, campaign_id, seq, now, pending)
                 conn.execute(
                     update(campaigns)
                     .where(campaigns.c.id == campaign_id)
@@ -488,6 +470,7 @@ class Store:
                         completed_us=now,
                     )
                 )
+                _ledger.append(conn, pending)
             row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
             return _convert.campaign(row, self._counters(conn, campaign_id)), cancelled
 
@@ -563,6 +546,11 @@ class Store:
             return set()
         now = _convert.now_us()
         touched = sorted(set(by_campaign) | set(deferred))
+        pending = _ledger.Pending()
+        #: id() of each receipt that moved its delivery.
+        applied: set[int] = set()
+        #: Every delivery the receipts name that exists → its channel.
+        known: dict[str, int] = {}
         with self.engine.begin() as conn:
             # A stable lock order keeps two collectors from deadlocking on PostgreSQL.
             for campaign_id in touched:
@@ -572,15 +560,23 @@ class Store:
                 rows = by_campaign.get(campaign_id, [])
                 for start in range(0, len(rows), WRITE_BATCH):
                     moved = _apply_receipts(
-                        conn, campaign_id, rows[start : start + WRITE_BATCH], seq, now
+                        conn,
+                        campaign_id,
+                        rows[start : start + WRITE_BATCH],
+                        seq,
+                        now,
+                        pending=pending,
+                        applied=applied,
+                        known=known,
                     )
                     if changed is not None:
                         changed.update(moved)
                 handed_back = deferred.get(campaign_id)
                 if handed_back:
-                    _return_to_outbox(conn, campaign_id, handed_back, seq, now)
-            _insert_rows(conn, delivery_events, _history_rows(receipts, now))
+                    _return_to_outbox(conn, campaign_id, handed_back, seq, now, pending=pending)
+            _record_receipts(pending, receipts, known, applied, now)
             _complete_settled(conn, touched, now, self._windows_us)
+            _ledger.append(conn, pending)
         return set(touched)
 
     def close_report_windows(self, now_us: int | None = None) -> list[str]:
@@ -616,11 +612,7 @@ class Store:
             ).first()
             if row is None:
                 return None
-            events = conn.execute(
-                select(delivery_events)
-                .where(delivery_events.c.delivery_id == delivery_id)
-                .order_by(delivery_events.c.at_us)
-            ).all()
+            events = _ledger.for_delivery(conn, delivery_id)
         delivery = _convert.delivery(row)
         delivery.history.append(
             campaign_pb2.DeliveryEvent(
@@ -630,12 +622,10 @@ class Store:
                 source="intake",
             )
         )
-        rank = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_PENDING]
-        for event_row in events:
-            event = _convert.delivery_event(event_row)
-            event.applied = STATUS_RANK.get(event.status, 0) > rank
-            rank = max(rank, STATUS_RANK.get(event.status, 0))
-            delivery.history.append(event)
+        # In the order they happened (a provider's report may commit after a
+        # later one), the order of commit among equal times.
+        for event_row in sorted(events, key=lambda e: (e.at_us, e.position)):
+            delivery.history.append(_ledger.history_event(event_row))
         if not any(e.status == row.status for e in delivery.history):
             # Moved by the orchestrator itself (queued, cancelled, suppressed,
             # skipped): the row's last change is that move.
@@ -651,6 +641,18 @@ class Store:
                 )
             )
         return delivery
+
+    def read_ledger(
+        self, after_position: int, limit: int = 500, campaign_id: str | None = None
+    ) -> list[campaign_pb2.LedgerEvent]:
+        """Ledger events after ``after_position`` in position (commit) order, at
+        most ``limit`` (up to ``MAX_LEDGER_READ``), of one campaign or of all.
+
+        Reading on from the last position returned misses nothing and repeats
+        nothing: an event that commits later always gets a higher position.
+        """
+        with self._read() as conn:
+            return _ledger.read(conn, after_position, limit, campaign_id)
 
     def iter_delivery_rows(
         self, campaign_id: str, *, channel: int = 0, status: int = 0, page_size: int = 0
@@ -733,7 +735,16 @@ class Store:
         if postgres:
             with self.engine.begin() as conn:
                 rows = conn.execute(query, params).all()
-                yield Claim(_due(rows), lambda: _nullcontext(conn), self._windows_us, claimed_us)
+                claim = Claim(
+                    _due(rows),
+                    lambda: _nullcontext(conn),
+                    self._windows_us,
+                    claimed_us,
+                    append_each=False,
+                )
+                yield claim
+                # The claim's marks commit together: their events go last.
+                _ledger.append(conn, claim.pending)
         else:
             with self._read() as conn:
                 rows = conn.execute(query, params).all()
@@ -836,6 +847,9 @@ class CampaignWriter:
     def __init__(self, conn: Connection, windows_us: Mapping[int, int] | None = None) -> None:
         self._conn = conn
         self._windows_us = windows_us or {}
+        #: Counters of the deliveries written, and the events of those ended at
+        #: intake (skipped, suppressed): appended as the transaction's last step.
+        self.pending = _ledger.Pending()
 
     def insert_campaign(self, values: dict[str, Any]) -> None:
         """Insert the campaign's row; ``IdempotencyKeyTakenError`` when another
@@ -890,6 +904,22 @@ class CampaignWriter:
 
     def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
         self._insert(deliveries, rows)
+        for row in rows:
+            status = row["status"]
+            self.pending.added(row["campaign_id"], row["channel"], status)
+            if STATUS_RANK[status] > UNSETTLED_MAX_RANK:
+                self.pending.events.append(
+                    _ledger.event_row(
+                        row["campaign_id"],
+                        row["channel"],
+                        _ledger.EVENT_OF_STATUS[status],
+                        row["created_us"],
+                        _ledger.Source.INTAKE,
+                        delivery_id=row["id"],
+                        error_code=row["error_code"],
+                        detail=row["error_message"],
+                    )
+                )
 
     def merge_duplicate_addresses(self, campaign_id: str) -> list[tuple[int, int]]:
         """Delete the campaign's email and SMS deliveries whose address another
@@ -899,13 +929,16 @@ class CampaignWriter:
         One sort of the campaign's deliveries at the end of the submission, in
         its transaction: the audience never has to sit in memory to be compared.
         """
-        return [
-            (int(r.channel), int(r.status))
-            for r in self._conn.execute(_MERGE_DUPLICATES, {"campaign_id": campaign_id})
-        ]
+        merged = self._conn.execute(_MERGE_DUPLICATES, {"campaign_id": campaign_id}).all()
+        gone = {r.id for r in merged}
+        for r in merged:
+            self.pending.added(campaign_id, int(r.channel), int(r.status), -1)
+        if gone:
+            self.pending.events = [e for e in self.pending.events if e["delivery_id"] not in gone]
+        return [(int(r.channel), int(r.status)) for r in merged]
 
     def _insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        _insert_rows(self._conn, table, rows)
+        insert_rows(self._conn, table, rows)
 
     def complete_if_settled(self, campaign_id: str) -> None:
         """Complete the campaign now if none of its deliveries waits for dispatch
@@ -914,7 +947,13 @@ class CampaignWriter:
 
 
 class Claim:
-    """Deliveries claimed for dispatch, and the updates that settle them."""
+    """Deliveries claimed for dispatch, and the updates that settle them.
+
+    Each update reads the statuses it moves from (rows the claim holds, so
+    nothing moves them meanwhile), moves the counters by exactly those, and
+    records ledger events: appended at the end of the claim's transaction on
+    PostgreSQL, of each update's own transaction on SQLite.
+    """
 
     def __init__(
         self,
@@ -922,27 +961,70 @@ class Claim:
         transaction: Any,
         windows_us: Mapping[int, int] | None = None,
         claimed_us: int = 0,
+        *,
+        append_each: bool = True,
     ) -> None:
         self.deliveries = due
         self._transaction = transaction
         self._windows_us = windows_us or {}
         self._claimed_us = claimed_us or _convert.now_us()
+        self._append_each = append_each
+        self.pending = _ledger.Pending()
 
-    def mark_queued(self, campaign_id: str, delivery_ids: Sequence[str]) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self._transaction() as conn:
+            yield conn
+            if self._append_each:
+                _ledger.append(conn, self.pending)
+
+    def mark_queued(
+        self,
+        campaign_id: str,
+        delivery_ids: Sequence[str],
+        batches: Sequence[tuple[str, int, Sequence[str]]] = (),
+    ) -> None:
         """Mark published deliveries queued, unless a receipt got there first: one
         already sent, or handed back unsent (deferred: changed since the claim,
-        so it stays in the outbox rather than wait as queued for nothing)."""
+        so it stays in the outbox rather than wait as queued for nothing).
+        ``batches`` (``(batch_id, channel, delivery ids)`` per broker message)
+        become one ledger event each."""
         if not delivery_ids:
             return
         now = _convert.now_us()
-        with self._transaction() as conn:
+        with self._writing() as conn:
             seq = _bump_seq(conn, campaign_id, dispatching_since=now)
-            statement = _MARK_QUEUED[conn.dialect.name == "postgresql"]
+            postgres = conn.dialect.name == "postgresql"
+            statement = _MARK_QUEUED[postgres]
+            queued: dict[str, int] = {}
             for start in range(0, len(delivery_ids), WRITE_BATCH):
                 ids = list(delivery_ids[start : start + WRITE_BATCH])
-                conn.execute(
+                before = _current(conn, campaign_id, ids)
+                for row in conn.execute(
                     statement, {"ids": ids, "now": now, "seq": seq, "claimed": self._claimed_us}
-                )
+                ):
+                    old = before[row.id]
+                    queued[row.id] = old.channel
+                    self.pending.moved(campaign_id, old.channel, old.status, _QUEUED_STATUS)
+            if not batches:
+                by_channel: dict[int, list[str]] = {}
+                for delivery_id, channel in queued.items():
+                    by_channel.setdefault(channel, []).append(delivery_id)
+                batches = [("", channel, chunk) for channel, chunk in sorted(by_channel.items())]
+            for batch_id, channel, carried_ids in batches:
+                carried = [i for i in carried_ids if i in queued]
+                if carried:
+                    self.pending.events.append(
+                        _ledger.event_row(
+                            campaign_id,
+                            channel,
+                            campaign_pb2.LEDGER_EVENT_TYPE_QUEUED,
+                            now,
+                            _ledger.Source.DISPATCHER,
+                            batch_id=batch_id,
+                            delivery_ids=carried,
+                        )
+                    )
 
     def defer(self, campaign_id: str, until: Sequence[tuple[str, int]]) -> None:
         """Hold deliveries as scheduled until ``(delivery_id, not_before_us)``.
@@ -954,8 +1036,17 @@ class Claim:
             return
         now = _convert.now_us()
         status = campaign_pb2.DELIVERY_STATUS_SCHEDULED
-        with self._transaction() as conn:
+        with self._writing() as conn:
             seq = _bump_seq(conn, campaign_id)
+            before = _current(conn, campaign_id, [delivery_id for delivery_id, _ in until])
+            movable = [
+                (before[delivery_id], at)
+                for delivery_id, at in until
+                if delivery_id in before
+                and before[delivery_id].status_rank <= DISPATCHABLE_MAX_RANK
+            ]
+            if not movable:
+                return
             conn.execute(
                 update(deliveries)
                 .where(
@@ -969,41 +1060,76 @@ class Claim:
                     updated_us=now,
                     seq=seq,
                 ),
-                [{"b_id": delivery_id, "b_not_before": at} for delivery_id, at in until],
+                [{"b_id": row.id, "b_not_before": at} for row, at in movable],
             )
+            for row, at in movable:
+                self.pending.moved(campaign_id, row.channel, row.status, status)
+                self.pending.events.append(
+                    _ledger.event_row(
+                        campaign_id,
+                        row.channel,
+                        campaign_pb2.LEDGER_EVENT_TYPE_DEFERRED,
+                        now,
+                        _ledger.Source.DISPATCHER,
+                        delivery_id=row.id,
+                        detail=f"until {_ledger.rfc3339(at)}",
+                    )
+                )
 
     def mark_final(self, campaign_id: str, updates: Sequence[FinalUpdate]) -> None:
         """End deliveries that will never be dispatched (render errors, suppressions)."""
         if not updates:
             return
         now = _convert.now_us()
-        with self._transaction() as conn:
+        with self._writing() as conn:
             seq = _bump_seq(conn, campaign_id)
-            conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == bindparam("b_id"),
-                    deliveries.c.status_rank < bindparam("b_rank"),
+            before = _current(conn, campaign_id, [u.delivery_id for u in updates])
+            movable = [
+                (before[u.delivery_id], u)
+                for u in updates
+                if u.delivery_id in before
+                and before[u.delivery_id].status_rank < STATUS_RANK[u.status]
+            ]
+            if movable:
+                conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.id == bindparam("b_id"),
+                        deliveries.c.status_rank < bindparam("b_rank"),
+                    )
+                    .values(
+                        status=bindparam("b_status"),
+                        status_rank=bindparam("b_rank"),
+                        error_code=bindparam("b_code"),
+                        error_message=bindparam("b_message"),
+                        updated_us=now,
+                        seq=seq,
+                    ),
+                    [
+                        {
+                            "b_id": u.delivery_id,
+                            "b_status": u.status,
+                            "b_rank": STATUS_RANK[u.status],
+                            "b_code": u.error_code,
+                            "b_message": u.error_message,
+                        }
+                        for _, u in movable
+                    ],
                 )
-                .values(
-                    status=bindparam("b_status"),
-                    status_rank=bindparam("b_rank"),
-                    error_code=bindparam("b_code"),
-                    error_message=bindparam("b_message"),
-                    updated_us=now,
-                    seq=seq,
-                ),
-                [
-                    {
-                        "b_id": u.delivery_id,
-                        "b_status": u.status,
-                        "b_rank": STATUS_RANK[u.status],
-                        "b_code": u.error_code,
-                        "b_message": u.error_message,
-                    }
-                    for u in updates
-                ],
-            )
+            for row, u in movable:
+                self.pending.moved(campaign_id, row.channel, row.status, u.status)
+                self.pending.events.append(
+                    _ledger.event_row(
+                        campaign_id,
+                        row.channel,
+                        _ledger.EVENT_OF_STATUS[u.status],
+                        now,
+                        _ledger.Source.DISPATCHER,
+                        delivery_id=row.id,
+                        error_code=u.error_code,
+                        detail=u.error_message,
+                    )
+                )
             _complete_settled(conn, [campaign_id], now, self._windows_us)
 
 
@@ -1116,10 +1242,12 @@ def _complete_settled(
             if conn.execute(_ANY_SENT, waiting_sent).first() is None:
                 conn.execute(_COMPLETE_DISPATCHED, {"campaign_ids": [row.id], "now": now})
             continue
+        # Not from the counters: this transaction's moves are added to them last.
         waiting: set[int] = {
-            int(channel)
-            for channel, status, count in conn.execute(_COUNTERS, {"campaign_id": row.id})
-            if status == campaign_pb2.DELIVERY_STATUS_SENT and count and channel in windows_us
+            channel
+            for channel in windows_us
+            if conn.execute(_ANY_SENT, {"campaign_id": row.id, "channels": [channel]}).first()
+            is not None
         }
         values: dict[str, Any] = {"dispatched_us": now, "updated_us": now}
         if waiting:
@@ -1136,38 +1264,78 @@ def _complete_settled(
         )
 
 
-def _history_rows(receipts: Sequence[bus_pb2.DeliveryReceipt], now: int) -> list[dict[str, Any]]:
-    """One history row per receipt, repeats included (they are what the
-    provider said, even when they change nothing)."""
-    return [
-        {
-            "delivery_id": r.delivery_id,
-            "campaign_id": r.campaign_id,
-            "at_us": r.occurred_at.ToMicroseconds() if r.HasField("occurred_at") else now,
-            "status": r.status,
-            "attempts": r.attempts,
-            "provider": r.provider[:100],
-            "provider_message_id": r.provider_message_id[:300],
-            "error_code": r.error_code[:100],
-            "error_message": r.error_message,
-        }
-        for r in receipts
-        if (r.status in _RECEIPT_STATUSES or r.status == campaign_pb2.DELIVERY_STATUS_DEFERRED)
-        and r.campaign_id
-        and r.delivery_id
-    ]
+def _record_receipts(
+    pending: _ledger.Pending,
+    receipts: Sequence[bus_pb2.DeliveryReceipt],
+    known: Mapping[str, int],
+    applied: set[int],
+    now: int,
+) -> None:
+    """One ledger event per receipt of an existing delivery, repeats included
+    (they are what the provider said, even when they change nothing)."""
+    for r in receipts:
+        channel = known.get(r.delivery_id)
+        if r.status in _RECEIPT_STATUSES and channel is not None:
+            at = r.occurred_at.ToMicroseconds() if r.HasField("occurred_at") else now
+            pending.receipt(r, at, applied=id(r) in applied, channel=channel)
 
 
-def _insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        # COPY costs PostgreSQL a fraction of multi-row INSERTs (no statement
-        # to parse and plan per 1,000 rows) and psycopg streams the rows.
-        _copy_rows(conn, table, rows)
-        return
-    for start in range(0, len(rows), WRITE_BATCH):
-        conn.execute(insert(table), list(rows[start : start + WRITE_BATCH]))
+def _current(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, Any]:
+    """``id → (id, channel, status, status_rank)`` of the campaign's deliveries
+    among ``ids``, locked on PostgreSQL until the transaction ends."""
+    statement = _CURRENT[conn.dialect.name == "postgresql"]
+    found: dict[str, Any] = {}
+    for start in range(0, len(ids), WRITE_BATCH):
+        chunk = list(ids[start : start + WRITE_BATCH])
+        for row in conn.execute(statement, {"campaign_id": campaign_id, "ids": chunk}):
+            found[row.id] = row
+    return found
+
+
+def _cancel_outbox(
+    conn: Connection, campaign_id: str, seq: int | None, now: int, pending: _ledger.Pending
+) -> int:
+    """Cancel the campaign's deliveries waiting in the outbox; returns how many.
+
+    One UPDATE per channel and status left in the outbox, so the counters move
+    by exact row counts without bringing a million ids back, and one ledger
+    event per channel (no delivery id: every one that waited).
+    """
+    cancelled = campaign_pb2.DELIVERY_STATUS_CANCELLED
+    total = 0
+    outbox = sorted(
+        (int(r.channel), int(r.status))
+        for r in conn.execute(_ledger.COUNTS, {"campaign_id": campaign_id})
+        if STATUS_RANK.get(r.status, 0) <= DISPATCHABLE_MAX_RANK
+    )
+    per_channel: collections.Counter[int] = collections.Counter()
+    for channel, status in outbox:
+        moved = conn.execute(
+            _CANCEL_OUTBOX,
+            {
+                "b_campaign": campaign_id,
+                "b_channel": channel,
+                "b_rank": STATUS_RANK[status],
+                "b_now": now,
+                "b_seq": seq,
+            },
+        ).rowcount
+        pending.moved(campaign_id, channel, status, cancelled, moved)
+        per_channel[channel] += moved
+        total += moved
+    for channel, moved in sorted(per_channel.items()):
+        if moved:
+            pending.events.append(
+                _ledger.event_row(
+                    campaign_id,
+                    channel,
+                    campaign_pb2.LEDGER_EVENT_TYPE_CANCELLED,
+                    now,
+                    _ledger.Source.CANCEL,
+                    detail=f"{moved} deliveries waiting in the outbox",
+                )
+            )
+    return total
 
 
 def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | None:
@@ -1219,12 +1387,19 @@ def _deferred_receipts(
 
 
 def _return_to_outbox(
-    conn: Connection, campaign_id: str, delivery_ids: Sequence[str], seq: int, now: int
+    conn: Connection,
+    campaign_id: str,
+    delivery_ids: Sequence[str],
+    seq: int,
+    now: int,
+    *,
+    pending: _ledger.Pending,
 ) -> None:
     """Deliveries handed back unsent become pending again, or cancelled when their
     campaign was cancelled meanwhile. One already sent stays as it is; one not
     yet marked queued (the adapter was quicker than the dispatcher's mark) is
-    stamped, so ``Claim.mark_queued`` leaves it in the outbox."""
+    stamped, so ``Claim.mark_queued`` leaves it in the outbox. Each is a
+    deferred (or cancelled) event in the ledger."""
     state = conn.execute(_STATE, {"campaign_id": campaign_id}).scalar()
     status = (
         campaign_pb2.DELIVERY_STATUS_CANCELLED
@@ -1245,9 +1420,24 @@ def _return_to_outbox(
             seq=seq,
         )
     )
-    for start in range(0, len(delivery_ids), WRITE_BATCH):
-        chunk = delivery_ids[start : start + WRITE_BATCH]
-        conn.execute(statement, [{"b_id": delivery_id} for delivery_id in chunk])
+    before = _current(conn, campaign_id, list(dict.fromkeys(delivery_ids)))
+    movable = [row for row in before.values() if row.status_rank <= _QUEUED_RANK]
+    for start in range(0, len(movable), WRITE_BATCH):
+        chunk = movable[start : start + WRITE_BATCH]
+        conn.execute(statement, [{"b_id": row.id} for row in chunk])
+    for row in movable:
+        pending.moved(campaign_id, row.channel, row.status, status)
+        pending.events.append(
+            _ledger.event_row(
+                campaign_id,
+                row.channel,
+                _ledger.EVENT_OF_STATUS[status],
+                now,
+                _ledger.Source.RECEIPT,
+                delivery_id=row.id,
+                detail="handed back unsent",
+            )
+        )
 
 
 # The statements run per campaign, per watch wake-up or per dispatch round,
@@ -1283,11 +1473,6 @@ _OPEN_CAMPAIGNS: Final = (
     select(campaigns.c.id, campaigns.c.state)
     .where(campaigns.c.state.not_in(_SETTLED_STATES))
     .order_by(campaigns.c.created_us, campaigns.c.id)
-)
-_COUNTERS: Final = (
-    select(deliveries.c.channel, deliveries.c.status, func.count())
-    .where(deliveries.c.campaign_id == bindparam("campaign_id"))
-    .group_by(deliveries.c.channel, deliveries.c.status)
 )
 
 
@@ -1340,7 +1525,7 @@ _MERGE_DUPLICATES: Final = (
             select(_RANKED_BY_ADDRESS.c.id).where(_RANKED_BY_ADDRESS.c.n > 1).scalar_subquery()
         )
     )
-    .returning(deliveries.c.channel, deliveries.c.status)
+    .returning(deliveries.c.id, deliveries.c.channel, deliveries.c.status)
 )
 _CHANGES: Final = (
     select(deliveries)
@@ -1386,6 +1571,33 @@ def _suppressed(postgres: bool) -> Select[Any]:
 
 
 _SUPPRESSED: Final = {postgres: _suppressed(postgres) for postgres in (False, True)}
+
+
+def _current_statement(postgres: bool) -> Select[Any]:
+    query = select(
+        deliveries.c.id, deliveries.c.channel, deliveries.c.status, deliveries.c.status_rank
+    ).where(
+        deliveries.c.campaign_id == bindparam("campaign_id"),
+        _among(deliveries.c.id, "ids", postgres),
+    )
+    return query.with_for_update() if postgres else query
+
+
+_CURRENT: Final = {postgres: _current_statement(postgres) for postgres in (False, True)}
+_CANCEL_OUTBOX: Final = (
+    update(deliveries)
+    .where(
+        deliveries.c.campaign_id == bindparam("b_campaign"),
+        deliveries.c.status_rank == bindparam("b_rank"),
+        deliveries.c.channel == bindparam("b_channel"),
+    )
+    .values(
+        status=campaign_pb2.DELIVERY_STATUS_CANCELLED,
+        status_rank=STATUS_RANK[campaign_pb2.DELIVERY_STATUS_CANCELLED],
+        updated_us=bindparam("b_now"),
+        seq=bindparam("b_seq"),
+    )
+)
 _INSERT_CAMPAIGN: Final = insert(campaigns)
 _QUEUED_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
 _MARK_QUEUED_VALUES: Final = {
@@ -1394,6 +1606,7 @@ _MARK_QUEUED_VALUES: Final = {
     "updated_us": bindparam("now"),
     "seq": bindparam("seq"),
 }
+_QUEUED_STATUS: Final = campaign_pb2.DELIVERY_STATUS_QUEUED
 _MARK_QUEUED: Final = {
     postgres: update(deliveries)
     .where(
@@ -1402,6 +1615,7 @@ _MARK_QUEUED: Final = {
         deliveries.c.updated_us <= bindparam("claimed"),
     )
     .values(**_MARK_QUEUED_VALUES)
+    .returning(deliveries.c.id)
     for postgres in (False, True)
 }
 _SETTLED_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
@@ -1482,6 +1696,10 @@ def _apply_receipts(
     rows: Sequence[bus_pb2.DeliveryReceipt],
     seq: int,
     now: int,
+    *,
+    pending: _ledger.Pending,
+    applied: set[int],
+    known: dict[str, int],
 ) -> collections.Counter[tuple[int, int]]:
     """One keyed UPDATE per receipt, sent as one executemany (a pipeline on
     PostgreSQL). A single ``UPDATE ... FROM unnest(arrays)`` was tried: its
@@ -1490,10 +1708,22 @@ def _apply_receipts(
     (bench at 100,000 recipients: the collector's UPDATE busy 66 % of the run).
 
     One executemany per reported (channel, status), so its row count says how
-    many deliveries that kind of receipt moved."""
+    many deliveries that kind of receipt moved.
+
+    The deliveries' statuses are read (and locked) first: only receipts that
+    move one forward are written, and the counters move from exactly the
+    status each delivery left; ``applied`` gets each such receipt's id() and
+    ``known`` every delivery found, with its channel."""
+    before = _current(conn, campaign_id, [r.delivery_id for r in rows])
+    known.update((row.id, row.channel) for row in before.values())
     groups: dict[tuple[int, int], list[bus_pb2.DeliveryReceipt]] = {}
     for r in rows:
+        row = before.get(r.delivery_id)
+        if row is None or STATUS_RANK[r.status] <= row.status_rank:
+            continue
         groups.setdefault((r.channel, r.status), []).append(r)
+        pending.moved(campaign_id, row.channel, row.status, r.status)
+        applied.add(id(r))
     moved: collections.Counter[tuple[int, int]] = collections.Counter()
     for key, group in groups.items():
         moved[key] += _apply_group(conn, campaign_id, group, seq, now)
@@ -1528,23 +1758,6 @@ def _apply_group(
         ],
     )
     return int(result.rowcount)
-
-
-def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """``rows`` into ``table`` with PostgreSQL's COPY, inside ``conn``'s transaction."""
-    names = list(rows[0])
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    columns = ", ".join(f'"{name}"' for name in names)
-    statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in names])
-    except conn.dialect.loaded_dbapi.IntegrityError as exc:
-        # The driver's own error, raised past SQLAlchemy: callers catch
-        # SQLAlchemy's, as for any other statement (a repeated recipient id).
-        raise IntegrityError(statement, None, exc) from exc
 
 
 def suppressed_addresses(conn: Connection, channel: int, addresses: Sequence[str]) -> set[str]:

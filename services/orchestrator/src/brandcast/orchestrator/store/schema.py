@@ -92,22 +92,56 @@ deliveries = Table(
 Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status_rank)
 Index("ix_deliveries_campaign_seq", deliveries.c.campaign_id, deliveries.c.seq, deliveries.c.id)
 
-# What happened to each delivery, appended per receipt (the delivery row holds
-# only the latest state): attempts, provider answers and errors with their times.
-delivery_events = Table(
-    "delivery_events",
+# The delivery ledger: everything that happens to a delivery after its row is
+# written at acceptance, appended in commit order (see ``_ledger.py`` and
+# docs/ledger.md). ``position`` is the reading cursor: every event committed
+# later has a higher one.
+ledger = Table(
+    "ledger",
     metadata,
-    Column("delivery_id", String(36), nullable=False),
+    Column(
+        "position",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     Column("campaign_id", String(36), nullable=False),
+    # "" for an event about several deliveries (``delivery_ids``) or about the
+    # whole campaign (a cancel).
+    Column("delivery_id", String(36), nullable=False),
+    Column("channel", Integer, nullable=False),
+    # A brandcast.v1.LedgerEventType.
+    Column("event", Integer, nullable=False),
     Column("at_us", BigInteger, nullable=False),
-    Column("status", Integer, nullable=False),
-    Column("attempts", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
     Column("provider", String(100), nullable=False),
     Column("provider_message_id", String(300), nullable=False),
     Column("error_code", String(100), nullable=False),
-    Column("error_message", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    # 1 when the event moved the delivery's status.
+    Column("applied", Integer, nullable=False),
+    # A queued event: the batch id and its deliveries' ids, space-separated.
+    Column("batch_id", String(36), nullable=False),
+    Column("delivery_ids", Text, nullable=False),
+    # A brandcast.orchestrator.store._ledger.Source.
+    Column("source", Integer, nullable=False),
+    # SQLite: AUTOINCREMENT, so a position is never reused even once the
+    # newest events were deleted.
+    sqlite_autoincrement=True,
 )
-Index("ix_delivery_events_delivery", delivery_events.c.delivery_id, delivery_events.c.at_us)
+Index("ix_ledger_campaign", ledger.c.campaign_id, ledger.c.position)
+Index("ix_ledger_delivery", ledger.c.delivery_id, ledger.c.position)
+
+# Deliveries per campaign, channel and current status, moved by the same
+# transaction that moves the deliveries: progress is read, not counted.
+delivery_counters = Table(
+    "delivery_counters",
+    metadata,
+    Column("campaign_id", String(36), primary_key=True),
+    Column("channel", Integer, primary_key=True),
+    Column("status", Integer, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
 
 suppressions = Table(
     "suppressions",

@@ -1,0 +1,291 @@
+"""The delivery ledger: what happened to deliveries, appended in commit order,
+and the per-campaign counters moved in the same transaction.
+
+Every store transaction that moves deliveries collects its events and its
+counter changes in a ``Pending`` and hands it to ``append`` as its last step
+before COMMIT. On PostgreSQL ``append`` first takes one transaction-scoped
+advisory lock, so positions (a sequence) are drawn in the order the
+transactions commit: the lock is held only for the counter upsert, the COPY
+of the events and the commit itself, and every other row lock of the
+transaction was taken before it, so it cannot deadlock. A reader that sees
+position ``p`` therefore already sees every position below ``p`` that will
+ever commit, and "after the last position I read" misses nothing. SQLite
+serialises every writer on its database lock, which gives the same order.
+
+Why not a commit-safe read horizon instead (reading only below the oldest
+running transaction's xmin)? Rows would then be ordered by transaction id,
+not by a single number, and a reader would have to hold back everything
+behind one slow writer; the lock keeps the cursor one integer and costs one
+short critical section per transaction, and the writers batch hundreds of
+deliveries per transaction.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import Connection, Select, bindparam, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from brandcast.orchestrator.store import _convert
+from brandcast.orchestrator.store._bulk import insert_rows
+from brandcast.orchestrator.store.schema import delivery_counters, ledger
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+S = campaign_pb2
+E = campaign_pb2
+
+
+class Source(enum.IntEnum):
+    """Who recorded an event."""
+
+    INTAKE = 1
+    DISPATCHER = 2
+    RECEIPT = 3
+    CANCEL = 4
+    MIGRATION = 5
+
+
+SOURCE_NAMES: Final = {s.value: s.name.lower() for s in Source}
+
+#: The ledger event recording a move to each delivery status.
+EVENT_OF_STATUS: Final[dict[int, int]] = {
+    S.DELIVERY_STATUS_SCHEDULED: E.LEDGER_EVENT_TYPE_DEFERRED,
+    S.DELIVERY_STATUS_PENDING: E.LEDGER_EVENT_TYPE_DEFERRED,
+    S.DELIVERY_STATUS_DEFERRED: E.LEDGER_EVENT_TYPE_DEFERRED,
+    S.DELIVERY_STATUS_QUEUED: E.LEDGER_EVENT_TYPE_QUEUED,
+    S.DELIVERY_STATUS_SENT: E.LEDGER_EVENT_TYPE_SENT,
+    S.DELIVERY_STATUS_DELIVERED: E.LEDGER_EVENT_TYPE_DELIVERED,
+    S.DELIVERY_STATUS_FAILED: E.LEDGER_EVENT_TYPE_FAILED,
+    S.DELIVERY_STATUS_BOUNCED: E.LEDGER_EVENT_TYPE_BOUNCED,
+    S.DELIVERY_STATUS_SUPPRESSED: E.LEDGER_EVENT_TYPE_SUPPRESSED,
+    S.DELIVERY_STATUS_CANCELLED: E.LEDGER_EVENT_TYPE_CANCELLED,
+    S.DELIVERY_STATUS_SKIPPED: E.LEDGER_EVENT_TYPE_SKIPPED,
+}
+#: The delivery status each status event reports (engagement events have none).
+STATUS_OF_EVENT: Final[dict[int, int]] = {
+    E.LEDGER_EVENT_TYPE_DEFERRED: S.DELIVERY_STATUS_DEFERRED,
+    E.LEDGER_EVENT_TYPE_QUEUED: S.DELIVERY_STATUS_QUEUED,
+    E.LEDGER_EVENT_TYPE_SENT: S.DELIVERY_STATUS_SENT,
+    E.LEDGER_EVENT_TYPE_DELIVERED: S.DELIVERY_STATUS_DELIVERED,
+    E.LEDGER_EVENT_TYPE_FAILED: S.DELIVERY_STATUS_FAILED,
+    E.LEDGER_EVENT_TYPE_BOUNCED: S.DELIVERY_STATUS_BOUNCED,
+    E.LEDGER_EVENT_TYPE_SUPPRESSED: S.DELIVERY_STATUS_SUPPRESSED,
+    E.LEDGER_EVENT_TYPE_CANCELLED: S.DELIVERY_STATUS_CANCELLED,
+    E.LEDGER_EVENT_TYPE_SKIPPED: S.DELIVERY_STATUS_SKIPPED,
+}
+#: Most events one read of the ledger returns.
+MAX_READ: Final = 5000
+#: pg_advisory_xact_lock key that orders appends ("bclg").
+_APPEND_LOCK_KEY: Final = 0x62636C67
+
+
+def event_row(
+    campaign_id: str,
+    channel: int,
+    event: int,
+    at_us: int,
+    source: Source,
+    *,
+    delivery_id: str = "",
+    attempt: int = 0,
+    provider: str = "",
+    provider_message_id: str = "",
+    error_code: str = "",
+    detail: str = "",
+    applied: bool = True,
+    batch_id: str = "",
+    delivery_ids: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One ledger row (column order fixed: COPY writes them as given)."""
+    return {
+        "campaign_id": campaign_id,
+        "delivery_id": delivery_id,
+        "channel": channel,
+        "event": event,
+        "at_us": at_us,
+        "attempt": attempt,
+        "provider": provider[:100],
+        "provider_message_id": provider_message_id[:300],
+        "error_code": error_code[:100],
+        "detail": detail,
+        "applied": int(applied),
+        "batch_id": batch_id,
+        "delivery_ids": " ".join(delivery_ids),
+        "source": int(source),
+    }
+
+
+@dataclass
+class Pending:
+    """A transaction's ledger events and counter changes, not yet written."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(campaign_id, channel, status)`` → change in the number of deliveries.
+    counts: collections.Counter[tuple[str, int, int]] = field(default_factory=collections.Counter)
+
+    def added(self, campaign_id: str, channel: int, status: int, n: int = 1) -> None:
+        self.counts[(campaign_id, channel, status)] += n
+
+    def moved(self, campaign_id: str, channel: int, old: int, new: int, n: int = 1) -> None:
+        if old != new:
+            self.counts[(campaign_id, channel, old)] -= n
+            self.counts[(campaign_id, channel, new)] += n
+
+    def receipt(
+        self, r: bus_pb2.DeliveryReceipt, at_us: int, *, applied: bool, channel: int
+    ) -> None:
+        self.events.append(
+            event_row(
+                r.campaign_id,
+                channel,
+                EVENT_OF_STATUS[r.status],
+                at_us,
+                Source.RECEIPT,
+                delivery_id=r.delivery_id,
+                attempt=r.attempts,
+                provider=r.provider,
+                provider_message_id=r.provider_message_id,
+                error_code=r.error_code,
+                detail=r.error_message or r.public_url,
+                applied=applied,
+            )
+        )
+
+
+def append(conn: Connection, pending: Pending) -> None:
+    """Write ``pending`` as the transaction's last step before COMMIT (see the
+    module's docstring for why last)."""
+    counts = [(key, n) for key, n in sorted(pending.counts.items()) if n]
+    if not counts and not pending.events:
+        return
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(_APPEND_LOCK, {"k": _APPEND_LOCK_KEY})
+    if counts:
+        conn.execute(
+            _UPSERT_COUNTS[postgres],
+            [
+                {"campaign_id": c, "channel": ch, "status": st, "count": n}
+                for (c, ch, st), n in counts
+            ],
+        )
+    insert_rows(conn, ledger, pending.events)
+    pending.events = []
+    pending.counts = collections.Counter()
+
+
+def read(
+    conn: Connection, after: int, limit: int, campaign_id: str | None = None
+) -> list[campaign_pb2.LedgerEvent]:
+    """Events after position ``after``, oldest first, at most ``limit``."""
+    limit = max(1, min(limit, MAX_READ))
+    if campaign_id is None:
+        rows = conn.execute(_READ_ALL, {"after": after, "limit": limit})
+    else:
+        rows = conn.execute(
+            _READ_CAMPAIGN, {"after": after, "limit": limit, "campaign_id": campaign_id}
+        )
+    return [to_message(r) for r in rows]
+
+
+def for_delivery(conn: Connection, delivery_id: str) -> list[Any]:
+    """A delivery's own events (not the batches it rode in), in position order."""
+    return list(conn.execute(_FOR_DELIVERY, {"delivery_id": delivery_id}))
+
+
+def rfc3339(us: int) -> str:
+    ts = _convert.timestamp(us)
+    assert ts is not None
+    return ts.ToJsonString()
+
+
+def to_message(row: Any) -> campaign_pb2.LedgerEvent:
+    return campaign_pb2.LedgerEvent(
+        position=row.position,
+        campaign_id=row.campaign_id,
+        delivery_id=row.delivery_id,
+        channel=row.channel,
+        type=row.event,
+        at=_convert.timestamp(row.at_us),
+        attempt=row.attempt,
+        provider=row.provider,
+        provider_message_id=row.provider_message_id,
+        error_code=row.error_code,
+        detail=row.detail,
+        applied=bool(row.applied),
+        delivery_ids=row.delivery_ids.split() if row.delivery_ids else [],
+        batch_id=row.batch_id,
+        source=SOURCE_NAMES.get(row.source, ""),
+    )
+
+
+def history_event(row: Any) -> campaign_pb2.DeliveryEvent:
+    """A ledger row as an entry of ``Delivery.history``."""
+    return campaign_pb2.DeliveryEvent(
+        at=_convert.timestamp(row.at_us),
+        status=STATUS_OF_EVENT.get(row.event, S.DELIVERY_STATUS_UNSPECIFIED),  # type: ignore[arg-type]
+        attempts=row.attempt,
+        provider=row.provider,
+        provider_message_id=row.provider_message_id,
+        error_code=row.error_code,
+        error_message=row.detail,
+        applied=bool(row.applied),
+        source=SOURCE_NAMES.get(row.source, ""),
+    )
+
+
+def counter_rows(conn: Connection, campaign_ids: Iterable[str]) -> list[Any]:
+    """``(campaign_id, channel, status, count)`` of the campaigns, zeros left out."""
+    return list(conn.execute(_COUNTS_OF, {"campaign_ids": list(campaign_ids)}))
+
+
+def _upsert(postgres: bool) -> Any:
+    insert = postgresql.insert if postgres else sqlite.insert
+    statement = insert(delivery_counters)
+    return statement.on_conflict_do_update(
+        index_elements=[
+            delivery_counters.c.campaign_id,
+            delivery_counters.c.channel,
+            delivery_counters.c.status,
+        ],
+        set_={"count": delivery_counters.c.count + statement.excluded["count"]},
+    )
+
+
+_UPSERT_COUNTS: Final = {postgres: _upsert(postgres) for postgres in (False, True)}
+_APPEND_LOCK: Final = text("SELECT pg_advisory_xact_lock(:k)")
+_READ_ALL: Final[Select[Any]] = (
+    select(ledger)
+    .where(ledger.c.position > bindparam("after"))
+    .order_by(ledger.c.position)
+    .limit(bindparam("limit"))
+)
+_READ_CAMPAIGN: Final[Select[Any]] = (
+    select(ledger)
+    .where(ledger.c.campaign_id == bindparam("campaign_id"), ledger.c.position > bindparam("after"))
+    .order_by(ledger.c.position)
+    .limit(bindparam("limit"))
+)
+_FOR_DELIVERY: Final[Select[Any]] = (
+    select(ledger)
+    .where(ledger.c.delivery_id == bindparam("delivery_id"))
+    .order_by(ledger.c.position)
+)
+#: The progress of one campaign: one row per channel and status.
+COUNTS: Final[Select[Any]] = select(
+    delivery_counters.c.channel, delivery_counters.c.status, delivery_counters.c.count
+).where(delivery_counters.c.campaign_id == bindparam("campaign_id"), delivery_counters.c.count != 0)
+_COUNTS_OF: Final[Select[Any]] = select(
+    delivery_counters.c.campaign_id,
+    delivery_counters.c.channel,
+    delivery_counters.c.status,
+    delivery_counters.c.count,
+).where(
+    delivery_counters.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+    delivery_counters.c.count != 0,
+)

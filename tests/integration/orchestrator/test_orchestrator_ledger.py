@@ -1,0 +1,499 @@
+"""The delivery ledger and the counters beside it, on SQLite and PostgreSQL:
+every move is an event in commit order, the counters always equal a count of
+the deliveries, positions are a cursor that misses nothing, and a database of
+the previous schema migrates forward with its history."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import func, select, text
+
+from brandcast.orchestrator.server import bootstrap, create_server
+from brandcast.orchestrator.settings import OrchestratorSettings
+from brandcast.orchestrator.store import STATUS_RANK, FinalUpdate, Store, _ledger, now_us
+from brandcast.orchestrator.store._engine import MIGRATIONS, migrate, open_engine
+from brandcast.orchestrator.store.schema import deliveries
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+
+S = campaign_pb2
+L = campaign_pb2
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store.open(database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _row(cid: str, i: int, status: int, error: str = "") -> dict[str, Any]:
+    delivery_id = f"{cid[:8]}-{i:04d}"
+    now = now_us()
+    return {
+        "id": delivery_id,
+        "campaign_id": cid,
+        "channel": S.CHANNEL_EMAIL,
+        "recipient_id": f"r{i}",
+        "address": f"r{i}@example.com",
+        "status": status,
+        "status_rank": STATUS_RANK[status],
+        "attempts": 0,
+        "provider": "",
+        "provider_message_id": "",
+        "error_code": "invalid_address" if error else "",
+        "error_message": error,
+        "public_url": "",
+        "idempotency_key": delivery_id,
+        "not_before_us": now,
+        "created_us": now,
+        "updated_us": now,
+        "seq": 1,
+    }
+
+
+def add_campaign(store: Store, statuses: list[int]) -> tuple[str, list[str]]:
+    cid = str(uuid.uuid4())
+    rows = [
+        _row(cid, i, status, "no mailbox" if status == S.DELIVERY_STATUS_SKIPPED else "")
+        for i, status in enumerate(statuses)
+    ]
+    with store.campaign_writer() as writer:
+        writer.insert_recipients(
+            [
+                {
+                    "campaign_id": cid,
+                    "recipient_id": f"r{i}",
+                    "data": S.Recipient(id=f"r{i}", email=f"r{i}@example.com").SerializeToString(),
+                }
+                for i in range(len(statuses))
+            ],
+            first=True,
+        )
+        writer.insert_deliveries(rows)
+        now = now_us()
+        writer.insert_campaign(
+            {
+                "id": cid,
+                "name": "ledger",
+                "spec": S.CampaignSpec(name="ledger").SerializeToString(),
+                "state": S.CAMPAIGN_STATE_DISPATCHING,
+                "idempotency_key": None,
+                "request_hash": None,
+                "audience_size": len(statuses),
+                "trace_context": "{}",
+                "send_at_us": None,
+                "created_us": now,
+                "updated_us": now,
+            }
+        )
+    return cid, [r["id"] for r in rows]
+
+
+def counted(store: Store, cid: str) -> dict[tuple[int, int], int]:
+    """What the counters table must say: a count over the deliveries."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.channel, deliveries.c.status, func.count())
+            .where(deliveries.c.campaign_id == cid)
+            .group_by(deliveries.c.channel, deliveries.c.status)
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
+
+
+def read_counters(store: Store, cid: str) -> dict[tuple[int, int], int]:
+    names = {
+        S.DELIVERY_STATUS_PENDING: "pending",
+        S.DELIVERY_STATUS_SCHEDULED: "scheduled",
+        S.DELIVERY_STATUS_QUEUED: "queued",
+        S.DELIVERY_STATUS_SENT: "sent",
+        S.DELIVERY_STATUS_DELIVERED: "delivered",
+        S.DELIVERY_STATUS_FAILED: "failed",
+        S.DELIVERY_STATUS_BOUNCED: "bounced",
+        S.DELIVERY_STATUS_SUPPRESSED: "suppressed",
+        S.DELIVERY_STATUS_CANCELLED: "cancelled",
+        S.DELIVERY_STATUS_SKIPPED: "skipped",
+    }
+    found = {}
+    for c in store.counters(cid):
+        for status, name in names.items():
+            if getattr(c, name):
+                found[(c.channel, status)] = getattr(c, name)
+        assert c.total == sum(getattr(c, name) for name in names.values())
+    return found
+
+
+def receipt(cid: str, delivery_id: str, status: int, **fields: Any) -> bus_pb2.DeliveryReceipt:
+    r = bus_pb2.DeliveryReceipt(
+        delivery_id=delivery_id,
+        campaign_id=cid,
+        channel=S.CHANNEL_EMAIL,
+        status=status,  # type: ignore[arg-type]
+        **fields,
+    )
+    r.occurred_at.GetCurrentTime()
+    return r
+
+
+def test_every_move_is_a_ledger_event_and_the_counters_equal_a_count(store: Store) -> None:
+    pending = S.DELIVERY_STATUS_PENDING
+    cid, ids = add_campaign(
+        store, [pending] * 8 + [S.DELIVERY_STATUS_SKIPPED, S.DELIVERY_STATUS_SUPPRESSED]
+    )
+    other, _ = add_campaign(store, [pending])
+    assert (
+        read_counters(store, cid)
+        == counted(store, cid)
+        == {
+            (S.CHANNEL_EMAIL, pending): 8,
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SKIPPED): 1,
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SUPPRESSED): 1,
+        }
+    )
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(
+            cid,
+            ids[:5],
+            [("batch-a", S.CHANNEL_EMAIL, ids[:3]), ("batch-b", S.CHANNEL_EMAIL, ids[3:5])],
+        )
+        claim.defer(cid, [(ids[5], now_us() + 3_600_000_000)])
+        claim.mark_final(cid, [FinalUpdate(ids[6], S.DELIVERY_STATUS_FAILED, "render_error", "x")])
+        # Already queued: a second mark moves nothing and records nothing.
+        claim.mark_queued(cid, ids[:1])
+    assert read_counters(store, cid) == counted(store, cid)
+
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_SENT, attempts=1, provider="smtp"),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_BOUNCED, error_code="550"),
+        ]
+    )
+    store.apply_receipts(
+        [
+            receipt(cid, ids[0], S.DELIVERY_STATUS_DELIVERED),
+            receipt(cid, ids[0], S.DELIVERY_STATUS_SENT),  # late: on record, not applied
+            receipt(cid, "no-such-delivery", S.DELIVERY_STATUS_SENT),  # not recorded
+        ]
+    )
+    assert read_counters(store, cid) == counted(store, cid)
+    cancelled = store.cancel_campaign(cid)
+    assert cancelled is not None
+    assert cancelled[1] == 2  # the deferred one and ids[7]
+    assert read_counters(store, cid) == counted(store, cid)
+    assert counted(store, cid)[(S.CHANNEL_EMAIL, S.DELIVERY_STATUS_CANCELLED)] == 2
+
+    events = store.read_ledger(0, 1000, campaign_id=cid)
+    kinds = [(e.type, e.delivery_id, e.applied, e.source) for e in events]
+    assert kinds == [
+        (L.LEDGER_EVENT_TYPE_SKIPPED, ids[8], True, "intake"),
+        (L.LEDGER_EVENT_TYPE_SUPPRESSED, ids[9], True, "intake"),
+        (L.LEDGER_EVENT_TYPE_QUEUED, "", True, "dispatcher"),
+        (L.LEDGER_EVENT_TYPE_QUEUED, "", True, "dispatcher"),
+        (L.LEDGER_EVENT_TYPE_DEFERRED, ids[5], True, "dispatcher"),
+        (L.LEDGER_EVENT_TYPE_FAILED, ids[6], True, "dispatcher"),
+        (L.LEDGER_EVENT_TYPE_SENT, ids[0], True, "receipt"),
+        (L.LEDGER_EVENT_TYPE_BOUNCED, ids[1], True, "receipt"),
+        (L.LEDGER_EVENT_TYPE_DELIVERED, ids[0], True, "receipt"),
+        (L.LEDGER_EVENT_TYPE_SENT, ids[0], False, "receipt"),
+        (L.LEDGER_EVENT_TYPE_CANCELLED, "", True, "cancel"),
+    ]
+    queued = [e for e in events if e.type == L.LEDGER_EVENT_TYPE_QUEUED]
+    assert [(e.batch_id, list(e.delivery_ids)) for e in queued] == [
+        ("batch-a", ids[:3]),
+        ("batch-b", ids[3:5]),
+    ]
+    assert events[6].provider == "smtp"
+    assert events[6].attempt == 1
+    assert events[7].error_code == "550"
+    positions = [e.position for e in events]
+    assert positions == sorted(set(positions))
+    assert all(e.campaign_id == cid for e in events)
+
+    # Read in pages from any position: the same events, none twice.
+    everything = store.read_ledger(0, 1000)
+    assert {e.campaign_id for e in everything} == {cid}  # the other campaign has no events
+    for start in range(len(everything)):
+        after = everything[start].position
+        paged: list[int] = []
+        while page := store.read_ledger(after, 3):
+            paged += [e.position for e in page]
+            after = page[-1].position
+        assert paged == [e.position for e in everything[start + 1 :]]
+    assert store.read_ledger(0, 10, campaign_id=other) == []
+
+    history = store.get_delivery(cid, ids[0])
+    assert history is not None
+    assert [(h.source, h.status, h.applied) for h in history.history] == [
+        ("intake", S.DELIVERY_STATUS_PENDING, True),
+        ("receipt", S.DELIVERY_STATUS_SENT, True),
+        ("receipt", S.DELIVERY_STATUS_DELIVERED, True),
+        ("receipt", S.DELIVERY_STATUS_SENT, False),
+    ]
+
+
+def test_a_merged_duplicate_leaves_no_count_and_no_event(store: Store) -> None:
+    cid = str(uuid.uuid4())
+    rows = [_row(cid, i, S.DELIVERY_STATUS_PENDING) for i in range(3)]
+    rows.append(_row(cid, 3, S.DELIVERY_STATUS_SUPPRESSED))
+    rows[1]["address"] = rows[0]["address"]
+    rows[3]["address"] = rows[0]["address"]
+    with store.campaign_writer() as writer:
+        writer.insert_deliveries(rows)
+        assert sorted(writer.merge_duplicate_addresses(cid)) == [
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_PENDING),
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SUPPRESSED),
+        ]
+    with store.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT channel, status, count FROM delivery_counters WHERE campaign_id = :c"),
+            {"c": cid},
+        ).all()
+    assert (
+        {(r[0], r[1]): r[2] for r in stored if r[2]}
+        == counted(store, cid)
+        == {(S.CHANNEL_EMAIL, S.DELIVERY_STATUS_PENDING): 2}
+    )
+    assert store.read_ledger(0, 100, campaign_id=cid) == []
+
+
+def _waiting_for_advisory_lock(store: Store) -> bool:
+    with store.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar()
+        )
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_positions_follow_commit_order_on_postgresql(database_url: str) -> None:
+    """A transaction that appends while another's append is not yet committed
+    waits for it, so no reader ever sees a higher position before a lower one.
+    (SQLite's single writer lock gives this order by construction.)"""
+    store = Store.open(database_url)
+    try:
+
+        def event(name: str) -> _ledger.Pending:
+            pending = _ledger.Pending()
+            pending.events.append(
+                _ledger.event_row(
+                    "c",
+                    S.CHANNEL_EMAIL,
+                    L.LEDGER_EVENT_TYPE_OPENED,
+                    now_us(),
+                    _ledger.Source.RECEIPT,
+                    delivery_id=name,
+                )
+            )
+            return pending
+
+        first = store.engine.connect()
+        first.begin()
+        _ledger.append(first, event("first"))
+        done = threading.Event()
+
+        def second() -> None:
+            with store.engine.begin() as conn:
+                _ledger.append(conn, event("second"))
+            done.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_advisory_lock(store):
+            assert time.monotonic() < deadline, "the second append never waited"
+            time.sleep(0.01)
+        assert not done.is_set()
+        assert store.read_ledger(0, 10) == []  # nothing visible, nothing skipped past
+        first.commit()
+        first.close()
+        thread.join(10)
+        assert done.is_set()
+        events = store.read_ledger(0, 10)
+        assert [e.delivery_id for e in events] == ["first", "second"]
+        assert events[0].position < events[1].position
+    finally:
+        store.close()
+
+
+# -- migration from the previous schema (0005) ---------------------------------
+
+
+def _insert(conn: Any, table: str, **values: Any) -> None:
+    names = ", ".join(values)
+    params = ", ".join(f":{k}" for k in values)
+    conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({params})"), values)
+
+
+def test_a_database_of_the_previous_schema_migrates_with_its_history(database_url: str) -> None:
+    engine = open_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")  # the previous head
+    cid = str(uuid.uuid4())
+    t0 = now_us() - 60_000_000
+    statuses = {
+        "d-delivered": S.DELIVERY_STATUS_DELIVERED,  # two receipts, then a late one
+        "d-queued": S.DELIVERY_STATUS_QUEUED,  # in flight: no receipt yet
+        "d-pending": S.DELIVERY_STATUS_PENDING,
+        "d-skipped": S.DELIVERY_STATUS_SKIPPED,
+    }
+    with engine.begin() as conn:
+        _insert(
+            conn,
+            "campaigns",
+            id=cid,
+            name="old",
+            spec=b"",
+            state=S.CAMPAIGN_STATE_DISPATCHING,
+            audience_size=4,
+            trace_context="{}",
+            created_us=t0,
+            updated_us=t0,
+            event_seq=3,
+        )
+        for i, (delivery_id, status) in enumerate(statuses.items()):
+            _insert(
+                conn,
+                "deliveries",
+                id=delivery_id,
+                campaign_id=cid,
+                channel=S.CHANNEL_SMS if i % 2 else S.CHANNEL_EMAIL,
+                recipient_id=f"r{i}",
+                address=f"r{i}@example.com",
+                status=status,
+                status_rank=STATUS_RANK[status],
+                attempts=1,
+                provider="",
+                provider_message_id="",
+                error_code="",
+                error_message="",
+                public_url="",
+                idempotency_key=delivery_id,
+                not_before_us=t0,
+                created_us=t0,
+                updated_us=t0 + 5_000_000 + i,
+                seq=2,
+            )
+        for n, (status, message_id) in enumerate(
+            [
+                (S.DELIVERY_STATUS_SENT, "m1"),
+                (S.DELIVERY_STATUS_DELIVERED, ""),
+                (S.DELIVERY_STATUS_SENT, "m1"),
+            ]
+        ):
+            _insert(
+                conn,
+                "delivery_events",
+                delivery_id="d-delivered",
+                campaign_id=cid,
+                at_us=t0 + 1_000_000 * (n + 1),
+                status=status,
+                attempts=1,
+                provider="smtp",
+                provider_message_id=message_id,
+                error_code="",
+                error_message="",
+            )
+    with engine.connect() as conn:
+        before = {
+            (r.channel, r.status): r.n
+            for r in conn.execute(
+                text("SELECT channel, status, count(*) AS n FROM deliveries GROUP BY 1, 2")
+            )
+        }
+    migrate(engine)
+    engine.dispose()
+
+    store = Store.open(database_url)
+    try:
+        assert read_counters(store, cid) == before == counted(store, cid)
+        events = store.read_ledger(0, 100)
+        assert [(e.delivery_id, e.type, e.applied, e.source) for e in events] == [
+            ("d-delivered", L.LEDGER_EVENT_TYPE_SENT, True, "receipt"),
+            ("d-delivered", L.LEDGER_EVENT_TYPE_DELIVERED, True, "receipt"),
+            ("d-delivered", L.LEDGER_EVENT_TYPE_SENT, False, "receipt"),
+            ("d-queued", L.LEDGER_EVENT_TYPE_QUEUED, True, "migration"),
+            ("d-skipped", L.LEDGER_EVENT_TYPE_SKIPPED, True, "migration"),
+        ]
+        assert events[0].provider_message_id == "m1"
+        assert events[0].channel == S.CHANNEL_EMAIL
+        assert events[3].channel == S.CHANNEL_SMS
+        history = store.get_delivery(cid, "d-delivered")
+        assert history is not None
+        assert [(h.status, h.applied) for h in history.history] == [
+            (S.DELIVERY_STATUS_PENDING, True),
+            (S.DELIVERY_STATUS_SENT, True),
+            (S.DELIVERY_STATUS_DELIVERED, True),
+            (S.DELIVERY_STATUS_SENT, False),
+        ]
+
+        # The migrated database goes on: new events come after the old ones.
+        store.apply_receipts([receipt(cid, "d-queued", S.DELIVERY_STATUS_SENT)])
+        newer = store.read_ledger(events[-1].position, 10)
+        assert [(e.delivery_id, e.type, e.applied) for e in newer] == [
+            ("d-queued", L.LEDGER_EVENT_TYPE_SENT, True)
+        ]
+        assert read_counters(store, cid) == counted(store, cid)
+    finally:
+        store.close()
+
+
+# -- the read API over gRPC ----------------------------------------------------
+
+
+def test_list_delivery_events_pages_the_ledger_over_grpc(database_url: str) -> None:
+    settings = OrchestratorSettings(database_url=database_url, grpc_address="127.0.0.1:0")
+    app = bootstrap(settings, store=Store.open(database_url), dispatch=False, collect=False)
+    server, port = create_server(settings, app)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        api = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+        cid, ids = add_campaign(app.store, [S.DELIVERY_STATUS_PENDING] * 3)
+        with app.store.claim_due(limit=10) as claim:
+            claim.mark_queued(cid, ids, [("b1", S.CHANNEL_EMAIL, ids)])
+        app.store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in ids])
+
+        request = campaign_service_pb2.ListDeliveryEventsRequest
+        seen: list[campaign_pb2.LedgerEvent] = []
+        after = 0
+        while True:
+            page = api.ListDeliveryEvents(request(after_position=after, limit=2, campaign_id=cid))
+            if not page.events:
+                assert page.next_position == after
+                break
+            seen += page.events
+            after = page.next_position
+        assert [e.type for e in seen] == [L.LEDGER_EVENT_TYPE_QUEUED] + [
+            L.LEDGER_EVENT_TYPE_SENT
+        ] * 3
+        assert list(seen[0].delivery_ids) == ids
+        assert seen[0].batch_id == "b1"
+        assert sorted(e.delivery_id for e in seen[1:]) == sorted(ids)
+
+        for bad in (request(after_position=2**63), request(campaign_id="nope")):
+            with pytest.raises(grpc.RpcError) as caught:
+                api.ListDeliveryEvents(bad)
+            assert caught.value.code() in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.NOT_FOUND,
+            )
+    finally:
+        channel.close()
+        server.stop(0).wait()
+        app.store.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -62,7 +62,7 @@ def _row(cid: str, i: int, status: int, error: str = "") -> dict[str, Any]:
     }
 
 
-def add_campaign(store: Store, statuses: list[int]) -> tuple[str, list[str]]:
+def add_campaign(store: Store, statuses: Sequence[int]) -> tuple[str, list[str]]:
     cid = str(uuid.uuid4())
     rows = [
         _row(cid, i, status, "no mailbox" if status == S.DELIVERY_STATUS_SKIPPED else "")
@@ -124,7 +124,7 @@ def read_counters(store: Store, cid: str) -> dict[tuple[int, int], int]:
         S.DELIVERY_STATUS_CANCELLED: "cancelled",
         S.DELIVERY_STATUS_SKIPPED: "skipped",
     }
-    found = {}
+    found: dict[tuple[int, int], int] = {}
     for c in store.counters(cid):
         for status, name in names.items():
             if getattr(c, name):

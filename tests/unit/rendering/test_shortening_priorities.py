@@ -1,6 +1,8 @@
 """What the shortener keeps, in order: opt-out, CTA link and legal footer; every URL whole;
 then as much body as fits, cut at a word or grapheme boundary."""
 
+import time
+
 import pytest
 
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
@@ -122,3 +124,17 @@ def test_sms_counts_agree_with_the_shared_counter(spec: campaign_pb2.CampaignSpe
     spec.channels.sms.segment_budget = 3
     variant = CampaignRenderer(spec).sms(campaign_pb2.Recipient(id="r")).variant
     assert count_sms(variant.text).segments == variant.segments <= 3
+
+
+@pytest.mark.parametrize("body", ["b" * 60_000, "b." * 30_000, "a.com, " * 8_000, "日本" * 30_000])
+def test_a_huge_body_without_spaces_is_shortened_quickly(
+    spec: campaign_pb2.CampaignSpec, body: str
+) -> None:
+    # A 60,000-character run once sent the URL search quadratic (minutes per campaign).
+    spec.core_message.body = body
+    started = time.process_time()
+    renderer = CampaignRenderer(spec)
+    renderer.sms(campaign_pb2.Recipient(id="r"))
+    posts = [renderer.social(account).variant for account in renderer.social_accounts()]
+    assert time.process_time() - started < 5
+    assert all(post.length <= post.limit for post in posts)

@@ -17,6 +17,7 @@ room) at its first non-GSM character, so a longer cut can fit where a shorter on
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,24 +92,29 @@ def fit_text(
 class _Cutter:
     def __init__(self, text: str, spans: list[Span], *, keep_urls: bool, ellipsis: str) -> None:
         self.text = text
-        self.spans = spans
+        self.spans = spans  # sorted, not overlapping (merge_spans)
         self.keep_urls = keep_urls
         self.ellipsis = ellipsis
+        self._starts = [s.start for s in spans]
+        # Each span that follows a cut, as it is re-attached: after the whitespace that
+        # stood before it (a paragraph break stays one), else after a space.
+        self._attached = []
+        for span in spans:
+            gap_start = span.start
+            while gap_start > 0 and text[gap_start - 1].isspace():
+                gap_start -= 1
+            separator = text[gap_start : span.start] or " "
+            kept = span.keep or keep_urls
+            self._attached.append(separator + text[span.start : span.end] if kept else "")
 
     def free(self, position: int) -> bool:
-        return all(not (s.start < position <= s.end) for s in self.spans)
+        """Not inside a span (nor at its end, where trailing punctuation would be cut)."""
+        index = bisect_left(self._starts, position) - 1
+        return index < 0 or not position <= self.spans[index].end
 
     def cut_at(self, position: int) -> str:
-        text = self.text
-        kept = text[:position].rstrip().rstrip(_TRAILING_PUNCTUATION).rstrip()
-        tail: list[str] = []
-        for span in self.spans:
-            if span.start < position or not (span.keep or self.keep_urls):
-                continue
-            gap = text[: span.start]
-            separator = gap[len(gap.rstrip()) :] or " "
-            tail.append(separator + text[span.start : span.end])
-        joined = "".join(tail)
+        kept = self.text[:position].rstrip().rstrip(_TRAILING_PUNCTUATION).rstrip()
+        joined = "".join(self._attached[bisect_left(self._starts, position) :])
         if not kept:
             return joined.lstrip()
         return f"{kept}{self.ellipsis}{joined}"
@@ -116,7 +122,8 @@ class _Cutter:
     def dropped(self, position: int) -> int:
         if self.keep_urls:
             return 0
-        return sum(1 for s in self.spans if s.start >= position and not s.keep)
+        first = bisect_left(self._starts, position)
+        return sum(1 for s in self.spans[first:] if not s.keep)
 
     def best(self, fits: Callable[[str], bool], regime_breaks: Sequence[int]) -> Shortened | None:
         text = self.text

@@ -1,13 +1,16 @@
 """Scenario 6: a poison message, one that always raises inside the adapter.
 
-The batch carries an idempotency key that cannot be put in an HTTP header (not
-ASCII): the SMS adapter raises a plain ``UnicodeEncodeError`` on every attempt,
-no provider error. It must reach the dead-letter queue after the bounded number
-of deliveries, with failed receipts, while a normal campaign behind it drains.
+The worker's provider is a plug-in with a bug (``latin1_provider``: it encodes
+bodies to Latin-1 before sending). The poison batch's text has a character
+outside Latin-1, so the adapter raises a plain ``UnicodeEncodeError`` on every
+delivery, no provider error, before anything reaches the provider. It must
+reach the dead-letter queue after the bounded number of deliveries, with failed
+receipts, while a normal campaign behind it (plain text) drains.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +26,17 @@ from tests.faults.rig import SmsRig, dead_letters, phone, queue_counts, running_
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
 S = campaign_pb2
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def rig(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[SmsRig]:
-    yield from running_rig(tmp_path, broker_url, database_url)
+    # The worker imports the plug-in from the repository, as a deployment loads its own.
+    extra_env = {
+        "SMS_PROVIDERS": "tests.faults.latin1_provider:Latin1TwilioProvider",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    yield from running_rig(tmp_path, broker_url, database_url, extra_env=extra_env)
 
 
 def poison_batch() -> bus_pb2.DispatchBatch:
@@ -38,10 +47,10 @@ def poison_batch() -> bus_pb2.DispatchBatch:
         batch.items.append(
             bus_pb2.DispatchItem(
                 delivery_id=str(uuid.uuid4()),
-                idempotency_key=f"clé-{i}-☃",
+                idempotency_key=f"poison-{i}",
                 address=phone(9000 + i),
                 recipient_id=f"p{i}",
-                sms=variant_pb2.SmsVariant(text="poison", sender="+14155550100"),
+                sms=variant_pb2.SmsVariant(text="poison ☃", sender="+14155550100"),
             )
         )
     return batch

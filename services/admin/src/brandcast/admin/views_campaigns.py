@@ -20,6 +20,8 @@ from brandcast.admin.web import flash, orchestrator, render
 from brandcast.v1 import campaign_service_pb2
 
 DELIVERIES_PAGE_SIZE = 50
+#: Campaigns up to this many deliveries get their deliveries table refreshed live.
+LIVE_TABLE_MAX = 20_000
 
 
 async def campaign_list(request: Request) -> Response:
@@ -87,6 +89,9 @@ async def campaign_detail(request: Request) -> Response:
             "next_page": next_page,
             "first_page": "?" + urlencode(filters) if page_token else "",
             "export_query": "?" + urlencode(filters) if filters else "",
+            # Each refresh reads a page of the campaign's deliveries, which costs
+            # more as the campaign grows: large ones are refreshed once, at the end.
+            "live_table": sum(c.total for c in campaign.counters) <= LIVE_TABLE_MAX,
             "skipped": skipped,
         },
     )

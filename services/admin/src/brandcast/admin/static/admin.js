@@ -358,7 +358,7 @@
   let trailing = null;
   function refreshDeliveries() {
     const table = document.getElementById("deliveries");
-    if (!table || trailing) return;
+    if (!table || table.dataset.live !== "true" || trailing) return;
     const wait = lastRefresh + 2000 - Date.now();
     if (refreshing || wait > 0) {
       // One more refresh after the pause, so the last change is always shown.

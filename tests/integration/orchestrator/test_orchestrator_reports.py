@@ -253,6 +253,25 @@ def test_duplicate_copies_the_spec_and_the_audience(api: Api) -> None:
     assert again.id == copy.id
 
 
+def test_duplicate_skips_what_its_original_skipped(api: Api) -> None:
+    spec = make_spec(3)
+    spec.audience[1].phone = "+15550100"  # not a valid number
+    original = api.campaigns.SubmitCampaign(
+        API.SubmitCampaignRequest(spec=spec, skip_invalid_addresses=True)
+    ).campaign
+    copy = api.campaigns.DuplicateCampaign(
+        API.DuplicateCampaignRequest(campaign_id=original.id)
+    ).campaign
+    assert copy.duplicated_from == original.id
+    assert copy.audience_size == 3
+    counts = [(c.channel, c.total, c.pending, c.skipped) for c in copy.counters]
+    assert counts == [(c.channel, c.total, c.pending, c.skipped) for c in original.counters]
+    listed = api.campaigns.ListDeliveries(
+        API.ListDeliveriesRequest(campaign_id=copy.id, status=S.DELIVERY_STATUS_SKIPPED)
+    ).deliveries
+    assert {(d.recipient_id, d.address) for d in listed} == {("r1", "+15550100")}
+
+
 def test_the_watch_follows_until_the_report_window_closes(api: Api) -> None:
     store = api.app.store
     store.report_windows = {S.CHANNEL_SMS: 0.5}

@@ -381,9 +381,17 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             api.RecipientChunk(recipients=page)
             for page in self._store.iter_recipients(request.campaign_id)
         )
+        # The option is not stored, but its trace is: an original with SKIPPED
+        # deliveries was accepted with skip_invalid_addresses (intake keeps invalid
+        # recipients only then), and its copy must skip the same addresses.
+        skip_invalid = any(c.skipped for c in self._store.counters(request.campaign_id))
         with telemetry.span("DuplicateCampaign", _trace_context(context)) as trace_context:
             result = self._intake.submit(
-                api.SubmitCampaignRequest(spec=spec, idempotency_key=request.idempotency_key),
+                api.SubmitCampaignRequest(
+                    spec=spec,
+                    idempotency_key=request.idempotency_key,
+                    skip_invalid_addresses=skip_invalid,
+                ),
                 chunks,
                 trace_context=trace_context,
                 is_active=context.is_active,

@@ -10,11 +10,11 @@ import asyncio
 import time
 from typing import Any
 
-import grapheme
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from brandcast.shared.text_counting import grapheme_length
 from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
 from brandcast.social.emulator._state import BlueskySession, EmulatorState
 
@@ -176,7 +176,7 @@ def _record_problem(record: Any) -> str | None:
         return 'record must have the property "text"'
     if not isinstance(record.get("createdAt"), str):
         return 'record must have the property "createdAt"'
-    if len(text.encode("utf-8")) > MAX_BYTES or grapheme.length(text) > MAX_GRAPHEMES:
+    if len(text.encode("utf-8")) > MAX_BYTES or grapheme_length(text) > MAX_GRAPHEMES:
         return f"record/text must not be longer than {MAX_GRAPHEMES} graphemes"
     if "facets" in record:
         problem = facet_problem(text, record["facets"])

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-import grapheme
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from brandcast.shared.text_counting import grapheme_length
 from brandcast.social.emulator._common import bearer, hold_for_timeout, json_object, state_of
 
 _URL = re.compile(r"https?://\S+")
@@ -86,7 +86,7 @@ async def create_status(request: Request) -> Response:
     if not text.strip():
         return _error("Validation failed: Text can't be blank", 422)
     countable = _URL.sub("x" * state.mastodon_characters_per_url, text)
-    if grapheme.length(countable) > state.mastodon_max_characters:
+    if grapheme_length(countable) > state.mastodon_max_characters:
         limit = state.mastodon_max_characters
         return _error(f"Validation failed: Text character limit of {limit} exceeded", 422)
     if visibility not in VISIBILITIES:

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import grapheme
 import httpx
 
 from brandcast.shared.delivery import Outcome
 from brandcast.shared.errors import PermanentProviderError
+from brandcast.shared.text_counting import grapheme_length
 from brandcast.social.accounts import AccountConfig
 from brandcast.social.networks import _http, _resources
 from brandcast.social.networks._port import Network
@@ -46,7 +46,7 @@ def mastodon_length(text: str, characters_per_url: int = DEFAULT_CHARACTERS_PER_
     """The length Mastodon checks against ``max_characters`` (grapheme clusters)."""
     countable = _URL.sub("x" * characters_per_url, text)
     countable = _REMOTE_MENTION.sub(r"\1", countable)
-    return int(grapheme.length(countable))
+    return grapheme_length(countable)
 
 
 class Mastodon(Network):

@@ -206,7 +206,10 @@ def test_every_move_is_a_ledger_event_and_the_counters_equal_a_count(store: Stor
         (L.LEDGER_EVENT_TYPE_DELIVERED, ids[0], True, "receipt"),
         (L.LEDGER_EVENT_TYPE_SENT, ids[0], False, "receipt"),
         (L.LEDGER_EVENT_TYPE_CANCELLED, "", True, "cancel"),
+        (L.LEDGER_EVENT_TYPE_CANCELLED, "", True, "cancel"),
     ]
+    # Cancelled per channel and status left in the outbox, the ids listed.
+    assert [list(e.delivery_ids) for e in events[-2:]] == [[ids[7]], [ids[5]]]
     queued = [e for e in events if e.type == L.LEDGER_EVENT_TYPE_QUEUED]
     assert [(e.batch_id, list(e.delivery_ids)) for e in queued] == [
         ("batch-a", ids[:3]),
@@ -497,3 +500,63 @@ def test_list_delivery_events_pages_the_ledger_over_grpc(database_url: str) -> N
         channel.close()
         server.stop(0).wait()
         app.store.close()
+
+
+# -- the watch reads the ledger ------------------------------------------------
+
+
+def _follow(store: Store, cid: str, cursor: tuple[int, str], limit: int) -> list[Any]:
+    """Every change after ``cursor``, read ``limit`` at a time as the watch does."""
+    seen = []
+    while True:
+        snapshot = store.watch_snapshot(cid, cursor, limit)
+        assert snapshot is not None
+        seen += snapshot.changes
+        assert snapshot.cursor >= cursor
+        cursor = snapshot.cursor
+        if snapshot.complete:
+            return seen
+
+
+def test_a_watch_resumed_from_any_cursor_misses_nothing_and_repeats_nothing(
+    store: Store,
+) -> None:
+    cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 8)
+    # From the start, every delivery as accepted, in id order.
+    accepted = _follow(store, cid, (0, ""), 3)
+    assert [c.delivery.id for c in accepted] == sorted(ids)
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(cid, ids[:5], [("batch", S.CHANNEL_EMAIL, ids[:5])])
+        claim.defer(cid, [(ids[5], now_us() + 3_600_000_000)])
+        claim.mark_final(cid, [FinalUpdate(ids[6], S.DELIVERY_STATUS_FAILED, "render_error")])
+    store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in ids[:2]])
+    store.apply_receipts([receipt(cid, ids[0], S.DELIVERY_STATUS_DELIVERED)])
+
+    changes = _follow(store, cid, (0, ""), 2)
+    cursors = [c.cursor for c in changes]
+    assert cursors == sorted(set(cursors))
+    # Each delivery once, at its latest change, in the state the store holds
+    # (the one left untouched since intake first).
+    in_store = {d.id: d.status for d in store.list_deliveries(cid, page_size=100)[0]}
+    assert {c.delivery.id: c.delivery.status for c in changes} == in_store
+    assert len(changes) == len(ids)
+    assert changes[0].delivery.id == ids[7]
+    assert changes[0].delivery.status == S.DELIVERY_STATUS_PENDING
+    # A page may end inside a batch event; resuming after any change yields
+    # exactly the changes after it, whatever the page size.
+    for index, change in enumerate(changes):
+        for limit in (1, 2, 500):
+            rest = _follow(store, cid, change.cursor, limit)
+            assert [c.cursor for c in rest] == cursors[index + 1 :]
+    # A cursor of the previous scheme (a campaign event seq) restarts at the
+    # beginning of the ledger: it may repeat, it never misses.
+    old = _follow(store, cid, (3, ids[0]), 500)
+    assert {c.delivery.id for c in old} == set(ids) - {ids[7]}
+
+    # A cancel lists what it cancelled: the watch shows each one.
+    store.cancel_campaign(cid)
+    after_cancel = _follow(store, cid, cursors[-1], 500)
+    assert {c.delivery.id: c.delivery.status for c in after_cancel} == {
+        ids[5]: S.DELIVERY_STATUS_CANCELLED,
+        ids[7]: S.DELIVERY_STATUS_CANCELLED,
+    }

@@ -1,7 +1,8 @@
 """WatchCampaign as a plain generator: progress and delivery events after a cursor.
 
-The cursor is ``"<seq>.<delivery id>"`` of the last delivery change seen; the
-stream ends once the campaign is COMPLETED (every delivery final, or its report
+The cursor is ``"<n>.<delivery id>"`` of the last delivery change seen: the
+intake listing, then the campaign's ledger position (``store._watch_changes``);
+the stream ends once the campaign is COMPLETED (every delivery final, or its report
 window passed) or CANCELLED with nothing left in flight. Until then each
 progress event says what the campaign waits for.
 When the server drains first, it ends with ``ShuttingDownError`` (UNAVAILABLE)
@@ -158,6 +159,8 @@ def watch_campaign(
                 yield campaign_service_pb2.WatchCampaignResponse(
                     cursor=encode_cursor(cursor), delivery=change.delivery
                 )
+        # Past what the read passed over too (events whose deliveries moved on).
+        cursor = snapshot.cursor
         owed = owed or bool(snapshot.changes) or snapshot.state != reported_state
         finished = snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
         due = time.monotonic() - last_progress >= progress_interval

@@ -8,7 +8,6 @@ from brandcast.orchestrator.store._store import (
     CampaignSettledError,
     CampaignWriter,
     Claim,
-    DeliveryChange,
     DueDelivery,
     DuplicateRecipientsError,
     FinalUpdate,
@@ -19,6 +18,7 @@ from brandcast.orchestrator.store._store import (
     decode_token,
     suppressed_addresses,
 )
+from brandcast.orchestrator.store._watch_changes import DeliveryChange
 from brandcast.orchestrator.store.schema import STATUS_RANK
 
 __all__ = [

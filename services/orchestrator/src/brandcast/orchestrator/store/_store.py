@@ -47,6 +47,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from brandcast.orchestrator.store import _convert, _ledger
 from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
+from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
 from brandcast.orchestrator.store.schema import (
     DISPATCHABLE_MAX_RANK,
     OUTBOX_SQL,
@@ -146,14 +147,6 @@ def _token_value_ok(value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class DeliveryChange:
-    """A delivery as of a watch cursor position."""
-
-    cursor: tuple[int, str]
-    delivery: campaign_pb2.Delivery
-
-
-@dataclass(frozen=True)
 class DueDelivery:
     id: str
     campaign_id: str
@@ -173,13 +166,11 @@ class WatchSnapshot:
     #: No delivery was pending, scheduled or queued (read before the changes).
     settled: bool
     changes: list[DeliveryChange]
-    #: The page size asked for: a full page means more changes may follow.
-    limit: int
-
-    @property
-    def complete(self) -> bool:
-        """Every change committed before the read is in ``changes``."""
-        return len(self.changes) < self.limit
+    #: Where the next read starts: past the changes and past what the read
+    #: passed over (events whose deliveries have moved on since).
+    cursor: tuple[int, str]
+    #: Every change committed before the read is in ``changes``.
+    complete: bool
 
 
 @dataclass(frozen=True)
@@ -378,9 +369,8 @@ class Store:
             status = _campaign_state(conn, campaign_id)
             if status is None:
                 return None
-            return WatchSnapshot(
-                status[0], status[1], _changes_since(conn, campaign_id, cursor, limit), limit
-            )
+            changes, reached, complete = changes_after(conn, campaign_id, cursor, limit)
+            return WatchSnapshot(status[0], status[1], changes, reached, complete)
 
     def list_campaigns(
         self, page_size: int, page_token: str = ""
@@ -437,9 +427,10 @@ class Store:
     def changes_since(
         self, campaign_id: str, cursor: tuple[int, str], limit: int = 500
     ) -> list[DeliveryChange]:
-        """Deliveries changed after ``cursor`` (``(seq, delivery_id)``), oldest change first."""
+        """Deliveries changed after a watch ``cursor`` (see ``_watch_changes``),
+        oldest change first."""
         with self._read() as conn:
-            return _changes_since(conn, campaign_id, cursor, limit)
+            return changes_after(conn, campaign_id, cursor, limit)[0]
 
     # -- changes --------------------------------------------------------------
 
@@ -1297,9 +1288,9 @@ def _cancel_outbox(
 ) -> int:
     """Cancel the campaign's deliveries waiting in the outbox; returns how many.
 
-    One UPDATE per channel and status left in the outbox, so the counters move
-    by exact row counts without bringing a million ids back, and one ledger
-    event per channel (no delivery id: every one that waited).
+    A thousand at a time per channel and status, so memory stays flat and the
+    counters move by exactly what each UPDATE returned; one ledger event per
+    thousand, listing them (watchers and webhook senders need the ids).
     """
     cancelled = campaign_pb2.DELIVERY_STATUS_CANCELLED
     total = 0
@@ -1308,23 +1299,24 @@ def _cancel_outbox(
         for r in conn.execute(_ledger.COUNTS, {"campaign_id": campaign_id})
         if STATUS_RANK.get(r.status, 0) <= DISPATCHABLE_MAX_RANK
     )
-    per_channel: collections.Counter[int] = collections.Counter()
     for channel, status in outbox:
-        moved = conn.execute(
-            _CANCEL_OUTBOX,
-            {
-                "b_campaign": campaign_id,
-                "b_channel": channel,
-                "b_rank": STATUS_RANK[status],
-                "b_now": now,
-                "b_seq": seq,
-            },
-        ).rowcount
-        pending.moved(campaign_id, channel, status, cancelled, moved)
-        per_channel[channel] += moved
-        total += moved
-    for channel, moved in sorted(per_channel.items()):
-        if moved:
+        while True:
+            ids = [
+                r.id
+                for r in conn.execute(
+                    _CANCEL_OUTBOX,
+                    {
+                        "b_campaign": campaign_id,
+                        "b_channel": channel,
+                        "b_rank": STATUS_RANK[status],
+                        "b_now": now,
+                        "b_seq": seq,
+                    },
+                )
+            ]
+            if not ids:
+                break
+            pending.moved(campaign_id, channel, status, cancelled, len(ids))
             pending.events.append(
                 _ledger.event_row(
                     campaign_id,
@@ -1332,9 +1324,11 @@ def _cancel_outbox(
                     campaign_pb2.LEDGER_EVENT_TYPE_CANCELLED,
                     now,
                     _ledger.Source.CANCEL,
-                    detail=f"{moved} deliveries waiting in the outbox",
+                    detail="waited in the outbox",
+                    delivery_ids=sorted(ids),
                 )
             )
+            total += len(ids)
     return total
 
 
@@ -1343,17 +1337,6 @@ def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | No
     if row is None:
         return None
     return int(row.state), row.open_rank is None
-
-
-def _changes_since(
-    conn: Connection, campaign_id: str, cursor: tuple[int, str], limit: int
-) -> list[DeliveryChange]:
-    seq, after_id = cursor
-    rows = conn.execute(
-        _CHANGES,
-        {"campaign_id": campaign_id, "seq": seq, "after_id": after_id, "limit": limit},
-    ).all()
-    return [DeliveryChange((r.seq, r.id), _convert.delivery(r)) for r in rows]
 
 
 def _latest_receipts(
@@ -1527,15 +1510,6 @@ _MERGE_DUPLICATES: Final = (
     )
     .returning(deliveries.c.id, deliveries.c.channel, deliveries.c.status)
 )
-_CHANGES: Final = (
-    select(deliveries)
-    .where(
-        deliveries.c.campaign_id == bindparam("campaign_id"),
-        tuple_(deliveries.c.seq, deliveries.c.id) > tuple_(bindparam("seq"), bindparam("after_id")),
-    )
-    .order_by(deliveries.c.seq, deliveries.c.id)
-    .limit(bindparam("limit"))
-)
 _BUMP_SEQ: Final = (
     update(campaigns)
     .where(campaigns.c.id == bindparam("campaign_id"))
@@ -1584,12 +1558,22 @@ def _current_statement(postgres: bool) -> Select[Any]:
 
 
 _CURRENT: Final = {postgres: _current_statement(postgres) for postgres in (False, True)}
+_OUTBOX_CHUNK: Final = deliveries.alias("outbox")
 _CANCEL_OUTBOX: Final = (
     update(deliveries)
     .where(
-        deliveries.c.campaign_id == bindparam("b_campaign"),
+        deliveries.c.id.in_(
+            select(_OUTBOX_CHUNK.c.id)
+            .where(
+                _OUTBOX_CHUNK.c.campaign_id == bindparam("b_campaign"),
+                _OUTBOX_CHUNK.c.status_rank == bindparam("b_rank"),
+                _OUTBOX_CHUNK.c.channel == bindparam("b_channel"),
+            )
+            .limit(WRITE_BATCH)
+            .scalar_subquery()
+        ),
+        # Checked again on the row itself: one a claim queued meanwhile stays.
         deliveries.c.status_rank == bindparam("b_rank"),
-        deliveries.c.channel == bindparam("b_channel"),
     )
     .values(
         status=campaign_pb2.DELIVERY_STATUS_CANCELLED,
@@ -1597,6 +1581,7 @@ _CANCEL_OUTBOX: Final = (
         updated_us=bindparam("b_now"),
         seq=bindparam("b_seq"),
     )
+    .returning(deliveries.c.id)
 )
 _INSERT_CAMPAIGN: Final = insert(campaigns)
 _QUEUED_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]

@@ -30,6 +30,40 @@ from harness import (
     throwaway_vhost,
 )
 from local_stack import start_local_stack
+from sqlalchemy import create_engine, text
+
+
+@dataclass
+class StoredSize:
+    deliveries: int
+    ledger_events: int
+    ledger_bytes: int
+    deliveries_bytes: int
+
+    def summary(self) -> str:
+        per = max(1, self.deliveries)
+        return (
+            f"ledger: {self.ledger_events:,} events for {self.deliveries:,} deliveries, "
+            f"{self.ledger_bytes / 2**20:.1f} MB on disk, {self.ledger_bytes / per:.0f} bytes "
+            f"per delivery (the deliveries table: {self.deliveries_bytes / per:.0f} bytes "
+            "per delivery)"
+        )
+
+
+def stored_size(database_url: str) -> StoredSize:
+    """What the runs left in the database, sizes as PostgreSQL counts them on disk."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM ledger), "
+                    "pg_total_relation_size('ledger'), pg_total_relation_size('deliveries')"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    return StoredSize(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
 @dataclass
@@ -39,6 +73,9 @@ class E2eResult:
     runs: list[CampaignRun]
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]
+    #: The database after the runs (the warm-up campaign included): ledger
+    #: events and on-disk sizes (tables with their indexes and TOAST).
+    stored: StoredSize | None = None
 
     @property
     def median_per_second(self) -> float:
@@ -86,9 +123,10 @@ def measure(
                 name: rss / 2**20 for name, rss in sampler.peaks.items() if name not in SERVERS
             }
             cpu = dict(sampler.cpu_seconds)
+            stored = stored_size(database_url)
         finally:
             stack.stop()
-    return E2eResult(providers, recipients, done, peaks, cpu)
+    return E2eResult(providers, recipients, done, peaks, cpu, stored)
 
 
 def main() -> None:
@@ -118,6 +156,8 @@ def main() -> None:
         if name in result.cpu_seconds:
             print(f"  {name:<16} (shared server)   CPU {result.cpu_seconds[name]:6.1f}s")
     print(f"CPU per delivery, every process above: {result.cpu_us_per_delivery:.0f} µs")
+    if result.stored is not None:
+        print(result.stored.summary())
 
 
 if __name__ == "__main__":

@@ -154,6 +154,8 @@ def main() -> None:
         f"{2e6 / null.cpu_us_per_delivery:,.0f} deliveries/s for the null-provider run.",
         "",
     ]
+    if null.stored is not None:
+        lines += [f"Null-provider run, {null.stored.summary()}.", ""]
 
     print("latency", flush=True)
     latency = bench_latency.measure(args.latency_campaigns)

@@ -560,3 +560,36 @@ def test_a_watch_resumed_from_any_cursor_misses_nothing_and_repeats_nothing(
         ids[5]: S.DELIVERY_STATUS_CANCELLED,
         ids[7]: S.DELIVERY_STATUS_CANCELLED,
     }
+
+
+def test_a_delivery_handed_back_unsent_moves_the_counters_back(store: Store) -> None:
+    """The one way back (an adapter hands a paused campaign's delivery back):
+    pending again, counted so, and a deferred event in the ledger."""
+    cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 3)
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(cid, ids, [("b", S.CHANNEL_EMAIL, ids)])
+    store.apply_receipts([receipt(cid, ids[0], S.DELIVERY_STATUS_SENT)])
+    # Handed back: one queued (goes back), one already sent (stays).
+    store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_DEFERRED) for i in (ids[0], ids[1])])
+    assert (
+        read_counters(store, cid)
+        == counted(store, cid)
+        == {
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT): 1,
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_PENDING): 1,
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_QUEUED): 1,
+        }
+    )
+    last = store.read_ledger(0, 100, campaign_id=cid)[-1]
+    assert (last.type, last.delivery_id, last.applied) == (
+        L.LEDGER_EVENT_TYPE_DEFERRED,
+        ids[1],
+        True,
+    )
+    # The watch shows it pending again, at that event.
+    changes = _follow(store, cid, (0, ""), 500)
+    assert {c.delivery.id: c.delivery.status for c in changes} == {
+        ids[0]: S.DELIVERY_STATUS_SENT,
+        ids[1]: S.DELIVERY_STATUS_PENDING,
+        ids[2]: S.DELIVERY_STATUS_QUEUED,
+    }

@@ -132,8 +132,8 @@ def watch_campaign(
     """Delivery events as they commit; a progress event first, at most every
     ``progress_interval`` seconds while deliveries change, and last.
 
-    Progress counts every delivery of the campaign, a scan that grows with the
-    audience, so a busy million-recipient campaign is not counted per change.
+    Progress reads the campaign's counters (a few rows, whatever the audience);
+    the interval keeps a busy campaign's stream from being mostly progress.
 
     With ``watch`` (admitted by ``CampaignEvents.watch`` while a shared change
     feed runs) it sleeps until woken; without, it polls the store every

@@ -285,9 +285,13 @@ class Dispatcher:
                 claim.defer(marked, mark.deferred)
                 claim.mark_queued(marked, mark.queued, mark.batches)
                 claim.mark_final(marked, mark.finals)
-            if groups:
-                self._events.publish(marks)
-            return len(claim.deliveries)
+            released = len(claim.deliveries)
+        # Watchers are woken once the marks have committed (on PostgreSQL with
+        # the claim, after its ledger append): woken earlier, they would read
+        # before the commit and sleep through it.
+        if groups:
+            self._events.publish(marks)
+        return released
 
     def _dispatch_group(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from brandcast.shared.text_counting import bluesky_facets
+from brandcast.shared.text_counting import bluesky_facet_messages
 from brandcast.v1 import variant_pb2
 
 FEATURE_TYPES = {
@@ -32,20 +32,8 @@ def byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
-_KINDS = {"link": variant_pb2.Facet.KIND_LINK, "tag": variant_pb2.Facet.KIND_TAG}
-
-
-def detect_facets(text: str) -> list[variant_pb2.Facet]:
-    """Link and hashtag facets of ``text``, in order of appearance."""
-    return [
-        variant_pb2.Facet(
-            kind=_KINDS[facet.kind],
-            byte_start=facet.byte_start,
-            byte_end=facet.byte_end,
-            value=facet.value,
-        )
-        for facet in bluesky_facets(text)
-    ]
+#: Link and hashtag facets of a text, in order of appearance.
+detect_facets = bluesky_facet_messages
 
 
 def facet_records(facets: list[variant_pb2.Facet]) -> list[dict[str, Any]]:

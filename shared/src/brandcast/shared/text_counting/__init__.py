@@ -19,6 +19,7 @@ from brandcast.shared.text_counting._bluesky import (
     bluesky_facets,
     bluesky_length,
 )
+from brandcast.shared.text_counting._facet_messages import bluesky_facet_messages
 from brandcast.shared.text_counting._graphemes import (
     grapheme_boundaries,
     grapheme_length,
@@ -50,6 +51,7 @@ __all__ = [
     "Facet",
     "FoundUrl",
     "SmsCount",
+    "bluesky_facet_messages",
     "bluesky_facets",
     "bluesky_length",
     "count_sms",

@@ -8,11 +8,10 @@ from brandcast.orchestrator.rendering._errors import RenderError, warning
 from brandcast.orchestrator.rendering._fit import Span, fit_text, spans_of
 from brandcast.orchestrator.rendering._links import URL_IN_TEXT
 from brandcast.orchestrator.rendering._social_length import (
-    bluesky_facets,
     post_length,
     post_limit,
 )
-from brandcast.shared.text_counting import x_urls
+from brandcast.shared.text_counting import bluesky_facet_messages, x_urls
 from brandcast.v1 import campaign_pb2, variant_pb2
 
 _ERROR = variant_pb2.RenderWarning.SEVERITY_ERROR
@@ -114,7 +113,7 @@ def build_variant(
     if account.network == campaign_pb2.SOCIAL_NETWORK_MASTODON:
         variant.visibility = visibility or "public"
     if account.network == campaign_pb2.SOCIAL_NETWORK_BLUESKY:
-        variant.facets.extend(bluesky_facets(text))
+        variant.facets.extend(bluesky_facet_messages(text))
         if link:
             variant.link_card.CopyFrom(
                 variant_pb2.LinkCard(

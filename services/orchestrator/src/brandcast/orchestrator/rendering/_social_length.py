@@ -21,12 +21,11 @@ from typing import TypeAlias
 
 from brandcast.orchestrator.rendering._links import URL_IN_TEXT
 from brandcast.shared import channels, text_counting
-from brandcast.v1 import campaign_pb2, variant_pb2
+from brandcast.v1 import campaign_pb2
 
 Network: TypeAlias = campaign_pb2.SocialNetwork.ValueType
 
 URL_LENGTH = 23
-_FACET_KINDS = {"link": variant_pb2.Facet.KIND_LINK, "tag": variant_pb2.Facet.KIND_TAG}
 
 
 def network_name(network: Network) -> str:
@@ -52,19 +51,6 @@ def post_length(network: Network, text: str) -> int:
 def _length_with_short_urls(text: str) -> int:
     urls = URL_IN_TEXT.findall(text)
     return len(text) - sum(len(url) for url in urls) + URL_LENGTH * len(urls)
-
-
-def bluesky_facets(text: str) -> list[variant_pb2.Facet]:
-    """Link and tag facets with UTF-8 byte offsets, as atproto RichText detects them."""
-    return [
-        variant_pb2.Facet(
-            kind=_FACET_KINDS[facet.kind],
-            byte_start=facet.byte_start,
-            byte_end=facet.byte_end,
-            value=facet.value,
-        )
-        for facet in text_counting.bluesky_facets(text)
-    ]
 
 
 #: Counting rule name (as the channel table names it) -> its implementation.

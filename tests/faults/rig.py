@@ -49,17 +49,22 @@ FINAL_STATUSES = frozenset(
 )
 
 
+#: Bay Area codes: 30,000 distinct fictional 555 numbers.
+_AREA_CODES = ("415", "628", "650")
+
+
 def phone(index: int) -> str:
-    """A valid, fictional US mobile-or-fixed number (+1 415 555 NNNN)."""
-    return f"+1415555{index:04d}"
+    """A valid, fictional US number (+1 415 555 NNNN, then 628 and 650)."""
+    area, line = divmod(index, 10_000)
+    return f"+1{_AREA_CODES[area]}555{line:04d}"
 
 
 def sms_spec(
     size: int, *, name: str = "fault drill", body: str = "", first: int = 0
 ) -> campaign_pb2.CampaignSpec:
-    """An SMS-only campaign to ``size`` distinct numbers from ``first`` (below 10,000)."""
+    """An SMS-only campaign to ``size`` distinct numbers from ``first`` (below 30,000)."""
     assert size > 0
-    assert first + size <= 10_000
+    assert first + size <= 10_000 * len(_AREA_CODES)
     spec = campaign_pb2.CampaignSpec(name=name)
     spec.brand_kit.name = "Acme Coffee"
     spec.brand_kit.sms_sender = "+14155550100"

@@ -11,6 +11,7 @@ from brandcast.client import AsyncClient, InvalidArgumentError, NotFoundError
 from brandcast.v1 import campaign_pb2 as pb
 from tests.integration.client.harness import Served
 from tests.integration.client.test_client_sync import person, sms_spec
+from tests.own_thread import run_async
 
 
 async def people(first: int, count: int) -> AsyncIterator[pb.Recipient]:
@@ -71,4 +72,4 @@ async def scenario(served: Served) -> None:
 
 
 def test_async_client_covers_submit_paging_export_watch_and_errors(served: Served) -> None:
-    asyncio.run(scenario(served))
+    run_async(scenario(served))

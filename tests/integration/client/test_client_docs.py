@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.client.harness import Served
+from tests.own_thread import run_on_own_thread
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "calling-brandcast.md"
 
@@ -30,7 +31,9 @@ def test_the_python_examples_run(
     namespace: dict[str, object] = {"__name__": "docs_example"}
     for number, code in enumerate(examples):
         try:
-            exec(compile(code, f"{DOC.name}[python {number}]", "exec"), namespace)
+            compiled = compile(code, f"{DOC.name}[python {number}]", "exec")
+            # an example may call asyncio.run
+            run_on_own_thread(exec, compiled, namespace)
         except Exception as exc:  # name the example that failed
             raise AssertionError(f"example {number} failed:\n{code}") from exc
     out = capsys.readouterr().out

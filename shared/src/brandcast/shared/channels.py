@@ -143,6 +143,8 @@ NETWORKS: tuple[Network, ...] = (
         adapter=f"{_SOCIAL}.linkedin:LinkedIn",
     ),
 )
+#: What Brandcast ships: ``NETWORKS`` grows as other packages register theirs.
+BUILTIN_NETWORKS: Final = NETWORKS
 
 _CHANNELS_BY_VALUE: Final = {c.value: c for c in CHANNELS}
 _CHANNELS_BY_NAME: Final = {c.name: c for c in CHANNELS}
@@ -195,6 +197,11 @@ def channel_names() -> tuple[str, ...]:
 
 def network_names() -> tuple[str, ...]:
     return tuple(n.name for n in NETWORKS)
+
+
+def builtin_network_names() -> tuple[str, ...]:
+    """The networks Brandcast ships, whatever other packages registered since."""
+    return tuple(n.name for n in BUILTIN_NETWORKS)
 
 
 def networks() -> tuple[Network, ...]:

@@ -30,7 +30,6 @@ from brandcast.shared.errors import PermanentProviderError
 
 #: A network's short name, as the shared channel table spells it ("mastodon").
 NetworkName: TypeAlias = str
-NETWORK_NAMES: tuple[NetworkName, ...] = channels.network_names()
 
 
 class AccountsFileError(ValueError):

@@ -31,7 +31,7 @@ class SocialSettings(CommonSettings):
 
     #: Networks this worker publishes to: names of the channel table, or dotted paths
     #: (``package.module:Class``) of networks shipped in other packages.
-    social_networks: Annotated[tuple[str, ...], NoDecode] = channels.network_names()
+    social_networks: Annotated[tuple[str, ...], NoDecode] = channels.builtin_network_names()
     #: YAML or JSON mapping of brand account id -> network, base URL, credentials.
     social_accounts_file: Path | None = None
     #: Emulator that accounts missing from the accounts file post to; "" turns it off.

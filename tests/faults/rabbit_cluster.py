@@ -158,9 +158,13 @@ def rabbitmq_cluster(base: Path, size: int = 3) -> Iterator[RabbitCluster]:
                 start_new_session=True,
             )
         for node in nodes:
+            # `wait` first waits for the pid file, then for the Erlang VM, then for
+            # the app; `await_startup` gives up at once (exit 69) while the VM is
+            # still booting, which a loaded machine turns into a race.
             cluster.ctl(
                 node,
-                "await_startup",
+                "wait",
+                str(node.directory / "rabbit.pid"),
                 "--timeout",
                 str(int(START_TIMEOUT)),
                 timeout=START_TIMEOUT + 10,

@@ -9,11 +9,11 @@ without bound, so keys older than ``IDEMPOTENCY_RETENTION_HOURS`` are released
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Final
 
+from brandcast.orchestrator.periodic import PeriodicTask
 from brandcast.orchestrator.store import Store
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL: Final = 3600.0
 
 
-class Housekeeper:
+class Housekeeper(PeriodicTask):
+    thread_name = "housekeeping"
+
     def __init__(
         self,
         store: Store,
@@ -31,12 +33,10 @@ class Housekeeper:
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(interval)
         self._store = store
         self._retention = idempotency_retention_hours * 3600.0
-        self._interval = interval
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Release the keys older than the retention; returns how many."""
@@ -45,20 +45,3 @@ class Housekeeper:
         if released:
             log.info("released %d idempotency keys past their retention", released)
         return released
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("housekeeping failed; trying again at the next interval")
-            self._stop.wait(self._interval)

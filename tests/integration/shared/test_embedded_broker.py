@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,37 @@ def test_batch_round_trip_on_the_embedded_broker(
 
     assert receipts["d1"].status == campaign_pb2.DELIVERY_STATUS_SENT
     assert receipts["d2"].status == campaign_pb2.DELIVERY_STATUS_FAILED
+
+
+_BIND_AT = """
+import sys, time
+from brandcast.shared import topology
+from brandcast.shared.bus import connect
+channel, start = sys.argv[1], float(sys.argv[2])
+with connect("filesystem://") as conn:
+    default = conn.default_channel
+    while time.time() < start:
+        pass
+    topology.dispatch_queue(channel)(default).declare()
+"""
+
+
+def test_workers_binding_at_the_same_moment_keep_every_binding(tmp_path: Path) -> None:
+    """The demo starts the three workers together; each binds its queue as it
+    connects. kombu's filesystem transport used to lose all but one binding when
+    the exchange's table did not exist yet (seen in 13 of 20 rounds), and the
+    channels whose binding was lost never received a batch."""
+    channels = list(topology.CHANNEL_NAMES.values())
+    for round_ in range(5):
+        folder = tmp_path / f"broker-{round_}"
+        env = {**os.environ, "BROKER_FILESYSTEM_DIR": str(folder)}
+        start = time.time() + 2.0  # every process connected and spinning by then
+        binders = [
+            subprocess.Popen([sys.executable, "-c", _BIND_AT, channel, str(start)], env=env)
+            for channel in channels
+        ]
+        assert [binder.wait(30) for binder in binders] == [0] * len(channels)
+        table = json.loads((folder / "control" / "brandcast.dispatch.exchange").read_text())
+        assert sorted(queue for _key, _pattern, queue in table) == sorted(
+            topology.dispatch_queue_name(channel) for channel in channels
+        ), f"round {round_}"

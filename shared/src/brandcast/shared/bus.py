@@ -52,6 +52,7 @@ def transport_options(broker_url: str) -> dict[str, Any]:
     folder = Path(os.environ.get(EMBEDDED_BROKER_DIR_ENV, "var/broker")).resolve()
     for sub in ("messages", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    _create_exchange_tables(folder / "control")
     return {
         "data_folder_in": str(folder / "messages"),
         "data_folder_out": str(folder / "messages"),
@@ -60,6 +61,31 @@ def transport_options(broker_url: str) -> dict[str, Any]:
         "store_processed": False,
         "polling_interval": 0.05,
     }
+
+
+def _create_exchange_tables(control: Path) -> None:
+    """Create each exchange's binding table, empty and whole, unless it exists.
+
+    kombu's filesystem transport creates a missing table by opening it for
+    writing *before* it takes the file lock, so processes that bind their
+    queues at the same moment (the demo starts the three workers together)
+    truncate each other's table: a channel's binding is lost and its batches
+    are routed nowhere, or a reader finds half a table. A table that already
+    exists is only ever updated under the lock. Written aside and linked into
+    place, so no process ever sees an empty or partial file.
+    """
+    for exchange in topology.EXCHANGE_NAMES:
+        table = control / f"{exchange}.exchange"
+        if table.exists():
+            continue
+        draft = control / f".{exchange}.{uuid.uuid4().hex}"
+        draft.write_text("[]")
+        try:
+            os.link(draft, table)
+        except FileExistsError:
+            pass  # another process created it first: its table is as good as ours
+        finally:
+            draft.unlink()
 
 
 def connect(broker_url: str, **kwargs: Any) -> Connection:

@@ -37,6 +37,9 @@ PROTOBUF_CONTENT_TYPE: Final = "application/x-protobuf"
 #: ``brandcast.v1.Channel`` value -> channel name, from the channel table.
 CHANNEL_NAMES: Final[dict[int, str]] = {c.value: c.name for c in channels.CHANNELS}
 
+#: Every exchange of the topology.
+EXCHANGE_NAMES: Final = (DISPATCH_EXCHANGE_NAME, RECEIPTS_EXCHANGE_NAME, DEAD_LETTER_EXCHANGE_NAME)
+
 dispatch_exchange: Final = Exchange(DISPATCH_EXCHANGE_NAME, type="direct", durable=True)
 receipts_exchange: Final = Exchange(RECEIPTS_EXCHANGE_NAME, type="topic", durable=True)
 dead_letter_exchange: Final = Exchange(DEAD_LETTER_EXCHANGE_NAME, type="direct", durable=True)

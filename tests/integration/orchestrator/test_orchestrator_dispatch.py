@@ -226,3 +226,39 @@ def test_receipts_arriving_in_waves_are_all_applied(app: Orchestrator, broker_ur
         return found is not None and found.state == S.CAMPAIGN_STATE_COMPLETED
 
     wait_for(completed)
+
+
+def test_an_opt_in_on_the_bus_lifts_an_unsubscribe_but_not_a_hard_bounce(
+    app: Orchestrator, broker_url: str
+) -> None:
+    """A re-subscribe (the unsubscribe page's button, a START reply) undoes the
+    person's own opt-out; a mailbox that hard-bounced stays suppressed."""
+
+    def event(
+        address: str, action: bus_pb2.SuppressionEvent.Action.ValueType, reason: str
+    ) -> bus_pb2.SuppressionEvent:
+        return bus_pb2.SuppressionEvent(
+            channel=S.CHANNEL_EMAIL, address=address, action=action, reason=reason
+        )
+
+    suppress, unsuppress = (
+        bus_pb2.SuppressionEvent.ACTION_SUPPRESS,
+        bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS,
+    )
+    with BusPublisher(broker_url) as publisher:
+        publisher.publish_suppression(event("left@example.com", suppress, "unsubscribe"))
+        publisher.publish_suppression(event("gone@example.com", suppress, "hard_bounce"))
+
+    def suppressed() -> set[str]:
+        return {s.address for s in app.store.list_suppressions()[0]}
+
+    wait_for(lambda: suppressed() == {"left@example.com", "gone@example.com"})
+    with BusPublisher(broker_url) as publisher:
+        publisher.publish_suppression(event("left@example.com", unsuppress, "resubscribe"))
+        publisher.publish_suppression(event("gone@example.com", unsuppress, "resubscribe"))
+    wait_for(lambda: suppressed() == {"gone@example.com"})
+    # Both opt-ins were read: the hard bounce's one is passed over, not pending.
+    trail = app.store.list_suppression_audit(address="left@example.com")[0]
+    assert [e.actor for e in trail] == ["recipient", "recipient"]
+    time.sleep(0.5)
+    assert suppressed() == {"gone@example.com"}

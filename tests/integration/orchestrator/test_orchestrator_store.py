@@ -269,9 +269,9 @@ def test_idempotency_key_is_unique(store: Store) -> None:
 
 
 def test_suppressions(store: Store) -> None:
-    first = store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "unsubscribe")
-    again = store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "complaint")
-    assert again.reason == "unsubscribe" == first.reason
+    first = store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "complaint")
+    again = store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "unsubscribe")
+    assert again.reason == "complaint" == first.reason
     store.add_suppression(S.CHANNEL_SMS, "+14155550101", "stop_reply")
     store.add_suppression(S.CHANNEL_EMAIL, "b@example.org", "hard_bounce")
     page, token = store.list_suppressions(page_size=2)
@@ -285,7 +285,7 @@ def test_suppressions(store: Store) -> None:
 
 def test_suppression_changes_are_kept_in_the_audit_trail(store: Store) -> None:
     store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "unsubscribe", "recipient")
-    store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "again", "ops")  # no change
+    store.add_suppression(S.CHANNEL_EMAIL, "a@example.com", "unsubscribe", "ops")  # no change
     store.add_suppression(S.CHANNEL_SMS, "+14155550101", "stop_reply", "recipient")
     assert store.remove_suppression(
         S.CHANNEL_EMAIL, "a@example.com", reason="asked by phone", actor="alice"
@@ -539,3 +539,49 @@ def test_deliveries_handed_back_after_a_cancel_end_cancelled(store: Store) -> No
     assert store.counters(cid)[0].cancelled == 2
     with pytest.raises(CampaignSettledError):
         store.pause_campaign(cid)
+
+
+def test_a_recipients_opt_in_lifts_only_their_own_opt_out(store: Store) -> None:
+    from brandcast.orchestrator.store import RECIPIENT_OPT_OUT_REASONS as OWN
+
+    store.add_suppression(S.CHANNEL_EMAIL, "left@example.com", "unsubscribe", "recipient")
+    store.add_suppression(S.CHANNEL_EMAIL, "gone@example.com", "hard_bounce", "provider")
+    store.add_suppression(S.CHANNEL_EMAIL, "held@example.com", "legal hold", "alice")
+    store.add_suppression(S.CHANNEL_SMS, "+14155550101", "stop_reply", "recipient")
+    # Unsubscribed first, then the mailbox bounced: the bounce is what stands now.
+    store.add_suppression(S.CHANNEL_EMAIL, "both@example.com", "unsubscribe", "recipient")
+    escalated = store.add_suppression(S.CHANNEL_EMAIL, "both@example.com", "hard_bounce", "x")
+    assert escalated.reason == "hard_bounce"
+
+    lifted = {
+        address: store.remove_suppression(
+            channel, address, reason="resubscribe", actor="recipient", only_reasons=OWN
+        )
+        for channel, address in [
+            (S.CHANNEL_EMAIL, "left@example.com"),
+            (S.CHANNEL_EMAIL, "gone@example.com"),
+            (S.CHANNEL_EMAIL, "held@example.com"),
+            (S.CHANNEL_SMS, "+14155550101"),
+            (S.CHANNEL_EMAIL, "both@example.com"),
+        ]
+    }
+    assert lifted == {
+        "left@example.com": True,
+        "gone@example.com": False,
+        "held@example.com": False,
+        "+14155550101": True,
+        "both@example.com": False,
+    }
+    remaining = {s.address: s.reason for s in store.list_suppressions()[0]}
+    assert remaining == {
+        "gone@example.com": "hard_bounce",
+        "held@example.com": "legal hold",
+        "both@example.com": "hard_bounce",
+    }
+    # An operator still can, on the record.
+    assert store.remove_suppression(S.CHANNEL_EMAIL, "gone@example.com", reason="fixed", actor="a")
+    trail = store.list_suppression_audit(address="both@example.com")[0]
+    assert [(e.action, e.reason) for e in trail] == [
+        (API.SUPPRESSION_ACTION_ADDED, "hard_bounce"),
+        (API.SUPPRESSION_ACTION_ADDED, "unsubscribe"),
+    ]

@@ -19,7 +19,7 @@ from kombu import Consumer
 
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.pacing import Pacer
-from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.store import RECIPIENT_OPT_OUT_REASONS, Store
 from brandcast.orchestrator.validation import normalize_address
 from brandcast.shared import metrics, telemetry, topology
 from brandcast.shared.bus import connect
@@ -204,9 +204,21 @@ class ReceiptCollector:
         if event.action == bus_pb2.SuppressionEvent.ACTION_SUPPRESS:
             self._store.add_suppression(event.channel, address, event.reason, "recipient")
         elif event.action == bus_pb2.SuppressionEvent.ACTION_UNSUPPRESS:
-            # The person opted in again themselves (a START reply): on record as theirs.
+            # The person opted in again themselves (a START reply, the page's
+            # re-subscribe): on record as theirs, and it undoes only their own opt-out.
             reason = event.reason or "the recipient opted in again"
-            self._store.remove_suppression(event.channel, address, reason=reason, actor="recipient")
+            lifted = self._store.remove_suppression(
+                event.channel,
+                address,
+                reason=reason,
+                actor="recipient",
+                only_reasons=RECIPIENT_OPT_OUT_REASONS,
+            )
+            if not lifted:
+                log.info(
+                    "a recipient's opt-in on %s lifted nothing: it lifts only their own opt-out",
+                    _channel_label(event.channel),
+                )
 
 
 def _channel_label(channel: int) -> str:

@@ -5,6 +5,7 @@ from brandcast.orchestrator.store._convert import counters as counters_from_rows
 from brandcast.orchestrator.store._convert import now_us
 from brandcast.orchestrator.store._ledger import MAX_READ as MAX_LEDGER_READ
 from brandcast.orchestrator.store._store import (
+    RECIPIENT_OPT_OUT_REASONS,
     CampaignSettledError,
     CampaignWriter,
     Claim,
@@ -23,6 +24,7 @@ from brandcast.orchestrator.store.schema import STATUS_RANK
 
 __all__ = [
     "MAX_LEDGER_READ",
+    "RECIPIENT_OPT_OUT_REASONS",
     "STATUS_RANK",
     "CampaignSettledError",
     "CampaignWriter",

@@ -16,7 +16,7 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -746,10 +746,33 @@ class Store:
     def add_suppression(
         self, channel: int, address: str, reason: str, actor: str = ""
     ) -> campaign_service_pb2.Suppression:
-        """Suppress ``address`` on ``channel``; an existing entry is kept as it was.
-        A new entry goes in the audit trail, with ``actor``."""
+        """Suppress ``address`` on ``channel``; an existing entry is kept as it was,
+        unless it records only the person's own opt-out and ``reason`` is one they
+        cannot undo themselves (a hard bounce after an unsubscribe): the entry then
+        takes that reason, so their re-subscribe no longer lifts it. A new or
+        changed entry goes in the audit trail, with ``actor``."""
         with self.engine.begin() as conn:
             row = _find_suppression(conn, channel, address)
+            if (
+                row is not None
+                and row.reason in RECIPIENT_OPT_OUT_REASONS
+                and reason not in RECIPIENT_OPT_OUT_REASONS
+            ):
+                conn.execute(
+                    update(suppressions)
+                    .where(suppressions.c.channel == channel, suppressions.c.address == address)
+                    .values(reason=reason)
+                )
+                _audit(
+                    conn,
+                    channel,
+                    address,
+                    _ADDED,
+                    reason=reason,
+                    actor=actor,
+                    at_us=_convert.now_us(),
+                )
+                row = _find_suppression(conn, channel, address)
             if row is None:
                 now = _convert.now_us()
                 conn.execute(
@@ -763,16 +786,23 @@ class Store:
         return _suppression(row)
 
     def remove_suppression(
-        self, channel: int, address: str, *, reason: str = "", actor: str = ""
+        self,
+        channel: int,
+        address: str,
+        *,
+        reason: str = "",
+        actor: str = "",
+        only_reasons: Collection[str] | None = None,
     ) -> bool:
         """Allow ``address`` again; a removal goes in the audit trail, in the
-        same transaction, with ``reason`` and ``actor``."""
+        same transaction, with ``reason`` and ``actor``. With ``only_reasons``,
+        only an entry suppressed for one of them is removed (a recipient's own
+        opt-in lifts their opt-out, never a hard bounce or an operator's entry)."""
+        condition = [suppressions.c.channel == channel, suppressions.c.address == address]
+        if only_reasons is not None:
+            condition.append(suppressions.c.reason.in_(sorted(only_reasons)))
         with self.engine.begin() as conn:
-            deleted = conn.execute(
-                delete(suppressions).where(
-                    suppressions.c.channel == channel, suppressions.c.address == address
-                )
-            ).rowcount
+            deleted = conn.execute(delete(suppressions).where(*condition)).rowcount
             if deleted:
                 _audit(
                     conn,
@@ -1774,6 +1804,12 @@ def _suppression(row: Any) -> campaign_service_pb2.Suppression:
         created_at=_convert.timestamp(row.created_us),
     )
 
+
+#: Suppression reasons that record the person's own opt-out (an unsubscribe link or
+#: a List-Unsubscribe, a STOP reply): the only ones their own opt-in may lift. A hard
+#: bounce, a spam complaint (Postmark refuses to reactivate those too) and an
+#: operator's entry stay until an operator removes them.
+RECIPIENT_OPT_OUT_REASONS: Final = frozenset({"unsubscribe", "stop_reply"})
 
 _ADDED: Final = campaign_service_pb2.SUPPRESSION_ACTION_ADDED
 _REMOVED: Final = campaign_service_pb2.SUPPRESSION_ACTION_REMOVED

@@ -57,8 +57,12 @@ def stored_size(database_url: str) -> StoredSize:
         with engine.connect() as conn:
             row = conn.execute(
                 text(
+                    # The ledger is partitioned: its parent holds no rows, the
+                    # tree's tables and indexes do.
                     "SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM ledger), "
-                    "pg_total_relation_size('ledger'), pg_total_relation_size('deliveries')"
+                    "COALESCE((SELECT sum(pg_total_relation_size(relid)) "
+                    "FROM pg_partition_tree('ledger')), pg_total_relation_size('ledger')), "
+                    "pg_total_relation_size('deliveries')"
                 )
             ).one()
     finally:

@@ -182,7 +182,9 @@ def bootstrap(
         report_windows = ReportWindowCloser(store, events)
         # Background work goes with the dispatcher: an API-only process stays passive.
         housekeeper = Housekeeper(
-            store, idempotency_retention_hours=settings.idempotency_retention_hours
+            store,
+            idempotency_retention_hours=settings.idempotency_retention_hours,
+            ledger_retention_days=settings.ledger_retention_days,
         )
     return Orchestrator(
         settings,

@@ -84,6 +84,9 @@ class OrchestratorSettings(CommonSettings):
     #: Hours an idempotency key is remembered (at least the 24 the API promises);
     #: older keys are pruned and may be used again.
     idempotency_retention_hours: int = Field(default=48, ge=24)
+    #: Days the ledger keeps the events of a campaign after it completed or was
+    #: cancelled (its delivery rows and counters stay); 0 keeps every event.
+    ledger_retention_days: int = Field(default=0, ge=0)
     #: PEM certificate chain and private key of the gRPC server; both set turn
     #: TLS on, neither leaves the port plaintext (loopback or behind a TLS proxy).
     grpc_tls_cert_file: Path | None = None

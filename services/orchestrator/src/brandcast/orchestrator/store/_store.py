@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from brandcast.orchestrator.store import _convert, _ledger
+from brandcast.orchestrator.store import _convert, _ledger, _retention
 from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
@@ -298,6 +298,20 @@ class Store:
                 .values(idempotency_key=None, request_hash=None)
             ).rowcount
         return released
+
+    def extend_ledger_partitions(
+        self, *, size: int = _retention.PARTITION_SIZE, previous: int | None = None
+    ) -> tuple[list[str], int | None]:
+        """PostgreSQL: create the ledger's ranges ahead (``_retention.create_ahead``)."""
+        return _retention.create_ahead(self.engine, size=size, previous=previous)
+
+    def compact_ledger(self, *, ended_before_us: int) -> tuple[list[str], int]:
+        """Remove the events of campaigns completed or cancelled before the
+        cutoff: whole partitions where they hold nothing else, rows elsewhere.
+        Returns the partitions dropped and the events deleted by rows."""
+        dropped = _retention.drop_ended(self.engine, ended_before_us)
+        ended = _retention.ended_with_events(self.engine, ended_before_us)
+        return dropped, _retention.delete_events(self.engine, ended)
 
     # -- queries --------------------------------------------------------------
 

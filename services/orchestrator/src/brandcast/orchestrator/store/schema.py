@@ -128,6 +128,9 @@ ledger = Table(
     # SQLite: AUTOINCREMENT, so a position is never reused even once the
     # newest events were deleted.
     sqlite_autoincrement=True,
+    # PostgreSQL: ranges of positions, created ahead and dropped once their
+    # campaigns are past the retention (``_retention.py``, migration 0007).
+    postgresql_partition_by="RANGE (position)",
 )
 Index("ix_ledger_campaign", ledger.c.campaign_id, ledger.c.position)
 Index("ix_ledger_delivery", ledger.c.delivery_id, ledger.c.position)

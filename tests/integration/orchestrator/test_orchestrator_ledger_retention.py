@@ -375,7 +375,7 @@ def test_partition_ddl_yields_to_a_long_reader_until_the_next_round(store: Store
         upkeep = housekeeper.tend_ledger()
         assert upkeep.created == []
         assert upkeep.dropped == []
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 30  # three 2 s lock timeouts, not a hang
     finally:
         reader.close()
     upkeep = housekeeper.tend_ledger()

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from brandcast.orchestrator.fast_addresses import email_fast, phone_fast
 from brandcast.orchestrator.quiet_hours import parse_clock_time, zone
 from brandcast.orchestrator.rendering import FieldViolation
 from brandcast.orchestrator.text_limits import (
@@ -57,7 +58,14 @@ def normalize_email(address: str) -> str:
 
     Lower-cased as a whole: mailbox providers ignore the case of the local part
     in practice, and a suppression must match however the address was typed.
+    Most addresses take the cached path; the rest, and every error, the full one.
     """
+    fast = email_fast(address)
+    return fast if fast is not None else normalize_email_full(address)
+
+
+def normalize_email_full(address: str) -> str:
+    """``normalize_email`` by email-validator alone (the fast path's reference)."""
     try:
         return validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -65,7 +73,17 @@ def normalize_email(address: str) -> str:
 
 
 def normalize_phone(number: str) -> str:
-    """The E.164 form of a phone number; ``ValueError`` saying why it is not one."""
+    """The E.164 form of a phone number; ``ValueError`` saying why it is not one.
+
+    Numbers written as ``+`` and digits take the cheap path; the rest, and
+    every error, the full one.
+    """
+    fast = phone_fast(number)
+    return fast if fast is not None else normalize_phone_full(number)
+
+
+def normalize_phone_full(number: str) -> str:
+    """``normalize_phone`` by phonenumbers alone (the fast path's reference)."""
     if not number.startswith("+"):
         raise ValueError("must be in E.164 format, starting with + and the country code")
     if any(char.isalpha() for char in number):

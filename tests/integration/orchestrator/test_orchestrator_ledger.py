@@ -15,11 +15,12 @@ import grpc
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from brandcast.orchestrator.server import bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import STATUS_RANK, FinalUpdate, Store, _ledger, now_us
+from brandcast.orchestrator.store import _store as store_module
 from brandcast.orchestrator.store._engine import MIGRATIONS, migrate, open_engine
 from brandcast.orchestrator.store.schema import deliveries
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
@@ -331,6 +332,126 @@ def test_positions_follow_commit_order_on_postgresql(database_url: str) -> None:
         store.close()
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_receipt_flushes_of_one_campaign_do_not_queue_on_its_row_on_postgresql(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush holds no lock on its campaign's row while it moves deliveries:
+    with a first flush of a campaign held open after its updates, a second
+    flush of other deliveries of that campaign updates them, settles the
+    campaign and commits. The ledger shows the commit order (second, first)."""
+    store = Store.open(database_url)
+    try:
+        cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 4)
+        with store.claim_due(limit=100) as claim:
+            claim.mark_queued(cid, ids, [("batch", S.CHANNEL_EMAIL, ids)])
+        updated, release = threading.Event(), threading.Event()
+        record = store_module._record_receipts
+
+        def held_open(*args: Any, **kwargs: Any) -> None:
+            # Called after the flush's row updates, before its commit.
+            if threading.current_thread().name == "first-flush":
+                updated.set()
+                release.wait(30)
+            record(*args, **kwargs)
+
+        monkeypatch.setattr(store_module, "_record_receipts", held_open)
+        sent = S.DELIVERY_STATUS_SENT
+        first = threading.Thread(
+            target=store.apply_receipts,
+            args=([receipt(cid, i, sent) for i in ids[:2]],),
+            name="first-flush",
+        )
+        second = threading.Thread(
+            target=store.apply_receipts, args=([receipt(cid, i, sent) for i in ids[2:]],)
+        )
+        first.start()
+        try:
+            assert updated.wait(10)
+            second.start()
+            second.join(5)
+            second_committed_first = not second.is_alive()
+        finally:
+            release.set()
+            first.join(30)
+            if second.ident is not None:
+                second.join(30)
+        assert second_committed_first, "the second flush waited for the first"
+        assert read_counters(store, cid) == counted(store, cid) == {(S.CHANNEL_EMAIL, sent): 4}
+        receipts = [e for e in store.read_ledger(0, 100, cid) if e.source == "receipt"]
+        assert [e.delivery_id for e in receipts] == ids[2:] + ids[:2]
+        # Whichever flush ended the last queued delivery, the campaign settled.
+        assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_COMPLETED, True)
+    finally:
+        store.close()
+
+
+def _waiting_for_a_row(store: Store) -> bool:
+    with store.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks"
+                    " WHERE locktype IN ('transactionid', 'tuple') AND NOT granted"
+                )
+            ).scalar()
+        )
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_flushes_ending_a_campaign_together_settle_it_on_postgresql(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of two concurrent flushes sees the other's deliveries still queued
+    until it commits; the second checks whether the campaign settled only
+    once the first committed (the campaign's row, locked for that check and
+    the commit), so the campaign does not stay DISPATCHING."""
+    store = Store.open(database_url)
+    try:
+        cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 2)
+        with store.claim_due(limit=100) as claim:
+            claim.mark_queued(cid, ids, [("batch", S.CHANNEL_EMAIL, ids)])
+        checked, release = threading.Event(), threading.Event()
+        append = _ledger.append
+
+        def held_open(conn: Any, pending: _ledger.Pending) -> None:
+            # After the first flush's settle check, before its commit.
+            if threading.current_thread().name == "first-flush":
+                checked.set()
+                release.wait(30)
+            append(conn, pending)
+
+        monkeypatch.setattr(_ledger, "append", held_open)
+        sent = S.DELIVERY_STATUS_SENT
+        first = threading.Thread(
+            target=store.apply_receipts, args=([receipt(cid, ids[0], sent)],), name="first-flush"
+        )
+        second = threading.Thread(target=store.apply_receipts, args=([receipt(cid, ids[1], sent)],))
+        first.start()
+        try:
+            assert checked.wait(10)
+            assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_DISPATCHING, False)
+            second.start()
+            deadline = time.monotonic() + 10
+            # It either waits for the first (as it should) or runs through.
+            while second.is_alive() and not _waiting_for_a_row(store):
+                assert time.monotonic() < deadline, "the second flush hung"
+                time.sleep(0.01)
+        finally:
+            release.set()
+            first.join(30)
+            if second.ident is not None:
+                second.join(30)
+        assert read_counters(store, cid) == {(S.CHANNEL_EMAIL, sent): 2}
+        assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_COMPLETED, True)
+    finally:
+        store.close()
+
+
 # -- migration from the previous schema (0005) ---------------------------------
 
 
@@ -454,6 +575,85 @@ def test_a_database_of_the_previous_schema_migrates_with_its_history(database_ur
         assert read_counters(store, cid) == counted(store, cid)
     finally:
         store.close()
+
+
+def test_deliveries_stamped_by_event_seq_migrate_to_the_id_order_indexes(
+    database_url: str,
+) -> None:
+    """Revision 0008 on a database filled at 0007: rows stamped with campaign
+    event seqs (the previous scheme) count as moved, the export pages them in
+    id order, and a downgrade restores the (seq, id) index with the campaign's
+    event_seq above every stamp the new version wrote."""
+    engine = open_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+    cid = str(uuid.uuid4())
+    t0 = now_us()
+    seqs = {"d-a": 7, "d-b": 1, "d-c": 3, "d-d": 1}
+    with engine.begin() as conn:
+        _insert(
+            conn,
+            "campaigns",
+            id=cid,
+            name="old",
+            spec=b"",
+            state=S.CAMPAIGN_STATE_DISPATCHING,
+            audience_size=4,
+            trace_context="{}",
+            created_us=t0,
+            updated_us=t0,
+            event_seq=1,
+        )
+        for i, (delivery_id, seq) in enumerate(seqs.items()):
+            status = S.DELIVERY_STATUS_QUEUED if seq > 1 else S.DELIVERY_STATUS_PENDING
+            _insert(
+                conn,
+                "deliveries",
+                id=delivery_id,
+                campaign_id=cid,
+                channel=S.CHANNEL_EMAIL,
+                recipient_id=f"r{i}",
+                address=f"r{i}@example.com",
+                status=status,
+                status_rank=STATUS_RANK[status],
+                attempts=0,
+                provider="",
+                provider_message_id="",
+                error_code="",
+                error_message="",
+                public_url="",
+                idempotency_key=delivery_id,
+                not_before_us=t0,
+                created_us=t0,
+                updated_us=t0,
+                seq=seq,
+            )
+    migrate(engine)
+    store = Store.open(database_url)
+    try:
+        untouched = store.changes_since(cid, (0, ""))
+        assert [c.delivery.id for c in untouched] == ["d-b", "d-d"]
+        pages = list(store.iter_delivery_rows(cid, page_size=3))
+        assert [[r.id for r in page] for page in pages] == [["d-a", "d-b", "d-c"], ["d-d"]]
+        store.apply_receipts([receipt(cid, "d-b", S.DELIVERY_STATUS_SENT)])
+        assert [c.delivery.id for c in store.changes_since(cid, (0, ""))][:1] == ["d-d"]
+    finally:
+        store.close()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+    with engine.connect() as conn:
+        indexes = {i["name"] for i in inspect(conn).get_indexes("deliveries")}
+        event_seq = conn.execute(
+            text("SELECT event_seq FROM campaigns WHERE id = :c"), {"c": cid}
+        ).scalar()
+    engine.dispose()
+    assert "ix_deliveries_campaign_seq" in indexes
+    assert not indexes & {"ix_deliveries_campaign_id", "ix_deliveries_intake"}
+    assert event_seq == 2
 
 
 # -- the read API over gRPC ----------------------------------------------------

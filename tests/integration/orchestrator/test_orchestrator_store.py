@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from brandcast.orchestrator.change_feed import ChangeFeed
 from brandcast.orchestrator.errors import InvalidCampaignError
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.intake import SLICE, CampaignIntake
@@ -597,3 +598,85 @@ def test_a_recipients_opt_in_lifts_only_their_own_opt_out(store: Store) -> None:
         (API.SUPPRESSION_ACTION_ADDED, "hard_bounce"),
         (API.SUPPRESSION_ACTION_ADDED, "unsubscribe"),
     ]
+
+
+def test_an_export_misses_nothing_and_repeats_nothing_while_deliveries_change(
+    store: Store,
+) -> None:
+    """Pages follow the deliveries' ids, which no write changes: a delivery
+    that moves behind the export is not listed again, one that moves ahead of
+    it is listed once, as it stands when its page is read."""
+    cid, ids = add_campaign(store, 10)
+    ids.sort()
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(cid, ids[:6])
+    pages = store.iter_delivery_rows(cid, page_size=3)
+    exported: list[Any] = []
+    # Between pages: one delivery already exported and one still ahead move.
+    for behind, ahead in ((ids[0], ids[9]), (ids[1], ids[8])):
+        exported += next(pages)
+        store.apply_receipts(
+            [
+                receipt(cid, behind, S.DELIVERY_STATUS_SENT),
+                receipt(cid, ahead, S.DELIVERY_STATUS_FAILED),
+            ]
+        )
+    for page in pages:
+        exported += page
+    assert [r.id for r in exported] == ids
+    status = {r.id: r.status for r in exported}
+    assert status[ids[0]] == status[ids[1]] == S.DELIVERY_STATUS_QUEUED  # as read
+    assert status[ids[8]] == status[ids[9]] == S.DELIVERY_STATUS_FAILED
+
+
+def test_the_change_feed_wakes_watchers_of_a_campaign_whose_ledger_moved(store: Store) -> None:
+    """Another replica's changes show only in the store: the feed sees the
+    campaign's newest ledger position move (and its state), nothing else."""
+    cid, ids = add_campaign(store, 3)
+    other, _ = add_campaign(store, 1)
+    events = CampaignEvents()
+    watches = [events.watch(cid, "a"), events.watch(other, "b")]
+    feed = ChangeFeed(store, events, interval=60)
+    assert sorted(feed.poll_once()) == sorted([cid, other])  # first seen
+    assert feed.poll_once() == []
+    with store.claim_due(limit=1, campaign_id=cid) as claim:
+        claim.mark_queued(cid, [d.id for d in claim.deliveries])
+    assert feed.poll_once() == [cid]
+    assert feed.poll_once() == []
+    store.apply_receipts([receipt(cid, "no-such-delivery", S.DELIVERY_STATUS_SENT)])
+    assert feed.poll_once() == []
+    store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in ids])
+    assert feed.poll_once() == [cid]
+    store.pause_campaign(other)  # a state change alone, no ledger event
+    assert feed.poll_once() == [other]
+    for watch in watches:
+        events.release(watch)
+
+
+# SQLite only: on PostgreSQL the cancel waits for the claim's rows, so it
+# cannot commit between a claim and its marks.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_deliveries_deferred_after_a_cancel_end_cancelled(store: Store) -> None:
+    cid, ids = add_campaign(store, 3)
+    with store.claim_due(limit=10) as claim:
+        store.cancel_campaign(cid)  # cancels all three, claimed or not
+        claim.defer(cid, [(i, now_us() + 3_600_000_000) for i in ids])
+    assert store.counters(cid)[0].cancelled == 3
+    assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_CANCELLED, True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_defer_racing_a_cancel_never_leaves_a_delivery_in_the_outbox(store: Store) -> None:
+    """The claim defers deliveries the cancel has not reached (SQLite: a cancel
+    between two marks of one claim): they end cancelled, not scheduled."""
+    cid, ids = add_campaign(store, 2)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids[:1])
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE campaigns SET state = :s WHERE id = :c"),
+                {"s": S.CAMPAIGN_STATE_CANCELLED, "c": cid},
+            )
+        claim.defer(cid, [(ids[1], now_us() + 3_600_000_000)])
+    counters = store.counters(cid)[0]
+    assert (counters.queued, counters.cancelled, counters.scheduled) == (1, 1, 0)

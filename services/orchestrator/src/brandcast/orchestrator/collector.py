@@ -178,8 +178,8 @@ class ReceiptCollector:
         attributes: dict[str, telemetry.AttributeValue] = {"receipts": len(receipts)}
         changed: set[str] = set()
         with telemetry.span("apply receipts", parent, attributes=attributes, links=links):
-            # A transaction per chunk: each holds its campaigns' event_seq rows
-            # locked until it commits, and the dispatchers wait on those locks.
+            # A transaction per chunk: each holds its deliveries' rows locked
+            # until it commits, and a dispatcher's claim may wait on them.
             # Receipts are idempotent, so a crash between chunks only means the
             # redelivered messages re-apply what already committed, to no effect.
             moved: collections.Counter[tuple[int, int]] = collections.Counter()

@@ -2,10 +2,11 @@
 
 SQLAlchemy Core on SQLite or PostgreSQL. Writes go in batches; a delivery's
 status only moves to a higher rank, enforced in the UPDATE itself, so duplicate
-and late receipts change nothing. Every transaction that changes deliveries of
-a campaign bumps the campaign's ``event_seq`` (a row lock on PostgreSQL, the
-database lock on SQLite) and stamps the changed rows with it: watchers read
-changes in ``(seq, id)`` order and never miss one committed out of order.
+and late receipts change nothing. What happens to deliveries is appended to the
+ledger (``_ledger``), whose positions are the commit order: watchers, the
+change feed and webhook senders read that, so writers of one campaign do not
+queue on its row. A delivery row's ``seq`` is 1 until it first moves after
+intake, then ``MOVED_SEQ`` (the watch lists the untouched ones).
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
 from brandcast.orchestrator.store.schema import (
     DISPATCHABLE_MAX_RANK,
+    MOVED_SEQ,
     OUTBOX_SQL,
     STATUS_RANK,
     UNSETTLED_MAX_RANK,
     campaigns,
     deliveries,
+    ledger,
     recipients,
     suppression_audit,
     suppressions,
@@ -68,6 +71,8 @@ _SETTLED_STATES = (
     campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
 )
 _SENT_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_SENT]
+_CANCELLED: Final = campaign_pb2.CAMPAIGN_STATE_CANCELLED
+_CANCELLED_STATUS: Final = campaign_pb2.DELIVERY_STATUS_CANCELLED
 _RECEIPT_STATUSES = frozenset(
     {
         campaign_pb2.DELIVERY_STATUS_SENT,
@@ -352,15 +357,17 @@ class Store:
             return _campaign_state(conn, campaign_id)
 
     def change_positions(self, campaign_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """Per campaign, its change sequence and state: what moves whenever one
-        of its deliveries or its state changes, in any replica."""
+        """Per campaign, its newest ledger position (0 before any event) and its
+        state: what moves whenever one of its deliveries or its state changes,
+        in any replica. A later commit always has a higher position, so a
+        position equal to one read before means nothing new committed."""
         if not campaign_ids:
             return {}
-        query = select(campaigns.c.id, campaigns.c.event_seq, campaigns.c.state).where(
-            campaigns.c.id.in_(list(campaign_ids))
-        )
         with self._read() as conn:
-            return {r.id: (int(r.event_seq), int(r.state)) for r in conn.execute(query)}
+            return {
+                r.id: (int(r.position or 0), int(r.state))
+                for r in conn.execute(_CHANGE_POSITIONS, {"campaign_ids": list(campaign_ids)})
+            }
 
     def progress(self, campaign_id: str) -> tuple[int, list[campaign_pb2.ChannelCounters]] | None:
         """The campaign's state and its counters per channel, read together."""
@@ -463,9 +470,11 @@ class Store:
                 return None
             cancelled = 0
             if state not in _SETTLED_STATES:
-                seq = _bump_seq(conn, campaign_id)
+                # Held to the commit: a writer returning deliveries to the
+                # outbox (a deferral, a hand-back) waits, then sees the cancel.
+                _lock_campaigns(conn, [campaign_id])
                 pending = _ledger.Pending()
-                cancelled = _cancel_outbox(conn, campaign_id, seq, now, pending)
+                cancelled = _cancel_outbox(conn, campaign_id, now, pending)
                 conn.execute(
                     update(campaigns)
                     .where(campaigns.c.id == campaign_id)
@@ -557,18 +566,20 @@ class Store:
         #: Every delivery the receipts name that exists → its channel.
         known: dict[str, int] = {}
         with self.engine.begin() as conn:
-            # A stable lock order keeps two collectors from deadlocking on PostgreSQL.
+            if deferred:
+                # Handed back: whether to the outbox or cancelled depends on
+                # the campaign's state, so its row is locked first, as a
+                # cancel locks it (rare: a paused campaign's adapters).
+                _lock_campaigns(conn, touched)
+            # The deliveries' rows in a stable order, so two collectors never
+            # deadlock; the campaigns' rows are not locked while they move.
             for campaign_id in touched:
-                seq = _bump_seq(conn, campaign_id)
-                if seq is None:
-                    continue
                 rows = by_campaign.get(campaign_id, [])
                 for start in range(0, len(rows), WRITE_BATCH):
                     moved = _apply_receipts(
                         conn,
                         campaign_id,
                         rows[start : start + WRITE_BATCH],
-                        seq,
                         now,
                         pending=pending,
                         applied=applied,
@@ -578,9 +589,9 @@ class Store:
                         changed.update(moved)
                 handed_back = deferred.get(campaign_id)
                 if handed_back:
-                    _return_to_outbox(conn, campaign_id, handed_back, seq, now, pending=pending)
+                    _return_to_outbox(conn, campaign_id, handed_back, now, pending=pending)
             _record_receipts(pending, receipts, known, applied, now)
-            _complete_settled(conn, touched, now, self._windows_us)
+            _settle(conn, touched, now, self._windows_us)
             _ledger.append(conn, pending)
         return set(touched)
 
@@ -667,17 +678,17 @@ class Store:
         short connection: an export of any size holds one page and keeps no
         transaction open.
 
-        Pages follow ``ix_deliveries_campaign_seq`` (``(seq, id)`` order), so each
-        is an index range, not a sort of the whole campaign. A delivery that
-        changes during the export moves to a later seq: it may then appear a
-        second time, its later line the newer one, but it is never missed.
+        Pages follow ``ix_deliveries_campaign_id`` (id order, which no write
+        changes), so each is an index range, not a sort of the whole campaign,
+        and every delivery appears exactly once, as its row stood when its page
+        was read: one that changes behind the export is not repeated, one that
+        changes ahead of it is read in its new state.
         """
         page_size = page_size or self.export_page_size
-        after: tuple[int, str] = (0, "")
+        after = ""
         while True:
             query = _EXPORT_PAGE.where(
-                deliveries.c.campaign_id == campaign_id,
-                tuple_(deliveries.c.seq, deliveries.c.id) > tuple_(after[0], after[1]),
+                deliveries.c.campaign_id == campaign_id, deliveries.c.id > after
             )
             if channel:
                 query = query.where(deliveries.c.channel == channel)
@@ -690,7 +701,7 @@ class Store:
             yield rows
             if len(rows) < page_size:
                 return
-            after = (rows[-1].seq, rows[-1].id)
+            after = rows[-1].id
 
     def iter_recipients(
         self, campaign_id: str, page_size: int = 1000
@@ -1005,6 +1016,7 @@ class Claim:
         self._claimed_us = claimed_us or _convert.now_us()
         self._append_each = append_each
         self.pending = _ledger.Pending()
+        self._locked: set[str] = set()
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -1028,7 +1040,9 @@ class Claim:
             return
         now = _convert.now_us()
         with self._writing() as conn:
-            seq = _bump_seq(conn, campaign_id, dispatching_since=now)
+            # Matches (and so locks) the campaign's row only while it is
+            # scheduled: the first mark of its first round.
+            conn.execute(_START_DISPATCHING, {"campaign_id": campaign_id, "now": now})
             postgres = conn.dialect.name == "postgresql"
             statement = _MARK_QUEUED[postgres]
             queued: dict[str, int] = {}
@@ -1036,7 +1050,7 @@ class Claim:
                 ids = list(delivery_ids[start : start + WRITE_BATCH])
                 before = _current(conn, campaign_id, ids)
                 for row in conn.execute(
-                    statement, {"ids": ids, "now": now, "seq": seq, "claimed": self._claimed_us}
+                    statement, {"ids": ids, "now": now, "claimed": self._claimed_us}
                 ):
                     old = before[row.id]
                     queued[row.id] = old.channel
@@ -1065,14 +1079,15 @@ class Claim:
         """Hold deliveries as scheduled until ``(delivery_id, not_before_us)``.
 
         Only deliveries still in the outbox move; one queued or settled meanwhile
-        stays as it is.
+        stays as it is. Those of a campaign cancelled since the claim end
+        cancelled instead.
         """
         if not until:
             return
         now = _convert.now_us()
         status = campaign_pb2.DELIVERY_STATUS_SCHEDULED
+        cancelled: list[str] = []
         with self._writing() as conn:
-            seq = _bump_seq(conn, campaign_id)
             before = _current(conn, campaign_id, [delivery_id for delivery_id, _ in until])
             movable = [
                 (before[delivery_id], at)
@@ -1082,21 +1097,30 @@ class Claim:
             ]
             if not movable:
                 return
-            conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == bindparam("b_id"),
-                    deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
+            # Back to the outbox, where only a cancel still finds them: the
+            # campaign's row is locked (after the claimed rows, as every mark
+            # goes) so a cancel either waits for this commit and then sees
+            # them, or committed before and is seen here.
+            self._lock_campaign(conn, campaign_id)
+            if conn.execute(_STATE, {"campaign_id": campaign_id}).scalar() == _CANCELLED:
+                cancelled = [row.id for row, _ in movable]
+                movable = []
+            if movable:
+                conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.id == bindparam("b_id"),
+                        deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
+                    )
+                    .values(
+                        status=status,
+                        status_rank=STATUS_RANK[status],
+                        not_before_us=bindparam("b_not_before"),
+                        updated_us=now,
+                        seq=MOVED_SEQ,
+                    ),
+                    [{"b_id": row.id, "b_not_before": at} for row, at in movable],
                 )
-                .values(
-                    status=status,
-                    status_rank=STATUS_RANK[status],
-                    not_before_us=bindparam("b_not_before"),
-                    updated_us=now,
-                    seq=seq,
-                ),
-                [{"b_id": row.id, "b_not_before": at} for row, at in movable],
-            )
             for row, at in movable:
                 self.pending.moved(campaign_id, row.channel, row.status, status)
                 self.pending.events.append(
@@ -1110,6 +1134,19 @@ class Claim:
                         detail=f"until {_ledger.rfc3339(at)}",
                     )
                 )
+        if cancelled:
+            self.mark_final(
+                campaign_id,
+                [FinalUpdate(i, _CANCELLED_STATUS) for i in cancelled],
+            )
+
+    def _lock_campaign(self, conn: Connection, campaign_id: str) -> None:
+        """Lock the campaign's row until the claim commits (once per claim on
+        PostgreSQL, where the claim is one transaction)."""
+        if campaign_id not in self._locked:
+            _lock_campaigns(conn, [campaign_id])
+            if not self._append_each:
+                self._locked.add(campaign_id)
 
     def mark_final(self, campaign_id: str, updates: Sequence[FinalUpdate]) -> None:
         """End deliveries that will never be dispatched (render errors, suppressions)."""
@@ -1117,7 +1154,6 @@ class Claim:
             return
         now = _convert.now_us()
         with self._writing() as conn:
-            seq = _bump_seq(conn, campaign_id)
             before = _current(conn, campaign_id, [u.delivery_id for u in updates])
             movable = [
                 (before[u.delivery_id], u)
@@ -1138,7 +1174,7 @@ class Claim:
                         error_code=bindparam("b_code"),
                         error_message=bindparam("b_message"),
                         updated_us=now,
-                        seq=seq,
+                        seq=MOVED_SEQ,
                     ),
                     [
                         {
@@ -1165,7 +1201,9 @@ class Claim:
                         detail=u.error_message,
                     )
                 )
-            _complete_settled(conn, [campaign_id], now, self._windows_us)
+            if movable:
+                self._lock_campaign(conn, campaign_id)
+                _complete_settled(conn, [campaign_id], now, self._windows_us)
 
 
 @functools.cache
@@ -1248,16 +1286,24 @@ def _due(rows: Sequence[Any]) -> list[DueDelivery]:
     ]
 
 
-def _bump_seq(
-    conn: Connection, campaign_id: str, *, dispatching_since: int | None = None
-) -> int | None:
-    """The campaign's next event seq; with ``dispatching_since``, a scheduled
-    campaign also becomes DISPATCHING, in the same statement."""
-    if dispatching_since is None:
-        return conn.execute(_BUMP_SEQ, {"campaign_id": campaign_id}).scalar()
-    return conn.execute(
-        _BUMP_SEQ_DISPATCHING, {"campaign_id": campaign_id, "now": dispatching_since}
-    ).scalar()
+def _lock_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> None:
+    """Lock the campaigns' rows until the transaction ends, in id order (on
+    SQLite the writer already holds the database lock)."""
+    if campaign_ids and conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_CAMPAIGNS, {"campaign_ids": sorted(campaign_ids)}).all()
+
+
+def _settle(
+    conn: Connection, campaign_ids: Sequence[str], now: int, windows_us: Mapping[int, int]
+) -> None:
+    """``_complete_settled`` after a receipt flush, race-free without holding
+    the campaigns' rows while the deliveries move: two flushes that end a
+    campaign's last deliveries each see the other's as still open until it
+    commits, so each locks the campaigns' rows first; the second waits for the
+    first's commit (its short tail: this, the ledger append, COMMIT) and then
+    reads it, and the campaign settles."""
+    _lock_campaigns(conn, campaign_ids)
+    _complete_settled(conn, campaign_ids, now, windows_us)
 
 
 def _complete_settled(
@@ -1327,9 +1373,7 @@ def _current(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str
     return found
 
 
-def _cancel_outbox(
-    conn: Connection, campaign_id: str, seq: int | None, now: int, pending: _ledger.Pending
-) -> int:
+def _cancel_outbox(conn: Connection, campaign_id: str, now: int, pending: _ledger.Pending) -> int:
     """Cancel the campaign's deliveries waiting in the outbox; returns how many.
 
     A thousand at a time per channel and status, so memory stays flat and the
@@ -1354,7 +1398,6 @@ def _cancel_outbox(
                         "b_channel": channel,
                         "b_rank": STATUS_RANK[status],
                         "b_now": now,
-                        "b_seq": seq,
                     },
                 )
             ]
@@ -1417,7 +1460,6 @@ def _return_to_outbox(
     conn: Connection,
     campaign_id: str,
     delivery_ids: Sequence[str],
-    seq: int,
     now: int,
     *,
     pending: _ledger.Pending,
@@ -1426,7 +1468,9 @@ def _return_to_outbox(
     campaign was cancelled meanwhile. One already sent stays as it is; one not
     yet marked queued (the adapter was quicker than the dispatcher's mark) is
     stamped, so ``Claim.mark_queued`` leaves it in the outbox. Each is a
-    deferred (or cancelled) event in the ledger."""
+    deferred (or cancelled) event in the ledger. The caller holds the
+    campaign's row, so a cancel either committed before (and is seen here)
+    or waits for this commit and then cancels them in the outbox."""
     state = conn.execute(_STATE, {"campaign_id": campaign_id}).scalar()
     status = (
         campaign_pb2.DELIVERY_STATUS_CANCELLED
@@ -1444,7 +1488,7 @@ def _return_to_outbox(
             status=status,
             status_rank=STATUS_RANK[status],
             updated_us=now,
-            seq=seq,
+            seq=MOVED_SEQ,
         )
     )
     before = _current(conn, campaign_id, list(dict.fromkeys(delivery_ids)))
@@ -1489,10 +1533,9 @@ EXPORT_COLUMNS: Final = (
     "public_url",
     "created_us",
     "updated_us",
-    "seq",
 )
 _EXPORT_PAGE: Final = select(*(deliveries.c[name] for name in EXPORT_COLUMNS)).order_by(
-    deliveries.c.seq, deliveries.c.id
+    deliveries.c.id
 )
 _CAMPAIGN: Final = select(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
 _STATE: Final = select(campaigns.c.state).where(campaigns.c.id == bindparam("campaign_id"))
@@ -1554,23 +1597,31 @@ _MERGE_DUPLICATES: Final = (
     )
     .returning(deliveries.c.id, deliveries.c.channel, deliveries.c.status)
 )
-_BUMP_SEQ: Final = (
-    update(campaigns)
-    .where(campaigns.c.id == bindparam("campaign_id"))
-    .values(event_seq=campaigns.c.event_seq + 1)
-    .returning(campaigns.c.event_seq)
+_LOCK_CAMPAIGNS: Final = (
+    select(campaigns.c.id)
+    .where(campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)))
+    .order_by(campaigns.c.id)
+    .with_for_update(key_share=True)
 )
-_SCHEDULED: Final = campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_SCHEDULED
-_BUMP_SEQ_DISPATCHING: Final = (
+# SCHEDULED → DISPATCHING: the WHERE matches, and so locks, only a scheduled
+# campaign's row; every later mark passes over it unlocked.
+_START_DISPATCHING: Final = (
     update(campaigns)
-    .where(campaigns.c.id == bindparam("campaign_id"))
-    .values(
-        event_seq=campaigns.c.event_seq + 1,
-        state=case((_SCHEDULED, campaign_pb2.CAMPAIGN_STATE_DISPATCHING), else_=campaigns.c.state),
-        updated_us=case((_SCHEDULED, bindparam("now")), else_=campaigns.c.updated_us),
+    .where(
+        campaigns.c.id == bindparam("campaign_id"),
+        campaigns.c.state == campaign_pb2.CAMPAIGN_STATE_SCHEDULED,
     )
-    .returning(campaigns.c.event_seq)
+    .values(state=campaign_pb2.CAMPAIGN_STATE_DISPATCHING, updated_us=bindparam("now"))
 )
+_NEWEST_POSITION: Final = (
+    select(func.max(ledger.c.position))
+    .where(ledger.c.campaign_id == campaigns.c.id)
+    .correlate(campaigns)
+    .scalar_subquery()
+)
+_CHANGE_POSITIONS: Final = select(
+    campaigns.c.id, campaigns.c.state, _NEWEST_POSITION.label("position")
+).where(campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)))
 
 
 def _among(column: ColumnElement[str], name: str, postgres: bool) -> ColumnElement[bool]:
@@ -1623,7 +1674,7 @@ _CANCEL_OUTBOX: Final = (
         status=campaign_pb2.DELIVERY_STATUS_CANCELLED,
         status_rank=STATUS_RANK[campaign_pb2.DELIVERY_STATUS_CANCELLED],
         updated_us=bindparam("b_now"),
-        seq=bindparam("b_seq"),
+        seq=MOVED_SEQ,
     )
     .returning(deliveries.c.id)
 )
@@ -1633,7 +1684,7 @@ _MARK_QUEUED_VALUES: Final = {
     "status": campaign_pb2.DELIVERY_STATUS_QUEUED,
     "status_rank": _QUEUED_RANK,
     "updated_us": bindparam("now"),
-    "seq": bindparam("seq"),
+    "seq": MOVED_SEQ,
 }
 _QUEUED_STATUS: Final = campaign_pb2.DELIVERY_STATUS_QUEUED
 _MARK_QUEUED: Final = {
@@ -1714,7 +1765,7 @@ _APPLY_RECEIPT_EACH: Final = (
             else_=bindparam("b_public_url"),
         ),
         updated_us=bindparam("b_updated"),
-        seq=bindparam("b_seq"),
+        seq=MOVED_SEQ,
     )
 )
 
@@ -1723,7 +1774,6 @@ def _apply_receipts(
     conn: Connection,
     campaign_id: str,
     rows: Sequence[bus_pb2.DeliveryReceipt],
-    seq: int,
     now: int,
     *,
     pending: _ledger.Pending,
@@ -1755,7 +1805,7 @@ def _apply_receipts(
         applied.add(id(r))
     moved: collections.Counter[tuple[int, int]] = collections.Counter()
     for key, group in groups.items():
-        moved[key] += _apply_group(conn, campaign_id, group, seq, now)
+        moved[key] += _apply_group(conn, campaign_id, group, now)
     return moved
 
 
@@ -1763,7 +1813,6 @@ def _apply_group(
     conn: Connection,
     campaign_id: str,
     rows: Sequence[bus_pb2.DeliveryReceipt],
-    seq: int,
     now: int,
 ) -> int:
     result = conn.execute(
@@ -1781,7 +1830,6 @@ def _apply_group(
                 "b_error_message": r.error_message,
                 "b_public_url": r.public_url,
                 "b_updated": now,
-                "b_seq": seq,
             }
             for r in rows
         ],

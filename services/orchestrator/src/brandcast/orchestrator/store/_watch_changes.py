@@ -2,7 +2,8 @@
 
 A watch cursor is ``(n, delivery id)``:
 
-- ``n`` 0 or 1: the deliveries untouched since intake (``seq`` 1), in id
+- ``n`` 0 or 1: the deliveries untouched since intake (``seq`` 1, by
+  ``ix_deliveries_intake``), in id
   order: every delivery is seen once from the start, in the state it was
   accepted in;
 - ``n`` at least ``LEDGER_CURSOR_BASE``: the campaign's ledger from position
@@ -26,18 +27,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, String, any_, bindparam, select
+from sqlalchemy import Connection, String, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from brandcast.orchestrator.store import _convert, _ledger
-from brandcast.orchestrator.store.schema import deliveries, ledger
+from brandcast.orchestrator.store.schema import INTAKE_SEQ, INTAKE_SQL, deliveries, ledger
 from brandcast.v1 import campaign_pb2
 
 S = campaign_pb2
 #: Cursors at or above this read the ledger (position = cursor - base); far
 #: above any campaign event seq of the previous cursors.
 LEDGER_CURSOR_BASE: Final = 10**15
-_INTAKE: Final = 1
+_INTAKE: Final = INTAKE_SEQ
 _FETCH_BATCH: Final = 1000
 
 
@@ -129,7 +130,8 @@ _UNTOUCHED: Final = (
     select(deliveries)
     .where(
         deliveries.c.campaign_id == bindparam("campaign_id"),
-        deliveries.c.seq == _INTAKE,
+        # Literal: the partial index ``ix_deliveries_intake`` has this predicate.
+        text(INTAKE_SQL),
         deliveries.c.id > bindparam("after"),
     )
     .order_by(deliveries.c.id)

@@ -45,8 +45,8 @@ campaigns = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
     Column("completed_us", BigInteger),
-    # Bumped once per transaction that changes deliveries of this campaign; the
-    # deliveries it changed get the new value as their seq (watch cursors).
+    # No longer read or moved (the ledger's positions order the changes); kept
+    # so a rollback to the previous version finds it.
     Column("event_seq", BigInteger, nullable=False, default=0),
     # When every delivery had left (DISPATCHED), and when its report windows end.
     Column("dispatched_us", BigInteger),
@@ -87,10 +87,29 @@ deliveries = Table(
     Column("not_before_us", BigInteger, nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    # INTAKE_SEQ until the delivery first moves after intake, then MOVED_SEQ
+    # (a campaign event seq of earlier versions counts as moved).
     Column("seq", BigInteger, nullable=False),
 )
+#: ``seq`` of a delivery untouched since intake, and of one moved since.
+INTAKE_SEQ: Final = 1
+MOVED_SEQ: Final = 2
+#: The intake listing's predicate as literal SQL, the same text as the partial
+#: index ``ix_deliveries_intake`` (migration 0008), so the planners can use it.
+INTAKE_SQL: Final = f"seq = {INTAKE_SEQ}"
 Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status_rank)
-Index("ix_deliveries_campaign_seq", deliveries.c.campaign_id, deliveries.c.seq, deliveries.c.id)
+# A campaign's deliveries in id order, which no write changes: the export's
+# pages and the delivery listing.
+Index("ix_deliveries_campaign_id", deliveries.c.campaign_id, deliveries.c.id)
+# The watch's listing of the deliveries untouched since intake; a delivery
+# leaves it with its first move and never comes back.
+Index(
+    "ix_deliveries_intake",
+    deliveries.c.campaign_id,
+    deliveries.c.id,
+    postgresql_where=text(INTAKE_SQL),
+    sqlite_where=text(INTAKE_SQL),
+)
 
 # The delivery ledger: everything that happens to a delivery after its row is
 # written at acceptance, appended in commit order (see ``_ledger.py`` and

@@ -25,6 +25,7 @@ from typing import Any, LiteralString
 import grpc
 import httpx
 
+from brandcast.orchestrator.aio_server import ThreadedAioServer
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.shared import topology
@@ -303,7 +304,7 @@ class InProcessApi:
     """The orchestrator's real gRPC server in this process, on port 0."""
 
     orchestrator: Orchestrator
-    server: grpc.Server
+    server: ThreadedAioServer
     address: str
     channel: grpc.Channel
     campaigns: campaign_service_pb2_grpc.CampaignServiceStub

@@ -161,6 +161,11 @@ class CampaignServiceServicer:
 
     def WatchCampaign(self, request, context):
         """Progress and delivery events; resumable from the last cursor seen.
+        While nothing changes, the stream repeats its last progress event (same
+        cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+        heartbeat: idle proxies see traffic, and a stream whose cancellation never
+        reached the server fails that write and frees its watch. A client may
+        ignore repeats.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -61,7 +61,13 @@ class CampaignServiceStub:
     ListDeliveries: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.ListDeliveriesRequest, _campaign_service_pb2.ListDeliveriesResponse]
     """A campaign's deliveries, filtered and paginated with a cursor."""
     WatchCampaign: _grpc.UnaryStreamMultiCallable[_campaign_service_pb2.WatchCampaignRequest, _campaign_service_pb2.WatchCampaignResponse]
-    """Progress and delivery events; resumable from the last cursor seen."""
+    """Progress and delivery events; resumable from the last cursor seen.
+    While nothing changes, the stream repeats its last progress event (same
+    cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+    heartbeat: idle proxies see traffic, and a stream whose cancellation never
+    reached the server fails that write and frees its watch. A client may
+    ignore repeats.
+    """
     CancelCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.CancelCampaignRequest, _campaign_service_pb2.CancelCampaignResponse]
     """Deliveries not yet handed to a provider become CANCELLED."""
     PauseCampaign: _grpc.UnaryUnaryMultiCallable[_campaign_service_pb2.PauseCampaignRequest, _campaign_service_pb2.PauseCampaignResponse]
@@ -116,7 +122,13 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     ListDeliveries: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.ListDeliveriesRequest, _campaign_service_pb2.ListDeliveriesResponse]  # type: ignore[assignment]
     """A campaign's deliveries, filtered and paginated with a cursor."""
     WatchCampaign: _aio.UnaryStreamMultiCallable[_campaign_service_pb2.WatchCampaignRequest, _campaign_service_pb2.WatchCampaignResponse]  # type: ignore[assignment]
-    """Progress and delivery events; resumable from the last cursor seen."""
+    """Progress and delivery events; resumable from the last cursor seen.
+    While nothing changes, the stream repeats its last progress event (same
+    cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+    heartbeat: idle proxies see traffic, and a stream whose cancellation never
+    reached the server fails that write and frees its watch. A client may
+    ignore repeats.
+    """
     CancelCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.CancelCampaignRequest, _campaign_service_pb2.CancelCampaignResponse]  # type: ignore[assignment]
     """Deliveries not yet handed to a provider become CANCELLED."""
     PauseCampaign: _aio.UnaryUnaryMultiCallable[_campaign_service_pb2.PauseCampaignRequest, _campaign_service_pb2.PauseCampaignResponse]  # type: ignore[assignment]
@@ -210,7 +222,13 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _campaign_service_pb2.WatchCampaignRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_campaign_service_pb2.WatchCampaignResponse], _abc.AsyncIterator[_campaign_service_pb2.WatchCampaignResponse]]:
-        """Progress and delivery events; resumable from the last cursor seen."""
+        """Progress and delivery events; resumable from the last cursor seen.
+        While nothing changes, the stream repeats its last progress event (same
+        cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+        heartbeat: idle proxies see traffic, and a stream whose cancellation never
+        reached the server fails that write and frees its watch. A client may
+        ignore repeats.
+        """
 
     @_abc_1.abstractmethod
     def CancelCampaign(

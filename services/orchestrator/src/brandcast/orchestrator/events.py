@@ -9,10 +9,16 @@ polling the store.
 
 Watchers are admitted with ``watch()``, which enforces the caps (in total, per
 client and per campaign) and answers ``TooManyWatchesError`` beyond them.
+
+A watch served on the gRPC event loop waits with ``await Watch.changed(...)``:
+it holds no thread while it sleeps, and whichever thread publishes a change
+wakes it through its loop (``call_soon_threadsafe``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -42,13 +48,50 @@ class Watch:
     campaign_id: str
     client: str
     ended: bool = field(default=False)
+    #: The loop an awaiting watch sleeps on, and what wakes it (under the events' lock).
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _waiter: asyncio.Future[None] | None = field(default=None, repr=False)
 
     def wait(self, seen: int, timeout: float) -> int:
         return self.events.wait(self.campaign_id, seen, timeout, self)
 
+    async def changed(self, seen: int, timeout: float) -> None:
+        """Sleep without a thread until the campaign's version differs from
+        ``seen``, the watch ended, the events closed, or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        with self.events._lock:
+            if self.events._woken(self.campaign_id, seen, self):
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._loop, self._waiter = loop, waiter
+        timer = loop.call_later(timeout, _resolve, waiter)
+        try:
+            # A plain future, not asyncio.wait_for: on 3.11 wait_for can swallow
+            # a cancellation that lands as the inner wait completes, and a
+            # cancelled call whose coroutine goes on sleeping keeps its place.
+            await waiter
+        finally:
+            timer.cancel()
+            with self.events._lock:
+                self._waiter = None
+
+    def _wake(self) -> None:
+        """Called with the events' lock held, from any thread."""
+        waiter, loop = self._waiter, self._loop
+        if waiter is None or loop is None:
+            return
+        # RuntimeError: the loop is closed, the server stopped and the call with it.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, waiter)
+
     def end(self) -> None:
         """The call terminated (the client left or the server stops): wake it to leave."""
         self.events.end(self)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class CampaignEvents:
@@ -63,6 +106,7 @@ class CampaignEvents:
         self._per_campaign: Counter[str] = Counter()
         self._per_client: Counter[str] = Counter()
         self._watches: set[Watch] = set()
+        self._by_campaign: dict[str, set[Watch]] = {}
         self._closed = False
 
     def publish(self, campaign_ids: Iterable[str]) -> None:
@@ -72,6 +116,8 @@ class CampaignEvents:
                 condition = self._conditions.get(campaign_id)
                 if condition is not None:
                     condition.notify_all()
+                for watch in self._by_campaign.get(campaign_id, ()):
+                    watch._wake()
 
     def version(self, campaign_id: str) -> int:
         with self._lock:
@@ -93,6 +139,7 @@ class CampaignEvents:
             self._watches.add(watch)
             self._per_client[client] += 1
             self._per_campaign[campaign_id] += 1
+            self._by_campaign.setdefault(campaign_id, set()).add(watch)
             self._use_condition(campaign_id)
             return watch
 
@@ -107,6 +154,10 @@ class CampaignEvents:
             self._per_campaign[watch.campaign_id] -= 1
             if self._per_campaign[watch.campaign_id] <= 0:
                 del self._per_campaign[watch.campaign_id]
+            same_campaign = self._by_campaign[watch.campaign_id]
+            same_campaign.discard(watch)
+            if not same_campaign:
+                del self._by_campaign[watch.campaign_id]
             self._leave_condition(watch.campaign_id)
 
     def _use_condition(self, campaign_id: str) -> threading.Condition:
@@ -125,6 +176,7 @@ class CampaignEvents:
             condition = self._conditions.get(watch.campaign_id)
             if condition is not None:
                 condition.notify_all()
+            watch._wake()
 
     def watched(self) -> list[str]:
         """Campaigns with at least one watcher (what the shared change feed follows)."""
@@ -140,20 +192,20 @@ class CampaignEvents:
         """Block until the campaign's version differs from ``seen``, the watch
         ended, the hub closed, or ``timeout``."""
 
-        def woken() -> bool:
-            return (
-                self._closed
-                or (watch is not None and watch.ended)
-                or self._versions.get(campaign_id, 0) != seen
-            )
-
         with self._lock:
             condition = self._use_condition(campaign_id)
             try:
-                condition.wait_for(woken, timeout)
+                condition.wait_for(lambda: self._woken(campaign_id, seen, watch), timeout)
             finally:
                 self._leave_condition(campaign_id)
             return self._versions.get(campaign_id, 0)
+
+    def _woken(self, campaign_id: str, seen: int, watch: Watch | None) -> bool:
+        return (
+            self._closed
+            or (watch is not None and watch.ended)
+            or self._versions.get(campaign_id, 0) != seen
+        )
 
     @property
     def closed(self) -> bool:
@@ -165,3 +217,5 @@ class CampaignEvents:
             self._closed = True
             for condition in self._conditions.values():
                 condition.notify_all()
+            for watch in self._watches:
+                watch._wake()

@@ -8,9 +8,11 @@ that counts every call by method and status code.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -97,6 +99,8 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
 
 def _counted(behaviour: Callable[..., Any] | None, method: str) -> Callable[..., Any]:
     assert behaviour is not None, "the handler's own kind of behaviour"
+    if inspect.iscoroutinefunction(behaviour):
+        return _counted_async(behaviour, method)
 
     def counted(request: Any, context: grpc.ServicerContext) -> Any:
         failed = True
@@ -112,6 +116,8 @@ def _counted(behaviour: Callable[..., Any] | None, method: str) -> Callable[...,
 
 def _counted_stream(behaviour: Callable[..., Any] | None, method: str) -> Callable[..., Any]:
     assert behaviour is not None, "the handler's own kind of behaviour"
+    if inspect.isasyncgenfunction(behaviour):
+        return _counted_async_stream(behaviour, method)
 
     def counted(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         failed = True
@@ -126,5 +132,39 @@ def _counted_stream(behaviour: Callable[..., Any] | None, method: str) -> Callab
             metrics.GRPC_REQUESTS.labels(method, _code_name(context, failed=True)).inc()
             raise
         metrics.GRPC_REQUESTS.labels(method, _code_name(context, failed)).inc()
+
+    return counted
+
+
+def _counted_async(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+    """The same count for a call answered on the event loop (health checks)."""
+
+    async def counted(request: Any, context: Any) -> Any:
+        failed = True
+        try:
+            response = await behaviour(request, context)
+            failed = False
+            return response
+        finally:
+            metrics.GRPC_REQUESTS.labels(method, _code_name(context, failed)).inc()
+
+    return counted
+
+
+def _counted_async_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+    """The same count for a stream served on the event loop (WatchCampaign)."""
+
+    async def counted(request: Any, context: Any) -> AsyncIterator[Any]:
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except (GeneratorExit, asyncio.CancelledError):
+            # The client went away mid-stream (a watcher closing is routine).
+            metrics.GRPC_REQUESTS.labels(method, "CANCELLED").inc()
+            raise
+        except BaseException:
+            metrics.GRPC_REQUESTS.labels(method, _code_name(context, failed=True)).inc()
+            raise
+        metrics.GRPC_REQUESTS.labels(method, _code_name(context, failed=False)).inc()
 
     return counted

@@ -14,15 +14,15 @@ import argparse
 import logging
 import signal
 import threading
-from concurrent import futures
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Final
+from typing import Final, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from brandcast.orchestrator.aio_server import ThreadedAioServer
 from brandcast.orchestrator.auth import BearerTokenInterceptor
 from brandcast.orchestrator.change_feed import ChangeFeed
 from brandcast.orchestrator.collector import ReceiptCollector
@@ -30,6 +30,7 @@ from brandcast.orchestrator.completion import ReportWindowCloser
 from brandcast.orchestrator.controls import CampaignControls
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.events import CampaignEvents, WatchLimits
+from brandcast.orchestrator.health_service import LoopHealthServicer
 from brandcast.orchestrator.housekeeping import Housekeeper
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.observability import (
@@ -55,8 +56,8 @@ SERVICE_NAMES: Final = (
     campaign_service_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name,
     campaign_service_pb2.DESCRIPTOR.services_by_name["SuppressionService"].full_name,
 )
-#: Worker threads kept for calls other than watches (each open watch parks a
-#: thread of its own on top, up to MAX_WATCHES, so watches never starve them).
+#: Worker threads for the blocking part of calls: the servicers' sync methods,
+#: and each watch's store reads while they run. An idle watch holds none.
 GRPC_WORKERS: Final = 32
 
 
@@ -203,8 +204,12 @@ def bootstrap(
 
 def create_server(
     settings: OrchestratorSettings, orchestrator: Orchestrator
-) -> tuple[grpc.Server, int]:
-    """A gRPC server (not started) bound to ``settings.grpc_address``, and its port."""
+) -> tuple[ThreadedAioServer, int]:
+    """A gRPC server (not started) bound to ``settings.grpc_address``, and its port.
+
+    It serves on an event loop of its own (``aio_server``): watches wait there
+    without a thread each; sync calls run on ``GRPC_WORKERS`` pool threads.
+    """
     tokens = settings.api_token_set
     # Counting first, so calls the token check refuses are counted too.
     interceptors: list[grpc.ServerInterceptor] = [RequestCountingInterceptor()]
@@ -218,17 +223,18 @@ def create_server(
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
     ]
-    # Threads start lazily, so idle capacity for watches costs nothing. Calls
-    # beyond the limit are answered RESOURCE_EXHAUSTED by grpc at once, and
-    # watches beyond their caps by the servicer, instead of queueing forever.
-    workers = GRPC_WORKERS + settings.max_watches
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+    # Calls beyond the limit are answered RESOURCE_EXHAUSTED by grpc at once,
+    # and watches beyond their caps by the servicer, instead of queueing forever.
+    server = ThreadedAioServer(
+        workers=GRPC_WORKERS,
         interceptors=interceptors,
         options=options,
-        maximum_concurrent_rpcs=workers,
+        maximum_concurrent_rpcs=GRPC_WORKERS + settings.max_watches,
     )
     dispatcher = orchestrator.dispatcher
+    # The generated add_*_to_server functions only register handlers, which
+    # ThreadedAioServer takes like a grpc.Server.
+    registry = cast(grpc.Server, server)
     campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server(
         CampaignServicer(
             orchestrator.store,
@@ -239,15 +245,19 @@ def create_server(
                 orchestrator.store, orchestrator.control, orchestrator.dispatcher
             ),
             pace=CampaignPace(orchestrator.pacer),
+            watch_heartbeat=settings.watch_heartbeat_seconds,
         ),
-        server,
+        registry,
     )
     campaign_service_pb2_grpc.add_SuppressionServiceServicer_to_server(
-        SuppressionServicer(orchestrator.store), server
+        SuppressionServicer(orchestrator.store), registry
     )
-    health_pb2_grpc.add_HealthServicer_to_server(orchestrator.health, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    health_pb2_grpc.add_HealthServicer_to_server(LoopHealthServicer(orchestrator.health), registry)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        ),
+        registry,
     )
     if settings.grpc_tls_cert_file is not None and settings.grpc_tls_key_file is not None:
         credentials = grpc.ssl_server_credentials(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, Final, NoReturn, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Final, NamedTuple, NoReturn, TypeVar
 
 import grpc
+import grpc.aio
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
@@ -44,8 +45,9 @@ from brandcast.orchestrator.intake import (
 from brandcast.orchestrator.pace_report import CampaignPace
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
 from brandcast.orchestrator.store import MAX_LEDGER_READ, QueryDeadlineError, Store
+from brandcast.orchestrator.sync_bridge import AbortedCall
 from brandcast.orchestrator.validation import normalize_address, validate_spec
-from brandcast.orchestrator.watch import watch_campaign
+from brandcast.orchestrator.watch import HEARTBEAT_SECONDS, watch_campaign_async
 from brandcast.shared import metrics, telemetry
 from brandcast.v1 import campaign_pb2
 from brandcast.v1 import campaign_service_pb2 as api
@@ -57,7 +59,7 @@ TRACE_HEADERS: Final = ("traceparent", "tracestate")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def abort_invalid(context: grpc.ServicerContext, violations: list[FieldViolation]) -> NoReturn:
+def _invalid_status(violations: list[FieldViolation]) -> grpc.Status:
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
@@ -72,32 +74,51 @@ def abort_invalid(context: grpc.ServicerContext, violations: list[FieldViolation
     status = status_pb2.Status(
         code=code_pb2.INVALID_ARGUMENT, message=message or "invalid request", details=[detail]
     )
-    context.abort_with_status(rpc_status.to_status(status))
+    return rpc_status.to_status(status)  # type: ignore[no-any-return]
+
+
+def abort_invalid(context: grpc.ServicerContext, violations: list[FieldViolation]) -> NoReturn:
+    context.abort_with_status(_invalid_status(violations))
     raise AssertionError("unreachable")  # abort raises
 
 
-def _abort_for(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
+class _Status(NamedTuple):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...] = ()
+
+
+def _status_for(exc: Exception) -> _Status:
+    """The status an exception of a call answers."""
     if isinstance(exc, InvalidCampaignError):
-        abort_invalid(context, exc.violations)
+        status = _invalid_status(exc.violations)
+        return _Status(status.code, status.details, tuple(status.trailing_metadata))
     if isinstance(exc, CampaignNotFoundError):
-        context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return _Status(grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, IdempotencyConflictError):
-        context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        return _Status(grpc.StatusCode.ALREADY_EXISTS, str(exc))
     if isinstance(exc, CallEndedError):
-        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+        return _Status(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
     if isinstance(exc, ShuttingDownError):
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return _Status(grpc.StatusCode.UNAVAILABLE, str(exc))
     if isinstance(exc, TooManyWatchesError):
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        return _Status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     if isinstance(exc, OrchestratorError):
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return _Status(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         # The database restarted or the connection dropped: the pool has been
         # refreshed, so a retry is expected to succeed.
         log.warning("database connection lost during a gRPC call: %s", exc.orig)
-        context.abort(grpc.StatusCode.UNAVAILABLE, "database connection lost; retry")
+        return _Status(grpc.StatusCode.UNAVAILABLE, "database connection lost; retry")
     log.exception("unexpected error in a gRPC call", exc_info=exc)
-    context.abort(grpc.StatusCode.INTERNAL, "internal error; see the orchestrator's log")
+    return _Status(grpc.StatusCode.INTERNAL, "internal error; see the orchestrator's log")
+
+
+def _abort_for(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
+    status = _status_for(exc)
+    if status.trailing_metadata:
+        context.abort_with_status(status)  # type: ignore[arg-type]
+    context.abort(status.code, status.details)
     raise AssertionError("unreachable")
 
 
@@ -117,8 +138,13 @@ def mapped_errors(method: F) -> F:
 
 
 def _is_abort(exc: Exception) -> bool:
-    # grpc's context.abort raises a bare Exception subclass that must pass through.
-    return type(exc).__name__ == "_AbortError" or (type(exc) is Exception and not exc.args)
+    # context.abort raises an exception that must pass through: the bridge's
+    # own on the aio server, grpc's (a bare Exception subclass) on a sync one.
+    return (
+        isinstance(exc, AbortedCall | grpc.aio.AbortError)
+        or type(exc).__name__ == "_AbortError"
+        or (type(exc) is Exception and not exc.args)
+    )
 
 
 def _page_size(value: int, default: int, maximum: int) -> int:
@@ -147,7 +173,9 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
         on_accepted: Callable[[SubmitResult], None] = lambda result: None,
         controls: CampaignControls | None = None,
         pace: CampaignPace | None = None,
+        watch_heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
+        self._watch_heartbeat = watch_heartbeat
         self._store = store
         self._intake = intake
         self._events = events
@@ -288,29 +316,31 @@ class CampaignServicer(api_grpc.CampaignServiceServicer):
             raise _bad_token("page_token") from exc
         return api.ListDeliveriesResponse(deliveries=deliveries, next_page_token=token)
 
-    def WatchCampaign(
-        self, request: api.WatchCampaignRequest, context: grpc.ServicerContext
-    ) -> Iterator[api.WatchCampaignResponse]:
+    async def WatchCampaign(
+        self, request: api.WatchCampaignRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[api.WatchCampaignResponse]:
+        # Served on the event loop: an idle watch is a suspended coroutine, not
+        # a parked thread. A client's cancel (or a passed deadline) cancels it
+        # at its current await, and the finally gives its place back.
         try:
             watch = self._events.watch(request.campaign_id, _client_of(context))
             try:
-                # Wakes the sleeping watch as soon as the client leaves, so its
-                # place is free at once rather than at its next wake-up.
-                context.add_callback(watch.end)
-                yield from watch_campaign(
+                async for response in watch_campaign_async(
                     self._store,
                     self._events,
                     request,
-                    context.is_active,
-                    watch=watch,
+                    watch,
+                    heartbeat=self._watch_heartbeat,
                     pace=self._pace,
-                )
+                ):
+                    yield response
             finally:
                 self._events.release(watch)
         except Exception as exc:
             if _is_abort(exc):
                 raise
-            _abort_for(context, exc)
+            status = _status_for(exc)
+            await context.abort(status.code, status.details, status.trailing_metadata)
 
     @mapped_errors
     def CancelCampaign(
@@ -550,7 +580,7 @@ def _actor(named: str, context: grpc.ServicerContext) -> str:
     return named.strip()[:MAX_ACTOR] or "api:" + _client_of(context)
 
 
-def _client_of(context: grpc.ServicerContext) -> str:
+def _client_of(context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]) -> str:
     """Who holds a watch, for the per-client cap: the bearer token's digest
     when there is one (many users behind one admin share it), else the peer's host."""
     for key, value in context.invocation_metadata() or ():

@@ -54,7 +54,7 @@ class OrchestratorSettings(CommonSettings):
     #: Most recipients one campaign may have.
     max_audience_size: int = Field(default=1_000_000, ge=1)
     #: Most WatchCampaign streams open at once; beyond it RESOURCE_EXHAUSTED.
-    #: Each parks one thread, on top of the GRPC_WORKERS threads kept for other calls.
+    #: An idle watch holds no thread: it waits on the server's event loop.
     max_watches: int = Field(default=1000, ge=1, le=20_000)
     #: Most open watches per client (its bearer token, else its address).
     max_watches_per_client: int = Field(default=100, ge=1)
@@ -63,6 +63,10 @@ class OrchestratorSettings(CommonSettings):
     #: Seconds between two reads of the watched campaigns' change positions
     #: (how late another replica's changes reach this replica's watchers).
     watch_feed_interval: float = Field(default=1.0, gt=0, le=60)
+    #: Seconds an idle watch goes without sending before it repeats its last
+    #: progress event: a stream whose client vanished fails that write and is
+    #: released even if the cancellation never reached the server.
+    watch_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     #: Seconds the server waits for in-flight calls on SIGTERM.
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: Seconds health answers NOT_SERVING (while still serving) before new calls are

@@ -9,7 +9,8 @@ and the wrapped handler aborts with INVALID_ARGUMENT naming the parse error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -53,6 +54,9 @@ def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> I
 
 
 def _guard_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(behaviour) or inspect.isasyncgenfunction(behaviour):
+        return _on_loop(behaviour, _checked_request)
+
     def guarded(request: Any, context: grpc.ServicerContext) -> Any:
         if isinstance(request, UndecodableRequest):
             _refuse(context, request)
@@ -62,10 +66,57 @@ def _guard_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _guard_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(behaviour) or inspect.isasyncgenfunction(behaviour):
+        return _on_loop(behaviour, _checked_async_stream)
+
     def guarded(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         return behaviour(_checked_stream(requests, context), context)
 
     return guarded
+
+
+# Handlers served on the event loop (watches, health, reflection) get an aio
+# context, whose abort is awaited.
+
+
+async def _refuse_async(context: Any, request: UndecodableRequest) -> None:
+    await context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid message: {request.reason}"
+    )
+
+
+async def _checked_request(request: Any, context: Any) -> Any:
+    if isinstance(request, UndecodableRequest):
+        await _refuse_async(context, request)
+    return request
+
+
+async def _checked_async_stream(requests: AsyncIterator[Any], context: Any) -> Any:
+    async def checked() -> AsyncIterator[Any]:
+        async for request in requests:
+            if isinstance(request, UndecodableRequest):
+                await _refuse_async(context, request)
+            yield request
+
+    return checked()
+
+
+def _on_loop(
+    behaviour: Callable[..., Any], check: Callable[[Any, Any], Awaitable[Any]]
+) -> Callable[..., Any]:
+    """``behaviour`` with its request (or request stream) checked first, of the same kind."""
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def streamed(request: Any, context: Any) -> AsyncIterator[Any]:
+            async for response in behaviour(await check(request, context), context):
+                yield response
+
+        return streamed
+
+    async def answered(request: Any, context: Any) -> Any:
+        return await behaviour(await check(request, context), context)
+
+    return answered
 
 
 class UndecodableRequestInterceptor(grpc.ServerInterceptor):

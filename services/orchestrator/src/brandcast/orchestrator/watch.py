@@ -7,12 +7,19 @@ window passed) or CANCELLED with nothing left in flight. Until then each
 progress event says what the campaign waits for.
 When the server drains first, it ends with ``ShuttingDownError`` (UNAVAILABLE)
 so the client knows to resume from its last cursor rather than think it done.
+
+An idle watch repeats its last progress event every ``HEARTBEAT_SECONDS``:
+proxies see traffic, and a stream whose client vanished without its
+cancellation reaching the server fails the write and is released.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
@@ -43,6 +50,9 @@ IDLE_WAIT: Final = 15.0
 MAX_CURSOR_ID: Final = 100
 #: Least seconds between two progress events of one watch while deliveries change.
 PROGRESS_INTERVAL: Final = 0.5
+#: Seconds an idle watch goes without sending before it repeats its last
+#: progress event (setting ``WATCH_HEARTBEAT_SECONDS``).
+HEARTBEAT_SECONDS: Final = 15.0
 
 
 _FINAL_STATES: Final = frozenset(
@@ -119,6 +129,119 @@ def decode_cursor(text: str) -> tuple[int, str]:
     return (int(seq), delivery_id)
 
 
+@dataclass
+class _Progress:
+    """Where one watch stands between two reads."""
+
+    cursor: tuple[int, str]
+    first: bool = True
+    #: A progress event is owed: deliveries changed since the last one.
+    owed: bool = False
+    last_progress: float = 0.0
+    #: The state the last progress event reported: a change of state (a report
+    #: window closing) is news even when no delivery changed.
+    reported_state: int | None = None
+    #: The last progress event, repeated as the heartbeat of an idle watch.
+    last_event: campaign_service_pb2.WatchCampaignResponse | None = None
+    #: When the watch last sent anything.
+    last_sent: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Round:
+    #: The campaign's version before the read: a later change wakes the wait.
+    version: int
+    events: list[campaign_service_pb2.WatchCampaignResponse]
+    finished: bool
+    #: A full page was read: read the next one at once.
+    more: bool
+    #: Seconds to sleep before the next read unless woken.
+    wait: float
+
+
+def _read_round(
+    store: Store,
+    events: CampaignEvents,
+    request: campaign_service_pb2.WatchCampaignRequest,
+    at: _Progress,
+    *,
+    progress_interval: float,
+    idle_wait: float,
+    heartbeat: float,
+    pace: PaceOf,
+) -> _Round:
+    """One read of the store: the delivery events after the cursor, a progress
+    event when one is due, and how long to sleep (blocking: run it off the loop)."""
+    # Taken before the read: a change committed after it bumps the version,
+    # so the wait that follows returns at once instead of missing it.
+    version = events.version(request.campaign_id)
+    out: list[campaign_service_pb2.WatchCampaignResponse] = []
+    snapshot = store.watch_snapshot(request.campaign_id, at.cursor)
+    if snapshot is None:
+        raise CampaignNotFoundError(request.campaign_id)
+    for change in snapshot.changes:
+        at.cursor = change.cursor
+        if request.include_deliveries:
+            out.append(
+                campaign_service_pb2.WatchCampaignResponse(
+                    cursor=encode_cursor(at.cursor), delivery=change.delivery
+                )
+            )
+    # Past what the read passed over too (events whose deliveries moved on).
+    at.cursor = snapshot.cursor
+    at.owed = at.owed or bool(snapshot.changes) or snapshot.state != at.reported_state
+    finished = snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
+    now = time.monotonic()
+    due = now - at.last_progress >= progress_interval
+    if at.first or (at.owed and (due or finished)):
+        out.append(_progress_event(store, request.campaign_id, at.cursor, pace))
+        at.first = at.owed = False
+        at.reported_state = out[-1].progress.state
+        at.last_event = out[-1]
+        at.last_progress = now
+    elif heartbeat > 0 and at.last_event is not None and now - at.last_sent >= heartbeat:
+        # Nothing new for a while: repeat the last progress event. A stream
+        # whose client is gone fails this write and is released, even when
+        # the cancellation itself never reached the server.
+        out.append(
+            campaign_service_pb2.WatchCampaignResponse(
+                cursor=encode_cursor(at.cursor), progress=at.last_event.progress
+            )
+        )
+    if out:
+        at.last_sent = now
+    wait = idle_wait
+    if heartbeat > 0:
+        wait = min(wait, max(0.0, at.last_sent + heartbeat - now))
+    if at.owed:
+        wait = max(0.0, min(wait, at.last_progress + progress_interval - now))
+    return _Round(version, out, finished, not snapshot.complete, wait)
+
+
+def _progress_event(
+    store: Store, campaign_id: str, cursor: tuple[int, str], pace: PaceOf
+) -> campaign_service_pb2.WatchCampaignResponse:
+    progress = store.progress(campaign_id)
+    if progress is None:
+        raise CampaignNotFoundError(campaign_id)
+    state, counters = progress
+    at = Timestamp()
+    at.GetCurrentTime()
+    ends_us = store.report_window_end(campaign_id)
+    message = campaign_service_pb2.CampaignProgress(
+        state=state,  # type: ignore[arg-type]
+        counters=counters,
+        at=at,
+        waiting_for=waiting_for(state, counters, ends_us, store.report_windows),
+        pace=pace(campaign_id, state, counters),
+    )
+    if ends_us is not None:
+        message.report_window_ends_at.FromMicroseconds(ends_us)
+    return campaign_service_pb2.WatchCampaignResponse(
+        cursor=encode_cursor(cursor), progress=message
+    )
+
+
 def watch_campaign(
     store: Store,
     events: CampaignEvents,
@@ -137,63 +260,66 @@ def watch_campaign(
 
     With ``watch`` (admitted by ``CampaignEvents.watch`` while a shared change
     feed runs) it sleeps until woken; without, it polls the store every
-    ``POLL_INTERVAL``.
+    ``POLL_INTERVAL``. The gRPC server serves ``watch_campaign_async`` instead.
     """
-    cursor = decode_cursor(request.resume_cursor)
-    first = True
-    owed = False
-    last_progress = 0.0
-    #: The state the last progress event reported: a change of state (a report
-    #: window closing) is news even when no delivery changed.
-    reported_state: int | None = None
+    at = _Progress(decode_cursor(request.resume_cursor))
     while is_active() and not events.closed and not (watch is not None and watch.ended):
-        # Taken before the read: a change committed after it bumps the version,
-        # so the wait below returns at once instead of missing it.
-        version = events.version(request.campaign_id)
-        snapshot = store.watch_snapshot(request.campaign_id, cursor)
-        if snapshot is None:
-            raise CampaignNotFoundError(request.campaign_id)
-        for change in snapshot.changes:
-            cursor = change.cursor
-            if request.include_deliveries:
-                yield campaign_service_pb2.WatchCampaignResponse(
-                    cursor=encode_cursor(cursor), delivery=change.delivery
-                )
-        # Past what the read passed over too (events whose deliveries moved on).
-        cursor = snapshot.cursor
-        owed = owed or bool(snapshot.changes) or snapshot.state != reported_state
-        finished = snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
-        due = time.monotonic() - last_progress >= progress_interval
-        if first or (owed and (due or finished)):
-            progress = store.progress(request.campaign_id)
-            if progress is None:
-                raise CampaignNotFoundError(request.campaign_id)
-            state, counters = progress
-            at = Timestamp()
-            at.GetCurrentTime()
-            ends_us = store.report_window_end(request.campaign_id)
-            message = campaign_service_pb2.CampaignProgress(
-                state=state,  # type: ignore[arg-type]
-                counters=counters,
-                at=at,
-                waiting_for=waiting_for(state, counters, ends_us, store.report_windows),
-                pace=pace(request.campaign_id, state, counters),
-            )
-            if ends_us is not None:
-                message.report_window_ends_at.FromMicroseconds(ends_us)
-            yield campaign_service_pb2.WatchCampaignResponse(
-                cursor=encode_cursor(cursor), progress=message
-            )
-            first = owed = False
-            reported_state = state
-            last_progress = time.monotonic()
-        if finished:
+        found = _read_round(
+            store,
+            events,
+            request,
+            at,
+            progress_interval=progress_interval,
+            idle_wait=POLL_INTERVAL if watch is None else IDLE_WAIT,
+            heartbeat=0.0,
+            pace=pace,
+        )
+        yield from found.events
+        if found.finished:
             return
-        if not snapshot.complete:
-            continue  # a full page: read the next one now
-        wait = POLL_INTERVAL if watch is None else IDLE_WAIT
-        if owed:
-            wait = max(0.0, min(wait, last_progress + progress_interval - time.monotonic()))
-        events.wait(request.campaign_id, version, wait, watch)
+        if not found.more:
+            events.wait(request.campaign_id, found.version, found.wait, watch)
+    if events.closed:
+        raise ShuttingDownError("resume the watch from the last cursor")
+
+
+async def watch_campaign_async(
+    store: Store,
+    events: CampaignEvents,
+    request: campaign_service_pb2.WatchCampaignRequest,
+    watch: Watch,
+    *,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    progress_interval: float = PROGRESS_INTERVAL,
+    pace: PaceOf = lambda campaign_id, state, counters: [],
+) -> AsyncIterator[campaign_service_pb2.WatchCampaignResponse]:
+    """``watch_campaign`` for the event loop: it sleeps without a thread and
+    reads the store on the loop's executor; an idle watch repeats its last
+    progress event every ``heartbeat`` seconds.
+
+    A cancelled call cancels the coroutine at its current ``await`` (grpc
+    injects ``CancelledError``), so the caller's ``finally`` releases the watch.
+    """
+    loop = asyncio.get_running_loop()
+    at = _Progress(decode_cursor(request.resume_cursor))
+    read = functools.partial(
+        _read_round,
+        store,
+        events,
+        request,
+        at,
+        progress_interval=progress_interval,
+        idle_wait=IDLE_WAIT,
+        heartbeat=heartbeat,
+        pace=pace,
+    )
+    while not events.closed and not watch.ended:
+        found = await loop.run_in_executor(None, read)
+        for event in found.events:
+            yield event
+        if found.finished:
+            return
+        if not found.more:
+            await watch.changed(found.version, found.wait)
     if events.closed:
         raise ShuttingDownError("resume the watch from the last cursor")

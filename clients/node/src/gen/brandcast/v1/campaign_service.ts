@@ -5026,7 +5026,14 @@ export const CampaignServiceService = {
       Buffer.from(ListDeliveriesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListDeliveriesResponse => ListDeliveriesResponse.decode(value),
   },
-  /** Progress and delivery events; resumable from the last cursor seen. */
+  /**
+   * Progress and delivery events; resumable from the last cursor seen.
+   * While nothing changes, the stream repeats its last progress event (same
+   * cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+   * heartbeat: idle proxies see traffic, and a stream whose cancellation never
+   * reached the server fails that write and frees its watch. A client may
+   * ignore repeats.
+   */
   watchCampaign: {
     path: "/brandcast.v1.CampaignService/WatchCampaign" as const,
     requestStream: false as const,
@@ -5160,7 +5167,14 @@ export interface CampaignServiceServer extends UntypedServiceImplementation {
   listCampaigns: handleUnaryCall<ListCampaignsRequest, ListCampaignsResponse>;
   /** A campaign's deliveries, filtered and paginated with a cursor. */
   listDeliveries: handleUnaryCall<ListDeliveriesRequest, ListDeliveriesResponse>;
-  /** Progress and delivery events; resumable from the last cursor seen. */
+  /**
+   * Progress and delivery events; resumable from the last cursor seen.
+   * While nothing changes, the stream repeats its last progress event (same
+   * cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+   * heartbeat: idle proxies see traffic, and a stream whose cancellation never
+   * reached the server fails that write and frees its watch. A client may
+   * ignore repeats.
+   */
   watchCampaign: handleServerStreamingCall<WatchCampaignRequest, WatchCampaignResponse>;
   /** Deliveries not yet handed to a provider become CANCELLED. */
   cancelCampaign: handleUnaryCall<CancelCampaignRequest, CancelCampaignResponse>;
@@ -5303,7 +5317,14 @@ export interface CampaignServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListDeliveriesResponse) => void,
   ): ClientUnaryCall;
-  /** Progress and delivery events; resumable from the last cursor seen. */
+  /**
+   * Progress and delivery events; resumable from the last cursor seen.
+   * While nothing changes, the stream repeats its last progress event (same
+   * cursor, same counters) every WATCH_HEARTBEAT_SECONDS (default 15 s) as a
+   * heartbeat: idle proxies see traffic, and a stream whose cancellation never
+   * reached the server fails that write and frees its watch. A client may
+   * ignore repeats.
+   */
   watchCampaign(
     request: WatchCampaignRequest,
     options?: Partial<CallOptions>,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import bench_apprise
+import bench_bus
 import bench_e2e
 import bench_latency
 import bench_naive
@@ -71,6 +72,19 @@ def _render_section() -> list[str]:
         output.rstrip(),
         "```",
         f"({elapsed:.0f}s)",
+        "",
+    ]
+
+
+def _bus_section() -> list[str]:
+    return [
+        "## 4d. Bus payloads (`bench/bench_bus.py`, one core, in-process)",
+        "",
+        "One dispatch batch of rendered deliveries: its message body, the publisher's CPU",
+        "to encode it and the worker's to decode it (kombu as Celery calls it, twice, then",
+        "the parse), before (base64 in a Celery JSON body) and now (protobuf bytes).",
+        "",
+        *bench_bus.table(bench_bus.measure()),
         "",
     ]
 
@@ -194,6 +208,8 @@ def main() -> None:
 
     print("rendering", flush=True)
     lines += _render_section()
+    print("bus payloads", flush=True)
+    lines += _bus_section()
 
     lines += [
         "## 5. Side by side, same sinks",

@@ -10,7 +10,6 @@ sizes measure the pipeline, not the throttles.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +28,8 @@ from brandcast.orchestrator.aio_server import ThreadedAioServer
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.shared import topology
-from brandcast.shared.bus import connect, decode_task_payload
+from brandcast.shared.bus import connect
+from brandcast.shared.bus_codec import batch_from_message
 from brandcast.shared.devstack import DevStack, Process, free_port
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
 
@@ -375,6 +375,5 @@ def dead_letters(broker_url: str, channel: str) -> list[bus_pb2.DispatchBatch]:
         queue = topology.dead_letter_queue(channel)(connection.default_channel)
         queue.declare()
         while (message := queue.get(no_ack=True)) is not None:
-            args = json.loads(message.body)[0]
-            batches.append(decode_task_payload(args[0]))
+            batches.append(batch_from_message(message.body, message.content_type))
     return batches

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -14,7 +13,7 @@ from brandcast.orchestrator.server import Orchestrator, bootstrap
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import Store
 from brandcast.shared import tokens, topology
-from brandcast.shared.bus import BusPublisher, decode_task_payload
+from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
@@ -100,7 +99,10 @@ def take_batches(broker_url: str, channel: str, items: int) -> list[bus_pb2.Disp
                 time.sleep(0.05)
                 continue
             assert message.headers["task"] == topology.task_name(channel)
-            batches.append(decode_task_payload(json.loads(message.body)[0][0]))
+            # Protobuf bytes, named: no base64, no JSON envelope.
+            assert message.content_type == topology.PROTOBUF_CONTENT_TYPE
+            assert message.properties["type"] == topology.DISPATCH_BATCH_TYPE
+            batches.append(bus_pb2.DispatchBatch.FromString(message.body))
     return batches
 
 

@@ -4,7 +4,6 @@ PostgreSQL, with a pacer told that SMS sends at 2/s."""
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +14,7 @@ from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.pacing import Pacer
 from brandcast.orchestrator.store import Store
 from brandcast.shared import topology
-from brandcast.shared.bus import BusPublisher, decode_task_payload
+from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
@@ -59,7 +58,7 @@ def batches_on_the_bus(broker_url: str) -> list[bus_pb2.DispatchBatch]:
     with Connection(broker_url) as connection:
         queue = topology.dispatch_queue("sms")(connection.default_channel)
         while (message := queue.get(no_ack=True)) is not None:
-            found.append(decode_task_payload(json.loads(message.body)[0][0]))
+            found.append(bus_pb2.DispatchBatch.FromString(message.body))
     return found
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Iterator
 
@@ -14,8 +13,8 @@ from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.store import Store
 from brandcast.shared import topology
-from brandcast.shared.bus import BusPublisher, decode_task_payload
-from brandcast.v1 import campaign_pb2, campaign_service_pb2
+from brandcast.shared.bus import BusPublisher
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
 
@@ -75,7 +74,7 @@ def sms_on_the_bus(broker_url: str) -> list[str]:
     with Connection(broker_url) as connection:
         queue = topology.dispatch_queue("sms")(connection.default_channel)
         while (message := queue.get(no_ack=True)) is not None:
-            batch = decode_task_payload(json.loads(message.body)[0][0])
+            batch = bus_pb2.DispatchBatch.FromString(message.body)
             found += [item.recipient_id for item in batch.items]
     return found
 

@@ -7,7 +7,6 @@ publisher, as two processes would; they race for the same outbox, and
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -18,9 +17,9 @@ from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.store import Store
 from brandcast.shared import topology
-from brandcast.shared.bus import BusPublisher, decode_task_payload
+from brandcast.shared.bus import BusPublisher
 from brandcast.shared.devstack import wait_until
-from brandcast.v1 import campaign_pb2, campaign_service_pb2
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -72,7 +71,7 @@ def drain(broker_url: str, channel: str) -> list[tuple[str, str]]:
     with Connection(broker_url) as connection:
         queue = topology.dispatch_queue(channel)(connection.default_channel)
         while (message := queue.get(no_ack=True)) is not None:
-            batch = decode_task_payload(json.loads(message.body)[0][0])
+            batch = bus_pb2.DispatchBatch.FromString(message.body)
             origin = str(message.headers["origin"])
             found += [(origin, item.delivery_id) for item in batch.items]
     return found

@@ -42,6 +42,9 @@ def test_batch_round_trip_on_the_embedded_broker(
                     items=[
                         bus_pb2.DispatchItem(delivery_id="d1", address="ok-1"),
                         bus_pb2.DispatchItem(delivery_id="d2", address="permanent-1"),
+                        # Retried twice through Celery, then parked: binary bodies
+                        # written by Celery itself cross the filesystem transport too.
+                        bus_pb2.DispatchItem(delivery_id="d3", address="transient-1"),
                     ],
                 )
             )
@@ -50,7 +53,7 @@ def test_batch_round_trip_on_the_embedded_broker(
             queue = topology.receipts_queue()(conn.default_channel)
             queue.declare()
             deadline = time.monotonic() + 30
-            while len(receipts) < 2 and time.monotonic() < deadline:
+            while len(receipts) < 3 and time.monotonic() < deadline:
                 message = queue.get(no_ack=True)
                 if message is None:
                     time.sleep(0.05)
@@ -61,12 +64,22 @@ def test_batch_round_trip_on_the_embedded_broker(
                         for r in bus_pb2.ReceiptBatch.FromString(message.body).receipts
                     }
                 )
+            parked = topology.dead_letter_queue("sms")(conn.default_channel)
+            parked.declare()
+            while (dead := parked.get(no_ack=True)) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
     finally:
         worker.terminate()
         worker.wait(15)
 
     assert receipts["d1"].status == campaign_pb2.DELIVERY_STATUS_SENT
     assert receipts["d2"].status == campaign_pb2.DELIVERY_STATUS_FAILED
+    assert receipts["d3"].status == campaign_pb2.DELIVERY_STATUS_FAILED
+    assert receipts["d3"].attempts == 3
+    assert dead is not None
+    assert dead.content_type == topology.PROTOBUF_CONTENT_TYPE
+    assert dead.properties["type"] == topology.DISPATCH_BATCH_TYPE
+    assert [i.delivery_id for i in bus_pb2.DispatchBatch.FromString(dead.body).items] == ["d3"]
 
 
 _BIND_AT = """

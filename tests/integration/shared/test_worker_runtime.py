@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import pickle
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from kombu import Connection
+from kombu.message import Message
 
 from brandcast.shared import topology
-from brandcast.shared.bus import BusPublisher, decode_task_payload
+from brandcast.shared.bus import BusPublisher, celery_task_headers
+from brandcast.shared.bus_codec import batch_from_message
+from brandcast.shared.delivery import Outcome, RetryPolicy
+from brandcast.shared.worker import create_worker_app, register_delivery_task
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
@@ -23,9 +30,13 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture
 def worker(broker_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    yield from _run_worker(broker_url)
+
+
+def _run_worker(broker_url: str, **env_vars: str) -> Generator[subprocess.Popen[bytes]]:
     with BusPublisher(broker_url) as publisher:
         publisher.declare_topology()
-    env = {**os.environ, "BROKER_URL": broker_url, "PYTHONPATH": str(HERE)}
+    env = {**os.environ, "BROKER_URL": broker_url, "PYTHONPATH": str(HERE), **env_vars}
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "probe_adapter.py"), "1"],
         env=env,
@@ -72,15 +83,55 @@ def _collect_receipts(
 
 
 def _dead_letters(broker_url: str, channel: str) -> list[bus_pb2.DispatchBatch]:
-    import json
-
+    """The batches the worker parked, which it writes as named protobuf task messages."""
     found = []
     with Connection(broker_url) as conn:
         queue = topology.dead_letter_queue(channel)(conn.default_channel)
         queue.declare()
         while (message := queue.get(no_ack=True)) is not None:
-            found.append(decode_task_payload(json.loads(message.body)[0][0]))
+            assert message.content_type == topology.PROTOBUF_CONTENT_TYPE
+            assert message.properties["type"] == topology.DISPATCH_BATCH_TYPE
+            assert message.headers["task"] == topology.task_name(channel)
+            found.append(batch_from_message(message.body, message.content_type))
     return found
+
+
+def _publish_raw(broker_url: str, body: bytes | str, content_type: str, encoding: str) -> None:
+    """A task message for the SMS worker, its body written by the caller."""
+    headers, properties = celery_task_headers(topology.task_name("sms"))
+    with Connection(broker_url) as conn:
+        conn.Producer().publish(
+            body,
+            exchange=topology.dispatch_exchange,
+            routing_key="sms",
+            headers=headers,
+            content_type=content_type,
+            content_encoding=encoding,
+            delivery_mode=2,
+            **properties,
+        )
+
+
+def _publish_legacy(broker_url: str, batch: bus_pb2.DispatchBatch) -> None:
+    """``batch`` as the previous release published it: base64 in a Celery JSON body."""
+    payload = base64.b64encode(batch.SerializeToString()).decode("ascii")
+    body = json.dumps(
+        [[payload], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    )
+    _publish_raw(broker_url, body, "application/json", "utf-8")
+
+
+def _raw_dead_letter(broker_url: str, timeout: float = 20.0) -> Message:
+    deadline = time.monotonic() + timeout
+    with Connection(broker_url) as conn:
+        queue = topology.dead_letter_queue("sms")(conn.default_channel)
+        queue.declare()
+        while time.monotonic() < deadline:
+            message = queue.get(no_ack=True)
+            if message is not None:
+                return message
+            time.sleep(0.05)
+    raise AssertionError(f"nothing reached the dead-letter queue in {timeout}s")
 
 
 def test_sent_permanent_and_exhausted_deliveries(
@@ -118,31 +169,112 @@ def test_poison_message_is_bounded_and_dead_lettered(
     assert worker.poll() is None, "the worker must survive a poison message"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "encoding"),
+    [
+        (b"\x07 not a batch", topology.PROTOBUF_CONTENT_TYPE, "binary"),
+        (json.dumps([["%%%not-base64"], {}, {}]), "application/json", "utf-8"),
+    ],
+    ids=["protobuf", "legacy-json"],
+)
 def test_undecodable_message_goes_straight_to_dead_letters(
+    broker_url: str,
+    worker: subprocess.Popen[bytes],
+    body: bytes | str,
+    content_type: str,
+    encoding: str,
+) -> None:
+    _publish_raw(broker_url, body, content_type, encoding)
+
+    message = _raw_dead_letter(broker_url)
+
+    # py-amqp hands a utf-8 body over as text, a binary one as bytes.
+    assert message.body == body, "parked as it came, for inspection"
+    assert message.content_type == content_type
+    assert worker.poll() is None
+
+
+def test_a_batch_queued_in_the_old_json_format_is_still_delivered(
     broker_url: str, worker: subprocess.Popen[bytes]
 ) -> None:
-    from brandcast.shared.bus import celery_task_message
+    """Rolling upgrade: what an older orchestrator queued, a new worker delivers; its
+    retries go out in the new format, and its exhausted items are parked in it."""
+    _publish_legacy(broker_url, _batch("ok-1", "permanent-1", "transient-1"))
 
-    body, headers, props = celery_task_message(topology.task_name("sms"), ["%%%not-base64"])
+    receipts = _collect_receipts(broker_url, expected=3)
+
+    assert receipts["d-ok-1"].status == campaign_pb2.DELIVERY_STATUS_SENT
+    assert receipts["d-permanent-1"].error_code == "21211"
+    assert receipts["d-transient-1"].status == campaign_pb2.DELIVERY_STATUS_FAILED
+    assert receipts["d-transient-1"].attempts == 3, "two retries through Celery, as protobuf"
+    (parked,) = _dead_letters(broker_url, "sms")
+    assert [i.delivery_id for i in parked.items] == ["d-transient-1"]
+
+
+def test_old_json_messages_are_refused_once_turned_off(broker_url: str) -> None:
+    workers = _run_worker(broker_url, BUS_ACCEPT_JSON="false")
+    proc = next(workers)
+    try:
+        _publish_legacy(broker_url, _batch("ok-1"))
+
+        message = _raw_dead_letter(broker_url)
+
+        assert message.content_type == "application/json"
+        assert _collect_receipts(broker_url, expected=1, timeout=1) == {}, "nothing was sent"
+        assert proc.poll() is None
+    finally:
+        workers.close()
+
+
+class _Loud:
+    """Pickled, it names a function to call when it is loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.mkdir, (str(self.marker),)
+
+
+def test_a_pickled_message_is_never_loaded(
+    broker_url: str, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    marker = tmp_path / "loaded"
+    body = pickle.dumps([[_Loud(marker)], {}, {}])
+    _publish_raw(broker_url, body, "application/x-python-serialize", "binary")
+
+    try:
+        message = _raw_dead_letter(broker_url)
+    finally:
+        assert not marker.exists(), "the worker unpickled the message"
+    assert message.content_type == "application/x-python-serialize"
+
+
+def test_celery_publishes_a_task_as_named_protobuf(broker_url: str) -> None:
+    """The path of a retry (``Task.retry`` is ``apply_async`` with the request's
+    options): the batch's bytes as the body, with the content type and the type."""
+    app = create_worker_app("sms", broker_url)
+    task = register_delivery_task(
+        app,
+        "sms",
+        lambda: lambda batch, item: Outcome(provider="unused"),
+        broker_url=broker_url,
+        policy=RetryPolicy(max_attempts=1),
+    )
+    batch = _batch("ok-1", "ok-2")
+    with BusPublisher(broker_url) as publisher:
+        publisher.declare_topology()
+
+    task.apply_async(args=[batch.SerializeToString()], countdown=5)
+
     with Connection(broker_url) as conn:
-        producer = conn.Producer()
-        producer.publish(
-            body,
-            exchange=topology.dispatch_exchange,
-            routing_key="sms",
-            headers=headers,
-            content_type="application/json",
-            content_encoding="utf-8",
-            **props,
-        )
-    deadline = time.monotonic() + 20
-    with Connection(broker_url) as conn:
-        queue = topology.dead_letter_queue("sms")(conn.default_channel)
-        queue.declare()
-        message = None
-        while message is None and time.monotonic() < deadline:
-            message = queue.get(no_ack=True)
+        queue = topology.dispatch_queue("sms")(conn.default_channel)
+        deadline = time.monotonic() + 10
+        while (message := queue.get(no_ack=True)) is None:
+            assert time.monotonic() < deadline
             time.sleep(0.05)
-    assert message is not None
-    body_text = message.body.decode() if isinstance(message.body, bytes) else message.body
-    assert "%%%not-base64" in body_text
+    assert message.content_type == topology.PROTOBUF_CONTENT_TYPE
+    assert message.properties["type"] == topology.DISPATCH_BATCH_TYPE
+    assert message.headers["task"] == topology.task_name("sms")
+    assert message.headers["eta"] is not None
+    assert message.body == batch.SerializeToString()

@@ -140,7 +140,9 @@ class Adapter(Generic[SettingsT]):
         after :meth:`check_providers`."""
         settings = settings if settings is not None else self.settings()
         self.check_providers(settings)
-        app = create_worker_app(self.channel, settings.broker_url)
+        app = create_worker_app(
+            self.channel, settings.broker_url, accept_json=settings.bus_accept_json
+        )
         register_delivery_task(
             app,
             self.channel,

@@ -5,17 +5,17 @@ Every publish waits for the broker's publisher confirm (kombu's
 disk. Many deliveries ride in one message, so confirming each message costs
 little. A lost connection is retried transparently a bounded number of times.
 
-Dispatch batches travel in Celery's message protocol (v2) because the adapters
-are Celery workers; the protobuf payload is base64 inside the JSON envelope.
+Every payload is protobuf bytes (``application/x-protobuf``) named by the AMQP
+``type`` property. Dispatch batches are also Celery protocol v2 task messages,
+because the adapters are Celery workers: the task name and id ride in the
+headers and the body is the batch itself (see ``brandcast.shared.bus_codec``).
 Receipts and suppression events are plain protobuf bodies on the receipts
-exchange, told apart by the AMQP ``type`` property.
+exchange.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import uuid
 from pathlib import Path
@@ -93,26 +93,10 @@ def connect(broker_url: str, **kwargs: Any) -> Connection:
     return Connection(broker_url, transport_options=transport_options(broker_url), **kwargs)
 
 
-def encode_task_payload(batch: bus_pb2.DispatchBatch) -> str:
-    """The Celery task argument carrying a dispatch batch."""
-    return base64.b64encode(batch.SerializeToString()).decode("ascii")
-
-
-def decode_task_payload(payload: str) -> bus_pb2.DispatchBatch:
-    """Inverse of :func:`encode_task_payload`; raises ``ValueError`` on garbage."""
-    try:
-        raw = base64.b64decode(payload.encode("ascii"), validate=True)
-        batch = bus_pb2.DispatchBatch()
-        batch.ParseFromString(raw)
-    except Exception as exc:  # binascii.Error, DecodeError, UnicodeEncodeError
-        raise ValueError(f"not a dispatch batch: {exc}") from exc
-    return batch
-
-
-def celery_task_message(
-    task: str, args: list[Any], *, task_id: str | None = None, origin: str = "brandcast"
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Body, headers and properties of a Celery protocol v2 task message."""
+def celery_task_headers(
+    task: str, *, task_id: str | None = None, origin: str = "brandcast"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Headers and properties of a Celery protocol v2 task message with one argument."""
     task_id = task_id or str(uuid.uuid4())
     headers = {
         "lang": "py",
@@ -127,16 +111,13 @@ def celery_task_message(
         "timelimit": [None, None],
         "root_id": task_id,
         "parent_id": None,
-        "argsrepr": f"<{len(args)} args>",
+        "argsrepr": "<1 args>",
         "kwargsrepr": "{}",
         "origin": origin,
         "ignore_result": True,
     }
-    body = json.dumps(
-        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
-    )
     properties = {"correlation_id": task_id, "reply_to": ""}
-    return body, headers, properties
+    return headers, properties
 
 
 class BusPublisher:
@@ -165,19 +146,17 @@ class BusPublisher:
     def publish_dispatch(self, batch: bus_pb2.DispatchBatch) -> None:
         """Publish one batch to its channel's queue and wait for the confirm."""
         channel = topology.channel_name(batch.channel)
-        body, headers, properties = celery_task_message(
-            topology.task_name(channel),
-            [encode_task_payload(batch)],
-            task_id=batch.batch_id or None,
-            origin=self._origin,
+        headers, properties = celery_task_headers(
+            topology.task_name(channel), task_id=batch.batch_id or None, origin=self._origin
         )
         self._publish(
-            body,
+            batch.SerializeToString(),
             exchange=topology.dispatch_exchange,
             routing_key=channel,
             headers=headers,
-            content_type="application/json",
-            content_encoding="utf-8",
+            type=topology.DISPATCH_BATCH_TYPE,
+            content_type=topology.PROTOBUF_CONTENT_TYPE,
+            content_encoding="binary",
             declare=[topology.dispatch_queue(channel), topology.dead_letter_queue(channel)],
             **properties,
         )
@@ -185,16 +164,15 @@ class BusPublisher:
     def publish_dead_letter(self, batch: bus_pb2.DispatchBatch) -> None:
         """Park a batch in its channel's dead-letter queue, still replayable as a task."""
         channel = topology.channel_name(batch.channel)
-        body, headers, properties = celery_task_message(
-            topology.task_name(channel), [encode_task_payload(batch)], origin=self._origin
-        )
+        headers, properties = celery_task_headers(topology.task_name(channel), origin=self._origin)
         self._publish(
-            body,
+            batch.SerializeToString(),
             exchange=topology.dead_letter_exchange,
             routing_key=channel,
             headers=headers,
-            content_type="application/json",
-            content_encoding="utf-8",
+            type=topology.DISPATCH_BATCH_TYPE,
+            content_type=topology.PROTOBUF_CONTENT_TYPE,
+            content_encoding="binary",
             declare=[topology.dead_letter_queue(channel)],
             **properties,
         )

@@ -109,6 +109,11 @@ class CommonSettings(BaseSettings):
     #: Seconds a worker given SIGTERM takes at most: it finishes the provider
     #: calls in flight, hands the rest of its batch back to the queue, and exits.
     worker_shutdown_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: Adapter workers also read dispatch batches in the earlier JSON format
+    #: (base64 inside a Celery JSON body), so batches an older orchestrator queued
+    #: are still delivered during a rolling upgrade. Turn it off once no dispatch
+    #: queue holds such messages; the reader itself goes in a later release.
+    bus_accept_json: bool = True
 
 
 def describe_errors(exc: ValidationError, env_prefix: str = "") -> list[str]:

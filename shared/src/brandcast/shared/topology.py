@@ -30,6 +30,7 @@ SUPPRESSION_ROUTING_KEY: Final = "feedback.suppression"
 DELIVERY_LIMIT: Final = 5
 
 #: AMQP message type header values for bus payloads (all protobuf-encoded).
+DISPATCH_BATCH_TYPE: Final = "brandcast.v1.DispatchBatch"
 RECEIPT_BATCH_TYPE: Final = "brandcast.v1.ReceiptBatch"
 SUPPRESSION_EVENT_TYPE: Final = "brandcast.v1.SuppressionEvent"
 PROTOBUF_CONTENT_TYPE: Final = "application/x-protobuf"

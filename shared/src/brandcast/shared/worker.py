@@ -5,6 +5,9 @@ Delivery semantics, in one place for every channel:
   message on the queue and another worker delivers it again (with the same
   idempotency keys);
 - prefetch of one message per process: a batch already carries many deliveries;
+- a batch arrives as a protobuf task message (``brandcast.shared.bus_codec``),
+  and Celery writes its retries the same way; the JSON messages of earlier
+  versions are read while ``BUS_ACCEPT_JSON`` is on, pickle never;
 - a message that cannot be decoded is rejected to the dead-letter queue at once;
   an unexpected exception requeues it until the quorum queue's delivery limit
   dead-letters it: nothing loops forever;
@@ -41,15 +44,10 @@ from typing import Any, Final
 
 from celery import Celery, Task
 from celery.exceptions import Reject
-from celery.signals import worker_shutting_down
+from celery.signals import before_task_publish, worker_shutting_down
 
-from brandcast.shared import telemetry, topology
-from brandcast.shared.bus import (
-    BusPublisher,
-    decode_task_payload,
-    encode_task_payload,
-    transport_options,
-)
+from brandcast.shared import bus_codec, telemetry, topology
+from brandcast.shared.bus import BusPublisher, transport_options
 from brandcast.shared.config import CommonSettings
 from brandcast.shared.control import Control, ControlReader
 from brandcast.shared.delivery import (
@@ -79,8 +77,19 @@ class _LazyMetrics:
 metrics = _LazyMetrics()
 
 
-def create_worker_app(channel: str, broker_url: str) -> Celery:
-    """A Celery app that consumes only ``channel``'s dispatch queue."""
+def create_worker_app(channel: str, broker_url: str, *, accept_json: bool | None = None) -> Celery:
+    """A Celery app that consumes only ``channel``'s dispatch queue.
+
+    Batches are protobuf task messages (``brandcast.shared.bus_codec``); with
+    ``accept_json`` (default: ``BUS_ACCEPT_JSON``) the JSON messages of earlier
+    releases are read too. Pickle never is: a pickled body runs code on load.
+    """
+    if accept_json is None:
+        accept_json = CommonSettings().bus_accept_json
+    bus_codec.register_task_serializer()
+    accept = [topology.PROTOBUF_CONTENT_TYPE]
+    if accept_json:
+        accept.append(bus_codec.LEGACY_JSON_CONTENT_TYPE)
     app = Celery(f"brandcast.{channel}", broker=broker_url, set_as_current=False)
     queue = topology.dispatch_queue(channel)
     app.conf.update(
@@ -92,8 +101,9 @@ def create_worker_app(channel: str, broker_url: str) -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=False,
         task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
+        # Celery's own publishes (retries) write protobuf too.
+        task_serializer=bus_codec.TASK_SERIALIZER,
+        accept_content=accept,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
@@ -212,14 +222,17 @@ def register_delivery_task(
     stopping = _Stopping(settings.worker_shutdown_seconds)
     # weak=False: the handler lives as long as the app, not as long as this frame.
     worker_shutting_down.connect(stopping.begin, weak=False)
+    # Celery's retries name their message like every other batch; retry() cannot
+    # pass ``type`` itself (it is a keyword of the signature it builds).
+    before_task_publish.connect(_name_batch_message, sender=topology.task_name(channel), weak=False)
     reported = bus_pb2.SendingCapacity()
     if capacity is not None:
         reported.CopyFrom(capacity)
 
     @app.task(name=topology.task_name(channel), bind=True, acks_late=True)  # type: ignore[untyped-decorator]
-    def deliver_batch(self: Task, payload: str) -> None:
+    def deliver_batch(self: Task, payload: bytes | str) -> None:
         try:
-            batch = decode_task_payload(payload)
+            batch = bus_codec.batch_from_task_arg(payload)
         except ValueError as exc:
             logger.error("rejecting undecodable dispatch message: %s", exc)
             raise Reject(str(exc), requeue=False) from exc
@@ -276,13 +289,20 @@ def register_delivery_task(
                 extra={"campaign_id": batch.campaign_id, "channel": channel},
             )
             raise self.retry(
-                args=[encode_task_payload(outcome.retry)],
+                args=[outcome.retry.SerializeToString()],
+                # Celery's default is a repr of the argument: up to 1 KiB of bytes.
+                argsrepr=f"<DispatchBatch of {len(outcome.retry.items)} items>",
                 countdown=outcome.retry_delay,
                 max_retries=None,
             )
 
     task: Task = deliver_batch
     return task
+
+
+def _name_batch_message(properties: dict[str, Any] | None = None, **_: Any) -> None:
+    if properties is not None:
+        properties["type"] = topology.DISPATCH_BATCH_TYPE
 
 
 def _report(

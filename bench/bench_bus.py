@@ -1,0 +1,160 @@
+"""Dispatch batches on the bus: CPU to encode and decode one, and its size, old vs new.
+
+    uv run python bench/bench_bus.py [--items 500] [--rounds 7]
+
+Batches of really rendered e-mails and SMS (bench_render's campaign). "Old" is the
+format before protobuf bodies: the batch's bytes base64-encoded in a Celery JSON
+body. "New" is the protobuf bytes themselves (``brandcast.shared.bus_codec``).
+
+- encode: what the publisher does to a batch to get the message body;
+- decode: what the worker does with the body, through kombu's registry as
+  Celery calls it, twice (Celery decodes a task body once to build the request
+  and again where the task runs), then the task's parse of the batch.
+
+Timed as CPU time of this process (``time.process_time``), median of the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench_render import _recipients, _spec
+from kombu.serialization import loads
+
+from brandcast.orchestrator.rendering import CampaignRenderer
+from brandcast.shared import bus_codec, topology
+from brandcast.v1 import bus_pb2, campaign_pb2
+
+_ACCEPT = {topology.PROTOBUF_CONTENT_TYPE, bus_codec.LEGACY_JSON_CONTENT_TYPE}
+_NO_WORKFLOW = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    content_type: str
+    content_encoding: str
+    encode: Callable[[bus_pb2.DispatchBatch], bytes]
+
+
+def _old_body(batch: bus_pb2.DispatchBatch) -> bytes:
+    # As BusPublisher wrote it before, and kombu then encoded the text as UTF-8.
+    payload = base64.b64encode(batch.SerializeToString()).decode("ascii")
+    return json.dumps([[payload], {}, _NO_WORKFLOW]).encode("utf-8")
+
+
+OLD = Format("old: base64 in JSON", "application/json", "utf-8", _old_body)
+NEW = Format(
+    "new: protobuf", topology.PROTOBUF_CONTENT_TYPE, "binary", lambda b: b.SerializeToString()
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    channel: str
+    items: int
+    format: Format
+    body_bytes: int
+    encode_us: float
+    decode_us: float
+
+
+def batch(channel: str, items: int) -> bus_pb2.DispatchBatch:
+    """A batch as the dispatcher builds it: every item rendered for its recipient."""
+    renderer = CampaignRenderer(_spec(personal_templates=True), campaign_id="bench")
+    recipients = _recipients(items)
+    built = bus_pb2.DispatchBatch(
+        batch_id=str(uuid.uuid4()),
+        campaign_id=str(uuid.uuid4()),
+        channel=(campaign_pb2.CHANNEL_EMAIL if channel == "email" else campaign_pb2.CHANNEL_SMS),
+        campaign_name="Spring Sale 2026",
+        brand_name="Acme Coffee",
+        trace_context={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
+    )
+    built.created_at.GetCurrentTime()
+    for index, recipient in enumerate(recipients):
+        delivery_id = str(uuid.uuid4())
+        item = built.items.add(
+            delivery_id=delivery_id,
+            idempotency_key=delivery_id,
+            recipient_id=recipient.id,
+        )
+        if channel == "email":
+            item.address = f"person{index}@example.com"
+            unsubscribe = f"https://acme.example/u/{delivery_id}"
+            item.email.CopyFrom(renderer.email(recipient, unsubscribe_url=unsubscribe).variant)
+        else:
+            item.address = f"+1415555{index:04d}"
+            item.sms.CopyFrom(renderer.sms(recipient).variant)
+    return built
+
+
+def _decode(body: bytes, fmt: Format) -> bus_pb2.DispatchBatch:
+    for _ in range(2):
+        args, _kwargs, _embed = loads(body, fmt.content_type, fmt.content_encoding, accept=_ACCEPT)
+    return bus_codec.batch_from_task_arg(args[0])
+
+
+def _cpu_us(work: Callable[[], object], repeat: int, rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(repeat):
+            work()
+        samples.append((time.process_time() - started) / repeat * 1e6)
+    return statistics.median(samples)
+
+
+def measure(items: int = 500, rounds: int = 7, repeat: int = 50) -> list[Measured]:
+    bus_codec.register_task_serializer()
+    results = []
+    for channel in ("email", "sms"):
+        built = batch(channel, items)
+        for fmt in (OLD, NEW):
+            body = fmt.encode(built)
+            assert _decode(body, fmt) == built, f"{fmt.name} does not round-trip"
+            results.append(
+                Measured(
+                    channel=channel,
+                    items=items,
+                    format=fmt,
+                    body_bytes=len(body),
+                    encode_us=_cpu_us(lambda: fmt.encode(built), repeat, rounds),  # noqa: B023
+                    decode_us=_cpu_us(lambda: _decode(body, fmt), repeat, rounds),  # noqa: B023
+                )
+            )
+    return results
+
+
+def table(results: list[Measured]) -> list[str]:
+    lines = [
+        "| batch | format | body on the wire | encode CPU | decode CPU | per delivery |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        both = result.encode_us + result.decode_us
+        lines.append(
+            f"| {result.items} {result.channel} | {result.format.name} "
+            f"| {result.body_bytes:,} B | {result.encode_us:,.0f} µs "
+            f"| {result.decode_us:,.0f} µs | {both / result.items:.2f} µs |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    print("\n".join(table(measure(args.items, args.rounds))))
+
+
+if __name__ == "__main__":
+    main()

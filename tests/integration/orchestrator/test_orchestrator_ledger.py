@@ -793,3 +793,59 @@ def test_a_delivery_handed_back_unsent_moves_the_counters_back(store: Store) -> 
         ids[1]: S.DELIVERY_STATUS_PENDING,
         ids[2]: S.DELIVERY_STATUS_QUEUED,
     }
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_cancel_passes_over_deliveries_a_claim_holds_on_postgresql(database_url: str) -> None:
+    """A cancel does not wait for the rows a dispatcher round has claimed (they
+    are on their way to the bus): it cancels the rest and commits, and the
+    claim then marks its rows queued. Waiting for them, while the claim's marks
+    wait for the campaign row the cancel holds, was a deadlock PostgreSQL broke
+    by aborting one of the two."""
+    store = Store.open(database_url)
+    try:
+        cid, _ = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 6)
+        claimed, release = threading.Event(), threading.Event()
+        held: list[str] = []
+        errors: list[BaseException] = []
+
+        def dispatcher_round() -> None:
+            try:
+                with store.claim_due(limit=2, campaign_id=cid) as claim:
+                    held.extend(d.id for d in claim.deliveries)
+                    claimed.set()
+                    release.wait(30)
+                    claim.mark_queued(cid, held, [("batch", S.CHANNEL_EMAIL, held)])
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+
+        round_ = threading.Thread(target=dispatcher_round)
+        round_.start()
+        result: list[Any] = []
+        cancel = threading.Thread(target=lambda: result.append(store.cancel_campaign(cid)))
+        try:
+            assert claimed.wait(10)
+            cancel.start()
+            cancel.join(5)
+            cancelled_while_held = not cancel.is_alive()
+        finally:
+            release.set()
+            round_.join(30)
+            if cancel.ident is not None:
+                cancel.join(30)
+        assert cancelled_while_held, "the cancel waited for the claimed rows"
+        assert errors == []
+        campaign, cancelled = result[0]
+        assert (campaign.state, cancelled) == (S.CAMPAIGN_STATE_CANCELLED, 4)
+        assert (
+            counted(store, cid)
+            == read_counters(store, cid)
+            == {
+                (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_CANCELLED): 4,
+                (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_QUEUED): 2,
+            }
+        )
+    finally:
+        store.close()

@@ -1665,6 +1665,11 @@ _CANCEL_OUTBOX: Final = (
                 _OUTBOX_CHUNK.c.channel == bindparam("b_channel"),
             )
             .limit(WRITE_BATCH)
+            # Rows a dispatcher round has claimed are on their way to the bus:
+            # passed over, not waited for. Waiting deadlocked with the claim's
+            # marks, which lock the campaign row this cancel holds (PostgreSQL
+            # only; SQLite has one writer at a time).
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         ),
         # Checked again on the row itself: one a claim queued meanwhile stays.

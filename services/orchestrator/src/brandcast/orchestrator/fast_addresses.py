@@ -52,6 +52,8 @@ _SEPARATORS: Final = str.maketrans("", "", " ().-")
 _MIN_NSN: Final = 2
 _MAX_NSN: Final = 17
 _NON_GEO: Final = "001"
+#: A back reference or a conditional group: patterns holding one are not joined.
+_REFERS_TO_GROUP: Final = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
 
 
 def email_fast(address: str) -> str | None:
@@ -201,8 +203,11 @@ def _type_patterns(metadata: Any, length: int) -> _Patterns:
     types: tuple[re.Pattern[str], ...] = ()
     if wanted:
         try:
+            if any(_REFERS_TO_GROUP.search(p) for p in wanted):
+                # Joined, a numbered back reference would point at another group.
+                raise re.error("back reference")
             types = (re.compile("|".join(f"(?:{p})" for p in wanted)),)
-        except re.error:  # group names clashing, say: one expression each then
+        except re.error:  # or group names clashing: one expression each then
             types = tuple(re.compile(p) for p in wanted)
     result: _Patterns = (general, types)
     _TYPE_PATTERNS[key] = (metadata, result)

@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from brandcast.orchestrator.server import Orchestrator, bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+from tests.faults.tcp_proxy import TcpProxy
 
 S = campaign_pb2
 API = campaign_service_pb2
@@ -314,6 +315,44 @@ def test_the_watches_of_a_killed_client_are_released(thousand: Served) -> None:
         finally:
             client.kill()
             client.wait(10)
+
+
+@pytest.fixture
+def pinging(tmp_path: Path) -> Iterator[Served]:
+    yield from serve(
+        tmp_path,
+        watch_heartbeat_seconds=HEARTBEAT,
+        grpc_keepalive_seconds=0.5,
+        grpc_keepalive_timeout_seconds=1.0,
+    )
+
+
+def test_the_watches_of_a_client_that_went_silent_are_released(pinging: Served) -> None:
+    """A client whose path died without a reset or a cancel (here: the proxy
+    drops whatever the server sends it) frees its watches once the server's
+    keepalive ping goes unanswered, long before the heartbeat."""
+    campaign_id = submit(pinging, "silent")
+    proxy = TcpProxy(pinging.port)
+    channel = grpc.insecure_channel(f"127.0.0.1:{proxy.port}")
+    try:
+        stub = campaign_service_pb2_grpc.CampaignServiceStub(channel)
+        calls = [
+            stub.WatchCampaign(
+                API.WatchCampaignRequest(campaign_id=campaign_id), metadata=AUTH, timeout=60
+            )
+            for _ in range(20)
+        ]
+        for call in calls:
+            assert next(call).HasField("progress")
+        assert pinging.app.events.open_watches == 20
+        started = time.monotonic()
+        proxy.swallow_replies = True
+        wait_until(lambda: pinging.app.events.open_watches == 0, timeout=HEARTBEAT / 3)
+        # Ping interval 0.5 s + answer timeout 1 s, then the connection is dropped.
+        print(f"20 watches of a silent client released in {time.monotonic() - started:.2f}s")
+    finally:
+        channel.close()
+        proxy.close()
 
 
 @pytest.fixture

@@ -152,6 +152,13 @@ class ThreadedAioServer:
         async def stop() -> None:
             try:
                 await self._server.stop(grace)
+                # Calls grpc has just cancelled unwind first (a sync handler's
+                # call stops waiting for its thread), so no task dies pending.
+                left = asyncio.all_tasks() - {asyncio.current_task()}
+                for task in left:
+                    task.cancel()
+                if left:
+                    await asyncio.wait(left, timeout=1.0)
             finally:
                 self._executor.shutdown(wait=False)
                 self._stopped.set()

@@ -222,6 +222,17 @@ def create_server(
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
+        # Pings only while calls are open; unanswered, the connection and its
+        # calls end, which frees the watches of a client that vanished silently.
+        ("grpc.keepalive_time_ms", int(settings.grpc_keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.grpc_keepalive_timeout_seconds * 1000)),
+        # grpc 1.85 waits for a ping's answer this long (default 1 min), whatever the above.
+        ("grpc.http2.ping_timeout_ms", int(settings.grpc_keepalive_timeout_seconds * 1000)),
+        ("grpc.keepalive_permit_without_calls", 0),
+        # A watching client sends nothing after its request: without these the
+        # server would stop pinging it after two pings, or wait 5 minutes.
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_time_between_pings_ms", int(settings.grpc_keepalive_seconds * 1000)),
     ]
     # Calls beyond the limit are answered RESOURCE_EXHAUSTED by grpc at once,
     # and watches beyond their caps by the servicer, instead of queueing forever.

@@ -45,7 +45,7 @@ from brandcast.orchestrator.intake import (
 from brandcast.orchestrator.pace_report import CampaignPace
 from brandcast.orchestrator.rendering import CampaignRenderer, FieldViolation, RenderError
 from brandcast.orchestrator.store import MAX_LEDGER_READ, QueryDeadlineError, Store
-from brandcast.orchestrator.sync_bridge import AbortedCall
+from brandcast.orchestrator.sync_bridge import AbortedCall, CallEnded
 from brandcast.orchestrator.validation import normalize_address, validate_spec
 from brandcast.orchestrator.watch import HEARTBEAT_SECONDS, watch_campaign_async
 from brandcast.shared import metrics, telemetry
@@ -97,6 +97,10 @@ def _status_for(exc: Exception) -> _Status:
         return _Status(grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, IdempotencyConflictError):
         return _Status(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, CallEnded):
+        # The request stream broke off where no handler code expected it (its
+        # first message): the deadline passed or the client left.
+        exc = CallEndedError()
     if isinstance(exc, CallEndedError):
         return _Status(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
     if isinstance(exc, ShuttingDownError):

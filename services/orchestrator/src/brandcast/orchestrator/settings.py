@@ -67,6 +67,12 @@ class OrchestratorSettings(CommonSettings):
     #: progress event: a stream whose client vanished fails that write and is
     #: released even if the cancellation never reached the server.
     watch_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: Seconds between the server's HTTP/2 pings on a connection with open calls,
+    #: and how long it waits for the answer before dropping the connection: a
+    #: client that vanished without a word (a dead path, a frozen host) sends no
+    #: cancel, and its watches are freed once the ping goes unanswered.
+    grpc_keepalive_seconds: float = Field(default=60.0, gt=0, le=3600)
+    grpc_keepalive_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     #: Seconds the server waits for in-flight calls on SIGTERM.
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: Seconds health answers NOT_SERVING (while still serving) before new calls are

@@ -10,7 +10,6 @@ exporter through ``brandcast.shared.telemetry``.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,8 +107,9 @@ def test_one_trace_from_grpc_through_the_bus_to_the_provider_and_back(
             broker.SimpleQueue(topology.dispatch_queue("email")) as queue,
         ):
             message = queue.get(timeout=30)
-            args, _kwargs, _embed = json.loads(message.body)
-            task(*args)
+            # As Celery would: the body is the batch's protobuf bytes, the task's argument.
+            assert message.content_type == topology.PROTOBUF_CONTENT_TYPE
+            task(message.body)
             message.ack()
         applied = wait_for_span(exporter, "apply receipts")
     finally:

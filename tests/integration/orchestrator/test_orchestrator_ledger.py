@@ -656,6 +656,154 @@ def test_deliveries_stamped_by_event_seq_migrate_to_the_id_order_indexes(
     assert event_seq == 2
 
 
+def test_the_outbox_becomes_a_column_of_its_own_in_revision_0009(database_url: str) -> None:
+    """Revision 0009 on a database filled at 0008: the outbox (pending and
+    scheduled deliveries) is derived for existing rows, so a claim finds
+    exactly those, a cancel ends the rest of them and the campaign settles by
+    its counters; a downgrade restores the status index and the old outbox
+    predicate (and PostgreSQL's default fillfactor)."""
+    engine = open_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0008")
+    cid = str(uuid.uuid4())
+    t0 = now_us()
+    statuses = {
+        "d-pending": S.DELIVERY_STATUS_PENDING,
+        "d-scheduled": S.DELIVERY_STATUS_SCHEDULED,
+        "d-later": S.DELIVERY_STATUS_SCHEDULED,
+        "d-queued": S.DELIVERY_STATUS_QUEUED,
+        "d-sent": S.DELIVERY_STATUS_SENT,
+        "d-failed": S.DELIVERY_STATUS_FAILED,
+    }
+    with engine.begin() as conn:
+        _insert(
+            conn,
+            "campaigns",
+            id=cid,
+            name="old",
+            spec=b"",
+            state=S.CAMPAIGN_STATE_DISPATCHING,
+            audience_size=len(statuses),
+            trace_context="{}",
+            created_us=t0,
+            updated_us=t0,
+            event_seq=1,
+        )
+        for i, (delivery_id, status) in enumerate(statuses.items()):
+            _insert(
+                conn,
+                "deliveries",
+                id=delivery_id,
+                campaign_id=cid,
+                channel=S.CHANNEL_EMAIL,
+                recipient_id=f"r{i}",
+                address=f"r{i}@example.com",
+                status=status,
+                status_rank=STATUS_RANK[status],
+                attempts=0,
+                provider="",
+                provider_message_id="",
+                error_code="",
+                error_message="",
+                public_url="",
+                idempotency_key=delivery_id,
+                # One scheduled delivery waits an hour: not due yet.
+                not_before_us=t0 + (3_600_000_000 if delivery_id == "d-later" else 0),
+                created_us=t0,
+                updated_us=t0,
+                seq=2,
+            )
+        for status in set(statuses.values()):
+            _insert(
+                conn,
+                "delivery_counters",
+                campaign_id=cid,
+                channel=S.CHANNEL_EMAIL,
+                status=status,
+                count=list(statuses.values()).count(status),
+            )
+    migrate(engine)
+    store = Store.open(database_url)
+    try:
+        with store.engine.connect() as conn:
+            outbox = dict(conn.execute(select(deliveries.c.id, deliveries.c.in_outbox)).all())
+        assert outbox == {
+            "d-pending": 1,
+            "d-scheduled": 1,
+            "d-later": 1,
+            "d-queued": 0,
+            "d-sent": 0,
+            "d-failed": 0,
+        }
+        with store.claim_due(limit=10, campaign_id=cid) as claim:
+            assert sorted(d.id for d in claim.deliveries) == ["d-pending", "d-scheduled"]
+            claim.mark_queued(cid, ["d-pending"])
+        assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_DISPATCHING, False)
+        _, cancelled = store.cancel_campaign(cid) or (None, -1)
+        assert cancelled == 2  # d-scheduled and d-later
+        with store.claim_due(limit=10) as claim:
+            assert claim.deliveries == []
+        store.apply_receipts(
+            [
+                receipt(cid, "d-pending", S.DELIVERY_STATUS_DELIVERED),
+                receipt(cid, "d-queued", S.DELIVERY_STATUS_SENT),
+            ]
+        )
+        assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_CANCELLED, True)
+    finally:
+        store.close()
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        options = (
+            conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+            ).scalar()
+            if postgres
+            else None
+        )
+    assert options == (["fillfactor=85"] if postgres else None)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+    with engine.connect() as conn:
+        found = inspect(conn)
+        indexes = {i["name"]: i for i in found.get_indexes("deliveries")}
+        columns = {c["name"] for c in found.get_columns("deliveries")}
+        # The 0008 outbox predicate again: what a claim of that version asks.
+        due = conn.execute(
+            text("SELECT id FROM deliveries WHERE status_rank <= 2 ORDER BY id")
+        ).scalars()
+        assert list(due) == []
+        options = (
+            conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+            ).scalar()
+            if postgres
+            else None
+        )
+        predicate = (
+            conn.execute(
+                text(
+                    "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"
+                    " WHERE indexrelid = 'ix_deliveries_due'::regclass"
+                )
+            ).scalar()
+            if postgres
+            else conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'ix_deliveries_due'")
+            ).scalar()
+        )
+    engine.dispose()
+    assert "ix_deliveries_campaign_status" in indexes
+    assert "ix_deliveries_campaign_outbox" not in indexes
+    assert "in_outbox" not in columns
+    assert options is None
+    assert "status_rank <= 2" in str(predicate)
+
+
 # -- the read API over gRPC ----------------------------------------------------
 
 

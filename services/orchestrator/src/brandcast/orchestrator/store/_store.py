@@ -57,6 +57,7 @@ from brandcast.orchestrator.store.schema import (
     UNSETTLED_MAX_RANK,
     campaigns,
     deliveries,
+    delivery_counters,
     ledger,
     recipients,
     suppression_audit,
@@ -70,7 +71,6 @@ _SETTLED_STATES = (
     campaign_pb2.CAMPAIGN_STATE_CANCELLED,
     campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
 )
-_SENT_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_SENT]
 _CANCELLED: Final = campaign_pb2.CAMPAIGN_STATE_CANCELLED
 _CANCELLED_STATUS: Final = campaign_pb2.DELIVERY_STATUS_CANCELLED
 _RECEIPT_STATUSES = frozenset(
@@ -591,7 +591,7 @@ class Store:
                 if handed_back:
                     _return_to_outbox(conn, campaign_id, handed_back, now, pending=pending)
             _record_receipts(pending, receipts, known, applied, now)
-            _settle(conn, touched, now, self._windows_us)
+            _settle(conn, touched, now, self._windows_us, pending)
             _ledger.append(conn, pending)
         return set(touched)
 
@@ -989,7 +989,9 @@ class CampaignWriter:
     def complete_if_settled(self, campaign_id: str) -> None:
         """Complete the campaign now if none of its deliveries waits for dispatch
         (every one suppressed, say)."""
-        _complete_settled(self._conn, [campaign_id], _convert.now_us(), self._windows_us)
+        _complete_settled(
+            self._conn, [campaign_id], _convert.now_us(), self._windows_us, self.pending
+        )
 
 
 class Claim:
@@ -1203,7 +1205,7 @@ class Claim:
                 )
             if movable:
                 self._lock_campaign(conn, campaign_id)
-                _complete_settled(conn, [campaign_id], now, self._windows_us)
+                _complete_settled(conn, [campaign_id], now, self._windows_us, self.pending)
 
 
 @functools.cache
@@ -1246,7 +1248,7 @@ def _claim_statement(
         .limit(limit)
     )
     if one_campaign:
-        # By ``ix_deliveries_campaign_status``; the order within a campaign does not
+        # By ``ix_deliveries_campaign_outbox``; the order within a campaign does not
         # matter, and sorting a million-recipient campaign's outbox per round would.
         query = query.where(deliveries.c.campaign_id == bindparam("campaign_id"))
         if channel is not None:
@@ -1294,42 +1296,52 @@ def _lock_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> None:
 
 
 def _settle(
-    conn: Connection, campaign_ids: Sequence[str], now: int, windows_us: Mapping[int, int]
+    conn: Connection,
+    campaign_ids: Sequence[str],
+    now: int,
+    windows_us: Mapping[int, int],
+    pending: _ledger.Pending,
 ) -> None:
     """``_complete_settled`` after a receipt flush, race-free without holding
     the campaigns' rows while the deliveries move: two flushes that end a
     campaign's last deliveries each see the other's as still open until it
     commits, so each locks the campaigns' rows first; the second waits for the
     first's commit (its short tail: this, the ledger append, COMMIT) and then
-    reads it, and the campaign settles."""
+    reads it (its counters included), and the campaign settles."""
     _lock_campaigns(conn, campaign_ids)
-    _complete_settled(conn, campaign_ids, now, windows_us)
+    _complete_settled(conn, campaign_ids, now, windows_us, pending)
 
 
 def _complete_settled(
-    conn: Connection, campaign_ids: Sequence[str], now: int, windows_us: Mapping[int, int]
+    conn: Connection,
+    campaign_ids: Sequence[str],
+    now: int,
+    windows_us: Mapping[int, int],
+    pending: _ledger.Pending | None = None,
 ) -> None:
     """Run after every receipt flush: a campaign none of whose deliveries is
     pending, scheduled or queued any more becomes DISPATCHED while some are SENT
     on a channel with a report window (until the window ends, or until every
     report arrived), otherwise COMPLETED.
 
-    One statement finds the campaigns concerned; the counts that decide between
-    the two are read once per campaign, when it settles.
+    Decided by the campaigns' counters as committed plus this transaction's
+    ``pending`` moves (added to the counters only by its last step): exactly
+    the deliveries' statuses this transaction sees, without an index on the
+    status, which would keep receipts from being HOT updates (migration 0009).
     """
-    for row in conn.execute(_SETTLED_CANDIDATES, {"campaign_ids": list(campaign_ids)}):
+    candidates = conn.execute(_SETTLE_CANDIDATES, {"campaign_ids": list(campaign_ids)}).all()
+    if not candidates:
+        return
+    counts = _live_counts(conn, [row.id for row in candidates], pending)
+    for row in candidates:
+        by_status = counts[row.id]
+        if any(n > 0 for (_, status), n in by_status.items() if status in _UNSETTLED_STATUSES):
+            continue
+        waiting = {channel for channel in windows_us if by_status[(channel, _SENT_STATUS)] > 0}
         if row.state == campaign_pb2.CAMPAIGN_STATE_DISPATCHED:
-            waiting_sent = {"campaign_id": row.id, "channels": list(windows_us)}
-            if conn.execute(_ANY_SENT, waiting_sent).first() is None:
+            if not waiting:
                 conn.execute(_COMPLETE_DISPATCHED, {"campaign_ids": [row.id], "now": now})
             continue
-        # Not from the counters: this transaction's moves are added to them last.
-        waiting: set[int] = {
-            channel
-            for channel in windows_us
-            if conn.execute(_ANY_SENT, {"campaign_id": row.id, "channels": [channel]}).first()
-            is not None
-        }
         values: dict[str, Any] = {"dispatched_us": now, "updated_us": now}
         if waiting:
             values.update(
@@ -1343,6 +1355,23 @@ def _complete_settled(
             .where(campaigns.c.id == row.id, campaigns.c.state == row.state)
             .values(**values)
         )
+
+
+def _live_counts(
+    conn: Connection, campaign_ids: Sequence[str], pending: _ledger.Pending | None
+) -> dict[str, collections.Counter[tuple[int, int]]]:
+    """Per campaign, ``(channel, status)`` → deliveries, as this transaction
+    sees them: the committed counters plus its own moves not yet added."""
+    counts: dict[str, collections.Counter[tuple[int, int]]] = {
+        campaign_id: collections.Counter() for campaign_id in campaign_ids
+    }
+    for r in _ledger.counter_rows(conn, campaign_ids):
+        counts[r.campaign_id][(int(r.channel), int(r.status))] += int(r.count)
+    if pending is not None:
+        for (campaign_id, channel, status), n in pending.counts.items():
+            if campaign_id in counts:
+                counts[campaign_id][(channel, status)] += n
+    return counts
 
 
 def _record_receipts(
@@ -1423,7 +1452,7 @@ def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | No
     row = conn.execute(_STATE_AND_OPEN, {"campaign_id": campaign_id}).first()
     if row is None:
         return None
-    return int(row.state), row.open_rank is None
+    return int(row.state), not row.open
 
 
 def _latest_receipts(
@@ -1546,29 +1575,25 @@ _OPEN_CAMPAIGNS: Final = (
 )
 
 
-# Whether a delivery of a campaign is still pending, scheduled or queued, asked
-# after every receipt flush and by watchers. Until vacuum runs, the index still
-# holds an entry for every rank each delivery has passed through, oldest first,
-# and a plain EXISTS walked all the stale ones before a live one (108 ms per
-# flush, 558,501 heap fetches, half-way through a 1M-recipient campaign).
-# Walking from the highest rank and the newest entries finds the deliveries
-# queued last, or the ones not dispatched yet, straight away.
-def _open_rank(campaign_id: ColumnElement[str]) -> Select[tuple[int]]:
-    return (
-        select(deliveries.c.status_rank)
-        .where(
-            deliveries.c.campaign_id == campaign_id,
-            deliveries.c.status_rank <= UNSETTLED_MAX_RANK,
-        )
-        .order_by(deliveries.c.status_rank.desc())
-        .limit(1)
-    )
-
-
-_OPEN_RANK: Final = _open_rank(bindparam("campaign_id"))
+#: The statuses of a delivery not yet at a provider: a campaign with one is open.
+_UNSETTLED_STATUSES: Final = frozenset(
+    status for status, rank in STATUS_RANK.items() if rank <= UNSETTLED_MAX_RANK
+)
+_SENT_STATUS: Final = campaign_pb2.DELIVERY_STATUS_SENT
+# Whether a delivery of a campaign is still pending, scheduled or queued, from
+# its counters (one row per channel and status), which move in the same
+# transaction as the deliveries: one statement, so the state and the answer
+# are of one snapshot.
 _STATE_AND_OPEN: Final = select(
     campaigns.c.state,
-    _OPEN_RANK.scalar_subquery().label("open_rank"),
+    select(delivery_counters.c.campaign_id)
+    .where(
+        delivery_counters.c.campaign_id == campaigns.c.id,
+        delivery_counters.c.status.in_(sorted(_UNSETTLED_STATUSES)),
+        delivery_counters.c.count > 0,
+    )
+    .exists()
+    .label("open"),
 ).where(campaigns.c.id == bindparam("campaign_id"))
 _RANKED_BY_ADDRESS: Final = (
     select(
@@ -1660,6 +1685,8 @@ _CANCEL_OUTBOX: Final = (
         deliveries.c.id.in_(
             select(_OUTBOX_CHUNK.c.id)
             .where(
+                # By ``ix_deliveries_campaign_outbox``.
+                text(OUTBOX_SQL),
                 _OUTBOX_CHUNK.c.campaign_id == bindparam("b_campaign"),
                 _OUTBOX_CHUNK.c.status_rank == bindparam("b_rank"),
                 _OUTBOX_CHUNK.c.channel == bindparam("b_channel"),
@@ -1703,7 +1730,8 @@ _MARK_QUEUED: Final = {
     .returning(deliveries.c.id)
     for postgres in (False, True)
 }
-_SETTLED_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
+# The campaigns that may settle; whether they do is their counters' answer.
+_SETTLE_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
     campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
     campaigns.c.state.in_(
         [
@@ -1712,16 +1740,6 @@ _SETTLED_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
             campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
         ]
     ),
-    _open_rank(campaigns.c.id).correlate(campaigns).scalar_subquery().is_(None),
-)
-_ANY_SENT: Final = (
-    select(deliveries.c.id)
-    .where(
-        deliveries.c.campaign_id == bindparam("campaign_id"),
-        deliveries.c.status_rank == _SENT_RANK,
-        deliveries.c.channel.in_(bindparam("channels", expanding=True)),
-    )
-    .limit(1)
 )
 _COMPLETE_DISPATCHED: Final = (
     update(campaigns)

@@ -13,6 +13,7 @@ from typing import Final
 from sqlalchemy import (
     BigInteger,
     Column,
+    Computed,
     Index,
     Integer,
     LargeBinary,
@@ -25,6 +26,36 @@ from sqlalchemy import (
 )
 
 from brandcast.v1 import campaign_pb2
+
+S = campaign_pb2
+#: A delivery's status only moves to a higher rank. Every final state shares the
+#: top rank, so a late receipt never turns one final state into another.
+STATUS_RANK: Final[dict[int, int]] = {
+    S.DELIVERY_STATUS_PENDING: 1,
+    S.DELIVERY_STATUS_SCHEDULED: 2,
+    S.DELIVERY_STATUS_QUEUED: 3,
+    S.DELIVERY_STATUS_SENT: 4,
+    S.DELIVERY_STATUS_DELIVERED: 5,
+    S.DELIVERY_STATUS_FAILED: 6,
+    S.DELIVERY_STATUS_BOUNCED: 6,
+    S.DELIVERY_STATUS_SUPPRESSED: 6,
+    S.DELIVERY_STATUS_CANCELLED: 6,
+    S.DELIVERY_STATUS_SKIPPED: 6,
+}
+#: Ranks at or below this are still ours to move: not yet at a provider.
+UNSETTLED_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_QUEUED]
+#: Ranks at or below this may be dispatched (pending and scheduled).
+DISPATCHABLE_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_SCHEDULED]
+#: Whether a delivery waits in the outbox, as a column the database derives from
+#: ``status_rank`` (migration 0009). The outbox indexes filter on it, never on
+#: ``status_rank`` itself: PostgreSQL makes an update HOT (no new index entries)
+#: only when no indexed column changes, predicate columns included, and every
+#: receipt changes the rank but leaves this at 0.
+OUTBOX_EXPR: Final = f"CASE WHEN status_rank <= {DISPATCHABLE_MAX_RANK} THEN 1 ELSE 0 END"
+#: The outbox predicate as literal SQL, the same text as the partial indexes
+#: ``ix_deliveries_due`` and ``ix_deliveries_campaign_outbox`` (migration
+#: 0009), so the planners can use them.
+OUTBOX_SQL: Final = "in_outbox = 1"
 
 metadata = MetaData()
 
@@ -90,6 +121,8 @@ deliveries = Table(
     # INTAKE_SEQ until the delivery first moves after intake, then MOVED_SEQ
     # (a campaign event seq of earlier versions counts as moved).
     Column("seq", BigInteger, nullable=False),
+    # Derived by the database (STORED on PostgreSQL, VIRTUAL on SQLite); see OUTBOX_EXPR.
+    Column("in_outbox", Integer, Computed(OUTBOX_EXPR)),
 )
 #: ``seq`` of a delivery untouched since intake, and of one moved since.
 INTAKE_SEQ: Final = 1
@@ -97,7 +130,6 @@ MOVED_SEQ: Final = 2
 #: The intake listing's predicate as literal SQL, the same text as the partial
 #: index ``ix_deliveries_intake`` (migration 0008), so the planners can use it.
 INTAKE_SQL: Final = f"seq = {INTAKE_SEQ}"
-Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status_rank)
 # A campaign's deliveries in id order, which no write changes: the export's
 # pages and the delivery listing.
 Index("ix_deliveries_campaign_id", deliveries.c.campaign_id, deliveries.c.id)
@@ -196,34 +228,22 @@ Index(
     suppression_audit.c.at_us,
 )
 
-S = campaign_pb2
-#: A delivery's status only moves to a higher rank. Every final state shares the
-#: top rank, so a late receipt never turns one final state into another.
-STATUS_RANK: Final[dict[int, int]] = {
-    S.DELIVERY_STATUS_PENDING: 1,
-    S.DELIVERY_STATUS_SCHEDULED: 2,
-    S.DELIVERY_STATUS_QUEUED: 3,
-    S.DELIVERY_STATUS_SENT: 4,
-    S.DELIVERY_STATUS_DELIVERED: 5,
-    S.DELIVERY_STATUS_FAILED: 6,
-    S.DELIVERY_STATUS_BOUNCED: 6,
-    S.DELIVERY_STATUS_SUPPRESSED: 6,
-    S.DELIVERY_STATUS_CANCELLED: 6,
-    S.DELIVERY_STATUS_SKIPPED: 6,
-}
-#: Ranks at or below this are still ours to move: not yet at a provider.
-UNSETTLED_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_QUEUED]
-#: Ranks at or below this may be dispatched (pending and scheduled).
-DISPATCHABLE_MAX_RANK: Final = STATUS_RANK[S.DELIVERY_STATUS_SCHEDULED]
-#: The outbox predicate as literal SQL, the same text as the partial index
-#: ``ix_deliveries_due`` (migration 0003), so the planners can use that index.
-OUTBOX_SQL: Final = f"status_rank <= {DISPATCHABLE_MAX_RANK}"
-# The outbox in the dispatcher's claim order, per channel (see migration 0003).
+# The outbox in the dispatcher's claim order, per channel (migrations 0003, 0009).
 Index(
     "ix_deliveries_due",
     deliveries.c.channel,
     deliveries.c.not_before_us,
     deliveries.c.campaign_id,
+    postgresql_where=text(OUTBOX_SQL),
+    sqlite_where=text(OUTBOX_SQL),
+)
+# A campaign's outbox per channel: what a cancel ends and what a claim of one
+# campaign takes. Receipts move deliveries that have left the outbox, so they
+# change no column of it (see OUTBOX_EXPR).
+Index(
+    "ix_deliveries_campaign_outbox",
+    deliveries.c.campaign_id,
+    deliveries.c.channel,
     postgresql_where=text(OUTBOX_SQL),
     sqlite_where=text(OUTBOX_SQL),
 )

@@ -1,0 +1,97 @@
+"""On PostgreSQL a receipt is a HOT update: it changes no indexed column of
+``deliveries`` (migration 0009), so the row's new version goes on its own page
+and no index gets a new entry. The claim's QUEUED mark leaves the outbox
+indexes and so cannot be one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from brandcast.orchestrator.store import Store
+from brandcast.v1 import campaign_pb2
+from tests.integration.orchestrator.test_orchestrator_ledger import add_campaign, receipt
+
+S = campaign_pb2
+#: Receipts per flush: what a collector applies per transaction at a steady
+#: trickle (a HOT update needs room on its page, which pruning the versions
+#: earlier transactions left behind makes).
+FLUSH = 20
+
+pytestmark = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store.open(database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _updates(store: Store) -> tuple[int, int]:
+    """``(n_tup_upd, n_tup_hot_upd)`` of ``deliveries`` so far."""
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                " WHERE relname = 'deliveries'"
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def _flushed(store: Store, before: tuple[int, int], updates: int) -> tuple[int, int]:
+    """The counts once the ``updates`` since ``before`` reached the statistics
+    (each backend flushes its own at the end of a transaction, at most once a
+    second, so the store's pooled connections are asked to flush first)."""
+    deadline = time.monotonic() + 10
+    while True:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_force_next_flush()"))
+            conn.commit()
+        now = _updates(store)
+        if now[0] - before[0] >= updates or time.monotonic() > deadline:
+            return now
+        time.sleep(0.2)
+
+
+def test_receipts_are_hot_updates_on_postgresql(store: Store) -> None:
+    """Under the previous schema (``status_rank`` indexed) not one receipt was
+    a HOT update; now most are. Not all need be: one whose page has no room
+    left is written as a new row on another page."""
+    cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 300)
+    with store.claim_due(limit=1000, campaign_id=cid) as claim:
+        assert len(claim.deliveries) == 300
+        claim.mark_queued(cid, ids)
+    before = _flushed(store, (0, 0), 300)
+    for start in range(0, len(ids), FLUSH):
+        store.apply_receipts(
+            [receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in ids[start : start + FLUSH]]
+        )
+    for start in range(0, len(ids), FLUSH):
+        store.apply_receipts(
+            [
+                receipt(
+                    cid,
+                    i,
+                    S.DELIVERY_STATUS_DELIVERED if n % 3 else S.DELIVERY_STATUS_BOUNCED,
+                    provider="null",
+                    provider_message_id=f"m-{n}",
+                )
+                for n, i in enumerate(ids[start : start + FLUSH], start)
+            ]
+        )
+    after = _flushed(store, before, 600)
+    updates, hot = after[0] - before[0], after[1] - before[1]
+    assert updates == 600
+    # Measured: about 87 % (the SENT updates less often, their pages still
+    # full of the claim's versions).
+    assert hot >= 0.6 * updates, (hot, updates)
+    assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_COMPLETED, True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import func, select
 
 from brandcast.orchestrator.intake import SLICE, CampaignIntake
@@ -23,15 +22,6 @@ S = campaign_pb2
 API = campaign_service_pb2
 DISTINCT = SLICE  # duplicates fall in another slice than their first
 RECIPIENTS = 2 * DISTINCT
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def spec() -> S.CampaignSpec:

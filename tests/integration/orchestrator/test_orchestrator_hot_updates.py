@@ -6,7 +6,6 @@ indexes and so cannot be one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -24,15 +23,6 @@ FLUSH = 20
 pytestmark = pytest.mark.parametrize(
     "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _updates(store: Store) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -27,15 +27,6 @@ from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_s
 
 S = campaign_pb2
 L = campaign_pb2
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _row(cid: str, i: int, status: int, error: str = "") -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,15 +39,6 @@ NOW_US = int(NOW_S * 1_000_000)
 postgres_only = pytest.mark.parametrize(
     "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def keeper(store: Store, retention_days: int = 30, partition_size: int = 5) -> Housekeeper:

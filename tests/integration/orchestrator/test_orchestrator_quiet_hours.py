@@ -34,15 +34,6 @@ class FixedClock:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture
 def publisher(broker_url: str) -> Iterator[BusPublisher]:
     with BusPublisher(broker_url) as publisher:
         publisher.declare_topology()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -36,15 +35,6 @@ from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
 API = campaign_service_pb2
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def add_campaign(

@@ -452,6 +452,50 @@ def _insert(conn: Any, table: str, **values: Any) -> None:
     conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({params})"), values)
 
 
+def _insert_old_campaign(conn: Any, cid: str, t0: int, audience: int, event_seq: int) -> None:
+    """A campaign row as an earlier schema wrote it (columns every revision has)."""
+    _insert(
+        conn,
+        "campaigns",
+        id=cid,
+        name="old",
+        spec=b"",
+        state=S.CAMPAIGN_STATE_DISPATCHING,
+        audience_size=audience,
+        trace_context="{}",
+        created_us=t0,
+        updated_us=t0,
+        event_seq=event_seq,
+    )
+
+
+def _insert_old_delivery(
+    conn: Any, cid: str, i: int, delivery_id: str, status: int, t0: int, **values: Any
+) -> None:
+    """A delivery row as an earlier schema wrote it; ``values`` override the defaults."""
+    row: dict[str, Any] = {
+        "id": delivery_id,
+        "campaign_id": cid,
+        "channel": S.CHANNEL_EMAIL,
+        "recipient_id": f"r{i}",
+        "address": f"r{i}@example.com",
+        "status": status,
+        "status_rank": STATUS_RANK[status],
+        "attempts": 0,
+        "provider": "",
+        "provider_message_id": "",
+        "error_code": "",
+        "error_message": "",
+        "public_url": "",
+        "idempotency_key": delivery_id,
+        "not_before_us": t0,
+        "created_us": t0,
+        "updated_us": t0,
+        "seq": 2,
+    }
+    _insert(conn, "deliveries", **(row | values))
+
+
 def test_a_database_of_the_previous_schema_migrates_with_its_history(database_url: str) -> None:
     engine = open_engine(database_url)
     config = Config()
@@ -468,41 +512,18 @@ def test_a_database_of_the_previous_schema_migrates_with_its_history(database_ur
         "d-skipped": S.DELIVERY_STATUS_SKIPPED,
     }
     with engine.begin() as conn:
-        _insert(
-            conn,
-            "campaigns",
-            id=cid,
-            name="old",
-            spec=b"",
-            state=S.CAMPAIGN_STATE_DISPATCHING,
-            audience_size=4,
-            trace_context="{}",
-            created_us=t0,
-            updated_us=t0,
-            event_seq=3,
-        )
+        _insert_old_campaign(conn, cid, t0, 4, event_seq=3)
         for i, (delivery_id, status) in enumerate(statuses.items()):
-            _insert(
+            _insert_old_delivery(
                 conn,
-                "deliveries",
-                id=delivery_id,
-                campaign_id=cid,
+                cid,
+                i,
+                delivery_id,
+                status,
+                t0,
                 channel=S.CHANNEL_SMS if i % 2 else S.CHANNEL_EMAIL,
-                recipient_id=f"r{i}",
-                address=f"r{i}@example.com",
-                status=status,
-                status_rank=STATUS_RANK[status],
                 attempts=1,
-                provider="",
-                provider_message_id="",
-                error_code="",
-                error_message="",
-                public_url="",
-                idempotency_key=delivery_id,
-                not_before_us=t0,
-                created_us=t0,
                 updated_us=t0 + 5_000_000 + i,
-                seq=2,
             )
         for n, (status, message_id) in enumerate(
             [
@@ -585,43 +606,10 @@ def test_deliveries_stamped_by_event_seq_migrate_to_the_id_order_indexes(
     t0 = now_us()
     seqs = {"d-a": 7, "d-b": 1, "d-c": 3, "d-d": 1}
     with engine.begin() as conn:
-        _insert(
-            conn,
-            "campaigns",
-            id=cid,
-            name="old",
-            spec=b"",
-            state=S.CAMPAIGN_STATE_DISPATCHING,
-            audience_size=4,
-            trace_context="{}",
-            created_us=t0,
-            updated_us=t0,
-            event_seq=1,
-        )
+        _insert_old_campaign(conn, cid, t0, 4, event_seq=1)
         for i, (delivery_id, seq) in enumerate(seqs.items()):
             status = S.DELIVERY_STATUS_QUEUED if seq > 1 else S.DELIVERY_STATUS_PENDING
-            _insert(
-                conn,
-                "deliveries",
-                id=delivery_id,
-                campaign_id=cid,
-                channel=S.CHANNEL_EMAIL,
-                recipient_id=f"r{i}",
-                address=f"r{i}@example.com",
-                status=status,
-                status_rank=STATUS_RANK[status],
-                attempts=0,
-                provider="",
-                provider_message_id="",
-                error_code="",
-                error_message="",
-                public_url="",
-                idempotency_key=delivery_id,
-                not_before_us=t0,
-                created_us=t0,
-                updated_us=t0,
-                seq=seq,
-            )
+            _insert_old_delivery(conn, cid, i, delivery_id, status, t0, seq=seq)
     migrate(engine)
     store = Store.open(database_url)
     try:
@@ -670,43 +658,11 @@ def test_the_outbox_becomes_a_column_of_its_own_in_revision_0009(database_url: s
         "d-failed": S.DELIVERY_STATUS_FAILED,
     }
     with engine.begin() as conn:
-        _insert(
-            conn,
-            "campaigns",
-            id=cid,
-            name="old",
-            spec=b"",
-            state=S.CAMPAIGN_STATE_DISPATCHING,
-            audience_size=len(statuses),
-            trace_context="{}",
-            created_us=t0,
-            updated_us=t0,
-            event_seq=1,
-        )
+        _insert_old_campaign(conn, cid, t0, len(statuses), event_seq=1)
         for i, (delivery_id, status) in enumerate(statuses.items()):
-            _insert(
-                conn,
-                "deliveries",
-                id=delivery_id,
-                campaign_id=cid,
-                channel=S.CHANNEL_EMAIL,
-                recipient_id=f"r{i}",
-                address=f"r{i}@example.com",
-                status=status,
-                status_rank=STATUS_RANK[status],
-                attempts=0,
-                provider="",
-                provider_message_id="",
-                error_code="",
-                error_message="",
-                public_url="",
-                idempotency_key=delivery_id,
-                # One scheduled delivery waits an hour: not due yet.
-                not_before_us=t0 + (3_600_000_000 if delivery_id == "d-later" else 0),
-                created_us=t0,
-                updated_us=t0,
-                seq=2,
-            )
+            # One scheduled delivery waits an hour: not due yet.
+            later = 3_600_000_000 if delivery_id == "d-later" else 0
+            _insert_old_delivery(conn, cid, i, delivery_id, status, t0, not_before_us=t0 + later)
         for status in set(statuses.values()):
             _insert(
                 conn,

@@ -111,6 +111,9 @@ class Dispatcher:
         #: Per channel: campaigns that had nothing due there, until the next refresh.
         self._idle: dict[int | None, set[str]] = {}
         self._rounds = 0
+        #: Channels whose last round claimed less than it allowed each open
+        #: campaign: nothing more was due, so the next round can wait for a wake.
+        self._drained: set[int | None] = set()
         self._publisher_factory = publisher_factory
         self._events = events or CampaignEvents()
         self._batch_size = batch_size
@@ -196,9 +199,12 @@ class Dispatcher:
                     publisher.close()
                 self._stop.wait(backoff)
                 continue
-            if handled == 0:
+            if handled == 0 or channel in self._drained:
                 # Nothing due, or the channel's lead is on the bus: receipts,
                 # a new campaign or the poll interval bring the next round.
+                # A round that claimed less than it was allowed left nothing
+                # due either, and another claim at once would only compete
+                # with the receipt and the watch it just caused.
                 wake.wait(self._poll_interval)
                 wake.clear()
 
@@ -213,6 +219,7 @@ class Dispatcher:
         if self._pacer is not None and channel is not None:
             allowance = min(allowance, self._pacer.allowance(channel))
             batch_size = self._pacer.batch_size(channel)
+        self._drained.discard(channel)
         if allowance <= 0:
             return 0
         active, any_paused = self._open_campaigns(channel)
@@ -220,16 +227,24 @@ class Dispatcher:
             return 0
         if len(active) == 1 and not any_paused:
             # One campaign, nothing paused: the outbox's own order, one claim.
-            return self._release(allowance, batch_size, channel)
+            released = self._release(allowance, batch_size, channel)
+            if released < allowance:
+                self._drained.add(channel)
+            return released
         self._rounds += 1
         weighted = [(campaign_id, self._priority(campaign_id)) for campaign_id in active]
         claimed = 0
         shares = fair_shares(allowance, weighted, self._marketing_share, start=self._rounds)
+        # Drained when every open campaign had a share and none used it all.
+        drained = len(shares) == len(active)
         for campaign_id, share in shares:
             got = self._release(share, batch_size, channel, campaign_id)
             if got == 0:
                 self._idle.setdefault(channel, set()).add(campaign_id)
+            drained = drained and got < share
             claimed += got
+        if drained:
+            self._drained.add(channel)
         return claimed
 
     def _open_campaigns(self, channel: int | None) -> tuple[list[str], bool]:

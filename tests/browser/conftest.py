@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from brandcast.email.sandbox.smtp_sink import reply_for
+from tests.redis_keys import forget_sms_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -76,6 +77,7 @@ def stack(broker_url: str, tmp_path: Path) -> Iterator[Stack]:
         yield Stack(admin_url=local.url("admin"), login=local.admin_login, local=local)
     finally:
         local.stop()
+        forget_sms_namespace(local.env["SMS_REDIS_NAMESPACE"])
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ from brandcast.shared.bus import connect
 from brandcast.shared.bus_codec import batch_from_message
 from brandcast.shared.devstack import DevStack, Process, free_port
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+from tests.redis_keys import forget_keys, forget_sms_namespace
 
 BIN = Path(sys.executable).parent
 
@@ -297,6 +298,8 @@ def running_rig(
         yield rig
     finally:
         rig.stack.stop(grace=10)
+        forget_sms_namespace(rig.env["SMS_REDIS_NAMESPACE"])
+        forget_keys(f"{rig.env['CONTROL_KEY_PREFIX']}*")
 
 
 @dataclass

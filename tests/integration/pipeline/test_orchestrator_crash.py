@@ -29,6 +29,7 @@ import pytest
 from brandcast.email.sandbox.smtp_sink import read_index
 from brandcast.shared.devstack import Process
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+from tests.redis_keys import forget_sms_namespace
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -77,6 +78,7 @@ def stack(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[LocalS
         yield local
     finally:
         local.stop()
+        forget_sms_namespace(local.env["SMS_REDIS_NAMESPACE"])
 
 
 def spec() -> S.CampaignSpec:

@@ -11,6 +11,7 @@ import pytest
 
 from brandcast.sms.emulator import EmulatorConfig, EmulatorServer, start_emulator
 from brandcast.sms.settings import SmsSettings
+from tests.redis_keys import forget_sms_namespace
 
 
 @pytest.fixture
@@ -28,9 +29,11 @@ def emulator(emulator_config: EmulatorConfig) -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-def redis_namespace() -> str:
+def redis_namespace() -> Iterator[str]:
     """Rate limits and prefix counters of one test, apart from every other test's."""
-    return f"sms-test-{uuid.uuid4().hex[:10]}"
+    namespace = f"sms-test-{uuid.uuid4().hex[:10]}"
+    yield namespace
+    forget_sms_namespace(namespace)
 
 
 @pytest.fixture

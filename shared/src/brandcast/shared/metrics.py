@@ -13,9 +13,12 @@ the endpoint in the parent adds them up, so one scrape sees the whole service.
 
 from __future__ import annotations
 
+import bisect
+import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, Literal
 
 from prometheus_client import (
@@ -49,11 +52,13 @@ DELIVERY_FAILURES: Final = Counter(
     ["channel", "status", "provider", "error_code"],
     registry=None,
 )
+#: ``PROVIDER_LATENCY``'s buckets (upper bounds, seconds; +Inf follows).
+PROVIDER_LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 PROVIDER_LATENCY: Final = Histogram(
     "brandcast_provider_latency_seconds",
-    "Time of one provider call, successful or not.",
+    "Time of one provider call, successful or not (adapters add a batch's calls at its end).",
     ["channel", "provider"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=PROVIDER_LATENCY_BUCKETS,
     registry=None,
 )
 PROVIDER_CIRCUIT_OPEN: Final = Gauge(
@@ -146,6 +151,59 @@ def status_label(status: int) -> str:
 
     name: str = campaign_pb2.DeliveryStatus.Name(status)  # type: ignore[arg-type]
     return name.removeprefix("DELIVERY_STATUS_").lower()
+
+
+class HistogramTally:
+    """Observations of one histogram, counted in this process and added to it by ``flush``.
+
+    In a worker's multiprocess mode each ``Histogram.observe`` writes its sum and a
+    bucket to the process's mmap file under a process-wide lock: a third of an SMS
+    worker's CPU when observed per delivery. The tally counts the same buckets
+    (``buckets`` must be the histogram's own) and adds each labelled child's counts
+    and sum in one write per bucket, so what is exported is what observing every
+    value would have exported, once flushed. Thread-safe.
+    """
+
+    def __init__(self, histogram: Histogram, buckets: Sequence[float]) -> None:
+        self._histogram = histogram
+        self._bounds = (*(float(bound) for bound in buckets), math.inf)
+        #: Per label values: the sum of the values, then a count per bucket.
+        self._pending: dict[tuple[str, ...], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        # Histogram.observe counts a value in the first bucket whose bound is >= it.
+        bucket = bisect.bisect_left(self._bounds, value)
+        with self._lock:
+            tally = self._pending.get(labels)
+            if tally is None:
+                tally = self._pending[labels] = [0.0] * (len(self._bounds) + 1)
+            tally[0] += value
+            tally[bucket + 1] += 1
+
+    def flush(self) -> None:
+        """Add what was observed since the last flush to the histogram."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for labels, tally in pending.items():
+            _add_to_histogram(self._histogram.labels(*labels), tally[0], tally[1:])
+
+
+def _add_to_histogram(child: Histogram, total: float, counts: Sequence[float]) -> None:
+    """Add ``counts`` (per bucket, not cumulative) and their ``total`` to a labelled child.
+
+    prometheus_client has no public call for many observations at once: this relies
+    on how its Histogram stores them (``_sum``, and ``_buckets`` with one value per
+    bucket). ``test_metrics_tally`` compares the result with value-by-value
+    observations, so a release that changes this fails there.
+    """
+    buckets = child._buckets
+    if len(buckets) != len(counts):
+        raise ValueError(f"{len(counts)} bucket counts for a histogram of {len(buckets)} buckets")
+    child._sum.inc(total)
+    for value, count in zip(buckets, counts, strict=True):
+        if count:
+            value.inc(count)
 
 
 OWN_METRICS: Final[dict[str, tuple[MetricWrapperBase, ...]]] = {

@@ -55,6 +55,38 @@ def test_each_outcome_becomes_the_right_receipt_or_retry() -> None:
     assert result.exhausted is None
 
 
+def test_a_receipt_carries_every_field_and_nothing_of_another_item() -> None:
+    """Receipts are copied from a per-batch template: each must be whole and its own."""
+    started = time.time_ns()
+    result = process_batch(_batch("ok", "permanent"), _deliver, RetryPolicy())
+    sent, failed = result.receipts
+    for receipt in (sent, failed):
+        assert started <= receipt.occurred_at.ToNanoseconds() <= time.time_ns()
+        receipt.ClearField("occurred_at")
+    common = {
+        "campaign_id": "c1",
+        "channel": campaign_pb2.CHANNEL_SMS,
+        "attempts": 1,
+        "trace_context": {"traceparent": "00-abc-def-01"},
+        "provider": "twilio",
+    }
+    assert sent == bus_pb2.DeliveryReceipt(
+        delivery_id="d0",
+        idempotency_key="k0",
+        status=campaign_pb2.DELIVERY_STATUS_SENT,
+        provider_message_id="SM-d0",
+        **common,  # type: ignore[arg-type]
+    )
+    assert failed == bus_pb2.DeliveryReceipt(
+        delivery_id="d1",
+        idempotency_key="k1",
+        status=campaign_pb2.DELIVERY_STATUS_FAILED,
+        error_code="21211",
+        error_message="invalid To",
+        **common,  # type: ignore[arg-type]
+    )
+
+
 def test_exhausted_items_fail_and_are_parked() -> None:
     result = process_batch(_batch("transient", attempt=4), _deliver, RetryPolicy(max_attempts=5))
 

@@ -20,12 +20,10 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Final
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from brandcast.shared.control import Control
 from brandcast.shared.errors import (
@@ -109,17 +107,21 @@ class BatchOutcome:
     throttled: int = 0
 
 
-def _timestamp(nanoseconds: int) -> Timestamp:
-    return Timestamp(seconds=nanoseconds // 1_000_000_000, nanos=nanoseconds % 1_000_000_000)
+def _receipt_template(batch: bus_pb2.DispatchBatch) -> bus_pb2.DeliveryReceipt:
+    """The fields every receipt of ``batch`` shares, set once per batch: a receipt built
+    from keywords copies the trace context through Python's ``MutableMapping.update``,
+    half of its ~10 µs of CPU; copying a template is done in C."""
+    return bus_pb2.DeliveryReceipt(
+        campaign_id=batch.campaign_id, channel=batch.channel, trace_context=batch.trace_context
+    )
 
 
 def _receipt(
-    batch: bus_pb2.DispatchBatch,
+    template: bus_pb2.DeliveryReceipt,
     item: bus_pb2.DispatchItem,
     attempts: int,
     *,
     occurred_ns: int,
-    trace_context: Mapping[str, str],
     status: campaign_pb2.DeliveryStatus.ValueType,
     provider: str = "",
     provider_message_id: str = "",
@@ -127,21 +129,19 @@ def _receipt(
     error_code: str = "",
     error_message: str = "",
 ) -> bus_pb2.DeliveryReceipt:
-    return bus_pb2.DeliveryReceipt(
-        delivery_id=item.delivery_id,
-        campaign_id=batch.campaign_id,
-        channel=batch.channel,
-        attempts=attempts,
-        idempotency_key=item.idempotency_key,
-        occurred_at=_timestamp(occurred_ns),
-        trace_context=trace_context,
-        status=status,
-        provider=provider,
-        provider_message_id=provider_message_id,
-        public_url=public_url,
-        error_code=error_code,
-        error_message=error_message,
-    )
+    receipt = bus_pb2.DeliveryReceipt()
+    receipt.CopyFrom(template)
+    receipt.delivery_id = item.delivery_id
+    receipt.attempts = attempts
+    receipt.idempotency_key = item.idempotency_key
+    receipt.occurred_at.seconds, receipt.occurred_at.nanos = divmod(occurred_ns, 1_000_000_000)
+    receipt.status = status
+    receipt.provider = provider
+    receipt.provider_message_id = provider_message_id
+    receipt.public_url = public_url
+    receipt.error_code = error_code
+    receipt.error_message = error_message
+    return receipt
 
 
 def failed_receipt(
@@ -149,11 +149,10 @@ def failed_receipt(
 ) -> bus_pb2.DeliveryReceipt:
     """A FAILED receipt for an item that never reached a provider's answer."""
     return _receipt(
-        batch,
+        _receipt_template(batch),
         item,
         item.attempt + 1,
         occurred_ns=time.time_ns(),
-        trace_context=batch.trace_context,
         status=campaign_pb2.DELIVERY_STATUS_FAILED,
         error_code=code,
         error_message=message,
@@ -293,7 +292,7 @@ def process_batch(
     exhausted_items: list[bus_pb2.DispatchItem] = []
     handed_back: list[bus_pb2.DispatchItem] = []
     longest_wait = 0.0
-    trace_context = dict(batch.trace_context)
+    template = _receipt_template(batch)
     attempts_made = _attempt_all(batch, deliver, parallelism, gate, stopping)
     for item, (answer, answered_ns) in zip(batch.items, attempts_made, strict=True):
         attempts = item.attempt + 1
@@ -302,22 +301,20 @@ def process_batch(
                 handed_back.append(item)
                 continue
             receipt = _receipt(
-                batch,
+                template,
                 item,
                 item.attempt,  # no provider call was made
                 occurred_ns=answered_ns,
-                trace_context=trace_context,
                 status=answer.status,
                 error_code=answer.code,
                 error_message=answer.message,
             )
         elif isinstance(answer, Outcome):
             receipt = _receipt(
-                batch,
+                template,
                 item,
                 attempts,
                 occurred_ns=answered_ns,
-                trace_context=trace_context,
                 status=answer.status,
                 provider=answer.provider,
                 provider_message_id=answer.provider_message_id,
@@ -327,11 +324,10 @@ def process_batch(
             )
         elif isinstance(answer, PermanentProviderError):
             receipt = _receipt(
-                batch,
+                template,
                 item,
                 attempts,
                 occurred_ns=answered_ns,
-                trace_context=trace_context,
                 status=campaign_pb2.DELIVERY_STATUS_FAILED,
                 provider=answer.provider,
                 error_code=answer.code,
@@ -347,11 +343,10 @@ def process_batch(
             continue
         elif isinstance(answer, TransientProviderError):
             receipt = _receipt(
-                batch,
+                template,
                 item,
                 attempts,
                 occurred_ns=answered_ns,
-                trace_context=trace_context,
                 status=campaign_pb2.DELIVERY_STATUS_FAILED,
                 provider=answer.provider,
                 error_code=answer.code,

@@ -944,3 +944,128 @@ def test_a_cancel_passes_over_deliveries_a_claim_holds_on_postgresql(database_ur
         )
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_receipt_waiting_on_another_moves_the_counters_from_what_it_replaced_on_postgresql(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two flushes move one delivery at once: SENT, then DELIVERED while the
+    first is not yet committed. The second waits for the row, and its update
+    then replaces SENT, not the QUEUED it would have read before the first
+    committed: the counters move from what the update replaced (migration
+    0010's ``prev_status``, returned by the update itself)."""
+    store = Store.open(database_url)
+    try:
+        cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING])
+        with store.claim_due(limit=100) as claim:
+            claim.mark_queued(cid, ids, [("batch", S.CHANNEL_EMAIL, ids)])
+        moved, release = threading.Event(), threading.Event()
+        append = _ledger.append
+
+        def held_open(conn: Any, pending: _ledger.Pending) -> None:
+            if threading.current_thread().name == "first-flush":
+                moved.set()
+                release.wait(30)
+            append(conn, pending)
+
+        monkeypatch.setattr(_ledger, "append", held_open)
+        first = threading.Thread(
+            target=store.apply_receipts,
+            args=([receipt(cid, ids[0], S.DELIVERY_STATUS_SENT)],),
+            name="first-flush",
+        )
+        second = threading.Thread(
+            target=store.apply_receipts, args=([receipt(cid, ids[0], S.DELIVERY_STATUS_DELIVERED)],)
+        )
+        first.start()
+        try:
+            assert moved.wait(10)
+            second.start()
+            deadline = time.monotonic() + 10
+            while not _waiting_for_a_row(store):
+                assert second.is_alive(), "the second flush did not wait for the first"
+                assert time.monotonic() < deadline, "the second flush never waited"
+                time.sleep(0.01)
+        finally:
+            release.set()
+            first.join(30)
+            if second.ident is not None:
+                second.join(30)
+        assert read_counters(store, cid) == {(S.CHANNEL_EMAIL, S.DELIVERY_STATUS_DELIVERED): 1}
+        assert read_counters(store, cid) == counted(store, cid)
+        with store.engine.connect() as conn:
+            row = conn.execute(
+                select(deliveries.c.status, deliveries.c.prev_status).where(
+                    deliveries.c.id == ids[0]
+                )
+            ).one()
+        assert tuple(row) == (S.DELIVERY_STATUS_DELIVERED, S.DELIVERY_STATUS_SENT)
+    finally:
+        store.close()
+
+
+def test_revision_0010_adds_the_previous_status_to_a_filled_database(database_url: str) -> None:
+    """Revision 0010 on a database filled at 0009: existing deliveries know no
+    earlier status (0) and move on as before, their counters from the status
+    they had; the move records what it replaced; a downgrade drops the column."""
+    engine = open_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0009")
+    cid = str(uuid.uuid4())
+    t0 = now_us()
+    statuses = {"d-pending": S.DELIVERY_STATUS_PENDING, "d-queued": S.DELIVERY_STATUS_QUEUED}
+    with engine.begin() as conn:
+        _insert_old_campaign(conn, cid, t0, len(statuses), event_seq=1)
+        for i, (delivery_id, status) in enumerate(statuses.items()):
+            _insert_old_delivery(conn, cid, i, delivery_id, status, t0)
+            _insert(
+                conn,
+                "delivery_counters",
+                campaign_id=cid,
+                channel=S.CHANNEL_EMAIL,
+                status=status,
+                count=1,
+            )
+    migrate(engine)
+    store = Store.open(database_url)
+    try:
+        with store.engine.connect() as conn:
+            before = dict(conn.execute(select(deliveries.c.id, deliveries.c.prev_status)).all())
+        assert before == {"d-pending": 0, "d-queued": 0}
+        with store.claim_due(limit=10, campaign_id=cid) as claim:
+            assert [d.id for d in claim.deliveries] == ["d-pending"]
+            claim.mark_queued(cid, ["d-pending"])
+        store.apply_receipts(
+            [
+                receipt(cid, "d-queued", S.DELIVERY_STATUS_SENT),
+                # A repeat of nothing new: known, recorded, moves nothing.
+                receipt(cid, "d-pending", S.DELIVERY_STATUS_QUEUED),
+            ]
+        )
+        assert read_counters(store, cid) == {
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_QUEUED): 1,
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT): 1,
+        }
+        assert read_counters(store, cid) == counted(store, cid)
+        with store.engine.connect() as conn:
+            after = dict(conn.execute(select(deliveries.c.id, deliveries.c.prev_status)).all())
+        assert after == {
+            "d-pending": S.DELIVERY_STATUS_PENDING,
+            "d-queued": S.DELIVERY_STATUS_QUEUED,
+        }
+    finally:
+        store.close()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0009")
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("deliveries")}
+    engine.dispose()
+    assert "prev_status" not in columns
+    assert "in_outbox" in columns

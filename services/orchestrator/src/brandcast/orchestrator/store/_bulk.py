@@ -1,12 +1,15 @@
-"""Writing many rows at once: COPY on PostgreSQL, batched INSERTs elsewhere."""
+"""Writing many rows at once: COPY on PostgreSQL, batched INSERTs elsewhere; and
+many keyed updates whose returned rows are all wanted."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, insert
-from sqlalchemy.exc import IntegrityError
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Table, Update, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 #: Rows per executemany round trip.
 WRITE_BATCH: Final = 1000
@@ -39,3 +42,50 @@ def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) ->
         # The driver's own error, raised past SQLAlchemy: callers catch
         # SQLAlchemy's, as for any other statement (a repeated recipient id).
         raise IntegrityError(statement, None, exc) from exc
+
+
+def update_each_returning(
+    conn: Connection, statement: Update, rows: Sequence[dict[str, Any]]
+) -> list[Any]:
+    """``statement`` once per parameter set in ``rows``, with the rows each returned.
+
+    SQLAlchemy runs an UPDATE with RETURNING one parameter set at a time. On
+    PostgreSQL the driver's executemany sends them all in one pipeline (one
+    round trip) and keeps every result; elsewhere (SQLite, in-process) one call
+    per row costs little.
+    """
+    if not rows:
+        return []
+    if conn.dialect.name != "postgresql":
+        return [row for params in rows for row in conn.execute(statement, params)]
+    text, defaults = _compiled(statement, conn.dialect)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    returned: list[Any] = []
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.executemany(text, [{**defaults, **params} for params in rows], returning=True)
+            while True:
+                returned.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    break
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # Raised past SQLAlchemy: callers catch SQLAlchemy's errors, as for any
+        # other statement (a serialisation failure is retried the same way).
+        raise DBAPIError.instance(text, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+    return returned
+
+
+_COMPILED: dict[tuple[Update, str], tuple[str, dict[str, Any]]] = {}
+
+
+def _compiled(statement: Update, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """The statement's text for ``dialect`` and the values it binds itself
+    (literals given to ``.values()``); for module-level statements only."""
+    key = (statement, dialect.name)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        defaults = {name: value for name, value in compiled.params.items() if value is not None}
+        found = _COMPILED[key] = (str(compiled), defaults)
+    return found

@@ -46,7 +46,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from brandcast.orchestrator.store import _convert, _ledger, _retention
-from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows
+from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows, update_each_returning
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
 from brandcast.orchestrator.store.schema import (
@@ -1050,13 +1050,13 @@ class Claim:
             queued: dict[str, int] = {}
             for start in range(0, len(delivery_ids), WRITE_BATCH):
                 ids = list(delivery_ids[start : start + WRITE_BATCH])
-                before = _current(conn, campaign_id, ids)
+                # The update returns the status each row left (prev_status,
+                # migration 0010): the counters need no read of the rows first.
                 for row in conn.execute(
                     statement, {"ids": ids, "now": now, "claimed": self._claimed_us}
                 ):
-                    old = before[row.id]
-                    queued[row.id] = old.channel
-                    self.pending.moved(campaign_id, old.channel, old.status, _QUEUED_STATUS)
+                    queued[row.id] = row.channel
+                    self.pending.moved(campaign_id, row.channel, row.prev_status, _QUEUED_STATUS)
             if not batches:
                 by_channel: dict[int, list[str]] = {}
                 for delivery_id, channel in queued.items():
@@ -1115,6 +1115,7 @@ class Claim:
                         deliveries.c.status_rank <= DISPATCHABLE_MAX_RANK,
                     )
                     .values(
+                        prev_status=deliveries.c.status,
                         status=status,
                         status_rank=STATUS_RANK[status],
                         not_before_us=bindparam("b_not_before"),
@@ -1171,6 +1172,7 @@ class Claim:
                         deliveries.c.status_rank < bindparam("b_rank"),
                     )
                     .values(
+                        prev_status=deliveries.c.status,
                         status=bindparam("b_status"),
                         status_rank=bindparam("b_rank"),
                         error_code=bindparam("b_code"),
@@ -1514,6 +1516,7 @@ def _return_to_outbox(
             deliveries.c.status_rank <= _QUEUED_RANK,
         )
         .values(
+            prev_status=deliveries.c.status,
             status=status,
             status_rank=STATUS_RANK[status],
             updated_us=now,
@@ -1678,6 +1681,13 @@ def _current_statement(postgres: bool) -> Select[Any]:
 
 
 _CURRENT: Final = {postgres: _current_statement(postgres) for postgres in (False, True)}
+_CHANNELS: Final = {
+    postgres: select(deliveries.c.id, deliveries.c.channel).where(
+        deliveries.c.campaign_id == bindparam("campaign_id"),
+        _among(deliveries.c.id, "ids", postgres),
+    )
+    for postgres in (False, True)
+}
 _OUTBOX_CHUNK: Final = deliveries.alias("outbox")
 _CANCEL_OUTBOX: Final = (
     update(deliveries)
@@ -1703,6 +1713,7 @@ _CANCEL_OUTBOX: Final = (
         deliveries.c.status_rank == bindparam("b_rank"),
     )
     .values(
+        prev_status=deliveries.c.status,
         status=campaign_pb2.DELIVERY_STATUS_CANCELLED,
         status_rank=STATUS_RANK[campaign_pb2.DELIVERY_STATUS_CANCELLED],
         updated_us=bindparam("b_now"),
@@ -1713,6 +1724,8 @@ _CANCEL_OUTBOX: Final = (
 _INSERT_CAMPAIGN: Final = insert(campaigns)
 _QUEUED_RANK: Final = STATUS_RANK[campaign_pb2.DELIVERY_STATUS_QUEUED]
 _MARK_QUEUED_VALUES: Final = {
+    # Right-hand sides read the row being replaced: this is the status it left.
+    "prev_status": deliveries.c.status,
     "status": campaign_pb2.DELIVERY_STATUS_QUEUED,
     "status_rank": _QUEUED_RANK,
     "updated_us": bindparam("now"),
@@ -1727,7 +1740,7 @@ _MARK_QUEUED: Final = {
         deliveries.c.updated_us <= bindparam("claimed"),
     )
     .values(**_MARK_QUEUED_VALUES)
-    .returning(deliveries.c.id)
+    .returning(deliveries.c.id, deliveries.c.channel, deliveries.c.prev_status)
     for postgres in (False, True)
 }
 # The campaigns that may settle; whether they do is their counters' answer.
@@ -1766,6 +1779,8 @@ _APPLY_RECEIPT_EACH: Final = (
         deliveries.c.status_rank < bindparam("b_rank"),
     )
     .values(
+        # Right-hand sides read the row being replaced: the status it left.
+        prev_status=deliveries.c.status,
         status=bindparam("b_status"),
         status_rank=bindparam("b_rank"),
         # A delivery report may not know the attempts (0) or repeat the
@@ -1790,6 +1805,7 @@ _APPLY_RECEIPT_EACH: Final = (
         updated_us=bindparam("b_updated"),
         seq=MOVED_SEQ,
     )
+    .returning(deliveries.c.id, deliveries.c.channel, deliveries.c.prev_status, deliveries.c.status)
 )
 
 
@@ -1803,61 +1819,67 @@ def _apply_receipts(
     applied: set[int],
     known: dict[str, int],
 ) -> collections.Counter[tuple[int, int]]:
-    """One keyed UPDATE per receipt, sent as one executemany (a pipeline on
-    PostgreSQL). A single ``UPDATE ... FROM unnest(arrays)`` was tried: its
-    plan follows the table's statistics, which lag behind a campaign just
-    loaded, and the nested loop it then picked rescanned the arrays per row
-    (bench at 100,000 recipients: the collector's UPDATE busy 66 % of the run).
+    """One keyed UPDATE per receipt, sent together (a pipeline on PostgreSQL).
+    A single ``UPDATE ... FROM unnest(arrays)`` was tried: its plan follows the
+    table's statistics, which lag behind a campaign just loaded, and the nested
+    loop it then picked rescanned the arrays per row (bench at 100,000
+    recipients: the collector's UPDATE busy 66 % of the run).
 
-    One executemany per reported (channel, status), so its row count says how
-    many deliveries that kind of receipt moved.
-
-    The deliveries' statuses are read (and locked) first: only receipts that
-    move one forward are written, and the counters move from exactly the
-    status each delivery left; ``applied`` gets each such receipt's id() and
-    ``known`` every delivery found, with its channel."""
-    before = _current(conn, campaign_id, [r.delivery_id for r in rows])
-    known.update((row.id, row.channel) for row in before.values())
-    groups: dict[tuple[int, int], list[bus_pb2.DeliveryReceipt]] = {}
-    for r in rows:
-        row = before.get(r.delivery_id)
-        if row is None or STATUS_RANK[r.status] <= row.status_rank:
-            continue
-        groups.setdefault((r.channel, r.status), []).append(r)
-        pending.moved(campaign_id, row.channel, row.status, r.status)
-        applied.add(id(r))
+    Only a receipt that moves its delivery forward matches its row; the row
+    returns the status it left (``prev_status``, migration 0010), and the
+    counters move from exactly that, with no read of the rows first. The rows
+    are updated in delivery id order, so two collectors that lock the same
+    deliveries lock them in the same order and never deadlock. ``applied`` gets
+    each moving receipt's id() and ``known`` every delivery found, with its
+    channel; the result counts the moved deliveries per reported
+    ``(channel, status)``."""
+    by_id = {r.delivery_id: r for r in rows}
     moved: collections.Counter[tuple[int, int]] = collections.Counter()
-    for key, group in groups.items():
-        moved[key] += _apply_group(conn, campaign_id, group, now)
+    returned = update_each_returning(
+        conn,
+        _APPLY_RECEIPT_EACH,
+        [_receipt_params(by_id[i], campaign_id, now) for i in sorted(by_id)],
+    )
+    for row in returned:
+        r = by_id[row.id]
+        known[row.id] = row.channel
+        pending.moved(campaign_id, row.channel, row.prev_status, row.status)
+        applied.add(id(r))
+        moved[(r.channel, r.status)] += 1
+    unmoved = [i for i in by_id if i not in known]
+    if unmoved:
+        # Repeats, late or unknown receipts: whether the delivery exists decides
+        # whether the receipt is recorded.
+        known.update(_channels(conn, campaign_id, unmoved))
     return moved
 
 
-def _apply_group(
-    conn: Connection,
-    campaign_id: str,
-    rows: Sequence[bus_pb2.DeliveryReceipt],
-    now: int,
-) -> int:
-    result = conn.execute(
-        _APPLY_RECEIPT_EACH,
-        [
-            {
-                "b_id": r.delivery_id,
-                "b_campaign": campaign_id,
-                "b_status": r.status,
-                "b_rank": STATUS_RANK[r.status],
-                "b_attempts": r.attempts,
-                "b_provider": r.provider,
-                "b_provider_message_id": r.provider_message_id,
-                "b_error_code": r.error_code,
-                "b_error_message": r.error_message,
-                "b_public_url": r.public_url,
-                "b_updated": now,
-            }
-            for r in rows
-        ],
-    )
-    return int(result.rowcount)
+def _receipt_params(r: bus_pb2.DeliveryReceipt, campaign_id: str, now: int) -> dict[str, Any]:
+    return {
+        "b_id": r.delivery_id,
+        "b_campaign": campaign_id,
+        "b_status": r.status,
+        "b_rank": STATUS_RANK[r.status],
+        "b_attempts": r.attempts,
+        "b_provider": r.provider,
+        "b_provider_message_id": r.provider_message_id,
+        "b_error_code": r.error_code,
+        "b_error_message": r.error_message,
+        "b_public_url": r.public_url,
+        "b_updated": now,
+    }
+
+
+def _channels(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, int]:
+    """``id → channel`` of the campaign's deliveries among ``ids`` (no lock: a
+    delivery's channel never changes)."""
+    statement = _CHANNELS[conn.dialect.name == "postgresql"]
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), WRITE_BATCH):
+        chunk = list(ids[start : start + WRITE_BATCH])
+        for row in conn.execute(statement, {"campaign_id": campaign_id, "ids": chunk}):
+            found[row.id] = row.channel
+    return found
 
 
 def suppressed_addresses(conn: Connection, channel: int, addresses: Sequence[str]) -> set[str]:

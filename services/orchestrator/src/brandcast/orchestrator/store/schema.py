@@ -123,6 +123,9 @@ deliveries = Table(
     Column("seq", BigInteger, nullable=False),
     # Derived by the database (STORED on PostgreSQL, VIRTUAL on SQLite); see OUTBOX_EXPR.
     Column("in_outbox", Integer, Computed(OUTBOX_EXPR)),
+    # The status before the last move, set by the move itself and returned by
+    # it: the counters move from it without reading the rows first (migration 0010).
+    Column("prev_status", Integer, nullable=False, server_default=text("0")),
 )
 #: ``seq`` of a delivery untouched since intake, and of one moved since.
 INTAKE_SEQ: Final = 1

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from brandcast.shared.text_counting import (
     GSM7_ALL,
+    XLengthCounter,
     bluesky_facets,
     bluesky_length,
     count_sms,
@@ -136,6 +137,29 @@ _SETTINGS = settings(
 def test_x_weighted_length_is_never_below_twitter_text(reference: Reference, text: str) -> None:
     expected = reference.ask("x", text)
     assert x_weighted_length(text) >= expected["weightedLength"], expected
+
+
+# Every kind of space X splits runs at, and marks that NFC might compose with one.
+_any_space = st.sampled_from(
+    [" ", "\n", "\t", "\x0b", "\x85", "\u00a0", "\u2000", "\u2001", "\u2028", "\u202f", "\u3000",
+     " \u0301", "\u2000\u0301", "\u3000\u3099", "  "]
+)  # fmt: skip
+_texts_with_any_space = st.lists(
+    st.tuples(st.one_of(_piece, st.just("a.com,"), st.just("\u0301x.co")), _any_space), max_size=30
+).map(lambda parts: "".join(piece + space for piece, space in parts))
+
+
+@_SETTINGS
+@given(
+    text=st.one_of(texts, long_texts, _texts_with_any_space),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
+)
+def test_x_length_counter_agrees_with_x_weighted_length(text: str, cuts: list[int]) -> None:
+    # The counter adds up the runs of a text (each with the spaces before it), measured once
+    # each: right only while no URL, emoji sequence or NFC composition spans a space.
+    counter = XLengthCounter()
+    for candidate in [text, *(text[:cut] + "…" + text[cut:][::2] for cut in cuts)]:
+        assert counter(candidate) == x_weighted_length(candidate), candidate
 
 
 @pytest.mark.slow

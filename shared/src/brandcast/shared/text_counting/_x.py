@@ -17,7 +17,7 @@ from functools import cache
 import emoji
 import regex
 
-from brandcast.shared.text_counting._x_urls import x_urls
+from brandcast.shared.text_counting._x_urls import SPACES, x_urls
 
 X_LIMIT = 280
 X_URL_LENGTH = 23
@@ -44,9 +44,10 @@ def _emoji_sequences() -> regex.Pattern[str]:
     return regex.compile("|".join(regex.escape(seq) for seq in sequences))
 
 
-def _is_light(ch: str) -> bool:
-    code = ord(ch)
-    return any(low <= code <= high for low, high in _LIGHT_RANGES)
+# Counted in C rather than code point by code point in Python: a long run costs little.
+_HEAVY_CHARACTER = regex.compile(
+    "[^" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in _LIGHT_RANGES) + "]"
+)
 
 
 def _plain_weight(text: str) -> int:
@@ -61,17 +62,48 @@ def _plain_weight(text: str) -> int:
 
 
 def _code_point_weight(text: str) -> int:
-    light = sum(1 for ch in text if _is_light(ch))
-    return light * _SCALE + (len(text) - light) * _HEAVY
+    heavy = len(_HEAVY_CHARACTER.findall(text))
+    return (len(text) - heavy) * _SCALE + heavy * _HEAVY
 
 
 def x_weighted_length(text: str) -> int:
     """The length X counts for `text` (its limit is X_LIMIT)."""
-    text = unicodedata.normalize("NFC", text)
+    return _weight(unicodedata.normalize("NFC", text)) // _SCALE
+
+
+def _weight(text: str) -> int:
+    """The scaled weight of NFC `text`."""
     weight = 0
     position = 0
     for url in x_urls(text):
         weight += _plain_weight(text[position : url.start]) + X_URL_LENGTH * _SCALE
         position = url.end
-    weight += _plain_weight(text[position:])
-    return weight // _SCALE
+    return weight + _plain_weight(text[position:])
+
+
+# The weight is a sum over the runs of non-space characters, each with the spaces before
+# it: no URL X finds spans a space (x_urls searches each run alone, reading only the
+# character before it, a space or the start), no emoji sequence holds one, and NFC
+# composes nothing with a space. XLengthCounter relies on this.
+_SPACES_THEN_RUN = regex.compile(f"[{SPACES}]*[^{SPACES}]*")
+
+
+class XLengthCounter:
+    """`x_weighted_length` for many texts that share most of their words, such as the cuts
+    tried while shortening one post: each distinct run of non-space characters is measured
+    once, so a probe of a long text costs a split and look-ups instead of a URL search
+    (for "a.com, " * 8000, ~16 ms instead of ~100 ms). Keep one for one text's cuts only:
+    it remembers every run it has measured."""
+
+    def __init__(self) -> None:
+        self._weights: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        weights = self._weights
+        total = 0
+        for part in _SPACES_THEN_RUN.findall(unicodedata.normalize("NFC", text)):
+            weight = weights.get(part)
+            if weight is None:
+                weight = weights[part] = _weight(part)
+            total += weight
+        return total // _SCALE

@@ -23,7 +23,7 @@ MAX_DOMAIN_LABEL_LENGTH = 63
 _INVALID = "\ufffe\ufeff\uffff"
 _DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066\u2067\u2068\u2069"
 _PUNCT = r"!'#%&'()*+,\\\-./:;<=>?@\[\]^_{|}~$"
-_SPACES = "\x09-\x0d\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+SPACES = "\x09-\x0d\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _LATIN_ACCENTS = (
     "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0263"
     "\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
@@ -71,7 +71,7 @@ def _patterns() -> tuple[regex.Pattern[str], regex.Pattern[str], regex.Pattern[s
     # their alternation, longest first, in a few steps instead of 1,574 tries at every
     # place a domain may end.
     tld = f"(?:{_trie(_tlds('x_tlds.txt'))}|xn--[\\-0-9a-z]+)(?=[^0-9a-zA-Z@+-]|$)"
-    domain_char = f"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"
+    domain_char = f"[^{_PUNCT}{SPACES}{_INVALID}{_DIRECTIONAL}]"
     subdomain = f"(?:(?:{domain_char}(?:[_-]|{domain_char})*)?{domain_char}\\.)"
     domain_name = f"(?:(?:{domain_char}(?:-|{domain_char})*)?{domain_char}\\.)"
     domain = f"(?:{subdomain}*{domain_name}{tld})"
@@ -109,9 +109,26 @@ def x_urls(text: str) -> list[FoundUrl]:
     """The URLs X links in `text`, with their code point offsets."""
     if "." not in text:
         return []
+    found: list[FoundUrl] = []
+    # A run's URLs depend on its text alone (and the space before it): a text that repeats
+    # its words ("a.com, " * 8000) is searched once per distinct run.
+    searched: dict[str, list[FoundUrl]] = {}
+    for start, end in _searched_runs(text):
+        run = text[start:end]
+        in_run = searched.get(run)
+        if in_run is None:
+            in_run = searched[run] = _urls_in(run)
+        found.extend(FoundUrl(start + u.start, start + u.end, u.url) for u in in_run)
+    return found
+
+
+def _urls_in(run: str) -> list[FoundUrl]:
+    """The URLs of one run of non-space characters, offsets within it. `run` starts with
+    the space before it, if any: the pattern reads the character before a URL (a space
+    there matches as well as the start of the text, so slicing changes nothing)."""
     url_pattern, ascii_domain, tco = _patterns()
     found: list[FoundUrl] = []
-    for match in _candidates(text, url_pattern):
+    for match in url_pattern.finditer(run):
         before, url, scheme, domain, path = (match.group(i) for i in (1, 2, 3, 4, 6))
         end = match.end()
         start = end - len(url)
@@ -147,9 +164,9 @@ def x_urls(text: str) -> list[FoundUrl]:
 # can cost time quadratic in its length ("b.b.b.b..."), and as plain text such a run weighs
 # more than X's limit of 280 anyway, so whether a post fits is never decided looser than X
 # would (only a post with a URL over 500 characters is measured stricter than X does).
-_DOT_BEFORE_DOMAIN = regex.compile(f"\\.[^{_PUNCT}{_SPACES}]")
-_SPACE = regex.compile(f"[{_SPACES}]")
-_SPACE_BEFORE = regex.compile(f"[{_SPACES}]", regex.REVERSE)
+_DOT_BEFORE_DOMAIN = regex.compile(f"\\.[^{_PUNCT}{SPACES}]")
+_SPACE = regex.compile(f"[{SPACES}]")
+_SPACE_BEFORE = regex.compile(f"[{SPACES}]", regex.REVERSE)
 MAX_SEARCHED_RUN = 500
 # What follows a dot: an ASCII top-level domain is all of it (X's pattern wants no letter,
 # digit or hyphen after one); a non-ASCII one starts with a non-ASCII character.
@@ -173,7 +190,8 @@ def _may_hold_url(text: str, start: int, end: int) -> bool:
     return False
 
 
-def _candidates(text: str, url_pattern: regex.Pattern[str]) -> Iterator[regex.Match[str]]:
+def _searched_runs(text: str) -> Iterator[tuple[int, int]]:
+    """The runs worth searching, each from the space before it (or the text's start)."""
     searched_to = 0
     for dot in _DOT_BEFORE_DOMAIN.finditer(text):
         if dot.start() < searched_to:
@@ -184,7 +202,7 @@ def _candidates(text: str, url_pattern: regex.Pattern[str]) -> Iterator[regex.Ma
         end = after.start() if after else len(text)
         searched_to = end
         if end - start <= MAX_SEARCHED_RUN and _may_hold_url(text, start, end):
-            yield from url_pattern.finditer(text, max(0, start - 1), end)
+            yield max(0, start - 1), end
 
 
 def _valid_length(url: str, scheme: str, domain: str) -> bool:

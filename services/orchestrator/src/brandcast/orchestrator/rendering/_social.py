@@ -9,6 +9,7 @@ from brandcast.orchestrator.rendering._fit import Span, fit_text, spans_of
 from brandcast.orchestrator.rendering._links import URL_IN_TEXT
 from brandcast.orchestrator.rendering._social_length import (
     post_length,
+    post_length_of_cuts,
     post_limit,
 )
 from brandcast.shared.text_counting import bluesky_facet_messages, x_urls
@@ -31,10 +32,10 @@ def fit_post(
     `kept` (the call-to-action link, a legal footer) survives any shortening; other URLs
     stay whole; the rest is cut at a word or grapheme boundary."""
     limit = post_limit(account)
-    network = account.network
+    length = post_length_of_cuts(account.network)
 
     def fits(candidate: str) -> bool:
-        return post_length(network, candidate) <= limit
+        return length(candidate) <= limit
 
     warnings: list[variant_pb2.RenderWarning] = []
     text = text.strip()
@@ -67,7 +68,7 @@ def fit_post(
             warnings.append(
                 warning(
                     "social.truncated",
-                    f"shortened from {post_length(network, text)} to {limit} for '{account.id}'",
+                    f"shortened from {length(text)} to {limit} for '{account.id}'",
                     field,
                 )
             )

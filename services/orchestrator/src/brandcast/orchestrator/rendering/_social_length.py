@@ -48,6 +48,15 @@ def post_length(network: Network, text: str) -> int:
     return counter(text)
 
 
+def post_length_of_cuts(network: Network) -> Callable[[str], int]:
+    """`post_length` for the many cuts of one text tried while shortening it: X's rule
+    remembers the runs it has measured (see ``XLengthCounter``), the others need nothing."""
+    rule = channels.network(network).counting
+    if rule == channels.COUNT_TWITTER_WEIGHTED:
+        return text_counting.XLengthCounter()
+    return lambda text: post_length(network, text)
+
+
 def _length_with_short_urls(text: str) -> int:
     urls = URL_IN_TEXT.findall(text)
     return len(text) - sum(len(url) for url in urls) + URL_LENGTH * len(urls)

@@ -26,10 +26,12 @@ _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 _QUERY_SAFE = "/?%!$&'()*+,;=:@-._~"
 _USERINFO_SAFE = ":%!$&'()*+,;=-._~"
 _NEEDS_ENCODING = re.compile(r'[\s"<>\\^`{|}]')
-# An ASCII http(s) URL with a plain host, a short port at most and only characters a URL
-# may hold as they are: already encoded, and valid.
+# A port urlsplit accepts: 0 to 65535, leading zeros included.
+_PORT = r"0*(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# An ASCII http(s) URL with a plain host, a valid port at most and only characters a
+# URL may hold as they are: already encoded, and valid.
 SIMPLE_HTTP_URL = re.compile(
-    r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,4})?(?:[/?#][!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]*)?",
+    rf"https?://[A-Za-z0-9.\-]+(?::{_PORT})?(?:[/?#][!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]*)?",
     re.ASCII,
 )
 
@@ -41,6 +43,11 @@ def encode_url(url: str) -> str:
     international domain name."""
     if SIMPLE_HTTP_URL.fullmatch(url):
         return url  # the common case, per recipient (unsubscribe links): nothing to do
+    return encode_url_in_full(url)
+
+
+def encode_url_in_full(url: str) -> str:
+    """:func:`encode_url` without its shortcut (which must agree with it)."""
     parts = urlsplit(url)
     parts.port  # noqa: B018 - raises ValueError on a malformed port
     if url.isascii() and not _NEEDS_ENCODING.search(url):

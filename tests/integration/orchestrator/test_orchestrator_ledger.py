@@ -1069,3 +1069,40 @@ def test_revision_0010_adds_the_previous_status_to_a_filled_database(database_ur
     engine.dispose()
     assert "prev_status" not in columns
     assert "in_outbox" in columns
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_receipts_for_a_campaign_the_statistics_have_not_seen_probe_the_primary_key(
+    database_url: str,
+) -> None:
+    """A flush's receipts travel as arrays in one UPDATE, joined to the
+    deliveries by id, even for a campaign loaded after the last ANALYZE.
+    Matching the campaign as a constant made the planner start from the
+    campaign index, expecting one row, and rescan the arrays for every
+    delivery of the campaign."""
+    store = Store.open(database_url)
+    try:
+        add_campaign(store, [S.DELIVERY_STATUS_QUEUED] * 3000)
+        store.refresh_statistics()
+        cid, ids = add_campaign(store, [S.DELIVERY_STATUS_QUEUED] * 3000)
+        ordered = [receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in sorted(ids)[:500]]
+        with store.engine.connect() as conn:
+            plan = "\n".join(
+                row[0]
+                for row in conn.execute(
+                    text(f"EXPLAIN {store_module._APPLY_RECEIPTS_AS_ARRAYS.text}"),
+                    store_module._receipt_arrays(ordered, cid, now_us()),
+                )
+            )
+        # Probes of the primary key, or (a table this small) one hash of it.
+        assert "deliveries_pkey" in plan or "Hash Join" in plan, plan
+        assert "ix_deliveries_campaign_id" not in plan, plan
+        store.apply_receipts(ordered)
+        assert read_counters(store, cid) == {
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_QUEUED): 2500,
+            (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT): 500,
+        }
+    finally:
+        store.close()

@@ -46,7 +46,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from brandcast.orchestrator.store import _convert, _ledger, _retention
-from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows, update_each_returning
+from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
 from brandcast.orchestrator.store.schema import (
@@ -1809,6 +1809,45 @@ _APPLY_RECEIPT_EACH: Final = (
 )
 
 
+# PostgreSQL: every receipt of a flush in one statement, its fields as arrays.
+# Against one UPDATE per receipt in a pipeline (``_APPLY_RECEIPT_EACH``, which
+# SQLite still runs) it halved the time per receipt on 200,000 deliveries: 135-200
+# -> 65-95 µs wall, 63-70 -> 36-45 µs of the orchestrator's CPU. The campaign is
+# matched through the arrays, not as a constant: a constant lets the planner
+# drive the join from ``ix_deliveries_campaign_id`` with the estimate for a
+# campaign its statistics have not seen (one row) and rescan the arrays for each
+# of the campaign's deliveries (what sank an earlier version); joined on the id,
+# each receipt is one probe of the primary key whatever the statistics say.
+_APPLY_RECEIPTS_AS_ARRAYS: Final = text(
+    """
+    UPDATE deliveries AS d SET
+        prev_status = d.status,
+        status = v.status,
+        status_rank = v.rank,
+        attempts = GREATEST(d.attempts, v.attempts),
+        provider = CASE WHEN v.provider = '' THEN d.provider ELSE v.provider END,
+        provider_message_id = CASE WHEN v.provider_message_id = ''
+            THEN d.provider_message_id ELSE v.provider_message_id END,
+        error_code = v.error_code,
+        error_message = v.error_message,
+        public_url = CASE WHEN v.public_url = '' THEN d.public_url ELSE v.public_url END,
+        updated_us = :now,
+        seq = :moved_seq
+    FROM unnest(
+        CAST(:ids AS VARCHAR[]), CAST(:campaigns AS VARCHAR[]), CAST(:statuses AS INTEGER[]),
+        CAST(:ranks AS INTEGER[]), CAST(:attempts AS INTEGER[]), CAST(:providers AS VARCHAR[]),
+        CAST(:provider_message_ids AS VARCHAR[]), CAST(:error_codes AS VARCHAR[]),
+        CAST(:error_messages AS TEXT[]), CAST(:public_urls AS TEXT[])
+    ) AS v(
+        id, campaign_id, status, rank, attempts, provider, provider_message_id,
+        error_code, error_message, public_url
+    )
+    WHERE d.id = v.id AND d.campaign_id = v.campaign_id AND d.status_rank < v.rank
+    RETURNING d.id, d.channel, d.prev_status, d.status
+    """
+)
+
+
 def _apply_receipts(
     conn: Connection,
     campaign_id: str,
@@ -1819,11 +1858,7 @@ def _apply_receipts(
     applied: set[int],
     known: dict[str, int],
 ) -> collections.Counter[tuple[int, int]]:
-    """One keyed UPDATE per receipt, sent together (a pipeline on PostgreSQL).
-    A single ``UPDATE ... FROM unnest(arrays)`` was tried: its plan follows the
-    table's statistics, which lag behind a campaign just loaded, and the nested
-    loop it then picked rescanned the arrays per row (bench at 100,000
-    recipients: the collector's UPDATE busy 66 % of the run).
+    """Move the deliveries ``rows`` report on, forward only.
 
     Only a receipt that moves its delivery forward matches its row; the row
     returns the status it left (``prev_status``, migration 0010), and the
@@ -1834,12 +1869,19 @@ def _apply_receipts(
     channel; the result counts the moved deliveries per reported
     ``(channel, status)``."""
     by_id = {r.delivery_id: r for r in rows}
+    ordered = [by_id[i] for i in sorted(by_id)]
+    returned: Sequence[Any]
+    if conn.dialect.name == "postgresql":
+        arrays = _receipt_arrays(ordered, campaign_id, now)
+        returned = conn.execute(_APPLY_RECEIPTS_AS_ARRAYS, arrays).all()
+    else:
+        # SQLite: one statement per receipt, in-process (no round trips to save).
+        returned = [
+            row
+            for r in ordered
+            for row in conn.execute(_APPLY_RECEIPT_EACH, _receipt_params(r, campaign_id, now))
+        ]
     moved: collections.Counter[tuple[int, int]] = collections.Counter()
-    returned = update_each_returning(
-        conn,
-        _APPLY_RECEIPT_EACH,
-        [_receipt_params(by_id[i], campaign_id, now) for i in sorted(by_id)],
-    )
     for row in returned:
         r = by_id[row.id]
         known[row.id] = row.channel
@@ -1852,6 +1894,25 @@ def _apply_receipts(
         # whether the receipt is recorded.
         known.update(_channels(conn, campaign_id, unmoved))
     return moved
+
+
+def _receipt_arrays(
+    ordered: Sequence[bus_pb2.DeliveryReceipt], campaign_id: str, now: int
+) -> dict[str, Any]:
+    return {
+        "ids": [r.delivery_id for r in ordered],
+        "campaigns": [campaign_id] * len(ordered),
+        "statuses": [r.status for r in ordered],
+        "ranks": [STATUS_RANK[r.status] for r in ordered],
+        "attempts": [r.attempts for r in ordered],
+        "providers": [r.provider for r in ordered],
+        "provider_message_ids": [r.provider_message_id for r in ordered],
+        "error_codes": [r.error_code for r in ordered],
+        "error_messages": [r.error_message for r in ordered],
+        "public_urls": [r.public_url for r in ordered],
+        "now": now,
+        "moved_seq": MOVED_SEQ,
+    }
 
 
 def _receipt_params(r: bus_pb2.DeliveryReceipt, campaign_id: str, now: int) -> dict[str, Any]:

@@ -26,18 +26,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# One encoder for every token: json.dumps() with any option builds a new encoder per
+# call, which was half the cost of signing (one token per email, at dispatch).
+_encode_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
 def sign(payload: dict[str, str], secret: str) -> str:
     if not secret:
         raise ValueError("a signing secret is required")
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    body = _b64(_encode_json(payload).encode())
+    mac = hmac.digest(secret.encode(), body.encode(), hashlib.sha256)
     return f"{body}.{_b64(mac)}"
 
 
 def verify(token: str, secret: str) -> dict[str, str]:
     try:
         body, mac = token.split(".", 1)
-        expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+        expected = hmac.digest(secret.encode(), body.encode(), hashlib.sha256)
         if not hmac.compare_digest(expected, _unb64(mac)):
             raise InvalidTokenError("bad signature")
         payload = json.loads(_unb64(body))

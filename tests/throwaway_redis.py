@@ -7,7 +7,6 @@ the check every adapter's outage test makes.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import redis
 
 from brandcast.shared.adapter import Adapter, DeliveryPerProcess
 from brandcast.shared.delivery import process_batch
+from brandcast.shared.devstack import free_port
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 
@@ -24,9 +24,7 @@ class ThrowawayRedis:
     """A redis-server of our own on a free loopback port, which a test can stop."""
 
     def __init__(self, directory: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process = subprocess.Popen(
             [

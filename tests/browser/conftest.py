@@ -10,7 +10,6 @@ serve``); Chromium from Debian driven by Playwright.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from brandcast.email.sandbox.smtp_sink import reply_for
-from tests.redis_keys import forget_sms_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -52,7 +50,7 @@ class Stack:
 
 
 @pytest.fixture
-def stack(broker_url: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(broker_url: str, tmp_path: Path, own_redis_keys: dict[str, str]) -> Iterator[Stack]:
     local = start_local_stack(
         tmp_path / "stack",
         broker_url=broker_url,
@@ -65,8 +63,9 @@ def stack(broker_url: str, tmp_path: Path) -> Iterator[Stack]:
             "API_TOKENS": API_TOKEN,
             "ADMIN_API_TOKEN": API_TOKEN,
             "DISPATCH_POLL_INTERVAL": "0.1",
-            # Another run's SMS rate-limit counters in the shared Redis are not ours.
-            "SMS_REDIS_NAMESPACE": f"browser-{uuid.uuid4().hex[:8]}",
+            # Another run's (or worker's) SMS rate-limit counters and Bluesky session
+            # in the shared Redis are not ours.
+            **own_redis_keys,
         },
     )
     # local_stack turns quiet hours off (QUIET_HOURS_ENFORCED=false): the SMS of a
@@ -77,7 +76,6 @@ def stack(broker_url: str, tmp_path: Path) -> Iterator[Stack]:
         yield Stack(admin_url=local.url("admin"), login=local.admin_login, local=local)
     finally:
         local.stop()
-        forget_sms_namespace(local.env["SMS_REDIS_NAMESPACE"])
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,8 @@ import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from brandcast.shared.devstack import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -306,13 +308,6 @@ def _run_probe(argv: list[str], env: dict[str, str] | None = None) -> int:
     ).returncode
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def health_server() -> Iterator[tuple[health.HealthServicer, int]]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
@@ -338,7 +333,7 @@ def test_orchestrator_probe_follows_the_grpc_health_service(
 
 
 def test_orchestrator_probe_fails_when_nothing_listens() -> None:
-    argv = _probe("orchestrator", **{"127.0.0.1:50051": f"127.0.0.1:{_free_port()}"})
+    argv = _probe("orchestrator", **{"127.0.0.1:50051": f"127.0.0.1:{free_port()}"})
     assert _run_probe(argv) != 0
 
 
@@ -385,7 +380,7 @@ def test_tcp_probe_tells_listening_from_closed(name: str, port: str) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         assert _run_probe(_probe(name, **{port: str(listener.getsockname()[1])})) == 0
-    assert _run_probe(_probe(name, **{port: str(_free_port())})) != 0
+    assert _run_probe(_probe(name, **{port: str(free_port())})) != 0
 
 
 def test_probe_programs_compile() -> None:

@@ -42,8 +42,15 @@ def load_spec(path: Path) -> campaign_pb2.CampaignSpec:
 
 
 @pytest.fixture
-def stack(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[LocalStack]:
-    local = start_local_stack(tmp_path / "stack", broker_url=broker_url, database_url=database_url)
+def stack(
+    broker_url: str, database_url: str, tmp_path: Path, own_redis_keys: dict[str, str]
+) -> Iterator[LocalStack]:
+    local = start_local_stack(
+        tmp_path / "stack",
+        broker_url=broker_url,
+        database_url=database_url,
+        extra_env=own_redis_keys,
+    )
     try:
         yield local
     finally:

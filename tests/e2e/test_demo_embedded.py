@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_demo_completes_on_the_embedded_broker(tmp_path: Path) -> None:
-    env = {**os.environ, "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
+def test_demo_completes_on_the_embedded_broker(
+    tmp_path: Path, own_redis_keys: dict[str, str]
+) -> None:
+    env = {**os.environ, "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//", **own_redis_keys}
     env.pop("BROKER_FILESYSTEM_DIR", None)
     demo = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py"), "--exit", "--data-dir", str(tmp_path)],

@@ -39,12 +39,12 @@ CHANNELS = {
 
 
 @pytest.fixture
-def stack(broker_url: str, tmp_path: Path) -> Iterator[LocalStack]:
+def stack(broker_url: str, tmp_path: Path, own_redis_keys: dict[str, str]) -> Iterator[LocalStack]:
     local = start_local_stack(
         tmp_path / "stack",
         broker_url=broker_url,
         database_url=f"sqlite:///{tmp_path / 'brandcast.db'}",
-        extra_env={"LOG_FORMAT": "json"},
+        extra_env={"LOG_FORMAT": "json", **own_redis_keys},
     )
     try:
         yield local

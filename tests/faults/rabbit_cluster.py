@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,15 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from brandcast.shared.devstack import free_port
+
 RABBIT_BIN: Final = Path("/usr/lib/rabbitmq/bin")
 START_TIMEOUT: Final = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass

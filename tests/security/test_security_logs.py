@@ -4,12 +4,12 @@ tokens in clear.
 The test runs its own small stack with an API token, a campaign whose numbers
 hit refusals, provider errors and late answers (the paths that log the most),
 then scans every log file of that stack and of every other rig this test
-session started (the fault suite runs before this folder).
+process started (run serially, the fault suite runs before this folder; every
+rig also scans its own logs when it stops: ``tests/faults/log_leaks.py``).
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +17,13 @@ from pathlib import Path
 import pytest
 
 from brandcast.v1 import campaign_pb2
+from tests.faults.log_leaks import scan_logs
 from tests.faults.rig import LOG_DIRS, SmsRig, phone, running_rig, sms_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
 TOKEN = secrets.token_urlsafe(24)
 UNSUBSCRIBE_SECRET = secrets.token_urlsafe(24)
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
-E164 = re.compile(r"(?<![\w/.])\+\d{8,15}(?!\d)")
-BEARER = re.compile(r"(?i)bearer\s+(?!\[redacted\])[\w.~+/=-]{8,}")
 
 
 @pytest.fixture
@@ -44,13 +42,6 @@ def rig(broker_url: str, database_url: str, tmp_path: Path) -> Iterator[SmsRig]:
     )
 
 
-def leaks(text: str) -> list[str]:
-    found = EMAIL.findall(text) + E164.findall(text) + BEARER.findall(text)
-    found += [secret for secret in (TOKEN, UNSUBSCRIBE_SECRET) if secret in text]
-    # Celery's banner names its module by file path; nothing else may match.
-    return [hit for hit in found if not hit.endswith((".py", ".log"))]
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_service_logs_hold_no_personal_data(rig: SmsRig) -> None:
     spec = sms_spec(30)
@@ -66,17 +57,10 @@ def test_service_logs_hold_no_personal_data(rig: SmsRig) -> None:
     statuses = rig.statuses(campaign_id)
     assert statuses.get(campaign_pb2.DELIVERY_STATUS_FAILED, 0) >= 3
 
-    files = sorted({path for folder in LOG_DIRS for path in folder.glob("*.log")})
-    found: dict[str, list[str]] = {}
-    lines = 0
-    for path in files:
-        text = path.read_text(errors="replace")
-        lines += text.count("\n")
-        hits = leaks(text)
-        if hits:
-            found[str(path)] = sorted(set(hits))[:10]
+    scan = scan_logs(LOG_DIRS, (TOKEN, UNSUBSCRIBE_SECRET))
     print(
-        f"\nscenario=16 log_files={len(files)} lines={lines} files_with_personal_data={len(found)}"
+        f"\nscenario=16 log_files={len(scan.files)} lines={scan.lines} "
+        f"files_with_personal_data={len(scan.found)}"
     )
-    assert files
-    assert found == {}
+    assert scan.files
+    assert scan.found == {}

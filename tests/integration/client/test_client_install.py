@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[3]
 SIZE = 100_000
 #: The issue's bound on the client's peak resident memory.
 PEAK_RSS_MB = 80
+#: Both tests on one worker, so the venv (a minute of installing) is made once.
+pytestmark = pytest.mark.xdist_group("client_venv")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Retry-After, timeouts and the shared rate limit."""
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from brandcast.email.sandbox.samples import sample_batch, sample_item
 from brandcast.email.sandbox.smtp_sink import SinkController, start_sink, wait_for_messages
 from brandcast.email.settings import EmailSettings
 from brandcast.shared.delivery import RetryPolicy, process_batch
-from brandcast.shared.devstack import wait_until
+from brandcast.shared.devstack import free_port, wait_until
 from brandcast.shared.http_thread import BackgroundServer, serve_in_thread
 from brandcast.shared.ratelimit import rate_limiter
 from brandcast.v1 import campaign_pb2
@@ -46,12 +45,6 @@ def emulator() -> Iterator[tuple[PostmarkEmulator, BackgroundServer]]:
     server = serve_in_thread(fake.app)
     yield fake, server
     server.stop()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wired(*providers: EmailProvider) -> EmailService:
@@ -125,7 +118,7 @@ def test_smtp_down_fails_over_to_postmark(
 ) -> None:
     fake, server = emulator
     service = wired(
-        SmtpProvider("127.0.0.1", closed_port(), timeout=2),
+        SmtpProvider("127.0.0.1", free_port(), timeout=2),
         PostmarkProvider(server.url, "pm-token", timeout=2),
     )
     item = sample_item("reader@example.org", 4)

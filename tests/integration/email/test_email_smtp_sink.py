@@ -28,6 +28,7 @@ from brandcast.email.sandbox.smtp_sink import (
     start_sink,
     wait_for_messages,
 )
+from brandcast.shared.devstack import free_port
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
 
 
@@ -199,10 +200,7 @@ def test_4xx_is_transient_and_5xx_permanent_with_the_smtp_code(
 
 
 def test_refused_connection_is_a_transient_outage() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    provider = SmtpProvider("127.0.0.1", closed_port, timeout=2)
+    provider = SmtpProvider("127.0.0.1", free_port(), timeout=2)  # nothing listens there
     with pytest.raises(TransientProviderError) as caught:
         send(provider, "reader@example.org")
     assert (caught.value.code, caught.value.outage) == ("connection_failed", True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from brandcast.email.sandbox.receipts import ReceiptsReader, receipts_reader
 from brandcast.email.settings import EmailSettings
 from brandcast.email.webhooks import create_webhooks_app
+from brandcast.shared.devstack import free_port
 from brandcast.shared.http_thread import serve_in_thread
 from brandcast.shared.tokens import sign
 from brandcast.v1 import bus_pb2, campaign_pb2
@@ -201,12 +201,6 @@ def test_unconfigured_endpoints_refuse() -> None:
         assert bare.post("/webhooks/postmark", json={}, auth=AUTH).status_code == 503
         token = token_for("reader@example.org")
         assert bare.get(f"/unsubscribe/{token}").status_code == 503
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -20,9 +20,14 @@ S = campaign_pb2
 #: earlier transactions left behind makes).
 FLUSH = 20
 
-pytestmark = pytest.mark.parametrize(
-    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
-)
+pytestmark = [
+    pytest.mark.parametrize(
+        "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+    ),
+    # Another worker's open transactions hold back the pruning HOT updates need
+    # (283 of 600 were HOT beside them, against the ~87 % measured alone).
+    pytest.mark.postgres_alone,
+]
 
 
 def _updates(store: Store) -> tuple[int, int]:

@@ -31,7 +31,9 @@ NETWORKS = {
 
 
 @pytest.fixture
-def worker(broker_url: str, emulator: RunningEmulator, tmp_path: Path) -> Iterator[Path]:
+def worker(
+    broker_url: str, emulator: RunningEmulator, tmp_path: Path, own_redis_keys: dict[str, str]
+) -> Iterator[Path]:
     accounts = tmp_path / "accounts.yaml"
     accounts.write_text(
         "acme-x-unconfigured:\n"
@@ -47,6 +49,7 @@ def worker(broker_url: str, emulator: RunningEmulator, tmp_path: Path) -> Iterat
         "SOCIAL_RATE_LIMIT": "0",
         "SOCIAL_RETRY_BASE_DELAY": "0.2",
         "SOCIAL_HTTP_TIMEOUT": "3",
+        **own_redis_keys,
     }
     log = tmp_path / "worker.log"
     command = [

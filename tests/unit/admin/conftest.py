@@ -8,7 +8,6 @@ tests need no orchestrator; the pages that do call it show the 503 page.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -19,20 +18,13 @@ from argon2 import PasswordHasher
 from brandcast.admin import AdminSettings, create_app
 from brandcast.admin.threaded import serve_in_thread
 from brandcast.admin.users import UserDirectory
+from brandcast.shared.devstack import free_port
 
 PASSWORD = "correct horse battery staple"
 #: Hashes with the lowest argon2 cost, so a login takes milliseconds in tests; the
 #: cost lives in the hash, so verification follows it.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 USERS = UserDirectory({"alice": CHEAP_HASHER.hash(PASSWORD)})
-
-
-def closed_port() -> int:
-    """A loopback port with no listener (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def csrf_from(html: str) -> str:
@@ -66,7 +58,7 @@ def admin_client(
 @pytest.fixture
 def settings() -> AdminSettings:
     return AdminSettings(
-        orchestrator_address=f"127.0.0.1:{closed_port()}",
+        orchestrator_address=f"127.0.0.1:{free_port()}",  # nothing listens there
         api_token="secret-api-token",
         secret_key="test-secret-key",
         orchestrator_timeout=2.0,

@@ -10,22 +10,65 @@ SIGKILL after a grace period.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Final
+
+#: ``BRANDCAST_PORT_SLICE=i/n``: ``free_port`` hands out the ports of ``PORT_POOL`` that
+#: are ``i`` modulo ``n`` (the test suite gives each parallel worker its own slice).
+PORT_SLICE_ENV: Final = "BRANDCAST_PORT_SLICE"
+#: Below the kernel's ephemeral range (32768-60999 by default), so no socket bound to
+#: port 0 and no outgoing connection is ever given one of these ports.
+PORT_POOL: Final = range(16000, 25000)
+
+_slice_lock = threading.Lock()
+_slice_cursor: dict[str, int] = {}
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    The port is released before the caller's server binds it. Any other process
+    that binds port 0 meanwhile may be handed the same one by the kernel, so with
+    ``BRANDCAST_PORT_SLICE`` set the port comes from a slice of ``PORT_POOL`` no
+    other holder of a different slice uses, taken in turn (a process does not get
+    the same port twice until it has used its whole slice).
+    """
+    slice_spec = os.environ.get(PORT_SLICE_ENV, "")
+    if not slice_spec:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            return port
+    index, count = (int(part) for part in slice_spec.split("/"))
+    ports = PORT_POOL[index::count]
+    with _slice_lock:
+        # A random start: another run (or a child process) in the same slice
+        # starts elsewhere in it instead of on the same first port.
+        cursor = _slice_cursor.get(slice_spec, random.randrange(len(ports)))
+        for step in range(len(ports)):
+            candidate = ports[(cursor + step) % len(ports)]
+            if _bindable(candidate):
+                _slice_cursor[slice_spec] = cursor + step + 1
+                return candidate
+    raise RuntimeError(f"no free port left in {PORT_SLICE_ENV}={slice_spec}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

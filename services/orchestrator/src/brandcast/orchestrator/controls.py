@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.errors import CampaignEndedError, CampaignNotFoundError
 from brandcast.orchestrator.store import CampaignSettledError, Store
@@ -72,6 +70,10 @@ class CampaignControls:
     def _tell_adapters(self, campaign_id: str, state: Control) -> None:
         if self._control is None:
             return
+        # Imported here: the orchestrator loads redis with its control client's
+        # first use, which ``set`` below is (see brandcast.shared.control).
+        import redis  # noqa: PLC0415
+
         try:
             self._control.set(campaign_id, state)
         except redis.RedisError:

@@ -33,6 +33,7 @@ from brandcast.orchestrator.events import CampaignEvents, WatchLimits
 from brandcast.orchestrator.health_service import LoopHealthServicer
 from brandcast.orchestrator.housekeeping import Housekeeper
 from brandcast.orchestrator.intake import CampaignIntake
+from brandcast.orchestrator.malloc_tuning import tune_malloc
 from brandcast.orchestrator.observability import (
     RequestCountingInterceptor,
     serve_orchestrator_metrics,
@@ -290,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         "Configured by environment variables (DATABASE_URL, BROKER_URL, GRPC_ADDRESS, "
         "API_TOKENS, ...; see the README).",
     ).parse_args(argv)
+    tune_malloc()  # before any thread starts: arenas are made per thread
     settings = load_settings(OrchestratorSettings, "brandcast-orchestrator")
     configure_logging(settings.log_level, settings.log_format, service="orchestrator")
     configure_tracing("brandcast-orchestrator")

@@ -15,6 +15,7 @@ import pytest
 from brandcast.shared import topology
 from brandcast.shared.bus import BusPublisher, connect
 from brandcast.v1 import bus_pb2, campaign_pb2
+from tests.process_groups import stop_group
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
@@ -30,6 +31,7 @@ def test_batch_round_trip_on_the_embedded_broker(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         with BusPublisher("filesystem://") as publisher:
@@ -69,8 +71,7 @@ def test_batch_round_trip_on_the_embedded_broker(
             while (dead := parked.get(no_ack=True)) is None and time.monotonic() < deadline:
                 time.sleep(0.05)
     finally:
-        worker.terminate()
-        worker.wait(15)
+        stop_group(worker, timeout=15)
 
     assert receipts["d1"].status == campaign_pb2.DELIVERY_STATUS_SENT
     assert receipts["d2"].status == campaign_pb2.DELIVERY_STATUS_FAILED

@@ -23,6 +23,7 @@ from brandcast.shared.bus_codec import batch_from_message
 from brandcast.shared.delivery import Outcome, RetryPolicy
 from brandcast.shared.worker import create_worker_app, register_delivery_task
 from brandcast.v1 import bus_pb2, campaign_pb2
+from tests.process_groups import stop_group
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
@@ -42,13 +43,14 @@ def _run_worker(broker_url: str, **env_vars: str) -> Generator[subprocess.Popen[
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    yield proc
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield proc
+    finally:
+        # Also when the caller closes the generator early (GeneratorExit at
+        # the yield): without this a closing test left its worker running.
+        stop_group(proc)
 
 
 def _batch(*addresses: str) -> bus_pb2.DispatchBatch:

@@ -11,7 +11,6 @@ same canonical form and refuse the same ones with the same message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import phonenumbers
 import pytest
@@ -291,31 +290,3 @@ def test_the_checker_reports_what_the_full_checks_say() -> None:
         f"is not a valid email address: {outcome(normalize_email_full, 'a@b')[1]}",
         outcome(normalize_phone_full, "+1 415 555 01")[1],
     ]
-
-
-def test_patterns_with_back_references_are_not_joined() -> None:
-    # Joined, "(\d)\1" would refer to another alternative's group and match other numbers.
-    def desc(pattern: str | None) -> SimpleNamespace:
-        return SimpleNamespace(national_number_pattern=pattern, possible_length=(4,))
-
-    metadata = SimpleNamespace(
-        general_desc=desc(r"\d{4}"),
-        premium_rate=desc(r"(9)\d\d\d"),
-        toll_free=desc(r"1(\d)\1\d"),
-        shared_cost=None,
-        voip=desc(None),
-        personal_number=None,
-        pager=None,
-        uan=None,
-        voicemail=None,
-        fixed_line=desc(r"5\d{3}"),
-        mobile=desc(r"6\d{3}"),
-        same_mobile_and_fixed_line_pattern=False,
-    )
-    assert [fast_addresses._has_type(metadata, n) for n in ("9123", "1223", "1233", "6000")] == [
-        True,
-        True,
-        False,
-        True,
-    ]
-    assert len(fast_addresses._type_patterns(metadata, 4)[1]) == 4

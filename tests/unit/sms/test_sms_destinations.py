@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from brandcast.shared.plain_numbers import PlainNumber, plain_number
 from brandcast.sms import destinations
 from brandcast.sms.destinations import INVALID_NUMBER, DestinationPolicy, RefusedDestinationError
-from brandcast.sms.fast_numbers import PlainNumber, plain_number
 from brandcast.sms.settings import DEFAULT_ALLOWED_COUNTRIES
 
 POLICY = DestinationPolicy(DEFAULT_ALLOWED_COUNTRIES)

@@ -9,9 +9,10 @@ reason code the orchestrator stores (``invalid_number``, ``landline``,
 ``premium_rate``, ``country_not_allowed``).
 
 Checked before every send, so it is kept cheap: a number written as ``+`` and
-digits takes ``fast_numbers``' path (phonenumbers' answers without its parser),
-and what an address is (not whether its country is allowed) is cached per
-process, since numbers repeat across a brand's campaigns and a delivery's retries.
+digits takes ``brandcast.shared.plain_numbers``' path (phonenumbers' answers
+without its parser, shared with the orchestrator's intake), and what an address
+is (not whether its country is allowed) is cached per process, since numbers
+repeat across a brand's campaigns and a delivery's retries.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from brandcast.shared.errors import PermanentProviderError
-from brandcast.sms.fast_numbers import plain_number
+from brandcast.shared.plain_numbers import plain_number
 
 INVALID_NUMBER: Final = "invalid_number"
 LANDLINE: Final = "landline"

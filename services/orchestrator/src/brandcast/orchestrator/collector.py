@@ -32,7 +32,7 @@ MAX_BACKOFF: Final = 10.0
 #: Short: under load the socket already holds the next messages, and a lone
 #: receipt waits this long before a watcher can see it.
 READY_WAIT: Final = 0.001
-#: Receipts per transaction.
+#: Receipts per transaction, and about the most a flush holds parsed at once.
 APPLY_CHUNK: Final = 2000
 #: Traces one ``apply receipts`` span links to at most.
 MAX_TRACE_LINKS: Final = 32
@@ -127,44 +127,46 @@ class ReceiptCollector:
         self._pending.append(message)
 
     def _flush(self) -> None:
+        """Apply, commit and acknowledge the buffered messages, a slice at a time.
+
+        A backed-up queue hands over up to the prefetch count of messages at
+        once, each a batch of hundreds of receipts: parsed all together they
+        would be the orchestrator's peak memory. A slice ends once it holds
+        ``APPLY_CHUNK`` receipts, and is acknowledged when its commit is done.
+        """
         messages, self._pending = self._pending, []
-        receipts: list[bus_pb2.DeliveryReceipt] = []
-        reports: list[bus_pb2.ReceiptBatch] = []
-        suppressions: list[bus_pb2.SuppressionEvent] = []
-        poison: list[Any] = []
-        for message in messages:
-            kind = message.properties.get("type", "")
-            try:
-                if kind == topology.RECEIPT_BATCH_TYPE:
-                    batch = bus_pb2.ReceiptBatch()
-                    batch.ParseFromString(message.body)
-                    receipts.extend(batch.receipts)
-                    reports.append(batch)
-                elif kind == topology.SUPPRESSION_EVENT_TYPE:
-                    event = bus_pb2.SuppressionEvent()
-                    event.ParseFromString(message.body)
-                    suppressions.append(event)
-                else:
-                    raise ValueError(f"unknown message type {kind!r}")
-            except Exception as exc:
-                log.error("dropping unreadable message on the receipts queue: %s", exc)
-                poison.append(message)
-        changed = self._apply_receipts(receipts)
+        # Popped as taken: an acknowledged message's body is freed with its slice.
+        messages.reverse()
+        part = _Slice()
+        while messages:
+            part.take(messages.pop())
+            if len(part.receipts) >= APPLY_CHUNK:
+                self._commit(part)
+                part = _Slice()
+        if part.messages:
+            self._commit(part)
+
+    def _commit(self, part: _Slice) -> None:
+        changed = self._apply_receipts(part.receipts)
         if self._pacer is not None:
             # After the commit: deliveries handed back are in the outbox again
             # when the dispatcher wakes for the room they left on the bus.
-            for report in reports:
+            for report in part.reports:
                 self._pacer.settled(report)
-        for event in suppressions:
+        for event in part.suppressions:
             self._apply_suppression(event)
-        for message in messages:
-            if any(message is bad for bad in poison):
+        for message in part.messages:
+            if any(message is bad for bad in part.poison):
                 message.reject()
             else:
                 message.ack()
         if changed:
             self._events.publish(changed)
-        log.debug("applied %d receipts, %d suppression events", len(receipts), len(suppressions))
+        log.debug(
+            "applied %d receipts, %d suppression events",
+            len(part.receipts),
+            len(part.suppressions),
+        )
 
     def _apply_receipts(self, receipts: list[bus_pb2.DeliveryReceipt]) -> set[str]:
         """Commit ``receipts`` in one span joining the adapters' traces."""
@@ -219,6 +221,36 @@ class ReceiptCollector:
                     "a recipient's opt-in on %s lifted nothing: it lifts only their own opt-out",
                     _channel_label(event.channel),
                 )
+
+
+class _Slice:
+    """Messages of one flush committed together, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.receipts: list[bus_pb2.DeliveryReceipt] = []
+        self.reports: list[bus_pb2.ReceiptBatch] = []
+        self.suppressions: list[bus_pb2.SuppressionEvent] = []
+        self.poison: list[Any] = []
+
+    def take(self, message: Any) -> None:
+        self.messages.append(message)
+        kind = message.properties.get("type", "")
+        try:
+            if kind == topology.RECEIPT_BATCH_TYPE:
+                batch = bus_pb2.ReceiptBatch()
+                batch.ParseFromString(message.body)
+                self.receipts.extend(batch.receipts)
+                self.reports.append(batch)
+            elif kind == topology.SUPPRESSION_EVENT_TYPE:
+                event = bus_pb2.SuppressionEvent()
+                event.ParseFromString(message.body)
+                self.suppressions.append(event)
+            else:
+                raise ValueError(f"unknown message type {kind!r}")
+        except Exception as exc:
+            log.error("dropping unreadable message on the receipts queue: %s", exc)
+            self.poison.append(message)
 
 
 def _channel_label(channel: int) -> str:

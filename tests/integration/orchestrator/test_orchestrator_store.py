@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
@@ -368,6 +369,33 @@ def test_a_busy_watch_counts_progress_at_most_every_interval(store: Store) -> No
     final = seen[-1].progress
     assert final.state == S.CAMPAIGN_STATE_COMPLETED
     assert sum(c.sent for c in final.counters) == 12
+
+
+def test_a_watch_round_reads_its_changes_and_progress_in_one_transaction(
+    store: Store,
+) -> None:
+    """The first round reports deliveries and progress; the queued batch's
+    round reports both again. Each reads the store once (it was three
+    transactions: changes, state with counters, report window)."""
+    cid, ids = add_campaign(store, 3)
+    events = CampaignEvents()
+    transactions: list[int] = []
+    sa_event.listen(store.engine, "begin", lambda conn: transactions.append(1))
+    request = campaign_service_pb2.WatchCampaignRequest(campaign_id=cid, include_deliveries=True)
+    stream = watch_campaign(store, events, request, progress_interval=0.0)
+    first = [next(stream) for _ in range(4)]
+    assert [e.WhichOneof("event") for e in first] == ["delivery"] * 3 + ["progress"]
+    assert sum(c.pending for c in first[-1].progress.counters) == 3
+    assert len(transactions) == 1
+
+    with store.claim_due(limit=100) as claim:
+        claim.mark_queued(cid, ids)
+    events.publish([cid])
+    transactions.clear()
+    second = [next(stream) for _ in range(4)]
+    assert [e.delivery.status for e in second[:3]] == [S.DELIVERY_STATUS_QUEUED] * 3
+    assert sum(c.queued for c in second[-1].progress.counters) == 3
+    assert len(transactions) == 1
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

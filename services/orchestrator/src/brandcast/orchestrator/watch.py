@@ -32,7 +32,7 @@ from brandcast.orchestrator.errors import (
 )
 from brandcast.orchestrator.events import CampaignEvents, Watch
 from brandcast.orchestrator.rendering import FieldViolation
-from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.store import ProgressReading, Store, WatchSnapshot
 from brandcast.v1 import campaign_pb2, campaign_service_pb2
 
 #: ``ChannelPace`` per channel from (campaign id, state, counters).
@@ -176,7 +176,15 @@ def _read_round(
     # so the wait that follows returns at once instead of missing it.
     version = events.version(request.campaign_id)
     out: list[campaign_service_pb2.WatchCampaignResponse] = []
-    snapshot = store.watch_snapshot(request.campaign_id, at.cursor)
+
+    def progress_owed(read: WatchSnapshot) -> bool:
+        """Whether this round reports progress, judged on what it read."""
+        owed = at.owed or bool(read.changes) or read.state != at.reported_state
+        due = time.monotonic() - at.last_progress >= progress_interval
+        return at.first or (owed and (due or _finished(read)))
+
+    # The progress, when owed, is read in the snapshot's transaction.
+    snapshot = store.watch_snapshot(request.campaign_id, at.cursor, progress_if=progress_owed)
     if snapshot is None:
         raise CampaignNotFoundError(request.campaign_id)
     for change in snapshot.changes:
@@ -190,11 +198,11 @@ def _read_round(
     # Past what the read passed over too (events whose deliveries moved on).
     at.cursor = snapshot.cursor
     at.owed = at.owed or bool(snapshot.changes) or snapshot.state != at.reported_state
-    finished = snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
+    finished = _finished(snapshot)
     now = time.monotonic()
     due = now - at.last_progress >= progress_interval
     if at.first or (at.owed and (due or finished)):
-        out.append(_progress_event(store, request.campaign_id, at.cursor, pace))
+        out.append(_progress_event(store, request.campaign_id, at.cursor, pace, snapshot.progress))
         at.first = at.owed = False
         at.reported_state = out[-1].progress.state
         at.last_event = out[-1]
@@ -218,16 +226,29 @@ def _read_round(
     return _Round(version, out, finished, not snapshot.complete, wait)
 
 
+def _finished(snapshot: WatchSnapshot) -> bool:
+    return snapshot.state in _FINAL_STATES and snapshot.settled and snapshot.complete
+
+
 def _progress_event(
-    store: Store, campaign_id: str, cursor: tuple[int, str], pace: PaceOf
+    store: Store,
+    campaign_id: str,
+    cursor: tuple[int, str],
+    pace: PaceOf,
+    reading: ProgressReading | None = None,
 ) -> campaign_service_pb2.WatchCampaignResponse:
-    progress = store.progress(campaign_id)
-    if progress is None:
-        raise CampaignNotFoundError(campaign_id)
-    state, counters = progress
+    """The progress event, from ``reading`` when the round's snapshot carried
+    one (read in its transaction), else read now."""
+    if reading is None:
+        progress = store.progress(campaign_id)
+        if progress is None:
+            raise CampaignNotFoundError(campaign_id)
+        state, counters = progress
+        ends_us = store.report_window_end(campaign_id)
+    else:
+        state, counters, ends_us = reading.state, reading.counters, reading.report_window_ends_us
     at = Timestamp()
     at.GetCurrentTime()
-    ends_us = store.report_window_end(campaign_id)
     message = campaign_service_pb2.CampaignProgress(
         state=state,  # type: ignore[arg-type]
         counters=counters,

@@ -12,7 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event as sa_event
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from brandcast.orchestrator.change_feed import ChangeFeed
@@ -30,7 +30,7 @@ from brandcast.orchestrator.store import (
     now_us,
 )
 from brandcast.orchestrator.store._engine import PING_IDLE_AFTER
-from brandcast.orchestrator.store.schema import metadata
+from brandcast.orchestrator.store.schema import deliveries, metadata
 from brandcast.orchestrator.watch import watch_campaign
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
@@ -440,6 +440,16 @@ def test_a_sliced_audience_is_written_whole_and_in_order(store: Store) -> None:
     counters = store.counters(result.campaign.id)
     assert [(c.total, c.pending) for c in counters] == [(3 * SLICE + 500, 3 * SLICE + 500)]
     assert result.campaign.audience_size == 3 * SLICE + 500
+    # Delivery ids are time-ordered: in id order they follow the audience, so
+    # the indexes on them grow at one end (UUIDv7).
+    with store.engine.connect() as conn:
+        in_id_order = conn.execute(
+            select(deliveries.c.recipient_id, deliveries.c.id)
+            .where(deliveries.c.campaign_id == result.campaign.id)
+            .order_by(deliveries.c.id)
+        ).all()
+    assert [row.recipient_id for row in in_id_order] == [f"r{i}" for i in range(3 * SLICE + 500)]
+    assert {uuid.UUID(row.id).version for row in in_id_order} == {7}
 
 
 def test_an_earlier_slice_error_is_reported_before_a_later_one(store: Store) -> None:

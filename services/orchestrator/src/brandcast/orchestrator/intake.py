@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Final
 
+from uuid_utils import uuid7
+
 from brandcast.orchestrator.errors import (
     CallEndedError,
     CampaignNotFoundError,
@@ -507,7 +509,11 @@ class _DeliveryPlan:
     def _row(
         self, channel: int, recipient_id: str, address: str, status: int, error: str = ""
     ) -> dict[str, Any]:
-        delivery_id = str(uuid.uuid4())
+        # Time-ordered (UUIDv7): a campaign's ids are written in ascending order,
+        # so the primary key and ``(campaign_id, id)`` indexes, and the ledger's
+        # index on delivery ids, grow at their right edge instead of dirtying a
+        # random page of a million-entry index per delivery.
+        delivery_id = str(uuid7())
         self.written[(channel, status)] += 1
         if status == self.status:
             self.open_deliveries += 1

@@ -27,6 +27,7 @@ from brandcast.orchestrator.validation import (
     normalize_phone_full,
 )
 from brandcast.v1 import campaign_pb2
+from tests.phone_examples import EXAMPLES, near_example_digits
 
 PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -165,52 +166,11 @@ def test_the_domain_cache_is_bounded() -> None:
 
 # --- phone numbers ------------------------------------------------------------
 
-TYPES = (
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE,
-    phonenumbers.PhoneNumberType.TOLL_FREE,
-    phonenumbers.PhoneNumberType.PREMIUM_RATE,
-    phonenumbers.PhoneNumberType.VOIP,
-    phonenumbers.PhoneNumberType.PAGER,
-    phonenumbers.PhoneNumberType.UAN,
-)
-
-
-def _examples() -> list[str]:
-    """An example number of each type of every region and non-geographic code, in E.164."""
-    out = []
-    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
-        for kind in TYPES:
-            number = phonenumbers.example_number_for_type(region, kind)
-            if number is not None:
-                out.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
-        number = phonenumbers.example_number_for_non_geo_entity(code)
-        if number is not None:
-            out.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-    return out
-
-
-EXAMPLES = _examples()
-
 
 @st.composite
 def phone_numbers(draw: st.DrawFn) -> str:
-    digits = list(draw(st.sampled_from(EXAMPLES))[1:])
-    # Other numbers of the same plan: change, drop or add a few digits.
-    for _ in range(draw(st.integers(0, 3))):
-        position = draw(st.integers(0, len(digits)))
-        action = draw(st.sampled_from(["change", "change", "drop", "add"]))
-        digit = draw(st.sampled_from("0123456789"))
-        if action == "add" or position == len(digits):
-            digits.insert(position, digit)
-        elif action == "change":
-            digits[position] = digit
-        elif len(digits) > 1:
-            del digits[position]
-    if draw(st.booleans()):
-        # A national prefix after the country code ("+44 0 20 ...").
-        digits.insert(draw(st.integers(1, 3)), draw(st.sampled_from(["0", "1", "00", "15"])))
+    """Numbers near phonenumbers' examples, written as people type them."""
+    digits = draw(near_example_digits())
     # Separators as people type them, anywhere.
     out = []
     for digit in digits:

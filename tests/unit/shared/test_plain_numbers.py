@@ -11,7 +11,6 @@ tests/unit/sms/test_sms_destinations.py).
 
 from __future__ import annotations
 
-import random
 from types import SimpleNamespace
 
 import phonenumbers
@@ -21,29 +20,13 @@ from phonenumbers import PhoneNumberType
 
 from brandcast.shared import plain_numbers
 from brandcast.shared.plain_numbers import PlainNumber, e164_if_valid, plain_number
+from tests.phone_examples import CALLING_CODES, EXAMPLES, near_example_digits, neighbours
 
 PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
 
 def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-EXAMPLES = sorted(
-    {
-        _e164(number)
-        for region in phonenumbers.SUPPORTED_REGIONS
-        for kind in PhoneNumberType.values()
-        if (number := phonenumbers.example_number_for_type(region, kind)) is not None
-    }
-    | {
-        _e164(number)
-        for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
-        if (number := phonenumbers.example_number_for_non_geo_entity(code)) is not None
-    }
-)
 
 
 def _parsed(address: str) -> phonenumbers.PhoneNumber | None:
@@ -87,22 +70,7 @@ def _assert_as_phonenumbers(address: str) -> tuple[bool, bool]:
 
 @st.composite
 def near_examples(draw: st.DrawFn) -> str:
-    """Other numbers of an example's plan: a few digits changed, dropped or added."""
-    digits = list(draw(st.sampled_from(EXAMPLES))[1:])
-    for _ in range(draw(st.integers(0, 3))):
-        position = draw(st.integers(0, len(digits)))
-        action = draw(st.sampled_from(["change", "change", "drop", "add"]))
-        digit = draw(st.sampled_from("0123456789"))
-        if action == "add" or position == len(digits):
-            digits.insert(position, digit)
-        elif action == "change":
-            digits[position] = digit
-        elif len(digits) > 1:
-            del digits[position]
-    if draw(st.booleans()):
-        # A national prefix after the calling code ("+44 0 20 ...").
-        digits.insert(draw(st.integers(1, 3)), draw(st.sampled_from(["0", "1", "00", "8", "15"])))
-    return "+" + "".join(digits)
+    return "+" + "".join(draw(near_example_digits()))
 
 
 ADDRESSES = st.one_of(
@@ -110,7 +78,7 @@ ADDRESSES = st.one_of(
     st.sampled_from(EXAMPLES),
     st.builds(
         lambda code, digits: f"+{code}{digits}",
-        st.sampled_from(CODES),
+        st.sampled_from(CALLING_CODES),
         st.text(alphabet="0123456789", max_size=18),
     ),
     st.from_regex(r"\+[0-9]{0,21}", fullmatch=True),
@@ -134,12 +102,7 @@ def test_the_cheap_answers_are_phonenumbers_answers(address: str) -> None:
 
 
 def test_every_example_and_its_neighbours_agree_and_most_are_answered() -> None:
-    rng = random.Random(5)
-    near = [
-        address[:i] + rng.choice("0123456789") + address[i + 1 :]
-        for address in EXAMPLES
-        for i in (len(address) - 1, rng.randrange(2, len(address)))
-    ]
+    near = neighbours(EXAMPLES, seed=5)
     answered = [_assert_as_phonenumbers(address) for address in EXAMPLES + near]
     # Silent only where parsing might strip a national prefix (Argentina's pattern
     # matches the empty string), or the number has no region.

@@ -146,6 +146,16 @@ class _Progress:
     #: When the watch last sent anything.
     last_sent: float = field(default_factory=time.monotonic)
 
+    def owed_after(self, read: WatchSnapshot) -> bool:
+        """Whether a progress event is owed once ``read`` is taken in."""
+        return self.owed or bool(read.changes) or read.state != self.reported_state
+
+    def reports_progress(self, read: WatchSnapshot, now: float, interval: float) -> bool:
+        """Whether the round that read ``read`` sends a progress event."""
+        return self.first or (
+            self.owed_after(read) and (now - self.last_progress >= interval or _finished(read))
+        )
+
 
 @dataclass
 class _Round:
@@ -176,15 +186,12 @@ def _read_round(
     # so the wait that follows returns at once instead of missing it.
     version = events.version(request.campaign_id)
     out: list[campaign_service_pb2.WatchCampaignResponse] = []
-
-    def progress_owed(read: WatchSnapshot) -> bool:
-        """Whether this round reports progress, judged on what it read."""
-        owed = at.owed or bool(read.changes) or read.state != at.reported_state
-        due = time.monotonic() - at.last_progress >= progress_interval
-        return at.first or (owed and (due or _finished(read)))
-
-    # The progress, when owed, is read in the snapshot's transaction.
-    snapshot = store.watch_snapshot(request.campaign_id, at.cursor, progress_if=progress_owed)
+    # The progress, when the round reports it, is read in the snapshot's transaction.
+    snapshot = store.watch_snapshot(
+        request.campaign_id,
+        at.cursor,
+        progress_if=lambda read: at.reports_progress(read, time.monotonic(), progress_interval),
+    )
     if snapshot is None:
         raise CampaignNotFoundError(request.campaign_id)
     for change in snapshot.changes:
@@ -197,11 +204,11 @@ def _read_round(
             )
     # Past what the read passed over too (events whose deliveries moved on).
     at.cursor = snapshot.cursor
-    at.owed = at.owed or bool(snapshot.changes) or snapshot.state != at.reported_state
     finished = _finished(snapshot)
     now = time.monotonic()
-    due = now - at.last_progress >= progress_interval
-    if at.first or (at.owed and (due or finished)):
+    report = at.reports_progress(snapshot, now, progress_interval)
+    at.owed = at.owed_after(snapshot)
+    if report:
         out.append(_progress_event(store, request.campaign_id, at.cursor, pace, snapshot.progress))
         at.first = at.owed = False
         at.reported_state = out[-1].progress.state

@@ -84,18 +84,30 @@ def _collect_receipts(
     return receipts
 
 
-def _dead_letters(broker_url: str, channel: str) -> list[bus_pb2.DispatchBatch]:
-    """The batches the worker parked, which it writes as named protobuf task messages."""
-    found = []
+def _dead_letters(
+    broker_url: str, channel: str, expected: int = 1, timeout: float = 20.0
+) -> list[bus_pb2.DispatchBatch]:
+    """The batches the worker parked, which it writes as named protobuf task messages.
+
+    The worker publishes a batch's receipts before its dead letter, so a test
+    that has all its receipts may still be ahead of the parked batch: wait for
+    ``expected`` of them (and take any more already there)."""
+    found: list[bus_pb2.DispatchBatch] = []
+    deadline = time.monotonic() + timeout
     with Connection(broker_url) as conn:
         queue = topology.dead_letter_queue(channel)(conn.default_channel)
         queue.declare()
-        while (message := queue.get(no_ack=True)) is not None:
+        while True:
+            message = queue.get(no_ack=True)
+            if message is None:
+                if len(found) >= expected or time.monotonic() >= deadline:
+                    return found
+                time.sleep(0.05)
+                continue
             assert message.content_type == topology.PROTOBUF_CONTENT_TYPE
             assert message.properties["type"] == topology.DISPATCH_BATCH_TYPE
             assert message.headers["task"] == topology.task_name(channel)
             found.append(batch_from_message(message.body, message.content_type))
-    return found
 
 
 def _publish_raw(broker_url: str, body: bytes | str, content_type: str, encoding: str) -> None:

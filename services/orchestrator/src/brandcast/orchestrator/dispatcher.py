@@ -335,8 +335,11 @@ class Dispatcher:
                 finals += 1
                 continue
             try:
-                batch.items.append(self._item(campaign, due))
+                # Filled in place: appending a finished item would copy it,
+                # rendered HTML and all.
+                self._fill_item(batch.items.add(), campaign, due)
             except RenderError as exc:
+                del batch.items[-1]
                 mark.finals.append(
                     FinalUpdate(
                         due.id, campaign_pb2.DELIVERY_STATUS_FAILED, "render_error", str(exc)
@@ -346,6 +349,7 @@ class Dispatcher:
             except Exception as exc:
                 # A renderer bug must not stall the outbox: fail this one, loudly.
                 log.exception("rendering delivery %s failed", due.id)
+                del batch.items[-1]
                 mark.finals.append(
                     FinalUpdate(
                         due.id, campaign_pb2.DELIVERY_STATUS_FAILED, "render_error", repr(exc)
@@ -417,16 +421,14 @@ class Dispatcher:
         metrics.DISPATCH_BATCHES.labels(channel).inc()
         metrics.DISPATCHED.labels(channel).inc(len(batch.items))
 
-    def _item(self, campaign: _Campaign, due: DueDelivery) -> bus_pb2.DispatchItem:
+    def _fill_item(self, item: bus_pb2.DispatchItem, campaign: _Campaign, due: DueDelivery) -> None:
         if campaign.renderer is None:
             raise RenderError.single("spec", campaign.error)
-        item = bus_pb2.DispatchItem(
-            delivery_id=due.id,
-            idempotency_key=due.id,
-            address=due.address,
-            recipient_id=due.recipient_id,
-            attempt=due.attempts,
-        )
+        item.delivery_id = due.id
+        item.idempotency_key = due.id
+        item.address = due.address
+        item.recipient_id = due.recipient_id
+        item.attempt = due.attempts
         if due.channel == campaign_pb2.CHANNEL_SOCIAL:
             account = next(
                 (a for a in campaign.spec.brand_kit.social_accounts if a.id == due.recipient_id),
@@ -435,7 +437,7 @@ class Dispatcher:
             if account is None:
                 raise RenderError.single("brand_kit.social_accounts", "account vanished")
             item.social.CopyFrom(campaign.renderer.social(account).variant)
-            return item
+            return
         recipient = campaign_pb2.Recipient()
         recipient.ParseFromString(due.recipient or b"")
         if due.channel == campaign_pb2.CHANNEL_EMAIL:
@@ -448,7 +450,6 @@ class Dispatcher:
         else:
             # Never rendered as some other channel: the delivery fails, naming why.
             raise RenderError.single("channel", f"no renderer for {_channel_label(due.channel)}")
-        return item
 
     def _unsubscribe_url(self, campaign: _Campaign, due: DueDelivery) -> str:
         base = campaign.spec.channels.email.unsubscribe_url or self._unsubscribe_base_url

@@ -33,15 +33,6 @@ class RecordingPublisher(BusPublisher):
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture
 def publisher(broker_url: str) -> Iterator[RecordingPublisher]:
     publisher = RecordingPublisher(broker_url)
     with publisher:

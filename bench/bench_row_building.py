@@ -6,7 +6,10 @@
   SQLAlchemy row into a frozen dataclass (before) against the row taken whole
   by ``DueDelivery._make`` (now);
 - a rendered email into its batch: a finished ``DispatchItem`` appended (which
-  copies it) against one added to the batch and filled in place (now).
+  copies it) against one added to the batch and filled in place (now);
+- a list of delivery ids bound as one PostgreSQL array parameter: psycopg's
+  text form for a plain list (before) against the binary form a
+  ``BinaryArray`` gets (now).
 
 One core, in-process; the rows come from SQLite in memory (SQLAlchemy's row
 objects are the same whatever the database).
@@ -21,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import campaign_spec, recipient
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import create_engine, text
 
 from brandcast.orchestrator.rendering import CampaignRenderer
 from brandcast.orchestrator.store import DueDelivery
+from brandcast.orchestrator.store._bulk import BinaryArray
 from brandcast.v1 import bus_pb2
 
 ROWS = 1000
@@ -117,12 +122,29 @@ def main() -> None:
         return batch.SerializeToString()
 
     assert appended() == filled()
+    ids = [d.id for d in due]
+    adapters = Transformer()
+    as_text = adapters.get_dumper(ids, PyFormat.AUTO)
+    as_binary = adapters.get_dumper(BinaryArray(ids), PyFormat.AUTO)
+    assert as_binary.format != as_text.format
+
+    def dumped_as_text() -> object:
+        return as_text.dump(ids)
+
+    def dumped_as_binary() -> object:
+        return as_binary.dump(BinaryArray(ids))
+
     print(f"{ROWS} claimed rows, best of {args.repeat}:")
     print(f"  row → frozen dataclass by name   {_per_item_us(by_name, ROWS, args.repeat):6.2f} µs")
     print(f"  row → DueDelivery._make          {_per_item_us(whole, ROWS, args.repeat):6.2f} µs")
     print(f"{ROWS} email items ({len(variant.SerializeToString()):,} bytes each) into a batch:")
     print(f"  built, appended, serialized      {_per_item_us(appended, ROWS, args.repeat):6.2f} µs")
     print(f"  added, filled, serialized        {_per_item_us(filled, ROWS, args.repeat):6.2f} µs")
+    print(f"{ROWS} delivery ids bound as one array parameter, per id:")
+    text_us = _per_item_us(dumped_as_text, ROWS, args.repeat)
+    binary_us = _per_item_us(dumped_as_binary, ROWS, args.repeat)
+    print(f"  a list, text form                {text_us:6.2f} µs")
+    print(f"  a BinaryArray, binary form       {binary_us:6.2f} µs")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,80 @@ def test_a_flush_keeps_the_furthest_receipt_per_delivery(store: Store) -> None:
     assert deliveries[ids[1]].attempts == 2
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NULL",
+        "a,b {c} \"d\" \\e 'f'",
+        "Zustellung fehlgeschlagen: Postfach voll ✉️",
+        "",
+        "line one\nline two\ttab",
+    ],
+    ids=["NULL", "array-syntax", "unicode", "empty", "control"],
+)
+def test_receipt_texts_are_stored_as_sent(store: Store, text: str) -> None:
+    """A flush binds its receipts as arrays on PostgreSQL: no text an array's
+    syntax gives meaning to may change on the way (``NULL`` stays a string)."""
+    cid, ids = add_campaign(store, 1)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    store.apply_receipts(
+        [
+            receipt(
+                cid,
+                ids[0],
+                S.DELIVERY_STATUS_FAILED,
+                provider=text[:100],
+                provider_message_id=text,
+                error_code=text[:100],
+                error_message=text,
+            )
+        ]
+    )
+    stored = store.get_delivery(cid, ids[0])
+    assert stored is not None
+    assert stored.status == S.DELIVERY_STATUS_FAILED
+    assert (stored.provider_message_id, stored.error_code, stored.error_message) == (
+        text,
+        text[:100],
+        text,
+    )
+    event = [e for e in store.read_ledger(0, 100, campaign_id=cid) if e.delivery_id == ids[0]][-1]
+    assert (event.provider_message_id, event.error_code, event.detail) == (text, text[:100], text)
+
+
+def test_a_receipt_with_nul_in_its_texts_is_stored_without_it(store: Store) -> None:
+    """PostgreSQL's text cannot hold NUL: a provider's answer carrying one must
+    not fail the flush (it would be redelivered and fail forever)."""
+    cid, ids = add_campaign(store, 2)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    store.apply_receipts(
+        [
+            receipt(
+                cid,
+                ids[0],
+                S.DELIVERY_STATUS_FAILED,
+                error_code="4\x0000",
+                error_message="mailbox\x00 full",
+                provider_message_id="\x00m-1",
+            ),
+            receipt(cid, ids[1], S.DELIVERY_STATUS_SENT, provider_message_id="m-2"),
+        ]
+    )
+    failed = store.get_delivery(cid, ids[0])
+    sent = store.get_delivery(cid, ids[1])
+    assert failed is not None
+    assert sent is not None
+    assert (failed.status, failed.error_code, failed.error_message, failed.provider_message_id) == (
+        S.DELIVERY_STATUS_FAILED,
+        "400",
+        "mailbox full",
+        "m-1",
+    )
+    assert sent.status == S.DELIVERY_STATUS_SENT
+
+
 def test_receipts_never_cross_campaigns(store: Store) -> None:
     cid, ids = add_campaign(store, 1)
     other, _ = add_campaign(store, 1)

@@ -6,13 +6,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Table, Update, insert
+from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import Connection, String, Table, TypeDecorator, Update, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 #: Rows per executemany round trip.
 WRITE_BATCH: Final = 1000
+
+
+class BinaryArray(list[Any]):
+    """A list bound as one PostgreSQL array parameter in binary form.
+
+    psycopg sends a plain list in text form, quoting and escaping each string
+    with regular expressions in Python: 1.1-2.2 µs an element, where the
+    binary form costs 0.3 (``bench/bench_row_building.py``). A receipt flush binds ten
+    arrays of one element per receipt, a QUEUED mark and a suppression lookup
+    one each. The element types come from the values (``text`` for strings);
+    the statements cast each array to its column's type.
+    """
+
+
+psycopg.adapters.register_dumper(BinaryArray, ListBinaryDumper)
+
+
+class StringArray(TypeDecorator[list[str]]):
+    """``ARRAY(String)`` whose value reaches psycopg as a ``BinaryArray``.
+
+    SQLAlchemy's own ``ARRAY`` bind processing copies the value into a plain
+    list, which psycopg would send as text again.
+    """
+
+    impl = ARRAY(String)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        def process(value: Sequence[str] | None) -> BinaryArray | None:
+            return None if value is None else BinaryArray(value)
+
+        return process
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    String,
     Table,
     and_,
     any_,
@@ -44,11 +43,10 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from brandcast.orchestrator.store import _convert, _ledger, _retention
-from brandcast.orchestrator.store._bulk import WRITE_BATCH, insert_rows
+from brandcast.orchestrator.store._bulk import WRITE_BATCH, BinaryArray, StringArray, insert_rows
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
 from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
 from brandcast.orchestrator.store.schema import (
@@ -581,6 +579,7 @@ class Store:
         delivery back unsent (its campaign paused), so it returns to the outbox;
         for a campaign cancelled meanwhile it ends cancelled instead.
         """
+        receipts = [_without_nul(r) for r in receipts]
         by_campaign = _latest_receipts(receipts)
         deferred = _deferred_receipts(receipts)
         if not by_campaign and not deferred:
@@ -1504,6 +1503,33 @@ def _latest_receipts(
     return by_campaign
 
 
+#: The receipt's texts that come from a provider's answer.
+_RECEIPT_TEXTS: Final = (
+    "provider",
+    "provider_message_id",
+    "error_code",
+    "error_message",
+    "public_url",
+)
+
+
+def _without_nul(r: bus_pb2.DeliveryReceipt) -> bus_pb2.DeliveryReceipt:
+    """``r``, or a copy without NUL characters in its texts.
+
+    A provider's error text may carry one (JSON's ``\\u0000``); PostgreSQL's
+    text cannot hold it, and the flush that failed on it would be redelivered
+    and fail again, holding up every receipt behind it. Removed on SQLite too,
+    so both stores keep the same text.
+    """
+    if not any("\x00" in getattr(r, name) for name in _RECEIPT_TEXTS):
+        return r
+    clean = bus_pb2.DeliveryReceipt()
+    clean.CopyFrom(r)
+    for name in _RECEIPT_TEXTS:
+        setattr(clean, name, getattr(r, name).replace("\x00", ""))
+    return clean
+
+
 def _deferred_receipts(
     receipts: Sequence[bus_pb2.DeliveryReceipt],
 ) -> dict[str, list[str]]:
@@ -1687,7 +1713,7 @@ def _among(column: ColumnElement[str], name: str, postgres: bool) -> ColumnEleme
     """``column`` in the list bound as ``name``: on PostgreSQL one array parameter
     (binding and planning 1,000 separate parameters cost more than the lookups)."""
     if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(String)))
+        return column == any_(bindparam(name, type_=StringArray()))
     return column.in_(bindparam(name, expanding=True))
 
 
@@ -1935,16 +1961,16 @@ def _receipt_arrays(
     ordered: Sequence[bus_pb2.DeliveryReceipt], campaign_id: str, now: int
 ) -> dict[str, Any]:
     return {
-        "ids": [r.delivery_id for r in ordered],
-        "campaigns": [campaign_id] * len(ordered),
-        "statuses": [r.status for r in ordered],
-        "ranks": [STATUS_RANK[r.status] for r in ordered],
-        "attempts": [r.attempts for r in ordered],
-        "providers": [r.provider for r in ordered],
-        "provider_message_ids": [r.provider_message_id for r in ordered],
-        "error_codes": [r.error_code for r in ordered],
-        "error_messages": [r.error_message for r in ordered],
-        "public_urls": [r.public_url for r in ordered],
+        "ids": BinaryArray([r.delivery_id for r in ordered]),
+        "campaigns": BinaryArray([campaign_id] * len(ordered)),
+        "statuses": BinaryArray([r.status for r in ordered]),
+        "ranks": BinaryArray([STATUS_RANK[r.status] for r in ordered]),
+        "attempts": BinaryArray([r.attempts for r in ordered]),
+        "providers": BinaryArray([r.provider for r in ordered]),
+        "provider_message_ids": BinaryArray([r.provider_message_id for r in ordered]),
+        "error_codes": BinaryArray([r.error_code for r in ordered]),
+        "error_messages": BinaryArray([r.error_message for r in ordered]),
+        "public_urls": BinaryArray([r.public_url for r in ordered]),
         "now": now,
         "moved_seq": MOVED_SEQ,
     }

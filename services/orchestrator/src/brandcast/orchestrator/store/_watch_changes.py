@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, String, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, any_, bindparam, select, text
 
 from brandcast.orchestrator.store import _convert, _ledger
+from brandcast.orchestrator.store._bulk import StringArray
 from brandcast.orchestrator.store.schema import INTAKE_SEQ, INTAKE_SQL, deliveries, ledger
 from brandcast.v1 import campaign_pb2
 
@@ -156,7 +156,7 @@ _EVENTS: Final = (
 _BY_IDS: Final = {
     postgres: select(deliveries).where(
         deliveries.c.campaign_id == bindparam("campaign_id"),
-        deliveries.c.id == any_(bindparam("ids", type_=ARRAY(String)))
+        deliveries.c.id == any_(bindparam("ids", type_=StringArray()))
         if postgres
         else deliveries.c.id.in_(bindparam("ids", expanding=True)),
     )

@@ -97,6 +97,14 @@ def add_campaign(
     return cid, ids
 
 
+def add_queued_campaign(store: Store, n: int) -> tuple[str, list[str]]:
+    """A campaign of ``n`` email deliveries, all claimed and marked QUEUED."""
+    cid, ids = add_campaign(store, n)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    return cid, ids
+
+
 def receipt(
     cid: str, did: str, status: S.DeliveryStatus.ValueType, **kw: Any
 ) -> bus_pb2.DeliveryReceipt:
@@ -131,9 +139,7 @@ def test_migrations_match_the_schema_module(store: Store) -> None:
 
 
 def test_a_flush_keeps_the_furthest_receipt_per_delivery(store: Store) -> None:
-    cid, ids = add_campaign(store, 2)
-    with store.claim_due(limit=10) as claim:
-        claim.mark_queued(cid, ids)
+    cid, ids = add_queued_campaign(store, 2)
     store.apply_receipts(
         [
             receipt(cid, ids[0], S.DELIVERY_STATUS_SENT, provider_message_id="m-0"),
@@ -168,9 +174,7 @@ def test_a_flush_keeps_the_furthest_receipt_per_delivery(store: Store) -> None:
 def test_receipt_texts_are_stored_as_sent(store: Store, text: str) -> None:
     """A flush binds its receipts as arrays on PostgreSQL: no text an array's
     syntax gives meaning to may change on the way (``NULL`` stays a string)."""
-    cid, ids = add_campaign(store, 1)
-    with store.claim_due(limit=10) as claim:
-        claim.mark_queued(cid, ids)
+    cid, ids = add_queued_campaign(store, 1)
     store.apply_receipts(
         [
             receipt(
@@ -199,9 +203,7 @@ def test_receipt_texts_are_stored_as_sent(store: Store, text: str) -> None:
 def test_a_receipt_with_nul_in_its_texts_is_stored_without_it(store: Store) -> None:
     """PostgreSQL's text cannot hold NUL: a provider's answer carrying one must
     not fail the flush (it would be redelivered and fail forever)."""
-    cid, ids = add_campaign(store, 2)
-    with store.claim_due(limit=10) as claim:
-        claim.mark_queued(cid, ids)
+    cid, ids = add_queued_campaign(store, 2)
     store.apply_receipts(
         [
             receipt(
@@ -265,9 +267,7 @@ def test_claim_marks_queued_and_skips_future(store: Store) -> None:
 
 
 def test_receipts_only_move_forward_and_complete_the_campaign(store: Store) -> None:
-    cid, ids = add_campaign(store, 3)
-    with store.claim_due(limit=10) as claim:
-        claim.mark_queued(cid, ids)
+    cid, ids = add_queued_campaign(store, 3)
     store.apply_receipts(
         [
             receipt(cid, ids[0], S.DELIVERY_STATUS_DELIVERED, provider="smtp", attempts=1),
@@ -641,9 +641,7 @@ def test_a_delivery_handed_back_before_its_mark_stays_in_the_outbox(store: Store
 
 
 def test_deliveries_handed_back_after_a_cancel_end_cancelled(store: Store) -> None:
-    cid, ids = add_campaign(store, 2)
-    with store.claim_due(limit=10) as claim:
-        claim.mark_queued(cid, ids)
+    cid, ids = add_queued_campaign(store, 2)
     store.cancel_campaign(cid)
     store.apply_receipts(
         [

@@ -1,5 +1,6 @@
-"""Writing many rows at once: COPY on PostgreSQL, batched INSERTs elsewhere; and
-many keyed updates whose returned rows are all wanted."""
+"""Writing many rows at once: COPY on PostgreSQL, batched INSERTs elsewhere; many
+keyed updates whose returned rows are all wanted; and lists bound as one array
+parameter (``BinaryArray``, ``StringArray``)."""
 
 from __future__ import annotations
 

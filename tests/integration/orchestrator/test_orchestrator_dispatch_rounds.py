@@ -1,6 +1,7 @@
 """When the dispatcher's thread claims again (issue #23): at once after a full
 round, but not after one that claimed less than it was allowed, whose empty
-follow-up claim only competed with the receipt and the watch of a lone delivery."""
+follow-up claim only competed with the receipt and the watch of a lone delivery;
+after receipts only when it waited for room on the bus or deliveries came back."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pytest
 
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.intake import CampaignIntake
+from brandcast.orchestrator.pacing import PROBE, Pacer
 from brandcast.orchestrator.store import Store
 from brandcast.shared.bus import BusPublisher
-from brandcast.v1 import campaign_pb2, campaign_service_pb2
+from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
 S = campaign_pb2
 
@@ -80,10 +82,29 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def running(store: Store, publisher: BusPublisher, batch_size: int) -> Dispatcher:
-    dispatcher = Dispatcher(store, lambda: publisher, batch_size=batch_size, poll_interval=POLL)
+def running(
+    store: Store, publisher: BusPublisher, batch_size: int, pacer: Pacer | None = None
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        store, lambda: publisher, batch_size=batch_size, poll_interval=POLL, pacer=pacer
+    )
+    if pacer is not None:
+        pacer.on_drain = dispatcher.room_freed  # as the server wires them
     dispatcher.start()
     return dispatcher
+
+
+def settle(pacer: Pacer, store: Store, campaign_id: str, status: int, count: int) -> None:
+    """Receipts of ``count`` queued deliveries, as the collector hands them to
+    the pacer once applied (here they are applied by the store itself)."""
+    ids = [d.id for d in store.list_deliveries(campaign_id, status=S.DELIVERY_STATUS_QUEUED)[0]]
+    batch = bus_pb2.ReceiptBatch(capacity=bus_pb2.SendingCapacity(channel=S.CHANNEL_SMS))
+    for delivery_id in ids[:count]:
+        batch.receipts.add(
+            delivery_id=delivery_id, campaign_id=campaign_id, channel=S.CHANNEL_SMS, status=status
+        )
+    store.apply_receipts(list(batch.receipts))
+    pacer.settled(batch)
 
 
 def test_a_round_that_claimed_less_than_allowed_waits_for_a_wake(
@@ -117,5 +138,44 @@ def test_a_full_round_claims_again_at_once(store: CountingStore, publisher: BusP
         wait_for(lambda: queued(store, campaign) == 5)
         time.sleep(0.5)
         assert store.sms_claims == 3
+    finally:
+        dispatcher.stop()
+
+
+def test_receipts_wake_a_round_only_for_room_or_deliveries_handed_back(
+    store: CountingStore, publisher: BusPublisher
+) -> None:
+    pacer = Pacer(lead_seconds=5, max_batch=1000)
+    campaign = submit(store, 3)
+    dispatcher = running(store, publisher, batch_size=100, pacer=pacer)
+    try:
+        wait_for(lambda: queued(store, campaign) == 3)
+        assert store.sms_claims == 1
+        # The outbox was emptied: receipts leave nothing to claim.
+        settle(pacer, store, campaign, S.DELIVERY_STATUS_SENT, 2)
+        time.sleep(0.5)
+        assert store.sms_claims == 1
+
+        # Handed back unsent: it is in the outbox again, and a round takes it.
+        settle(pacer, store, campaign, S.DELIVERY_STATUS_DEFERRED, 1)
+        wait_for(lambda: store.sms_claims == 2 and queued(store, campaign) == 1)
+    finally:
+        dispatcher.stop()
+
+
+def test_receipts_wake_a_round_held_back_by_the_lead(
+    store: CountingStore, publisher: BusPublisher
+) -> None:
+    pacer = Pacer(lead_seconds=5, max_batch=1000)
+    campaign = submit(store, PROBE + 5)
+    dispatcher = running(store, publisher, batch_size=100, pacer=pacer)
+    try:
+        # Nothing measured yet: a probe's worth goes, then the thread waits for room.
+        wait_for(lambda: queued(store, campaign) == PROBE)
+        time.sleep(0.5)
+        assert store.sms_claims == 1
+        settle(pacer, store, campaign, S.DELIVERY_STATUS_SENT, PROBE)
+        wait_for(lambda: queued(store, campaign) == 5)
+        assert store.sms_claims == 2
     finally:
         dispatcher.stop()

@@ -44,18 +44,30 @@ def test_a_rate_limited_channel_keeps_a_few_seconds_queued_in_two_second_batches
     assert pacer.allowance(SMS) == PROBE  # nothing known yet: a probe
     pacer.released(SMS, PROBE)
     assert pacer.allowance(SMS) == 0
-    woken: list[int] = []
-    pacer.on_drain = woken.append
+    woken: list[tuple[int, int]] = []
+    pacer.on_drain = lambda channel, handed_back: woken.append((channel, handed_back))
 
     clock.now += 2
     pacer.settled(receipts(20, rate_limit=10))
 
-    assert woken == [SMS]
+    assert woken == [(SMS, 0)]  # room on the bus; nothing back in the outbox
     assert pacer.in_flight(SMS) == 0
     assert pacer.allowance(SMS) == 50  # 5 s at 10/s
     assert pacer.batch_size(SMS) == 20  # 2 s at 10/s
     rate = pacer.rate(SMS)
     assert (rate.reason, rate.rate_limit) == ("SMS_RATE_LIMIT", 10)
+
+
+def test_deliveries_handed_back_are_counted_for_the_wake() -> None:
+    pacer = Pacer(lead_seconds=5, clock=Clock())
+    woken: list[tuple[int, int]] = []
+    pacer.on_drain = lambda channel, handed_back: woken.append((channel, handed_back))
+    batch = receipts(3, throttled=2)
+    for receipt in batch.receipts[1:]:
+        receipt.status = campaign_pb2.DELIVERY_STATUS_DEFERRED
+    pacer.settled(batch)
+    # The dispatcher must claim again for these two even when its outbox was empty.
+    assert woken == [(SMS, 2)]
 
 
 def test_throttling_paces_by_what_gets_through() -> None:

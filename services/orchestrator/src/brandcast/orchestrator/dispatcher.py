@@ -114,6 +114,10 @@ class Dispatcher:
         #: Channels whose last round claimed less than it allowed each open
         #: campaign: nothing more was due, so the next round can wait for a wake.
         self._drained: set[int | None] = set()
+        #: Channels whose thread may be waiting for room on the bus (the
+        #: pacer's lead, not an empty outbox, ended its last round): only
+        #: their receipts wake them.
+        self._held_by_lead: set[int | None] = set()
         self._publisher_factory = publisher_factory
         self._events = events or CampaignEvents()
         self._batch_size = batch_size
@@ -168,6 +172,15 @@ class Dispatcher:
         with self._open_lock:
             self._open = (-OPEN_REFRESH, [], False)
 
+    def room_freed(self, channel: int, handed_back: int = 0) -> None:
+        """Receipts of ``channel`` were applied (the pacer's ``on_drain``): wake
+        its thread when its last round waited for room on the bus, or when
+        ``handed_back`` deliveries returned to the outbox. A thread that had
+        emptied the outbox would only claim nothing: for a lone delivery that
+        empty claim competed with its own receipt and watch."""
+        if handed_back or channel in self._held_by_lead:
+            self.wake([channel])
+
     def wake(self, channels: Iterable[int] = DISPATCH_CHANNELS) -> None:
         """Look for due deliveries of ``channels`` now instead of at the next poll."""
         for channel in channels:
@@ -214,6 +227,9 @@ class Dispatcher:
         """Release one round of due deliveries of ``channel`` (of every channel
         when None): as many as the pacer allows, shared fairly across the open
         campaigns that are not paused; returns how many were claimed."""
+        # Before the allowance is read: receipts applied from here on wake the
+        # thread, so none lands between the reading and the wait unheard.
+        self._held_by_lead.add(channel)
         allowance = self._batch_size
         batch_size = self._batch_size
         if self._pacer is not None and channel is not None:
@@ -221,7 +237,14 @@ class Dispatcher:
             batch_size = self._pacer.batch_size(channel)
         self._drained.discard(channel)
         if allowance <= 0:
-            return 0
+            return 0  # waits for room: only receipts bring the next round
+        released = self._round(channel, allowance, batch_size)
+        if channel in self._drained:
+            # The outbox had nothing more due: receipts leave nothing to claim.
+            self._held_by_lead.discard(channel)
+        return released
+
+    def _round(self, channel: int | None, allowance: int, batch_size: int) -> int:
         active, any_paused = self._open_campaigns(channel)
         if not active:
             return 0

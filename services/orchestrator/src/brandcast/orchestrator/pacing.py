@@ -129,7 +129,9 @@ class Pacer:
         self._clock = clock
         self._lock = threading.Lock()
         self._channels: dict[int, _Channel] = collections.defaultdict(_Channel)
-        self.on_drain: Callable[[int], None] = lambda channel: None
+        #: Called with a channel and how many of its deliveries were handed
+        #: back (returned to the outbox) once a receipt batch is applied.
+        self.on_drain: Callable[[int, int], None] = lambda channel, handed_back: None
 
     # -- what the dispatcher and the collector report ----------------------------
 
@@ -144,9 +146,12 @@ class Pacer:
         now = self._clock()
         per_channel: collections.Counter[int] = collections.Counter()
         per_campaign: collections.Counter[tuple[int, str]] = collections.Counter()
+        handed_back: collections.Counter[int] = collections.Counter()
         for receipt in batch.receipts:
             per_channel[receipt.channel] += 1
-            if receipt.status != campaign_pb2.DELIVERY_STATUS_DEFERRED:
+            if receipt.status == campaign_pb2.DELIVERY_STATUS_DEFERRED:
+                handed_back[receipt.channel] += 1
+            else:
                 per_campaign[(receipt.channel, receipt.campaign_id)] += 1
         capacity = batch.capacity
         if capacity.channel and capacity.channel not in per_channel:
@@ -169,7 +174,7 @@ class Pacer:
                 if capacity.throttled:
                     channel.throttled_at = now
         for channel_id in per_channel:
-            self.on_drain(channel_id)
+            self.on_drain(channel_id, handed_back[channel_id])
 
     # -- what the dispatcher asks ------------------------------------------------
 

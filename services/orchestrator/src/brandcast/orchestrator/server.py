@@ -164,7 +164,7 @@ def bootstrap(
             marketing_share=settings.dispatch_marketing_share,
         )
         if pacer is not None:
-            pacer.on_drain = lambda channel: dispatcher.wake([channel])
+            pacer.on_drain = dispatcher.room_freed
     collector = None
     if collect:
         collector = ReceiptCollector(

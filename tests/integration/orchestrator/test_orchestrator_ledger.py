@@ -273,15 +273,21 @@ def _waiting_for_advisory_lock(store: Store) -> bool:
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-def test_positions_follow_commit_order_on_postgresql(database_url: str) -> None:
+@pytest.mark.parametrize("with_counts", [False, True], ids=["events only", "with counters"])
+def test_positions_follow_commit_order_on_postgresql(database_url: str, with_counts: bool) -> None:
     """A transaction that appends while another's append is not yet committed
-    waits for it, so no reader ever sees a higher position before a lower one.
-    (SQLite's single writer lock gives this order by construction.)"""
+    waits for it, so no reader ever sees a higher position before a lower one;
+    also when its append moves counters, where the lock and the counters are
+    one statement. (SQLite's single writer lock gives this order by construction.)"""
     store = Store.open(database_url)
     try:
 
         def event(name: str) -> _ledger.Pending:
             pending = _ledger.Pending()
+            if with_counts:
+                pending.moved(
+                    "c", S.CHANNEL_EMAIL, S.DELIVERY_STATUS_PENDING, S.DELIVERY_STATUS_SENT
+                )
             pending.events.append(
                 _ledger.event_row(
                     "c",
@@ -319,6 +325,15 @@ def test_positions_follow_commit_order_on_postgresql(database_url: str) -> None:
         events = store.read_ledger(0, 10)
         assert [e.delivery_id for e in events] == ["first", "second"]
         assert events[0].position < events[1].position
+        if with_counts:
+            with store.engine.connect() as conn:
+                stored = conn.execute(
+                    text("SELECT channel, status, count FROM delivery_counters")
+                ).all()
+            assert sorted(tuple(r) for r in stored) == [
+                (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_PENDING, -2),
+                (S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT, 2),
+            ]
     finally:
         store.close()
 

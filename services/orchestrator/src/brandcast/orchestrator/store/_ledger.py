@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import Connection, Select, bindparam, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from brandcast.orchestrator.store import _convert
-from brandcast.orchestrator.store._bulk import insert_rows
+from brandcast.orchestrator.store._bulk import BinaryArray, insert_rows
 from brandcast.orchestrator.store.schema import delivery_counters, ledger
 from brandcast.v1 import bus_pb2, campaign_pb2
 
@@ -163,17 +163,28 @@ def append(conn: Connection, pending: Pending) -> None:
     counts = [(key, n) for key, n in sorted(pending.counts.items()) if n]
     if not counts and not pending.events:
         return
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        conn.execute(_APPEND_LOCK, {"k": _APPEND_LOCK_KEY})
-    if counts:
+    if conn.dialect.name != "postgresql":
+        if counts:
+            conn.execute(
+                _UPSERT_COUNTS,
+                [
+                    {"campaign_id": c, "channel": ch, "status": st, "count": n}
+                    for (c, ch, st), n in counts
+                ],
+            )
+    elif counts:
         conn.execute(
-            _UPSERT_COUNTS[postgres],
-            [
-                {"campaign_id": c, "channel": ch, "status": st, "count": n}
-                for (c, ch, st), n in counts
-            ],
+            _LOCK_AND_COUNT,
+            {
+                "k": _APPEND_LOCK_KEY,
+                "campaign_ids": BinaryArray(c for (c, _, _), _ in counts),
+                "channels": BinaryArray(ch for (_, ch, _), _ in counts),
+                "statuses": BinaryArray(st for (_, _, st), _ in counts),
+                "counts": BinaryArray(n for _, n in counts),
+            },
         )
+    else:
+        conn.execute(_APPEND_LOCK, {"k": _APPEND_LOCK_KEY})
     insert_rows(conn, ledger, pending.events)
     pending.events = []
     pending.counts = collections.Counter()
@@ -244,9 +255,8 @@ def counter_rows(conn: Connection, campaign_ids: Iterable[str]) -> list[Any]:
     return list(conn.execute(_COUNTS_OF, {"campaign_ids": list(campaign_ids)}))
 
 
-def _upsert(postgres: bool) -> Any:
-    insert = postgresql.insert if postgres else sqlite.insert
-    statement = insert(delivery_counters)
+def _upsert() -> Any:
+    statement = sqlite.insert(delivery_counters)
     return statement.on_conflict_do_update(
         index_elements=[
             delivery_counters.c.campaign_id,
@@ -257,8 +267,25 @@ def _upsert(postgres: bool) -> Any:
     )
 
 
-_UPSERT_COUNTS: Final = {postgres: _upsert(postgres) for postgres in (False, True)}
+_UPSERT_COUNTS: Final = _upsert()
 _APPEND_LOCK: Final = text("SELECT pg_advisory_xact_lock(:k)")
+# The append lock and every counter change of the transaction in one round trip
+# (they were three for a campaign's first QUEUED mark or its receipt: the lock
+# and an upsert per counter row). The lock still comes first: each row to
+# upsert is joined with the lock's row, so none is written (and no counter row
+# locked) before the lock is held, and MATERIALIZED evaluates it once.
+_LOCK_AND_COUNT: Final = text(
+    """
+    WITH append_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(:k))
+    INSERT INTO delivery_counters AS c (campaign_id, channel, status, count)
+    SELECT v.campaign_id, v.channel, v.status, v.count
+    FROM append_lock, unnest(
+        CAST(:campaign_ids AS VARCHAR[]), CAST(:channels AS INTEGER[]),
+        CAST(:statuses AS INTEGER[]), CAST(:counts AS BIGINT[])
+    ) AS v(campaign_id, channel, status, count)
+    ON CONFLICT (campaign_id, channel, status) DO UPDATE SET count = c.count + excluded.count
+    """
+)
 _READ_ALL: Final[Select[Any]] = (
     select(ledger)
     .where(ledger.c.position > bindparam("after"))

@@ -1323,9 +1323,15 @@ def _settle(
     campaign's last deliveries each see the other's as still open until it
     commits, so each locks the campaigns' rows first; the second waits for the
     first's commit (its short tail: this, the ledger append, COMMIT) and then
-    reads it (its counters included), and the campaign settles."""
-    _lock_campaigns(conn, campaign_ids)
-    _complete_settled(conn, campaign_ids, now, windows_us, pending)
+    reads it (its counters included), and the campaign settles. The lock
+    returns the rows as they are once locked: their states need no read of
+    their own."""
+    if conn.dialect.name != "postgresql":
+        _complete_settled(conn, campaign_ids, now, windows_us, pending)
+        return
+    locked = conn.execute(_LOCK_CAMPAIGN_STATES, {"campaign_ids": sorted(campaign_ids)}).all()
+    candidates = [row for row in locked if row.state in _SETTLING_STATES]
+    _complete_candidates(conn, candidates, now, windows_us, pending)
 
 
 def _complete_settled(
@@ -1346,6 +1352,17 @@ def _complete_settled(
     status, which would keep receipts from being HOT updates (migration 0009).
     """
     candidates = conn.execute(_SETTLE_CANDIDATES, {"campaign_ids": list(campaign_ids)}).all()
+    _complete_candidates(conn, candidates, now, windows_us, pending)
+
+
+def _complete_candidates(
+    conn: Connection,
+    candidates: Sequence[Any],
+    now: int,
+    windows_us: Mapping[int, int],
+    pending: _ledger.Pending | None,
+) -> None:
+    """``_complete_settled`` for ``(id, state)`` rows of campaigns still settling."""
     if not candidates:
         return
     counts = _live_counts(conn, [row.id for row in candidates], pending)
@@ -1472,10 +1489,11 @@ def _campaign_state(conn: Connection, campaign_id: str) -> tuple[int, bool] | No
 
 
 def _progress_reading(conn: Connection, campaign_id: str) -> ProgressReading | None:
-    row = conn.execute(_STATE_AND_WINDOW, {"campaign_id": campaign_id}).first()
-    if row is None:
+    rows = conn.execute(_PROGRESS, {"campaign_id": campaign_id}).all()
+    if not rows:
         return None
-    return ProgressReading(int(row.state), Store._counters(conn, campaign_id), _window_end(row))
+    counts = [(r.channel, r.status, r.count) for r in rows if r.channel is not None]
+    return ProgressReading(int(rows[0].state), _convert.counters(counts), _window_end(rows[0]))
 
 
 def _window_end(row: Any) -> int | None:
@@ -1629,6 +1647,25 @@ _CAMPAIGN: Final = select(campaigns).where(campaigns.c.id == bindparam("campaign
 _STATE: Final = select(campaigns.c.state).where(campaigns.c.id == bindparam("campaign_id"))
 _STATE_AND_WINDOW: Final = select(campaigns.c.state, campaigns.c.report_window_ends_us).where(
     campaigns.c.id == bindparam("campaign_id")
+)
+#: The campaign's state and report window with its counters, one row per
+#: channel and status (one row of NULL counters when none is left): what a
+#: watch's progress event needs, in one round trip and one snapshot.
+_PROGRESS: Final = (
+    select(
+        campaigns.c.state,
+        campaigns.c.report_window_ends_us,
+        delivery_counters.c.channel,
+        delivery_counters.c.status,
+        delivery_counters.c.count,
+    )
+    .select_from(
+        campaigns.outerjoin(
+            delivery_counters,
+            and_(delivery_counters.c.campaign_id == campaigns.c.id, delivery_counters.c.count != 0),
+        )
+    )
+    .where(campaigns.c.id == bindparam("campaign_id"))
 )
 _OPEN_CAMPAIGNS: Final = (
     select(campaigns.c.id, campaigns.c.state)
@@ -1803,15 +1840,24 @@ _MARK_QUEUED: Final = {
     for postgres in (False, True)
 }
 # The campaigns that may settle; whether they do is their counters' answer.
+#: States of a campaign whose deliveries may still settle it.
+_SETTLING_STATES: Final = frozenset(
+    {
+        campaign_pb2.CAMPAIGN_STATE_SCHEDULED,
+        campaign_pb2.CAMPAIGN_STATE_DISPATCHING,
+        campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
+    }
+)
 _SETTLE_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
     campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
-    campaigns.c.state.in_(
-        [
-            campaign_pb2.CAMPAIGN_STATE_SCHEDULED,
-            campaign_pb2.CAMPAIGN_STATE_DISPATCHING,
-            campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
-        ]
-    ),
+    campaigns.c.state.in_(sorted(_SETTLING_STATES)),
+)
+#: ``_LOCK_CAMPAIGNS`` returning each row's state as it is once locked.
+_LOCK_CAMPAIGN_STATES: Final = (
+    select(campaigns.c.id, campaigns.c.state)
+    .where(campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)))
+    .order_by(campaigns.c.id)
+    .with_for_update(key_share=True)
 )
 _COMPLETE_DISPATCHED: Final = (
     update(campaigns)

@@ -1,7 +1,8 @@
 """On PostgreSQL a receipt is a HOT update: it changes no indexed column of
-``deliveries`` (migration 0009), so the row's new version goes on its own page
-and no index gets a new entry. The claim's QUEUED mark leaves the outbox
-indexes and so cannot be one."""
+``deliveries`` (migration 0009) and its page has room for the new version
+(fillfactor, migration 0011), so the version stays on its page and no index
+gets a new entry. The claim's QUEUED mark leaves the outbox indexes and so
+cannot be one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import time
 import pytest
 from sqlalchemy import text
 
+from brandcast.orchestrator.collector import APPLY_CHUNK
 from brandcast.orchestrator.store import Store
+from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR
 from brandcast.v1 import campaign_pb2
 from tests.integration.orchestrator.test_orchestrator_ledger import add_campaign, receipt
 
@@ -90,3 +93,26 @@ def test_receipts_are_hot_updates_on_postgresql(store: Store) -> None:
     # full of the claim's versions).
     assert hot >= 0.6 * updates, (hot, updates)
     assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_COMPLETED, True)
+
+
+def test_a_whole_flush_of_receipts_is_hot_on_postgresql(store: Store) -> None:
+    """The collector's largest flush, right after the claim marked every
+    delivery QUEUED: with pages filled to 100 % at insert, 405 of 60,000 such
+    receipts were HOT (the marks' versions had filled new pages); with room
+    left on each page, all of them."""
+    with store.engine.connect() as conn:
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+        ).scalar()
+    assert f"fillfactor={DELIVERIES_FILLFACTOR}" in (options or [])
+    cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * APPLY_CHUNK)
+    with store.claim_due(limit=APPLY_CHUNK, campaign_id=cid) as claim:
+        claim.mark_queued(cid, ids)
+    before = _flushed(store, (0, 0), APPLY_CHUNK)
+    store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in ids])
+    after = _flushed(store, before, APPLY_CHUNK)
+    updates, hot = after[0] - before[0], after[1] - before[1]
+    assert updates == APPLY_CHUNK
+    # Measured: every one (the original versions, dead once the mark
+    # committed, are pruned to make the room).
+    assert hot >= 0.95 * updates, (hot, updates)

@@ -57,6 +57,9 @@ OUTBOX_EXPR: Final = f"CASE WHEN status_rank <= {DISPATCHABLE_MAX_RANK} THEN 1 E
 #: 0009), so the planners can use them.
 OUTBOX_SQL: Final = "in_outbox = 1"
 
+#: Percentage of a ``deliveries`` page PostgreSQL fills at insert (migration 0011).
+DELIVERIES_FILLFACTOR: Final = 40
+
 metadata = MetaData()
 
 campaigns = Table(
@@ -126,6 +129,9 @@ deliveries = Table(
     # The status before the last move, set by the move itself and returned by
     # it: the counters move from it without reading the rows first (migration 0010).
     Column("prev_status", Integer, nullable=False, server_default=text("0")),
+    # Room on each page for the QUEUED mark's and the receipt's versions, so
+    # receipts are HOT updates (migration 0011).
+    postgresql_with={"fillfactor": DELIVERIES_FILLFACTOR},
 )
 #: ``seq`` of a delivery untouched since intake, and of one moved since.
 INTAKE_SEQ: Final = 1

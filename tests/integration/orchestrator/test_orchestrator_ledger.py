@@ -22,7 +22,7 @@ from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import STATUS_RANK, FinalUpdate, Store, _ledger, now_us
 from brandcast.orchestrator.store import _store as store_module
 from brandcast.orchestrator.store._engine import MIGRATIONS, migrate, open_engine
-from brandcast.orchestrator.store.schema import deliveries
+from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR, deliveries
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
 
 S = campaign_pb2
@@ -726,7 +726,8 @@ def test_the_outbox_becomes_a_column_of_its_own_in_revision_0009(database_url: s
             if postgres
             else None
         )
-    assert options == (["fillfactor=85"] if postgres else None)
+    # 85 since this revision; 40 since 0011, which the store's head includes.
+    assert options == ([f"fillfactor={DELIVERIES_FILLFACTOR}"] if postgres else None)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0008")
@@ -1121,3 +1122,100 @@ def test_receipts_for_a_campaign_the_statistics_have_not_seen_probe_the_primary_
         }
     finally:
         store.close()
+
+
+#: The id columns revision 0012 compares byte by byte on PostgreSQL.
+_ID_COLUMNS = {
+    ("campaigns", "id"),
+    ("recipients", "campaign_id"),
+    ("recipients", "recipient_id"),
+    ("deliveries", "id"),
+    ("deliveries", "campaign_id"),
+    ("deliveries", "recipient_id"),
+    ("ledger", "campaign_id"),
+    ("ledger", "delivery_id"),
+    ("delivery_counters", "campaign_id"),
+}
+
+
+def _collations(conn: Any) -> dict[tuple[str, str], str | None]:
+    rows = conn.execute(
+        text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        )
+    )
+    return {(t, c): collation for t, c, collation in rows if (t, c) in _ID_COLUMNS}
+
+
+def _fillfactor(conn: Any) -> list[str] | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+    ).scalar()
+
+
+def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> None:
+    """Revisions 0011 (room on each deliveries page) and 0012 (ids compared
+    byte by byte) on a database filled at 0010: on PostgreSQL the table gets
+    its fillfactor and the id columns collation "C"; the rows stay, list in
+    the same order, dispatch and settle as before; a downgrade restores both
+    settings. SQLite has neither: both revisions leave it as it was."""
+    engine = open_engine(database_url)
+    postgres = engine.dialect.name == "postgresql"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+    cid = str(uuid.uuid4())
+    t0 = now_us()
+    pending = sorted(str(uuid.uuid4()) for _ in range(3))
+    queued = str(uuid.uuid4())
+    with engine.begin() as conn:
+        _insert_old_campaign(conn, cid, t0, 4, event_seq=0)
+        for i, delivery_id in enumerate(pending):
+            _insert_old_delivery(conn, cid, i, delivery_id, S.DELIVERY_STATUS_PENDING, t0, seq=1)
+        _insert_old_delivery(conn, cid, 3, queued, S.DELIVERY_STATUS_QUEUED, t0)
+        for status, count in ((S.DELIVERY_STATUS_PENDING, 3), (S.DELIVERY_STATUS_QUEUED, 1)):
+            _insert(
+                conn,
+                "delivery_counters",
+                campaign_id=cid,
+                channel=S.CHANNEL_EMAIL,
+                status=status,
+                count=count,
+            )
+        before = _collations(conn) if postgres else {}
+    assert set(before.values()) <= {None}  # the database's own collation
+    migrate(engine)
+    if postgres:
+        with engine.connect() as conn:
+            assert _collations(conn) == dict.fromkeys(_ID_COLUMNS, "C")
+            assert _fillfactor(conn) == ["fillfactor=40"]
+    store = Store.open(database_url)
+    try:
+        listed: list[str] = []
+        token = ""
+        while True:
+            page, token = store.list_deliveries(cid, page_size=2, page_token=token)
+            listed += [d.id for d in page]
+            if not token:
+                break
+        assert listed == sorted([*pending, queued])
+        with store.claim_due(limit=10, campaign_id=cid) as claim:
+            assert sorted(d.id for d in claim.deliveries) == pending
+            claim.mark_queued(cid, pending)
+        store.apply_receipts([receipt(cid, i, S.DELIVERY_STATUS_SENT) for i in [*pending, queued]])
+        assert read_counters(store, cid) == {(S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT): 4}
+        assert read_counters(store, cid) == counted(store, cid)
+        assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_COMPLETED, True)
+    finally:
+        store.close()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+    if postgres:
+        with engine.connect() as conn:
+            assert _collations(conn) == dict.fromkeys(_ID_COLUMNS)
+            assert _fillfactor(conn) is None
+    engine.dispose()

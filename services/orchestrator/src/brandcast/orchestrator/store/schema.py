@@ -60,12 +60,19 @@ OUTBOX_SQL: Final = "in_outbox = 1"
 #: Percentage of a ``deliveries`` page PostgreSQL fills at insert (migration 0011).
 DELIVERIES_FILLFACTOR: Final = 40
 
+#: Ids and keys compared byte by byte on PostgreSQL (``COLLATE "C"``,
+#: migration 0012), as SQLite's BINARY and Python's ``sorted`` compare them:
+#: a database's own collation (``en_US.UTF-8``, ICU, even ``C.UTF-8``) makes
+#: every index probe and insert on them call the locale's comparison.
+ID: Final = String(36).with_variant(String(36, collation="C"), "postgresql")
+KEY: Final = String(200).with_variant(String(200, collation="C"), "postgresql")
+
 metadata = MetaData()
 
 campaigns = Table(
     "campaigns",
     metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("name", String(200), nullable=False),
     # The CampaignSpec without its audience (recipients live in their own table).
     Column("spec", LargeBinary, nullable=False),
@@ -94,8 +101,8 @@ Index("ix_campaigns_created", campaigns.c.created_us, campaigns.c.id)
 recipients = Table(
     "recipients",
     metadata,
-    Column("campaign_id", String(36), primary_key=True),
-    Column("recipient_id", String(200), primary_key=True),
+    Column("campaign_id", ID, primary_key=True),
+    Column("recipient_id", KEY, primary_key=True),
     # A serialized brandcast.v1.Recipient.
     Column("data", LargeBinary, nullable=False),
 )
@@ -103,11 +110,11 @@ recipients = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", String(36), primary_key=True),
-    Column("campaign_id", String(36), nullable=False),
+    Column("id", ID, primary_key=True),
+    Column("campaign_id", ID, nullable=False),
     Column("channel", Integer, nullable=False),
     # The recipient id, or the social account id.
-    Column("recipient_id", String(200), nullable=False),
+    Column("recipient_id", KEY, nullable=False),
     Column("address", String(320), nullable=False),
     Column("status", Integer, nullable=False),
     Column("status_rank", Integer, nullable=False),
@@ -165,10 +172,10 @@ ledger = Table(
         primary_key=True,
         autoincrement=True,
     ),
-    Column("campaign_id", String(36), nullable=False),
+    Column("campaign_id", ID, nullable=False),
     # "" for an event about several deliveries (``delivery_ids``) or about the
     # whole campaign (a cancel).
-    Column("delivery_id", String(36), nullable=False),
+    Column("delivery_id", ID, nullable=False),
     Column("channel", Integer, nullable=False),
     # A brandcast.v1.LedgerEventType.
     Column("event", Integer, nullable=False),
@@ -200,7 +207,7 @@ Index("ix_ledger_delivery", ledger.c.delivery_id, ledger.c.position)
 delivery_counters = Table(
     "delivery_counters",
     metadata,
-    Column("campaign_id", String(36), primary_key=True),
+    Column("campaign_id", ID, primary_key=True),
     Column("channel", Integer, primary_key=True),
     Column("status", Integer, primary_key=True),
     Column("count", BigInteger, nullable=False),

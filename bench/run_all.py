@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,9 @@ from harness import SERVERS, machine
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 MARKER = "<!-- analysis -->"
+#: Sections measured by hand with commands of their own (too long for every
+#: run): kept from the previous file as they were, in their place.
+KEPT_SECTIONS = ("## 4b. ", "## 4c. ")
 
 
 def _args() -> argparse.Namespace:
@@ -74,6 +78,15 @@ def _render_section() -> list[str]:
         f"({elapsed:.0f}s)",
         "",
     ]
+
+
+def _kept_sections(previous: str) -> list[str]:
+    head = previous.split(MARKER, 1)[0]
+    kept: list[str] = []
+    for block in re.split(r"(?m)^(?=## )", head):
+        if block.startswith(KEPT_SECTIONS):
+            kept += [*block.rstrip("\n").split("\n"), ""]
+    return kept
 
 
 def _bus_section() -> list[str]:
@@ -208,6 +221,8 @@ def main() -> None:
 
     print("rendering", flush=True)
     lines += _render_section()
+    previous = args.output.read_text() if args.output.exists() else ""
+    lines += _kept_sections(previous)
     print("bus payloads", flush=True)
     lines += _bus_section()
 
@@ -239,7 +254,6 @@ def main() -> None:
         "",
     ]
 
-    previous = args.output.read_text() if args.output.exists() else ""
     analysis = previous[previous.index(MARKER) :] if MARKER in previous else MARKER + "\n"
     args.output.write_text("\n".join(lines) + "\n" + analysis)
     print(f"wrote {args.output}")

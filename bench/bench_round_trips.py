@@ -22,6 +22,7 @@ from collections.abc import Callable
 import psycopg
 from harness import throwaway_postgres, throwaway_vhost
 from kombu import Connection, Exchange, Producer, Queue
+from sqlalchemy import create_engine
 
 from brandcast.orchestrator.store import Store, _ledger
 
@@ -59,18 +60,27 @@ def main() -> None:
         raw.autocommit = True
         query = "SELECT channel, status, count FROM delivery_counters WHERE campaign_id = %s"
         held = store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        # A pool whose connections never leave autocommit: no switch at checkout.
+        autocommit = create_engine(store.engine.url, pool_size=2, isolation_level="AUTOCOMMIT")
+
+        def autocommit_read() -> object:
+            with autocommit.connect() as conn:
+                return conn.execute(_ledger.COUNTS, {"campaign_id": campaign_id}).all()
+
         reads = {
             "psycopg alone": lambda: raw.execute(query, (campaign_id,)).fetchall(),
             "SQLAlchemy Core, held connection": lambda: held.execute(
                 _ledger.COUNTS, {"campaign_id": campaign_id}
             ).all(),
             "Store.counters() (pool checkout)": lambda: store.counters(campaign_id),
+            "checkout of an autocommit-only pool": autocommit_read,
         }
         print("one small read (the counters of a campaign):")
         for label, fn in reads.items():
             cpu, wall = cpu_per_call(fn, args.repeat)
             print(f"  {label:34s} {cpu:6.0f} µs CPU  {wall:6.0f} µs wall")
         held.close()
+        autocommit.dispose()
 
         raw.autocommit = False
         raw.execute("CREATE TABLE commit_probe (n integer)")

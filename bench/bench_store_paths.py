@@ -107,9 +107,20 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default="", help="default: a throwaway database")
+    parser.add_argument(
+        "--setup-sql",
+        action="append",
+        default=[],
+        help="a statement run once the schema is in place, before the runs (repeatable): "
+        'to compare a setting, e.g. "ALTER TABLE deliveries SET (fillfactor = 85)"',
+    )
     args = parser.parse_args()
     with _throwaway_database() as throwaway:
         store = Store.open(args.database_url or throwaway)
+        if args.setup_sql:
+            with store.engine.begin() as conn:
+                for statement in args.setup_sql:
+                    conn.exec_driver_sql(statement)
         try:
             runs = [_one_run(store, args.recipients) for _ in range(args.runs)]
         finally:

@@ -5,17 +5,18 @@ the previous schema migrates forward with its history."""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import Engine, func, inspect, select, text
 
 from brandcast.orchestrator.server import bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
@@ -24,6 +25,7 @@ from brandcast.orchestrator.store import _store as store_module
 from brandcast.orchestrator.store._engine import MIGRATIONS, migrate, open_engine
 from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR, deliveries
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
+from tests.integration.orchestrator.test_orchestrator_store import listed_ids
 
 S = campaign_pb2
 L = campaign_pb2
@@ -461,10 +463,32 @@ def test_two_flushes_ending_a_campaign_together_settle_it_on_postgresql(
 # -- migration from the previous schema (0005) ---------------------------------
 
 
+def alembic_to(engine: Engine, action: str, revision: str) -> None:
+    """``alembic upgrade|downgrade revision`` on ``engine``'s database."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        getattr(command, action)(config, revision)
+
+
 def _insert(conn: Any, table: str, **values: Any) -> None:
     names = ", ".join(values)
     params = ", ".join(f":{k}" for k in values)
     conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({params})"), values)
+
+
+def _insert_old_counters(conn: Any, cid: str, statuses: Iterable[int]) -> None:
+    """The email counters of deliveries in ``statuses``, as earlier schemas kept them."""
+    for status, count in collections.Counter(statuses).items():
+        _insert(
+            conn,
+            "delivery_counters",
+            campaign_id=cid,
+            channel=S.CHANNEL_EMAIL,
+            status=status,
+            count=count,
+        )
 
 
 def _insert_old_campaign(conn: Any, cid: str, t0: int, audience: int, event_seq: int) -> None:
@@ -513,11 +537,7 @@ def _insert_old_delivery(
 
 def test_a_database_of_the_previous_schema_migrates_with_its_history(database_url: str) -> None:
     engine = open_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0005")  # the previous head
+    alembic_to(engine, "upgrade", "0005")  # the previous head
     cid = str(uuid.uuid4())
     t0 = now_us() - 60_000_000
     statuses = {
@@ -612,11 +632,7 @@ def test_deliveries_stamped_by_event_seq_migrate_to_the_id_order_indexes(
     id order, and a downgrade restores the (seq, id) index with the campaign's
     event_seq above every stamp the new version wrote."""
     engine = open_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0007")
+    alembic_to(engine, "upgrade", "0007")
     cid = str(uuid.uuid4())
     t0 = now_us()
     seqs = {"d-a": 7, "d-b": 1, "d-c": 3, "d-d": 1}
@@ -636,9 +652,7 @@ def test_deliveries_stamped_by_event_seq_migrate_to_the_id_order_indexes(
         assert [c.delivery.id for c in store.changes_since(cid, (0, ""))][:1] == ["d-d"]
     finally:
         store.close()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0007")
+    alembic_to(engine, "downgrade", "0007")
     with engine.connect() as conn:
         indexes = {i["name"] for i in inspect(conn).get_indexes("deliveries")}
         event_seq = conn.execute(
@@ -657,11 +671,7 @@ def test_the_outbox_becomes_a_column_of_its_own_in_revision_0009(database_url: s
     its counters; a downgrade restores the status index and the old outbox
     predicate (and PostgreSQL's default fillfactor)."""
     engine = open_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0008")
+    alembic_to(engine, "upgrade", "0008")
     cid = str(uuid.uuid4())
     t0 = now_us()
     statuses = {
@@ -678,15 +688,7 @@ def test_the_outbox_becomes_a_column_of_its_own_in_revision_0009(database_url: s
             # One scheduled delivery waits an hour: not due yet.
             later = 3_600_000_000 if delivery_id == "d-later" else 0
             _insert_old_delivery(conn, cid, i, delivery_id, status, t0, not_before_us=t0 + later)
-        for status in set(statuses.values()):
-            _insert(
-                conn,
-                "delivery_counters",
-                campaign_id=cid,
-                channel=S.CHANNEL_EMAIL,
-                status=status,
-                count=list(statuses.values()).count(status),
-            )
+        _insert_old_counters(conn, cid, statuses.values())
     migrate(engine)
     store = Store.open(database_url)
     try:
@@ -728,9 +730,7 @@ def test_the_outbox_becomes_a_column_of_its_own_in_revision_0009(database_url: s
         )
     # 85 since this revision; 40 since 0011, which the store's head includes.
     assert options == ([f"fillfactor={DELIVERIES_FILLFACTOR}"] if postgres else None)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0008")
+    alembic_to(engine, "downgrade", "0008")
     with engine.connect() as conn:
         found = inspect(conn)
         indexes = {i["name"]: i for i in found.get_indexes("deliveries")}
@@ -1028,11 +1028,7 @@ def test_revision_0010_adds_the_previous_status_to_a_filled_database(database_ur
     earlier status (0) and move on as before, their counters from the status
     they had; the move records what it replaced; a downgrade drops the column."""
     engine = open_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0009")
+    alembic_to(engine, "upgrade", "0009")
     cid = str(uuid.uuid4())
     t0 = now_us()
     statuses = {"d-pending": S.DELIVERY_STATUS_PENDING, "d-queued": S.DELIVERY_STATUS_QUEUED}
@@ -1040,14 +1036,7 @@ def test_revision_0010_adds_the_previous_status_to_a_filled_database(database_ur
         _insert_old_campaign(conn, cid, t0, len(statuses), event_seq=1)
         for i, (delivery_id, status) in enumerate(statuses.items()):
             _insert_old_delivery(conn, cid, i, delivery_id, status, t0)
-            _insert(
-                conn,
-                "delivery_counters",
-                campaign_id=cid,
-                channel=S.CHANNEL_EMAIL,
-                status=status,
-                count=1,
-            )
+        _insert_old_counters(conn, cid, statuses.values())
     migrate(engine)
     store = Store.open(database_url)
     try:
@@ -1077,9 +1066,7 @@ def test_revision_0010_adds_the_previous_status_to_a_filled_database(database_ur
         }
     finally:
         store.close()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0009")
+    alembic_to(engine, "downgrade", "0009")
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("deliveries")}
     engine.dispose()
@@ -1162,11 +1149,7 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
     settings. SQLite has neither: both revisions leave it as it was."""
     engine = open_engine(database_url)
     postgres = engine.dialect.name == "postgresql"
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0010")
+    alembic_to(engine, "upgrade", "0010")
     cid = str(uuid.uuid4())
     t0 = now_us()
     pending = sorted(str(uuid.uuid4()) for _ in range(3))
@@ -1175,16 +1158,9 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
         _insert_old_campaign(conn, cid, t0, 4, event_seq=0)
         for i, delivery_id in enumerate(pending):
             _insert_old_delivery(conn, cid, i, delivery_id, S.DELIVERY_STATUS_PENDING, t0, seq=1)
-        _insert_old_delivery(conn, cid, 3, queued, S.DELIVERY_STATUS_QUEUED, t0)
-        for status, count in ((S.DELIVERY_STATUS_PENDING, 3), (S.DELIVERY_STATUS_QUEUED, 1)):
-            _insert(
-                conn,
-                "delivery_counters",
-                campaign_id=cid,
-                channel=S.CHANNEL_EMAIL,
-                status=status,
-                count=count,
-            )
+        queued_status = S.DELIVERY_STATUS_QUEUED
+        _insert_old_delivery(conn, cid, 3, queued, queued_status, t0)
+        _insert_old_counters(conn, cid, [S.DELIVERY_STATUS_PENDING] * 3 + [queued_status])
         before = _collations(conn) if postgres else {}
     assert set(before.values()) <= {None}  # the database's own collation
     migrate(engine)
@@ -1194,14 +1170,7 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
             assert _fillfactor(conn) == ["fillfactor=40"]
     store = Store.open(database_url)
     try:
-        listed: list[str] = []
-        token = ""
-        while True:
-            page, token = store.list_deliveries(cid, page_size=2, page_token=token)
-            listed += [d.id for d in page]
-            if not token:
-                break
-        assert listed == sorted([*pending, queued])
+        assert listed_ids(store, cid, page_size=2) == sorted([*pending, queued])
         with store.claim_due(limit=10, campaign_id=cid) as claim:
             assert sorted(d.id for d in claim.deliveries) == pending
             claim.mark_queued(cid, pending)
@@ -1211,9 +1180,7 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
         assert store.campaign_state(cid) == (S.CAMPAIGN_STATE_COMPLETED, True)
     finally:
         store.close()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0010")
+    alembic_to(engine, "downgrade", "0010")
     if postgres:
         with engine.connect() as conn:
             assert _collations(conn) == dict.fromkeys(_ID_COLUMNS)

@@ -13,20 +13,19 @@ import uuid
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text, update
 
 from brandcast.orchestrator.housekeeping import Housekeeper
 from brandcast.orchestrator.server import bootstrap
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import Store, _ledger, _retention, now_us
-from brandcast.orchestrator.store._engine import MIGRATIONS, migrate, open_engine
+from brandcast.orchestrator.store._engine import migrate, open_engine
 from brandcast.orchestrator.store._watch_changes import LEDGER_CURSOR_BASE
 from brandcast.orchestrator.store.schema import campaigns
 from brandcast.v1 import campaign_pb2
 from tests.integration.orchestrator.test_orchestrator_ledger import (
     add_campaign,
+    alembic_to,
     counted,
     read_counters,
     receipt,
@@ -260,14 +259,6 @@ def test_partitions_are_created_ahead_and_ended_ones_dropped(store: Store) -> No
 # -- migration 0007 ---------------------------------------------------------------
 
 
-def _alembic(engine: Engine, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, action)(config, revision)
-
-
 def _relkind(engine: Engine) -> str | None:
     if engine.dialect.name != "postgresql":
         return None
@@ -284,7 +275,7 @@ def _all_events(engine: Engine) -> list[tuple[Any, ...]]:
 
 def test_a_filled_ledger_moves_into_partitions_and_back(database_url: str) -> None:
     engine = open_engine(database_url)
-    _alembic(engine, "upgrade", "0006")  # the previous head
+    alembic_to(engine, "upgrade", "0006")  # the previous head
     cid = str(uuid.uuid4())
     # Filled as the previous version did: its append is this one (unchanged).
     with engine.begin() as conn:
@@ -326,7 +317,7 @@ def test_a_filled_ledger_moves_into_partitions_and_back(database_url: str) -> No
         store.close()
 
     # Back to the previous schema: the same rows, the sequence going on.
-    _alembic(engine, "downgrade", "0006")
+    alembic_to(engine, "downgrade", "0006")
     assert _relkind(engine) in (None, "r")
     after_down = _all_events(engine)
     assert [row[0] for row in after_down] == list(range(1, 27))

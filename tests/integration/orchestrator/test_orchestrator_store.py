@@ -299,16 +299,20 @@ def test_receipts_only_move_forward_and_complete_the_campaign(store: Store) -> N
     assert (counters.delivered, counters.sent, counters.failed) == (1, 1, 1)
 
 
-def test_delivery_pages_and_watch_cursor(store: Store) -> None:
-    cid, ids = add_campaign(store, 25)
+def listed_ids(store: Store, cid: str, page_size: int) -> list[str]:
+    """Every delivery id of the campaign, page by page as ``ListDeliveries`` goes."""
     seen: list[str] = []
     token = ""
     while True:
-        page, token = store.list_deliveries(cid, page_size=10, page_token=token)
+        page, token = store.list_deliveries(cid, page_size=page_size, page_token=token)
         seen += [d.id for d in page]
         if not token:
-            break
-    assert seen == sorted(ids)
+            return seen
+
+
+def test_delivery_pages_and_watch_cursor(store: Store) -> None:
+    cid, ids = add_campaign(store, 25)
+    assert listed_ids(store, cid, page_size=10) == sorted(ids)
     assert store.list_deliveries(cid, status=S.DELIVERY_STATUS_SENT)[0] == []
 
     initial = store.changes_since(cid, (0, ""))

@@ -1839,7 +1839,6 @@ _MARK_QUEUED: Final = {
     .returning(deliveries.c.id, deliveries.c.channel, deliveries.c.prev_status)
     for postgres in (False, True)
 }
-# The campaigns that may settle; whether they do is their counters' answer.
 #: States of a campaign whose deliveries may still settle it.
 _SETTLING_STATES: Final = frozenset(
     {
@@ -1848,6 +1847,7 @@ _SETTLING_STATES: Final = frozenset(
         campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
     }
 )
+# The campaigns that may settle; whether they do is their counters' answer.
 _SETTLE_CANDIDATES: Final = select(campaigns.c.id, campaigns.c.state).where(
     campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)),
     campaigns.c.state.in_(sorted(_SETTLING_STATES)),

@@ -4,10 +4,10 @@ Every index on the hot tables is keyed by these ids, and a column of the
 database's collation compares through the locale even when the database's
 collation is ``C.UTF-8`` (PostgreSQL 15 treats only ``C`` and ``POSIX`` as
 plain byte order). Measured with ``bench/bench_store_paths.py`` (three runs
-of 20,000 deliveries, two pairs, wall time per delivery, server included):
-on a ``C.UTF-8`` database the QUEUED mark 17.5 → 15.8 µs and intake 35.7 →
-34.2 µs; on an ICU ``en-US`` database the mark 18.9 → 15.5 µs, intake 38.0 →
-36.5 µs, receipts 18.9 → 17.7 µs.
+of 20,000 deliveries, wall time per delivery, server included, means of two
+pairs): on a ``C.UTF-8`` database the QUEUED mark 17.5 → 15.8 µs, and 19.3 →
+18.4 µs in two later pairs (``--setup-sql`` restoring the collation); on an
+ICU ``en-US`` database the mark 18.9 → 15.5 µs and receipts 18.9 → 17.7 µs.
 
 The order does not change for the ids Brandcast makes (UUIDs: lowercase hex
 and dashes at fixed places sort the same under any of those collations), and

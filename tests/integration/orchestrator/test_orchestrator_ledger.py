@@ -1158,9 +1158,10 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
         _insert_old_campaign(conn, cid, t0, 4, event_seq=0)
         for i, delivery_id in enumerate(pending):
             _insert_old_delivery(conn, cid, i, delivery_id, S.DELIVERY_STATUS_PENDING, t0, seq=1)
-        queued_status = S.DELIVERY_STATUS_QUEUED
-        _insert_old_delivery(conn, cid, 3, queued, queued_status, t0)
-        _insert_old_counters(conn, cid, [S.DELIVERY_STATUS_PENDING] * 3 + [queued_status])
+        _insert_old_delivery(conn, cid, 3, queued, S.DELIVERY_STATUS_QUEUED, t0)
+        _insert_old_counters(
+            conn, cid, [S.DELIVERY_STATUS_PENDING] * 3 + [S.DELIVERY_STATUS_QUEUED]
+        )
         before = _collations(conn) if postgres else {}
     assert set(before.values()) <= {None}  # the database's own collation
     migrate(engine)

@@ -4,12 +4,15 @@
 
 Batches of really rendered e-mails and SMS (bench_render's campaign). "Old" is the
 format before protobuf bodies: the batch's bytes base64-encoded in a Celery JSON
-body. "New" is the protobuf bytes themselves (``brandcast.shared.bus_codec``).
+body. "New" is the protobuf bytes themselves (``brandcast.shared.bus_codec``),
+and the same bytes zstd-compressed as ``BUS_COMPRESSION=zstd`` sends them (and
+at zstd's default level, for comparison).
 
 - encode: what the publisher does to a batch to get the message body;
-- decode: what the worker does with the body, through kombu's registry as
-  Celery calls it, twice (Celery decodes a task body once to build the request
-  and again where the task runs), then the task's parse of the batch.
+- decode: what the worker does with the body: kombu decompresses it once, then
+  reads it through its registry as Celery calls it, twice (Celery decodes a task
+  body once to build the request and again where the task runs), then the
+  task's parse of the batch.
 
 Timed as CPU time of this process (``time.process_time``), median of the rounds.
 """
@@ -25,11 +28,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import zstandard
 from bench_render import _recipients, _spec
 from kombu.serialization import loads
 
 from brandcast.orchestrator.rendering import CampaignRenderer
-from brandcast.shared import bus_codec, topology
+from brandcast.shared import bus_codec, bus_compression, topology
 from brandcast.v1 import bus_pb2, campaign_pb2
 
 _ACCEPT = {topology.PROTOBUF_CONTENT_TYPE, bus_codec.LEGACY_JSON_CONTENT_TYPE}
@@ -42,6 +46,8 @@ class Format:
     content_type: str
     content_encoding: str
     encode: Callable[[bus_pb2.DispatchBatch], bytes]
+    #: kombu decompresses the body once, when the message arrives.
+    compressed: bool = False
 
 
 def _old_body(batch: bus_pb2.DispatchBatch) -> bytes:
@@ -54,6 +60,22 @@ OLD = Format("old: base64 in JSON", "application/json", "utf-8", _old_body)
 NEW = Format(
     "new: protobuf", topology.PROTOBUF_CONTENT_TYPE, "binary", lambda b: b.SerializeToString()
 )
+
+
+def _zstd(name: str, compress: Callable[[bytes], bytes]) -> Format:
+    return Format(
+        name,
+        topology.PROTOBUF_CONTENT_TYPE,
+        "binary",
+        lambda b: compress(b.SerializeToString()),
+        compressed=True,
+    )
+
+
+#: ``BUS_COMPRESSION=zstd`` (``brandcast.shared.bus_compression``, level 1).
+ZSTD = _zstd("protobuf, zstd (level 1)", bus_compression.compress)
+#: zstd's default level, for comparison: why the bus uses level 1.
+ZSTD_DEFAULT = _zstd("protobuf, zstd (level 3)", zstandard.ZstdCompressor(level=3).compress)
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,8 @@ def batch(channel: str, items: int) -> bus_pb2.DispatchBatch:
 
 
 def _decode(body: bytes, fmt: Format) -> bus_pb2.DispatchBatch:
+    if fmt.compressed:
+        body = bus_compression.decompress(body)
     for _ in range(2):
         args, _kwargs, _embed = loads(body, fmt.content_type, fmt.content_encoding, accept=_ACCEPT)
     return bus_codec.batch_from_task_arg(args[0])
@@ -117,7 +141,7 @@ def measure(items: int = 500, rounds: int = 7, repeat: int = 50) -> list[Measure
     results = []
     for channel in ("email", "sms"):
         built = batch(channel, items)
-        for fmt in (OLD, NEW):
+        for fmt in (OLD, NEW, ZSTD, ZSTD_DEFAULT):
             body = fmt.encode(built)
             assert _decode(body, fmt) == built, f"{fmt.name} does not round-trip"
             results.append(

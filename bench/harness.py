@@ -45,6 +45,8 @@ UNTHROTTLED_ENV = {
     "SOCIAL_RATE_LIMIT": "0",
     "EMAIL_RATE_LIMIT": "0",
     "LOG_LEVEL": "WARNING",
+    # As docker-compose.yml deploys the stack: batches and receipts compressed.
+    "BUS_COMPRESSION": "zstd",
 }
 NULL_PROVIDERS_ENV = {
     "EMAIL_PROVIDERS": "null",

@@ -49,7 +49,8 @@ def stack(
         tmp_path / "stack",
         broker_url=broker_url,
         database_url=database_url,
-        extra_env=own_redis_keys,
+        # As docker-compose.yml deploys it; the other stack tests keep the default.
+        extra_env={**own_redis_keys, "BUS_COMPRESSION": "zstd"},
     )
     try:
         yield local

@@ -17,7 +17,7 @@ import pytest
 from kombu import Connection
 from kombu.message import Message
 
-from brandcast.shared import topology
+from brandcast.shared import bus_compression, topology
 from brandcast.shared.bus import BusPublisher, celery_task_headers
 from brandcast.shared.bus_codec import batch_from_message
 from brandcast.shared.delivery import Outcome, RetryPolicy
@@ -66,8 +66,13 @@ def _batch(*addresses: str) -> bus_pb2.DispatchBatch:
 
 
 def _collect_receipts(
-    broker_url: str, expected: int, timeout: float = 30.0
+    broker_url: str,
+    expected: int,
+    timeout: float = 30.0,
+    compressions: list[str | None] | None = None,
 ) -> dict[str, bus_pb2.DeliveryReceipt]:
+    """The receipts of ``expected`` deliveries; ``compressions`` gets each
+    message's ``compression`` header."""
     receipts: dict[str, bus_pb2.DeliveryReceipt] = {}
     deadline = time.monotonic() + timeout
     with Connection(broker_url) as conn:
@@ -79,6 +84,8 @@ def _collect_receipts(
                 time.sleep(0.05)
                 continue
             assert message.properties["type"] == topology.RECEIPT_BATCH_TYPE
+            if compressions is not None:
+                compressions.append(message.headers.get("compression"))
             batch = bus_pb2.ReceiptBatch.FromString(message.body)
             receipts.update({r.delivery_id: r for r in batch.receipts})
     return receipts
@@ -110,9 +117,16 @@ def _dead_letters(
             found.append(batch_from_message(message.body, message.content_type))
 
 
-def _publish_raw(broker_url: str, body: bytes | str, content_type: str, encoding: str) -> None:
+def _publish_raw(
+    broker_url: str,
+    body: bytes | str,
+    content_type: str,
+    encoding: str,
+    extra_headers: dict[str, str] | None = None,
+) -> None:
     """A task message for the SMS worker, its body written by the caller."""
     headers, properties = celery_task_headers(topology.task_name("sms"))
+    headers.update(extra_headers or {})
     with Connection(broker_url) as conn:
         conn.Producer().publish(
             body,
@@ -136,6 +150,7 @@ def _publish_legacy(broker_url: str, batch: bus_pb2.DispatchBatch) -> None:
 
 
 def _raw_dead_letter(broker_url: str, timeout: float = 20.0) -> Message:
+    bus_compression.register()  # kombu decompresses a parked body marked zstd on reading
     deadline = time.monotonic() + timeout
     with Connection(broker_url) as conn:
         queue = topology.dead_letter_queue("sms")(conn.default_channel)
@@ -184,12 +199,19 @@ def test_poison_message_is_bounded_and_dead_lettered(
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type", "encoding"),
+    ("body", "content_type", "encoding", "headers"),
     [
-        (b"\x07 not a batch", topology.PROTOBUF_CONTENT_TYPE, "binary"),
-        (json.dumps([["%%%not-base64"], {}, {}]), "application/json", "utf-8"),
+        (b"\x07 not a batch", topology.PROTOBUF_CONTENT_TYPE, "binary", {}),
+        (json.dumps([["%%%not-base64"], {}, {}]), "application/json", "utf-8", {}),
+        # Marked zstd but not: kombu alone would have Celery acknowledge (drop) it.
+        (
+            b"\x28\xb5\x2f\xfd not a frame",
+            topology.PROTOBUF_CONTENT_TYPE,
+            "binary",
+            {"compression": bus_compression.ZSTD_CONTENT_TYPE},
+        ),
     ],
-    ids=["protobuf", "legacy-json"],
+    ids=["protobuf", "legacy-json", "bad-zstd"],
 )
 def test_undecodable_message_goes_straight_to_dead_letters(
     broker_url: str,
@@ -197,8 +219,9 @@ def test_undecodable_message_goes_straight_to_dead_letters(
     body: bytes | str,
     content_type: str,
     encoding: str,
+    headers: dict[str, str],
 ) -> None:
-    _publish_raw(broker_url, body, content_type, encoding)
+    _publish_raw(broker_url, body, content_type, encoding, headers)
 
     message = _raw_dead_letter(broker_url)
 
@@ -206,6 +229,32 @@ def test_undecodable_message_goes_straight_to_dead_letters(
     assert message.body == body, "parked as it came, for inspection"
     assert message.content_type == content_type
     assert worker.poll() is None
+
+
+def test_compressed_batches_are_delivered_and_answered_compressed(broker_url: str) -> None:
+    """BUS_COMPRESSION=zstd end to end on a real worker: the orchestrator's batch,
+    the worker's receipts, Celery's retries of the throttled item and its dead letter."""
+    bus_compression.register()  # kombu decompresses the receipts on reading
+    workers = _run_worker(broker_url, BUS_COMPRESSION="zstd")
+    next(workers)
+    try:
+        with BusPublisher(broker_url, compression="zstd") as publisher:
+            publisher.publish_dispatch(_batch("ok-1", "permanent-1", "transient-1"))
+        compressions: list[str | None] = []
+
+        receipts = _collect_receipts(broker_url, expected=3, compressions=compressions)
+
+        assert receipts["d-ok-1"].status == campaign_pb2.DELIVERY_STATUS_SENT
+        assert receipts["d-permanent-1"].error_code == "21211"
+        assert receipts["d-transient-1"].attempts == 3, "two retries through Celery"
+        assert compressions
+        assert set(compressions) == {bus_compression.ZSTD_CONTENT_TYPE}
+        parked = _raw_dead_letter(broker_url)
+        assert parked.headers["compression"] == bus_compression.ZSTD_CONTENT_TYPE
+        batch = batch_from_message(parked.body, parked.content_type)
+        assert [i.delivery_id for i in batch.items] == ["d-transient-1"]
+    finally:
+        workers.close()
 
 
 def test_a_batch_queued_in_the_old_json_format_is_still_delivered(

@@ -25,7 +25,7 @@ from amqp.exceptions import ChannelError
 from kombu import Connection, Exchange, Producer
 from kombu.exceptions import OperationalError
 
-from brandcast.shared import topology
+from brandcast.shared import bus_compression, topology
 from brandcast.v1 import bus_pb2
 
 #: Reconnection attempts of one publish before the error reaches the caller.
@@ -126,9 +126,18 @@ class BusPublisher:
     Not thread-safe: give each thread its own publisher.
     """
 
-    def __init__(self, broker_url: str, *, origin: str = "brandcast") -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        origin: str = "brandcast",
+        compression: bus_compression.Compression = "none",
+    ) -> None:
+        """``compression`` (``BUS_COMPRESSION``) applies to dispatch batches, dead
+        letters and receipt batches: what is large. Suppression events stay plain."""
         self._connection = connect(broker_url, heartbeat=30, connect_timeout=10)
         self._origin = origin
+        self._compression = bus_compression.header_value(compression)
         self._producer: Producer | None = None
 
     def __enter__(self) -> BusPublisher:
@@ -154,6 +163,7 @@ class BusPublisher:
             exchange=topology.dispatch_exchange,
             routing_key=channel,
             headers=headers,
+            compression=self._compression,
             type=topology.DISPATCH_BATCH_TYPE,
             content_type=topology.PROTOBUF_CONTENT_TYPE,
             content_encoding="binary",
@@ -170,6 +180,7 @@ class BusPublisher:
             exchange=topology.dead_letter_exchange,
             routing_key=channel,
             headers=headers,
+            compression=self._compression,
             type=topology.DISPATCH_BATCH_TYPE,
             content_type=topology.PROTOBUF_CONTENT_TYPE,
             content_encoding="binary",
@@ -182,6 +193,7 @@ class BusPublisher:
             batch.SerializeToString(),
             exchange=topology.receipts_exchange,
             routing_key=topology.RECEIPT_ROUTING_KEY_PREFIX + channel,
+            compression=self._compression,
             type=topology.RECEIPT_BATCH_TYPE,
             content_type=topology.PROTOBUF_CONTENT_TYPE,
             content_encoding="binary",

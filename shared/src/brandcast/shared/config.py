@@ -114,6 +114,10 @@ class CommonSettings(BaseSettings):
     #: are still delivered during a rolling upgrade. Turn it off once no dispatch
     #: queue holds such messages; the reader itself goes in a later release.
     bus_accept_json: bool = True
+    #: "zstd" compresses the bodies of dispatch batches and receipt batches this
+    #: service publishes; "none" sends them as they are. Every service reads both
+    #: (see "Upgrading" in the README: adapters first, then turn it on).
+    bus_compression: Literal["none", "zstd"] = "none"
 
 
 def describe_errors(exc: ValidationError, env_prefix: str = "") -> list[str]:

@@ -46,7 +46,7 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 from celery.signals import before_task_publish, worker_shutting_down
 
-from brandcast.shared import bus_codec, telemetry, topology
+from brandcast.shared import bus_codec, bus_compression, telemetry, topology
 from brandcast.shared.bus import BusPublisher, transport_options
 from brandcast.shared.config import CommonSettings
 from brandcast.shared.control import Control, ControlReader
@@ -84,9 +84,12 @@ def create_worker_app(channel: str, broker_url: str, *, accept_json: bool | None
     ``accept_json`` (default: ``BUS_ACCEPT_JSON``) the JSON messages of earlier
     releases are read too. Pickle never is: a pickled body runs code on load.
     """
+    settings = CommonSettings()
     if accept_json is None:
-        accept_json = CommonSettings().bus_accept_json
+        accept_json = settings.bus_accept_json
     bus_codec.register_task_serializer()
+    # Read compressed batches whatever this worker's own BUS_COMPRESSION says.
+    bus_compression.register()
     accept = [topology.PROTOBUF_CONTENT_TYPE]
     if accept_json:
         accept.append(bus_codec.LEGACY_JSON_CONTENT_TYPE)
@@ -103,6 +106,7 @@ def create_worker_app(channel: str, broker_url: str, *, accept_json: bool | None
         task_ignore_result=True,
         # Celery's own publishes (retries) write protobuf too.
         task_serializer=bus_codec.TASK_SERIALIZER,
+        task_compression=bus_compression.header_value(settings.bus_compression),
         accept_content=accept,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
@@ -122,9 +126,12 @@ def create_worker_app(channel: str, broker_url: str, *, accept_json: bool | None
 class PublisherPerProcess:
     """One confirmed publisher per worker process (connections do not survive fork)."""
 
-    def __init__(self, broker_url: str, origin: str) -> None:
+    def __init__(
+        self, broker_url: str, origin: str, compression: bus_compression.Compression = "none"
+    ) -> None:
         self._broker_url = broker_url
         self._origin = origin
+        self._compression: bus_compression.Compression = compression
         self._pid = -1
         self._publisher: BusPublisher | None = None
 
@@ -137,7 +144,9 @@ class PublisherPerProcess:
 
     def get(self) -> BusPublisher:
         if self._publisher is None or self._pid != os.getpid():
-            self._publisher = BusPublisher(self._broker_url, origin=self._origin)
+            self._publisher = BusPublisher(
+                self._broker_url, origin=self._origin, compression=self._compression
+            )
             self._publisher.declare_topology()
             self._pid = os.getpid()
         return self._publisher
@@ -217,7 +226,9 @@ def register_delivery_task(
     settings = CommonSettings()
     if parallelism is None:
         parallelism = settings.delivery_parallelism
-    publishers = PublisherPerProcess(broker_url, origin=f"brandcast-{channel}")
+    publishers = PublisherPerProcess(
+        broker_url, origin=f"brandcast-{channel}", compression=settings.bus_compression
+    )
     gate = _control_gate(settings)
     stopping = _Stopping(settings.worker_shutdown_seconds)
     # weak=False: the handler lives as long as the app, not as long as this frame.

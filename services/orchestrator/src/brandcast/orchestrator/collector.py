@@ -21,7 +21,7 @@ from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.pacing import Pacer
 from brandcast.orchestrator.store import RECIPIENT_OPT_OUT_REASONS, Store
 from brandcast.orchestrator.validation import normalize_address
-from brandcast.shared import metrics, telemetry, topology
+from brandcast.shared import bus_compression, metrics, telemetry, topology
 from brandcast.shared.bus import connect
 from brandcast.v1 import bus_pb2
 
@@ -86,6 +86,8 @@ class ReceiptCollector:
                 self._stop.wait(backoff)
 
     def _consume(self) -> None:
+        # Adapters may compress their receipt batches (BUS_COMPRESSION).
+        bus_compression.register()
         with connect(self._broker_url, heartbeat=30, connect_timeout=10) as connection:
             connection.ensure_connection(max_retries=1)
             consumer = Consumer(

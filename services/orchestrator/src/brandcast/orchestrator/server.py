@@ -151,7 +151,11 @@ def bootstrap(
     if dispatch:
         dispatcher = Dispatcher(
             store,
-            lambda: BusPublisher(settings.broker_url, origin="brandcast-orchestrator"),
+            lambda: BusPublisher(
+                settings.broker_url,
+                origin="brandcast-orchestrator",
+                compression=settings.bus_compression,
+            ),
             events=events,
             batch_size=settings.dispatch_batch_size,
             poll_interval=settings.dispatch_poll_interval,

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from brandcast.orchestrator.collector import APPLY_CHUNK
 from brandcast.orchestrator.store import Store
-from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR
+from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR, ID_INDEX_FILLFACTOR
 from brandcast.v1 import campaign_pb2
 from tests.integration.orchestrator.test_orchestrator_ledger import add_campaign, receipt
 
@@ -116,3 +116,41 @@ def test_a_whole_flush_of_receipts_is_hot_on_postgresql(store: Store) -> None:
     # Measured: every one (the original versions, dead once the mark
     # committed, are pruned to make the room).
     assert hot >= 0.95 * updates, (hot, updates)
+
+
+def _index_pages(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT relname, pg_relation_size(oid) / current_setting('block_size')::int"
+                " FROM pg_class WHERE relname IN ('deliveries_pkey', 'ix_deliveries_campaign_id')"
+            )
+        )
+        return {name: int(pages) for name, pages in rows}
+
+
+def test_the_queued_mark_splits_no_id_index_page(store: Store) -> None:
+    """The mark cannot be HOT: each delivery gets a second entry, under its
+    key, in the id indexes. Filled to half at intake (revision 0013), their
+    leaf pages hold it (measured at 2,000 deliveries: 15 → 16 pages of the
+    primary key, 35 → 36 of the campaign index); filled to the default 90 %,
+    the mark split most of them (10 → 17 and 21 → 39), ending larger."""
+    with store.engine.connect() as conn:
+        options: dict[str, list[str]] = dict(
+            conn.execute(
+                text(
+                    "SELECT relname, reloptions FROM pg_class"
+                    " WHERE relname IN ('deliveries_pkey', 'ix_deliveries_campaign_id')"
+                )
+            ).all()
+        )
+    wanted = [f"fillfactor={ID_INDEX_FILLFACTOR}"]
+    assert options == {"deliveries_pkey": wanted, "ix_deliveries_campaign_id": wanted}
+    cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * APPLY_CHUNK)
+    before = _index_pages(store)
+    with store.claim_due(limit=APPLY_CHUNK, campaign_id=cid) as claim:
+        claim.mark_queued(cid, ids)
+    after = _index_pages(store)
+    for index, pages in before.items():
+        # A page or two at the right edge, where the next campaign's ids go.
+        assert after[index] <= pages + 2, (index, before, after)

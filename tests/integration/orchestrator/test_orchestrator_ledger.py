@@ -1135,18 +1135,23 @@ def _collations(conn: Any) -> dict[tuple[str, str], str | None]:
     return {(t, c): collation for t, c, collation in rows if (t, c) in _ID_COLUMNS}
 
 
-def _fillfactor(conn: Any) -> list[str] | None:
+def _fillfactor(conn: Any, relation: str = "deliveries") -> list[str] | None:
     return conn.execute(  # type: ignore[no-any-return]
-        text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+        text("SELECT reloptions FROM pg_class WHERE relname = :name"), {"name": relation}
     ).scalar()
 
 
-def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> None:
-    """Revisions 0011 (room on each deliveries page) and 0012 (ids compared
-    byte by byte) on a database filled at 0010: on PostgreSQL the table gets
-    its fillfactor and the id columns collation "C"; the rows stay, list in
-    the same order, dispatch and settle as before; a downgrade restores both
-    settings. SQLite has neither: both revisions leave it as it was."""
+#: The indexes whose leaf pages revision 0013 fills to half.
+_ID_INDEXES = ("deliveries_pkey", "ix_deliveries_campaign_id")
+
+
+def test_revisions_0011_to_0013_keep_a_filled_database(database_url: str) -> None:
+    """Revisions 0011 (room on each deliveries page), 0012 (ids compared byte
+    by byte) and 0013 (room in the id indexes) on a database filled at 0010:
+    on PostgreSQL the table and its id indexes get their fillfactors and the
+    id columns collation "C"; the rows stay, list in the same order, dispatch
+    and settle as before; a downgrade restores every setting. SQLite has
+    none of them: the revisions leave it as it was."""
     engine = open_engine(database_url)
     postgres = engine.dialect.name == "postgresql"
     alembic_to(engine, "upgrade", "0010")
@@ -1169,6 +1174,8 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
         with engine.connect() as conn:
             assert _collations(conn) == dict.fromkeys(_ID_COLUMNS, "C")
             assert _fillfactor(conn) == ["fillfactor=40"]
+            for index in _ID_INDEXES:
+                assert _fillfactor(conn, index) == ["fillfactor=50"], index
     store = Store.open(database_url)
     try:
         assert listed_ids(store, cid, page_size=2) == sorted([*pending, queued])
@@ -1186,4 +1193,6 @@ def test_revisions_0011_and_0012_keep_a_filled_database(database_url: str) -> No
         with engine.connect() as conn:
             assert _collations(conn) == dict.fromkeys(_ID_COLUMNS)
             assert _fillfactor(conn) is None
+            for index in _ID_INDEXES:
+                assert _fillfactor(conn, index) is None, index
     engine.dispose()

@@ -59,6 +59,10 @@ OUTBOX_SQL: Final = "in_outbox = 1"
 
 #: Percentage of a ``deliveries`` page PostgreSQL fills at insert (migration 0011).
 DELIVERIES_FILLFACTOR: Final = 40
+#: Percentage of a leaf page of ``deliveries_pkey`` and ``ix_deliveries_campaign_id``
+#: filled at insert: room for each key's second entry, the QUEUED mark's
+#: (migration 0013, which sets it on the primary key's index too).
+ID_INDEX_FILLFACTOR: Final = 50
 
 #: Ids and keys compared byte by byte on PostgreSQL (``COLLATE "C"``,
 #: migration 0012), as SQLite's BINARY and Python's ``sorted`` compare them:
@@ -148,7 +152,12 @@ MOVED_SEQ: Final = 2
 INTAKE_SQL: Final = f"seq = {INTAKE_SEQ}"
 # A campaign's deliveries in id order, which no write changes: the export's
 # pages and the delivery listing.
-Index("ix_deliveries_campaign_id", deliveries.c.campaign_id, deliveries.c.id)
+Index(
+    "ix_deliveries_campaign_id",
+    deliveries.c.campaign_id,
+    deliveries.c.id,
+    postgresql_with={"fillfactor": ID_INDEX_FILLFACTOR},
+)
 # The watch's listing of the deliveries untouched since intake; a delivery
 # leaves it with its first move and never comes back.
 Index(

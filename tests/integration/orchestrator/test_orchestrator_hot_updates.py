@@ -15,7 +15,11 @@ from brandcast.orchestrator.collector import APPLY_CHUNK
 from brandcast.orchestrator.store import Store
 from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR, ID_INDEX_FILLFACTOR
 from brandcast.v1 import campaign_pb2
-from tests.integration.orchestrator.test_orchestrator_ledger import add_campaign, receipt
+from tests.integration.orchestrator.test_orchestrator_ledger import (
+    add_campaign,
+    receipt,
+    reloptions,
+)
 
 S = campaign_pb2
 #: Receipts per flush: what a collector applies per transaction at a steady
@@ -101,9 +105,7 @@ def test_a_whole_flush_of_receipts_is_hot_on_postgresql(store: Store) -> None:
     of these 2,000 receipts were HOT (the marks' versions had taken the room);
     with 60 % left free (0011), all of them."""
     with store.engine.connect() as conn:
-        options = conn.execute(
-            text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
-        ).scalar()
+        options = reloptions(conn)
     assert f"fillfactor={DELIVERIES_FILLFACTOR}" in (options or [])
     cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * APPLY_CHUNK)
     with store.claim_due(limit=APPLY_CHUNK, campaign_id=cid) as claim:
@@ -136,16 +138,8 @@ def test_the_queued_mark_splits_no_id_index_page(store: Store) -> None:
     primary key, 35 → 36 of the campaign index); filled to the default 90 %,
     the mark split most of them (10 → 17 and 21 → 39), ending larger."""
     with store.engine.connect() as conn:
-        options: dict[str, list[str]] = dict(
-            conn.execute(
-                text(
-                    "SELECT relname, reloptions FROM pg_class"
-                    " WHERE relname IN ('deliveries_pkey', 'ix_deliveries_campaign_id')"
-                )
-            ).all()
-        )
-    wanted = [f"fillfactor={ID_INDEX_FILLFACTOR}"]
-    assert options == {"deliveries_pkey": wanted, "ix_deliveries_campaign_id": wanted}
+        for index in ("deliveries_pkey", "ix_deliveries_campaign_id"):
+            assert reloptions(conn, index) == [f"fillfactor={ID_INDEX_FILLFACTOR}"], index
     cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * APPLY_CHUNK)
     before = _index_pages(store)
     with store.claim_due(limit=APPLY_CHUNK, campaign_id=cid) as claim:

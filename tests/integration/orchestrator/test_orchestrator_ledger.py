@@ -1135,7 +1135,7 @@ def _collations(conn: Any) -> dict[tuple[str, str], str | None]:
     return {(t, c): collation for t, c, collation in rows if (t, c) in _ID_COLUMNS}
 
 
-def _fillfactor(conn: Any, relation: str = "deliveries") -> list[str] | None:
+def reloptions(conn: Any, relation: str = "deliveries") -> list[str] | None:
     return conn.execute(  # type: ignore[no-any-return]
         text("SELECT reloptions FROM pg_class WHERE relname = :name"), {"name": relation}
     ).scalar()
@@ -1173,9 +1173,9 @@ def test_revisions_0011_to_0013_keep_a_filled_database(database_url: str) -> Non
     if postgres:
         with engine.connect() as conn:
             assert _collations(conn) == dict.fromkeys(_ID_COLUMNS, "C")
-            assert _fillfactor(conn) == ["fillfactor=40"]
+            assert reloptions(conn) == ["fillfactor=40"]
             for index in _ID_INDEXES:
-                assert _fillfactor(conn, index) == ["fillfactor=50"], index
+                assert reloptions(conn, index) == ["fillfactor=50"], index
     store = Store.open(database_url)
     try:
         assert listed_ids(store, cid, page_size=2) == sorted([*pending, queued])
@@ -1192,7 +1192,7 @@ def test_revisions_0011_to_0013_keep_a_filled_database(database_url: str) -> Non
     if postgres:
         with engine.connect() as conn:
             assert _collations(conn) == dict.fromkeys(_ID_COLUMNS)
-            assert _fillfactor(conn) is None
+            assert reloptions(conn) is None
             for index in _ID_INDEXES:
-                assert _fillfactor(conn, index) is None, index
+                assert reloptions(conn, index) is None, index
     engine.dispose()

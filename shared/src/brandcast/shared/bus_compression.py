@@ -37,9 +37,9 @@ Compression = Literal["none", "zstd"]
 #: e-mail batches (``bench/bench_bus.py``).
 LEVEL: Final = 1
 
-# A ZstdCompressor is not safe to share between threads (each channel's
-# dispatcher thread publishes), and making one per message costs more than
-# compressing a small body.
+# zstd contexts are not safe to share between threads (each channel's
+# dispatcher thread publishes, a worker's helper threads may read), and making
+# one per message costs more than compressing a small body.
 _local = threading.local()
 
 
@@ -68,8 +68,10 @@ def compress(body: bytes) -> bytes:
 
 def decompress(body: bytes) -> bytes:
     """``body`` decompressed; ``body`` itself when it is not a zstd frame (see above)."""
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
     try:
-        decompressor = zstandard.ZstdDecompressor()
         if zstandard.frame_content_size(body) >= 0:
             return decompressor.decompress(body)
         # A frame written by a streaming writer does not say its size.

@@ -45,8 +45,10 @@ UNTHROTTLED_ENV = {
     "SOCIAL_RATE_LIMIT": "0",
     "EMAIL_RATE_LIMIT": "0",
     "LOG_LEVEL": "WARNING",
-    # As docker-compose.yml deploys the stack: batches and receipts compressed.
+    # As docker-compose.yml deploys the stack: batches and receipts compressed,
+    # each e-mail layout once per batch.
     "BUS_COMPRESSION": "zstd",
+    "BUS_SHARED_EMAIL_LAYOUTS": "true",
 }
 NULL_PROVIDERS_ENV = {
     "EMAIL_PROVIDERS": "null",

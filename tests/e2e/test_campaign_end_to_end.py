@@ -49,8 +49,12 @@ def stack(
         tmp_path / "stack",
         broker_url=broker_url,
         database_url=database_url,
-        # As docker-compose.yml deploys it; the other stack tests keep the default.
-        extra_env={**own_redis_keys, "BUS_COMPRESSION": "zstd"},
+        # As docker-compose.yml deploys it; the other stack tests keep the defaults.
+        extra_env={
+            **own_redis_keys,
+            "BUS_COMPRESSION": "zstd",
+            "BUS_SHARED_EMAIL_LAYOUTS": "true",
+        },
     )
     try:
         yield local
@@ -129,11 +133,17 @@ def test_example_campaign_reaches_every_sandbox(stack: LocalStack) -> None:
     )
     for message in messages:
         assert message.get_content_type() == "multipart/alternative"
-        assert message.get_body(("plain",)) is not None
-        assert message.get_body(("html",)) is not None
+        plain, html = message.get_body(("plain",)), message.get_body(("html",))
+        assert plain is not None
+        assert html is not None
         assert message["Subject"]
         # One-click (RFC 8058) is only offered for https links; the local stack serves http.
         assert message["List-Unsubscribe"].startswith(f"<{stack.url('email_webhooks')}/")
+        # Each body carries its own recipient's link (put together from the batch's
+        # layout by the adapter), not another's.
+        token = message["List-Unsubscribe"].strip("<>").split(">")[0].rsplit("/", 1)[1]
+        assert token in html.get_content()
+        assert token in plain.get_content()
 
     # A recipient unsubscribes: the adapter's endpoint feeds the orchestrator's list.
     first = messages[0]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from kombu import Connection
 
 from brandcast.orchestrator.intake import CampaignIntake
+from brandcast.orchestrator.rendering import CampaignRenderer
 from brandcast.orchestrator.server import Orchestrator, bootstrap
 from brandcast.orchestrator.settings import OrchestratorSettings
 from brandcast.orchestrator.store import Store
-from brandcast.shared import tokens, topology
+from brandcast.shared import email_layouts, tokens, topology
 from brandcast.shared.bus import BusPublisher
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
 
@@ -65,6 +67,15 @@ def make_spec() -> S.CampaignSpec:
 
 @pytest.fixture
 def app(broker_url: str, database_url: str) -> Iterator[Orchestrator]:
+    yield from _running(broker_url, database_url)
+
+
+@pytest.fixture
+def laid_out_app(broker_url: str, database_url: str) -> Iterator[Orchestrator]:
+    yield from _running(broker_url, database_url, bus_shared_email_layouts=True)
+
+
+def _running(broker_url: str, database_url: str, **extra: Any) -> Iterator[Orchestrator]:
     settings = OrchestratorSettings(
         broker_url=broker_url,
         database_url=database_url,
@@ -73,6 +84,7 @@ def app(broker_url: str, database_url: str) -> Iterator[Orchestrator]:
         # Receipts here stop at SENT: SMS wait this long for reports that never
         # come, then the report-window closer completes their campaign.
         report_window_sms=0.5,
+        **extra,
     )
     with BusPublisher(broker_url) as publisher:
         publisher.declare_topology()
@@ -175,6 +187,48 @@ def test_dispatch_and_collect_until_completed(app: Orchestrator, broker_url: str
     assert all(d.provider == "sandbox" and d.attempts == 1 for d in sent)
     wait_for(lambda: bool(app.store.list_suppressions(channel=S.CHANNEL_EMAIL)[0]))
     assert app.store.list_suppressions(channel=S.CHANNEL_EMAIL)[0][0].address == "r0@example.com"
+
+
+def test_shared_layouts_carry_each_layout_once_and_make_the_same_emails(
+    laid_out_app: Orchestrator, broker_url: str
+) -> None:
+    spec = make_spec()
+    spec.core_message.translations["fr"].headline = "Le printemps est là"
+    spec.channels.email.templates.html = "<p>Hi {{ recipient.name }}</p>{{ message.body }}"
+    for i, person in enumerate(spec.audience):
+        person.name = f"Reader {i}"
+        person.locale = "fr" if i % 2 else "en"
+    cid = (
+        CampaignIntake(laid_out_app.store)
+        .submit(campaign_service_pb2.SubmitCampaignRequest(spec=spec))
+        .campaign.id
+    )
+    assert laid_out_app.dispatcher is not None
+    laid_out_app.dispatcher.wake()
+
+    batches = take_batches(broker_url, "email", 5)
+    renderer = CampaignRenderer(spec, campaign_id=cid)
+    people = {person.id: person for person in spec.audience}
+    for batch in batches:
+        assert {item.WhichOneof("variant") for item in batch.items} == {"laid_out_email"}
+        # One layout per locale the batch's e-mails use, not one per e-mail.
+        locales = {people[item.recipient_id].locale for item in batch.items}
+        assert len(batch.email_layouts) == len(locales)
+        for item in batch.items:
+            sent = item.laid_out_email
+            whole = renderer.email(
+                people[item.recipient_id], unsubscribe_url=sent.variant.list_unsubscribe_url
+            ).variant
+            assert email_layouts.bodies(batch, sent) == (whole.html, whole.text)
+            assert f"Hi Reader {item.recipient_id[1:]}" in whole.html
+            sent.variant.html, sent.variant.text = whole.html, whole.text
+            assert sent.variant == whole
+    # SMS and posts are sent whole as before.
+    assert all(
+        i.WhichOneof("variant") == "sms"
+        for b in take_batches(broker_url, "sms", 5)
+        for i in b.items
+    )
 
 
 def test_receipts_arriving_in_waves_are_all_applied(app: Orchestrator, broker_url: str) -> None:

@@ -350,3 +350,38 @@ def test_long_unsubscribe_urls_and_message_ids_start_on_the_header_line() -> Non
     key = "k" * 120
     data = build_mime(message_from_item(batch, item), idempotency_key=key).as_bytes()
     assert f"Message-ID: <{key}@acme.example>\r\n".encode() in data
+
+
+def laid_out(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> bus_pb2.DispatchItem:
+    """``item`` as BUS_SHARED_EMAIL_LAYOUTS sends it: its bodies a layout of ``batch``."""
+    variant = item.email
+    batch.email_layouts.add(
+        html_parts=[variant.html[:20], "preheader", variant.html[20:]],
+        text_parts=[variant.text],
+    )
+    sent = bus_pb2.DispatchItem(
+        delivery_id=item.delivery_id, idempotency_key=item.idempotency_key, address=item.address
+    )
+    sent.laid_out_email.variant.CopyFrom(variant)
+    sent.laid_out_email.variant.ClearField("html")
+    sent.laid_out_email.variant.ClearField("text")
+    sent.laid_out_email.layout = len(batch.email_layouts) - 1
+    sent.laid_out_email.html_values.append("")
+    return sent
+
+
+def test_a_laid_out_email_is_the_same_message() -> None:
+    batch, item = make_item()
+    whole = message_from_item(batch, item)
+    assert message_from_item(batch, laid_out(batch, item)) == whole
+
+
+def test_a_laid_out_email_its_batch_cannot_complete_is_refused() -> None:
+    batch, item = make_item()
+    sent = laid_out(batch, item)
+    sent.laid_out_email.html_values.append("one too many")
+    with pytest.raises(PermanentProviderError, match="laid_out_email: 2 values for a layout of 1"):
+        message_from_item(batch, sent)
+    sent.laid_out_email.layout = 5
+    with pytest.raises(PermanentProviderError, match="laid_out_email: the e-mail uses layout 5"):
+        message_from_item(batch, sent)

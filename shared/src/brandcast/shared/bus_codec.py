@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from kombu import serialization
 
-from brandcast.shared import topology
+from brandcast.shared import email_layouts, topology
 from brandcast.v1 import bus_pb2
 
 #: kombu's name for the serializer (Celery's ``task_serializer``).
@@ -100,17 +100,21 @@ def batch_from_task_arg(payload: bytes | str) -> bus_pb2.DispatchBatch:
 
 
 def batch_from_message(body: bytes | str, content_type: str | None) -> bus_pb2.DispatchBatch:
-    """The batch in a message read from a dispatch or dead-letter queue, in either format.
+    """The batch in a message read from a dispatch or dead-letter queue, in either
+    format, its e-mails whole (``email_layouts.expand``).
 
     For tools and tests that read those queues without Celery; ``ValueError``
     when it is not a dispatch batch.
     """
     if content_type == topology.PROTOBUF_CONTENT_TYPE:
-        return batch_from_task_arg(body.encode() if isinstance(body, str) else body)
-    if content_type == LEGACY_JSON_CONTENT_TYPE:
+        batch = batch_from_task_arg(body.encode() if isinstance(body, str) else body)
+    elif content_type == LEGACY_JSON_CONTENT_TYPE:
         try:
             (payload,) = json.loads(body)[0]
         except (ValueError, TypeError, IndexError, KeyError) as exc:
             raise ValueError(f"not a task message: {exc}") from exc
-        return batch_from_task_arg(payload)
-    raise ValueError(f"not a dispatch batch: content type {content_type!r}")
+        batch = batch_from_task_arg(payload)
+    else:
+        raise ValueError(f"not a dispatch batch: content type {content_type!r}")
+    email_layouts.expand(batch)
+    return batch

@@ -27,7 +27,7 @@ from brandcast.v1 import variant_pb2 as brandcast_dot_v1_dot_variant__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62randcast/v1/bus.proto\x12\x0c\x62randcast.v1\x1a\x1b\x62randcast/v1/campaign.proto\x1a\x1a\x62randcast/v1/variant.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x02\n\x0c\x44ispatchItem\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x14\n\x0crecipient_id\x18\x04 \x01(\t\x12+\n\x05\x65mail\x18\x05 \x01(\x0b\x32\x1a.brandcast.v1.EmailVariantH\x00\x12\'\n\x03sms\x18\x06 \x01(\x0b\x32\x18.brandcast.v1.SmsVariantH\x00\x12-\n\x06social\x18\x07 \x01(\x0b\x32\x1b.brandcast.v1.SocialVariantH\x00\x12\x0f\n\x07\x61ttempt\x18\x08 \x01(\rB\t\n\x07variant\"\x91\x03\n\rDispatchBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12&\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x15.brandcast.v1.Channel\x12)\n\x05items\x18\x04 \x03(\x0b\x32\x1a.brandcast.v1.DispatchItem\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\rtrace_context\x18\x06 \x03(\x0b\x32-.brandcast.v1.DispatchBatch.TraceContextEntry\x12\x15\n\rcampaign_name\x18\x07 \x01(\t\x12\x12\n\nbrand_name\x18\x08 \x01(\t\x12\x30\n\x08priority\x18\t \x01(\x0e\x32\x1e.brandcast.v1.CampaignPriority\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd8\x03\n\x0f\x44\x65liveryReceipt\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12&\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x15.brandcast.v1.Channel\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.brandcast.v1.DeliveryStatus\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x06 \x01(\t\x12\x12\n\nerror_code\x18\x07 \x01(\t\x12\x15\n\rerror_message\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\r\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12\x12\n\npublic_url\x18\x0c \x01(\t\x12\x46\n\rtrace_context\x18\r \x03(\x0b\x32/.brandcast.v1.DeliveryReceipt.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\x0cReceiptBatch\x12/\n\x08receipts\x18\x01 \x03(\x0b\x32\x1d.brandcast.v1.DeliveryReceipt\x12/\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x1d.brandcast.v1.SendingCapacity\"|\n\x0fSendingCapacity\x12\x12\n\nrate_limit\x18\x01 \x01(\x01\x12\x1a\n\x12rate_limit_setting\x18\x02 \x01(\t\x12\x11\n\tthrottled\x18\x03 \x01(\r\x12&\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x15.brandcast.v1.Channel\"\xa6\x02\n\x10SuppressionEvent\x12&\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x15.brandcast.v1.Channel\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x35\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32%.brandcast.v1.SuppressionEvent.Action\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65livery_id\x18\x06 \x01(\t\"L\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41\x43TION_SUPPRESS\x10\x01\x12\x15\n\x11\x41\x43TION_UNSUPPRESS\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62randcast/v1/bus.proto\x12\x0c\x62randcast.v1\x1a\x1b\x62randcast/v1/campaign.proto\x1a\x1a\x62randcast/v1/variant.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n\x0c\x44ispatchItem\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x14\n\x0crecipient_id\x18\x04 \x01(\t\x12+\n\x05\x65mail\x18\x05 \x01(\x0b\x32\x1a.brandcast.v1.EmailVariantH\x00\x12\'\n\x03sms\x18\x06 \x01(\x0b\x32\x18.brandcast.v1.SmsVariantH\x00\x12-\n\x06social\x18\x07 \x01(\x0b\x32\x1b.brandcast.v1.SocialVariantH\x00\x12\x34\n\x0elaid_out_email\x18\t \x01(\x0b\x32\x1a.brandcast.v1.LaidOutEmailH\x00\x12\x0f\n\x07\x61ttempt\x18\x08 \x01(\rB\t\n\x07variant\"\xc3\x03\n\rDispatchBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12&\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x15.brandcast.v1.Channel\x12)\n\x05items\x18\x04 \x03(\x0b\x32\x1a.brandcast.v1.DispatchItem\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\rtrace_context\x18\x06 \x03(\x0b\x32-.brandcast.v1.DispatchBatch.TraceContextEntry\x12\x15\n\rcampaign_name\x18\x07 \x01(\t\x12\x12\n\nbrand_name\x18\x08 \x01(\t\x12\x30\n\x08priority\x18\t \x01(\x0e\x32\x1e.brandcast.v1.CampaignPriority\x12\x30\n\remail_layouts\x18\n \x03(\x0b\x32\x19.brandcast.v1.EmailLayout\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"5\n\x0b\x45mailLayout\x12\x12\n\nhtml_parts\x18\x01 \x03(\t\x12\x12\n\ntext_parts\x18\x02 \x03(\t\"u\n\x0cLaidOutEmail\x12+\n\x07variant\x18\x01 \x01(\x0b\x32\x1a.brandcast.v1.EmailVariant\x12\x0e\n\x06layout\x18\x02 \x01(\r\x12\x13\n\x0bhtml_values\x18\x03 \x03(\t\x12\x13\n\x0btext_values\x18\x04 \x03(\t\"\xd8\x03\n\x0f\x44\x65liveryReceipt\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12&\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x15.brandcast.v1.Channel\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.brandcast.v1.DeliveryStatus\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x06 \x01(\t\x12\x12\n\nerror_code\x18\x07 \x01(\t\x12\x15\n\rerror_message\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\r\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12\x12\n\npublic_url\x18\x0c \x01(\t\x12\x46\n\rtrace_context\x18\r \x03(\x0b\x32/.brandcast.v1.DeliveryReceipt.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\x0cReceiptBatch\x12/\n\x08receipts\x18\x01 \x03(\x0b\x32\x1d.brandcast.v1.DeliveryReceipt\x12/\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x1d.brandcast.v1.SendingCapacity\"|\n\x0fSendingCapacity\x12\x12\n\nrate_limit\x18\x01 \x01(\x01\x12\x1a\n\x12rate_limit_setting\x18\x02 \x01(\t\x12\x11\n\tthrottled\x18\x03 \x01(\r\x12&\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x15.brandcast.v1.Channel\"\xa6\x02\n\x10SuppressionEvent\x12&\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x15.brandcast.v1.Channel\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x35\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32%.brandcast.v1.SuppressionEvent.Action\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65livery_id\x18\x06 \x01(\t\"L\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41\x43TION_SUPPRESS\x10\x01\x12\x15\n\x11\x41\x43TION_UNSUPPRESS\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,21 +39,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELIVERYRECEIPT_TRACECONTEXTENTRY']._loaded_options = None
   _globals['_DELIVERYRECEIPT_TRACECONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_DISPATCHITEM']._serialized_start=131
-  _globals['_DISPATCHITEM']._serialized_end=391
-  _globals['_DISPATCHBATCH']._serialized_start=394
-  _globals['_DISPATCHBATCH']._serialized_end=795
-  _globals['_DISPATCHBATCH_TRACECONTEXTENTRY']._serialized_start=744
-  _globals['_DISPATCHBATCH_TRACECONTEXTENTRY']._serialized_end=795
-  _globals['_DELIVERYRECEIPT']._serialized_start=798
-  _globals['_DELIVERYRECEIPT']._serialized_end=1270
-  _globals['_DELIVERYRECEIPT_TRACECONTEXTENTRY']._serialized_start=744
-  _globals['_DELIVERYRECEIPT_TRACECONTEXTENTRY']._serialized_end=795
-  _globals['_RECEIPTBATCH']._serialized_start=1272
-  _globals['_RECEIPTBATCH']._serialized_end=1384
-  _globals['_SENDINGCAPACITY']._serialized_start=1386
-  _globals['_SENDINGCAPACITY']._serialized_end=1510
-  _globals['_SUPPRESSIONEVENT']._serialized_start=1513
-  _globals['_SUPPRESSIONEVENT']._serialized_end=1807
-  _globals['_SUPPRESSIONEVENT_ACTION']._serialized_start=1731
-  _globals['_SUPPRESSIONEVENT_ACTION']._serialized_end=1807
+  _globals['_DISPATCHITEM']._serialized_end=445
+  _globals['_DISPATCHBATCH']._serialized_start=448
+  _globals['_DISPATCHBATCH']._serialized_end=899
+  _globals['_DISPATCHBATCH_TRACECONTEXTENTRY']._serialized_start=848
+  _globals['_DISPATCHBATCH_TRACECONTEXTENTRY']._serialized_end=899
+  _globals['_EMAILLAYOUT']._serialized_start=901
+  _globals['_EMAILLAYOUT']._serialized_end=954
+  _globals['_LAIDOUTEMAIL']._serialized_start=956
+  _globals['_LAIDOUTEMAIL']._serialized_end=1073
+  _globals['_DELIVERYRECEIPT']._serialized_start=1076
+  _globals['_DELIVERYRECEIPT']._serialized_end=1548
+  _globals['_DELIVERYRECEIPT_TRACECONTEXTENTRY']._serialized_start=848
+  _globals['_DELIVERYRECEIPT_TRACECONTEXTENTRY']._serialized_end=899
+  _globals['_RECEIPTBATCH']._serialized_start=1550
+  _globals['_RECEIPTBATCH']._serialized_end=1662
+  _globals['_SENDINGCAPACITY']._serialized_start=1664
+  _globals['_SENDINGCAPACITY']._serialized_end=1788
+  _globals['_SUPPRESSIONEVENT']._serialized_start=1791
+  _globals['_SUPPRESSIONEVENT']._serialized_end=2085
+  _globals['_SUPPRESSIONEVENT_ACTION']._serialized_start=2009
+  _globals['_SUPPRESSIONEVENT_ACTION']._serialized_end=2085
 # @@protoc_insertion_point(module_scope)

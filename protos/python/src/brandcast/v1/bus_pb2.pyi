@@ -41,6 +41,7 @@ class DispatchItem(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     SMS_FIELD_NUMBER: _builtins.int
     SOCIAL_FIELD_NUMBER: _builtins.int
+    LAID_OUT_EMAIL_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     delivery_id: _builtins.str
     """The orchestrator's id of the delivery; every receipt names it."""
@@ -64,6 +65,14 @@ class DispatchItem(_message.Message):
     def social(self) -> _variant_pb2.SocialVariant:
         """For CHANNEL_SOCIAL batches."""
 
+    @_builtins.property
+    def laid_out_email(self) -> Global___LaidOutEmail:
+        """For CHANNEL_EMAIL batches whose layouts travel once in
+        DispatchBatch.email_layouts (orchestrator setting BUS_SHARED_EMAIL_LAYOUTS).
+        An adapter turns it back into `email` as it reads the batch
+        (brandcast.shared.email_layouts), before anything else sees the item.
+        """
+
     def __init__(
         self,
         *,
@@ -74,13 +83,14 @@ class DispatchItem(_message.Message):
         email: _variant_pb2.EmailVariant | None = ...,
         sms: _variant_pb2.SmsVariant | None = ...,
         social: _variant_pb2.SocialVariant | None = ...,
+        laid_out_email: Global___LaidOutEmail | None = ...,
         attempt: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "sms", b"sms", "social", b"social", "variant", b"variant"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "laid_out_email", b"laid_out_email", "sms", b"sms", "social", b"social", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "attempt", b"attempt", "delivery_id", b"delivery_id", "email", b"email", "idempotency_key", b"idempotency_key", "recipient_id", b"recipient_id", "sms", b"sms", "social", b"social", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "attempt", b"attempt", "delivery_id", b"delivery_id", "email", b"email", "idempotency_key", b"idempotency_key", "laid_out_email", b"laid_out_email", "recipient_id", b"recipient_id", "sms", b"sms", "social", b"social", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_variant: _TypeAlias = _typing.Literal["email", "sms", "social"]  # noqa: Y015
+    _WhichOneofReturnType_variant: _TypeAlias = _typing.Literal["email", "sms", "social", "laid_out_email"]  # noqa: Y015
     _WhichOneofArgType_variant: _TypeAlias = _typing.Literal["variant", b"variant"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_variant) -> _WhichOneofReturnType_variant | None: ...
 
@@ -121,6 +131,7 @@ class DispatchBatch(_message.Message):
     CAMPAIGN_NAME_FIELD_NUMBER: _builtins.int
     BRAND_NAME_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    EMAIL_LAYOUTS_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     """Unique per publish; receipts of a republished batch are deduplicated by delivery id."""
     campaign_id: _builtins.str
@@ -148,6 +159,12 @@ class DispatchBatch(_message.Message):
     def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """W3C trace context (traceparent, tracestate) of the submitting call."""
 
+    @_builtins.property
+    def email_layouts(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmailLayout]:
+        """The branded layouts its `laid_out_email` items fill in, each sent once
+        instead of inside every e-mail of the batch.
+        """
+
     def __init__(
         self,
         *,
@@ -160,14 +177,88 @@ class DispatchBatch(_message.Message):
         campaign_name: _builtins.str = ...,
         brand_name: _builtins.str = ...,
         priority: _campaign_pb2.CampaignPriority.ValueType = ...,
+        email_layouts: _abc.Iterable[Global___EmailLayout] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "brand_name", b"brand_name", "campaign_id", b"campaign_id", "campaign_name", b"campaign_name", "channel", b"channel", "created_at", b"created_at", "items", b"items", "priority", b"priority", "trace_context", b"trace_context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "brand_name", b"brand_name", "campaign_id", b"campaign_id", "campaign_name", b"campaign_name", "channel", b"channel", "created_at", b"created_at", "email_layouts", b"email_layouts", "items", b"items", "priority", b"priority", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DispatchBatch: _TypeAlias = DispatchBatch  # noqa: Y015
+
+@_typing.final
+class EmailLayout(_message.Message):
+    """The HTML and text of an e-mail as cut at the places that differ between
+    recipients: text, slot name, text, slot name, ..., text (even indexes are text,
+    odd ones slot names such as "preheader", "unsubscribe" and "content").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HTML_PARTS_FIELD_NUMBER: _builtins.int
+    TEXT_PARTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def html_parts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The complete HTML document (CSS inlined), cut at its slots."""
+
+    @_builtins.property
+    def text_parts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The plain-text alternative, cut at its slots."""
+
+    def __init__(
+        self,
+        *,
+        html_parts: _abc.Iterable[_builtins.str] | None = ...,
+        text_parts: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["html_parts", b"html_parts", "text_parts", b"text_parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmailLayout: _TypeAlias = EmailLayout  # noqa: Y015
+
+@_typing.final
+class LaidOutEmail(_message.Message):
+    """One recipient's e-mail as a layout of the batch and the values of its slots."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_FIELD_NUMBER: _builtins.int
+    LAYOUT_FIELD_NUMBER: _builtins.int
+    HTML_VALUES_FIELD_NUMBER: _builtins.int
+    TEXT_VALUES_FIELD_NUMBER: _builtins.int
+    layout: _builtins.int
+    """Index into DispatchBatch.email_layouts."""
+    @_builtins.property
+    def variant(self) -> _variant_pb2.EmailVariant:
+        """Everything but `html` and `text`, which the layout and the values make."""
+
+    @_builtins.property
+    def html_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One value per slot of the layout's `html_parts`, in their order, already HTML."""
+
+    @_builtins.property
+    def text_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One value per slot of the layout's `text_parts`, in their order."""
+
+    def __init__(
+        self,
+        *,
+        variant: _variant_pb2.EmailVariant | None = ...,
+        layout: _builtins.int = ...,
+        html_values: _abc.Iterable[_builtins.str] | None = ...,
+        text_values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["variant", b"variant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["html_values", b"html_values", "layout", b"layout", "text_values", b"text_values", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LaidOutEmail: _TypeAlias = LaidOutEmail  # noqa: Y015
 
 @_typing.final
 class DeliveryReceipt(_message.Message):

@@ -25,6 +25,7 @@ from email.policy import Compat32
 from email.utils import format_datetime, formataddr, localtime
 from typing import Any
 
+from brandcast.shared import email_layouts
 from brandcast.shared.errors import PermanentProviderError
 from brandcast.v1 import bus_pb2
 
@@ -155,18 +156,31 @@ def _url(field_name: str, value: str, schemes: tuple[str, ...]) -> str:
 
 
 def message_from_item(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> EmailMessage:
-    """Validate an email dispatch item; ``PermanentProviderError`` names the bad field."""
-    if item.WhichOneof("variant") != "email":
-        raise _refuse("variant", f"expected an email variant, got {item.WhichOneof('variant')}")
-    variant = item.email
-    if not variant.text and not variant.html:
+    """Validate an email dispatch item; ``PermanentProviderError`` names the bad field.
+
+    An e-mail laid out on one of its batch's layouts (``BUS_SHARED_EMAIL_LAYOUTS``)
+    gets its bodies put together here, where they are used.
+    """
+    kind = item.WhichOneof("variant")
+    if kind == "email":
+        variant = item.email
+        html, text = variant.html, variant.text
+    elif kind == "laid_out_email":
+        variant = item.laid_out_email.variant
+        try:
+            html, text = email_layouts.bodies(batch, item.laid_out_email)
+        except ValueError as exc:
+            raise _refuse("laid_out_email", str(exc)) from exc
+    else:
+        raise _refuse("variant", f"expected an email variant, got {kind}")
+    if not text and not html:
         raise _refuse("email.text", "an email needs a text or an HTML body")
     return EmailMessage(
         from_address=_address("email.from_address", variant.from_address, required=True),
         to_address=_address("address", item.address, required=True),
         subject=_single_line("email.subject", variant.subject),
-        text=variant.text,
-        html=variant.html,
+        text=text,
+        html=html,
         from_name=_single_line("email.from_name", variant.from_name),
         to_name=_single_line("email.to_name", variant.to_name),
         reply_to=_address("email.reply_to", variant.reply_to, required=False),

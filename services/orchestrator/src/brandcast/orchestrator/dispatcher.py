@@ -37,6 +37,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from brandcast.orchestrator.events import CampaignEvents
 from brandcast.orchestrator.fairness import fair_shares
 from brandcast.orchestrator.intake import SubmitResult
+from brandcast.orchestrator.laid_out_emails import BatchLayouts
 from brandcast.orchestrator.pacing import Pacer
 from brandcast.orchestrator.quiet_hours import QuietHours, zone
 from brandcast.orchestrator.rendering import CampaignRenderer, RenderError
@@ -97,8 +98,14 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         pacer: Pacer | None = None,
         marketing_share: float = 0.2,
+        shared_email_layouts: bool = False,
     ) -> None:
         """``clock`` gives seconds since the epoch (tests pass a fixed one).
+
+        With ``shared_email_layouts`` (``BUS_SHARED_EMAIL_LAYOUTS``) a batch carries
+        each e-mail layout once and each e-mail only its slots' values
+        (``brandcast.shared.email_layouts``); adapters of earlier releases would
+        fail such e-mails, so it is off until every adapter understands them.
 
         Without a ``pacer`` every round releases up to ``batch_size`` deliveries
         in batches of ``batch_size``; with one, what it allows.
@@ -106,6 +113,7 @@ class Dispatcher:
         self._store = store
         self._pacer = pacer
         self._marketing_share = marketing_share
+        self._shared_email_layouts = shared_email_layouts
         self._open_lock = threading.Lock()
         self._open: tuple[float, list[str], bool] = (-OPEN_REFRESH, [], False)
         #: Per channel: campaigns that had nothing due there, until the next refresh.
@@ -352,6 +360,11 @@ class Dispatcher:
             priority=campaign.spec.priority,
         )
         finals = 0
+        layouts = (
+            BatchLayouts(batch)
+            if self._shared_email_layouts and channel == campaign_pb2.CHANNEL_EMAIL
+            else None
+        )
         for due in items:
             if due.suppressed:
                 mark.finals.append(FinalUpdate(due.id, campaign_pb2.DELIVERY_STATUS_SUPPRESSED))
@@ -360,7 +373,7 @@ class Dispatcher:
             try:
                 # Filled in place: appending a finished item would copy it,
                 # rendered HTML and all.
-                self._fill_item(batch.items.add(), campaign, due)
+                self._fill_item(batch.items.add(), campaign, due, layouts)
             except RenderError as exc:
                 del batch.items[-1]
                 mark.finals.append(
@@ -444,7 +457,13 @@ class Dispatcher:
         metrics.DISPATCH_BATCHES.labels(channel).inc()
         metrics.DISPATCHED.labels(channel).inc(len(batch.items))
 
-    def _fill_item(self, item: bus_pb2.DispatchItem, campaign: _Campaign, due: DueDelivery) -> None:
+    def _fill_item(
+        self,
+        item: bus_pb2.DispatchItem,
+        campaign: _Campaign,
+        due: DueDelivery,
+        layouts: BatchLayouts | None = None,
+    ) -> None:
         if campaign.renderer is None:
             raise RenderError.single("spec", campaign.error)
         item.delivery_id = due.id
@@ -464,10 +483,15 @@ class Dispatcher:
         recipient = campaign_pb2.Recipient()
         recipient.ParseFromString(due.recipient or b"")
         if due.channel == campaign_pb2.CHANNEL_EMAIL:
-            rendered = campaign.renderer.email(
-                recipient, unsubscribe_url=self._unsubscribe_url(campaign, due)
+            unsubscribe_url = self._unsubscribe_url(campaign, due)
+            if layouts is None:
+                rendered = campaign.renderer.email(recipient, unsubscribe_url=unsubscribe_url)
+                item.email.CopyFrom(rendered.variant)
+                return
+            layouts.add(
+                item.laid_out_email,
+                campaign.renderer.email_laid_out(recipient, unsubscribe_url=unsubscribe_url),
             )
-            item.email.CopyFrom(rendered.variant)
         elif due.channel == campaign_pb2.CHANNEL_SMS:
             item.sms.CopyFrom(campaign.renderer.sms(recipient).variant)
         else:

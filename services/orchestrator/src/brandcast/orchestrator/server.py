@@ -166,6 +166,7 @@ def bootstrap(
             # Paced only when this process also hears the receipts that drain the lead.
             pacer=pacer,
             marketing_share=settings.dispatch_marketing_share,
+            shared_email_layouts=settings.bus_shared_email_layouts,
         )
         if pacer is not None:
             pacer.on_drain = dispatcher.room_freed

@@ -38,6 +38,12 @@ class OrchestratorSettings(CommonSettings):
     dispatch_marketing_share: float = Field(default=0.2, gt=0, lt=1)
     #: Deliveries kept queued per channel whose adapters report no rate limit.
     dispatch_unlimited_lead: int = Field(default=20_000, ge=1)
+    #: Dispatch batches carry each e-mail layout once and each e-mail only what
+    #: differs (its preheader, unsubscribe link, personal content): far less for
+    #: the orchestrator to build and send. Adapters of earlier releases fail such
+    #: e-mails, so turn it on once every email adapter runs this release (see
+    #: "Upgrading" in the README).
+    bus_shared_email_layouts: bool = False
     #: Receipts the collector takes from the broker before acknowledging.
     receipt_prefetch: int = Field(default=200, ge=1, le=10_000)
     #: Base URL of the one-click unsubscribe endpoint; a signed token is appended.

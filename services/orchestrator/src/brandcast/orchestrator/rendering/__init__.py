@@ -20,7 +20,15 @@ An SMS always ends up with the link and the opt-out wording (appended when the t
 leaves them out); posts get the hashtags that fit appended.
 """
 
+from brandcast.orchestrator.rendering._email import LocaleEmail
 from brandcast.orchestrator.rendering._errors import FieldViolation, Rendered, RenderError
-from brandcast.orchestrator.rendering._renderer import CampaignRenderer
+from brandcast.orchestrator.rendering._renderer import CampaignRenderer, LaidOutEmail
 
-__all__ = ["CampaignRenderer", "FieldViolation", "RenderError", "Rendered"]
+__all__ = [
+    "CampaignRenderer",
+    "FieldViolation",
+    "LaidOutEmail",
+    "LocaleEmail",
+    "RenderError",
+    "Rendered",
+]

@@ -114,6 +114,17 @@ class LocaleEmail:
     preheader: str | None
 
 
+@dataclass(frozen=True)
+class PersonalEmail:
+    """What is one recipient's own: the subject and preheader, and the values of
+    the layout's slots (``split_slots`` names), HTML already escaped."""
+
+    subject: str
+    preheader: str
+    html: dict[str, str]
+    text: dict[str, str]
+
+
 class EmailLayout:
     """Renders one locale's shared parts and fills in one recipient's personal parts."""
 
@@ -192,15 +203,15 @@ class EmailLayout:
             preheader=preheader,
         )
 
-    def personal(
+    def personal_slots(
         self,
         shared: LocaleEmail,
         content: LocalizedContent,
         context: Mapping[str, Any],
         unsubscribe_url: str,
         unsubscribe_mailto: str,
-    ) -> tuple[str, str, str, str]:
-        """Subject, preheader, HTML and text for one recipient."""
+    ) -> PersonalEmail:
+        """One recipient's subject, preheader and the values of the layout's slots."""
         subject = shared.subject if shared.subject is not None else self._subject(context)
         preheader = shared.preheader if shared.preheader is not None else self._preheader(context)
         link = unsubscribe_url or unsubscribe_mailto
@@ -218,12 +229,7 @@ class EmailLayout:
             html_values["content"] = rewrite_links(fragment, self._utm)
         if t.text is not None and t.text.is_personal:
             text_values["content"] = self._utm.apply_in_text(t.text.render(context)).strip()
-        return (
-            subject,
-            preheader,
-            fill_slots(shared.html, html_values),
-            fill_slots(shared.text, text_values),
-        )
+        return PersonalEmail(subject, preheader, html_values, text_values)
 
     def _subject(self, context: Mapping[str, Any]) -> str:
         template = self._templates.subject

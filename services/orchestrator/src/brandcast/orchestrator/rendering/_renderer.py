@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from brandcast.orchestrator.rendering._email import EmailLayout, EmailTemplates, LocaleEmail
+from brandcast.orchestrator.rendering._email import (
+    EmailLayout,
+    EmailTemplates,
+    LocaleEmail,
+    PersonalEmail,
+    fill_slots,
+)
 from brandcast.orchestrator.rendering._errors import FieldViolation, Rendered, RenderError
 from brandcast.orchestrator.rendering._links import Utm, encode_urls_in_text, url_problem
 from brandcast.orchestrator.rendering._locale import (
@@ -41,6 +48,16 @@ PREVIEW_UNSUBSCRIBE_BASE = "https://unsubscribe.invalid"
 PREVIEW_UNSUBSCRIBE_TOKEN = "preview"  # noqa: S105 - a stand-in, not a secret
 # Hard cap on what a per-locale cache may hold; a stream of odd locale tags cannot grow it.
 _LOCALE_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class LaidOutEmail:
+    """One recipient's e-mail before its bodies are put together: the variant
+    without ``html`` and ``text``, its locale's layout and the slots' values."""
+
+    variant: variant_pb2.EmailVariant
+    layout: LocaleEmail
+    slots: PersonalEmail
 
 
 class CampaignRenderer:
@@ -127,6 +144,18 @@ class CampaignRenderer:
     def email(
         self, recipient: campaign_pb2.Recipient, *, unsubscribe_url: str = ""
     ) -> Rendered[variant_pb2.EmailVariant]:
+        laid_out = self.email_laid_out(recipient, unsubscribe_url=unsubscribe_url)
+        variant = laid_out.variant
+        variant.html = fill_slots(laid_out.layout.html, laid_out.slots.html)
+        variant.text = fill_slots(laid_out.layout.text, laid_out.slots.text)
+        return Rendered(variant, [])
+
+    def email_laid_out(
+        self, recipient: campaign_pb2.Recipient, *, unsubscribe_url: str = ""
+    ) -> LaidOutEmail:
+        """The recipient's e-mail as its locale's layout (shared by every recipient
+        of that locale, the same object each time) and the values of its slots; the
+        variant has everything but the HTML and text bodies."""
         if self._email_layout is None:
             raise RenderError.single("channels.email.enabled", "the email channel is disabled")
         settings = self._spec.channels.email
@@ -139,14 +168,12 @@ class CampaignRenderer:
         )
         unsubscribe = unsubscribe_url or settings.unsubscribe_url
         context["unsubscribe_url"] = unsubscribe
-        subject, preheader, html, text = self._email_layout.personal(
+        slots = self._email_layout.personal_slots(
             shared, content, context, unsubscribe, settings.unsubscribe_mailto
         )
         variant = variant_pb2.EmailVariant(
-            subject=subject,
-            preheader=preheader,
-            html=html,
-            text=text,
+            subject=slots.subject,
+            preheader=slots.preheader,
             from_name=sender.name or self._spec.brand_kit.name,
             from_address=sender.address,
             reply_to=sender.reply_to,
@@ -154,7 +181,7 @@ class CampaignRenderer:
             list_unsubscribe_mailto=settings.unsubscribe_mailto,
             to_name=recipient.name,
         )
-        return Rendered(variant, [])
+        return LaidOutEmail(variant, shared, slots)
 
     def sms(self, recipient: campaign_pb2.Recipient) -> Rendered[variant_pb2.SmsVariant]:
         if not self._spec.channels.sms.enabled:

@@ -88,7 +88,9 @@ def test_without_an_unsubscribe_link_and_with_a_mailto(spec: campaign_pb2.Campai
     _assert_same(spec, _people("en"), unsubscribe="")
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(name=TEXT, segment=TEXT, body=TEXT.filter(str.strip), preheader=TEXT)
 def test_any_recipient_and_content(
     spec: campaign_pb2.CampaignSpec, name: str, segment: str, body: str, preheader: str

@@ -170,3 +170,40 @@ def test_exactly_160_gsm7_characters_fits_without_cut(spec: campaign_pb2.Campaig
     assert over.variant.segments == 1
     assert len(over.variant.text) <= 160
     assert [w.code for w in over.warnings] == ["sms.truncated"]
+
+
+@pytest.mark.parametrize("template", ["", "{{ message.headline }}! {{ link }} {{ opt_out }}"])
+def test_an_sms_the_same_for_everyone_is_fitted_once_per_locale(
+    spec: campaign_pb2.CampaignSpec, template: str
+) -> None:
+    spec.channels.sms.template = template
+    spec.core_message.body = " ".join(f"word{i}" for i in range(100))  # shortened: a warning
+    spec.core_message.translations["fr"].headline = "Soldes de printemps"
+    renderer = CampaignRenderer(spec)
+    people = [
+        campaign_pb2.Recipient(id=f"r{i}", locale=("fr" if i % 2 else "en")) for i in range(6)
+    ]
+    first = [renderer.sms(person) for person in people]
+    # Each is what a renderer of its own makes for that recipient.
+    for person, rendered in zip(people, first, strict=True):
+        alone = CampaignRenderer(spec).sms(person)
+        assert rendered.variant == alone.variant
+        assert rendered.warnings == alone.warnings
+    assert first[0].variant.text != first[1].variant.text  # English and French differ
+    # What a caller does with its copy never reaches the next recipient's.
+    first[0].variant.text = "changed"
+    first[0].warnings.clear()
+    again = renderer.sms(people[2])
+    assert again.variant == CampaignRenderer(spec).sms(people[2]).variant
+    assert again.warnings == CampaignRenderer(spec).sms(people[2]).warnings
+
+
+def test_a_personal_sms_template_still_renders_per_recipient(
+    spec: campaign_pb2.CampaignSpec,
+) -> None:
+    spec.channels.sms.template = "Hi {{ recipient.name }}, {{ message.headline }} {{ link }}"
+    renderer = CampaignRenderer(spec)
+    ann = renderer.sms(campaign_pb2.Recipient(id="r1", name="Ann")).variant.text
+    bob = renderer.sms(campaign_pb2.Recipient(id="r2", name="Bob")).variant.text
+    assert ann.startswith("Hi Ann,")
+    assert bob.startswith("Hi Bob,")

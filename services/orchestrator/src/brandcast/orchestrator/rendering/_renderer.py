@@ -128,6 +128,8 @@ class CampaignRenderer:
 
         self._email_layout: EmailLayout | None = None
         self._email_shared: dict[str, LocaleEmail] = {}
+        #: Per locale, the SMS when the template does not read the recipient.
+        self._sms_shared: dict[str, Rendered[variant_pb2.SmsVariant]] = {}
         self._posts: dict[str, Rendered[variant_pb2.SocialVariant]] = {}
         if self._email_templates is not None:
             self._email_layout = EmailLayout(
@@ -187,6 +189,22 @@ class CampaignRenderer:
         if not self._spec.channels.sms.enabled:
             raise RenderError.single("channels.sms.enabled", "the SMS channel is disabled")
         content = self._resolver.for_locale(recipient.locale)
+        if self._sms_template is not None and self._sms_template.is_personal:
+            return self._render_sms(content, recipient)
+        # The same text for every recipient of the locale: fitted (segments
+        # counted, look-alikes replaced) once.
+        shared = self._sms_shared.get(content.locale)
+        if shared is None:
+            shared = self._render_sms(content, recipient)
+            if len(self._sms_shared) < _LOCALE_CACHE_SIZE:
+                self._sms_shared[content.locale] = shared
+        variant = variant_pb2.SmsVariant()
+        variant.CopyFrom(shared.variant)  # callers may change what they get
+        return Rendered(variant, list(shared.warnings))
+
+    def _render_sms(
+        self, content: LocalizedContent, recipient: campaign_pb2.Recipient
+    ) -> Rendered[variant_pb2.SmsVariant]:
         link = self._sms_link
         opt_out = opt_out_text(content.locale, self._spec.channels.sms.opt_out_text)
         if self._sms_template is not None:

@@ -7,7 +7,8 @@ addresses bench_e2e's recipients have) to the null providers, as a worker task
 does after decoding it: ``process_batch`` through the worker's ``_timed``
 wrapper (latency histogram, logging), one item at a time (parallelism 1, so
 thread hand-offs are not measured). Metrics are written as in a deployed
-worker: to a ``PROMETHEUS_MULTIPROC_DIR``. Rows that time one part alone say so.
+worker: to a ``PROMETHEUS_MULTIPROC_DIR``. Rows that time one part alone say so; "shared layouts" rows
+send e-mails as ``BUS_SHARED_EMAIL_LAYOUTS=true`` does.
 "New recipients" send each round to addresses not seen before (a first campaign
 to a list); "the same recipients" send one batch again (the next campaign).
 
@@ -53,9 +54,12 @@ class Measured:
 _first_recipient = itertools.count(step=1_000_000)
 
 
-def _batches(channel: str, items: int, count: int) -> list[bus_pb2.DispatchBatch]:
-    """``count`` batches to recipients that no other call of this returned."""
-    template = rendered_batch(channel, items)
+def _batches(
+    channel: str, items: int, count: int, *, laid_out: bool = False
+) -> list[bus_pb2.DispatchBatch]:
+    """``count`` batches to recipients that no other call of this returned
+    (``laid_out``: e-mails as BUS_SHARED_EMAIL_LAYOUTS sends them)."""
+    template = rendered_batch(channel, items, laid_out=laid_out)
     first = next(_first_recipient)
     batches = []
     for number in range(count):
@@ -126,6 +130,14 @@ def _channel_rows(channel: str, deliver: Any, items: int, rounds: int) -> list[M
     row("whole path, the same recipients", lambda n: whole_path(fresh[0]))
     others = _batches(channel, items, rounds + 1)
     row("deliver alone, new recipients", lambda n: deliver_only(others[n]))
+    if channel == "email":
+        laid_out = _batches(channel, items, rounds + 1, laid_out=True)
+        row("whole path, new recipients, shared layouts", lambda n: whole_path(laid_out[n]))
+        laid_out_others = _batches(channel, items, rounds + 1, laid_out=True)
+        row(
+            "deliver alone, new recipients, shared layouts",
+            lambda n: deliver_only(laid_out_others[n]),
+        )
     if channel == "sms":
         check = deliver.destinations.check
         addresses = [

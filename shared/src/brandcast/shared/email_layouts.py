@@ -60,11 +60,10 @@ _cache_lock = threading.Lock()
 
 
 def _layouts(batch: bus_pb2.DispatchBatch) -> _Layouts:
-    with _cache_lock:
-        found = _cache.get(id(batch))
-        if found is not None and found[0] is batch:
-            _cache.move_to_end(id(batch))
-            return found[1]
+    # Read without the lock (a dict lookup is atomic): once per e-mail.
+    found = _cache.get(id(batch))
+    if found is not None and found[0] is batch:
+        return found[1]
     read = [
         (Layout(layout.html_parts), Layout(layout.text_parts)) for layout in batch.email_layouts
     ]
@@ -87,7 +86,7 @@ def bodies(batch: bus_pb2.DispatchBatch, email: bus_pb2.LaidOutEmail) -> tuple[s
             f"the e-mail uses layout {email.layout}, but its batch carries {len(layouts)}"
         )
     html, text = layouts[email.layout]
-    return html.fill(list(email.html_values)), text.fill(list(email.text_values))
+    return html.fill(email.html_values), text.fill(email.text_values)
 
 
 def expand(batch: bus_pb2.DispatchBatch) -> None:

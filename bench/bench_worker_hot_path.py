@@ -7,8 +7,8 @@ addresses bench_e2e's recipients have) to the null providers, as a worker task
 does after decoding it: ``process_batch`` through the worker's ``_timed``
 wrapper (latency histogram, logging), one item at a time (parallelism 1, so
 thread hand-offs are not measured). Metrics are written as in a deployed
-worker: to a ``PROMETHEUS_MULTIPROC_DIR``. Rows that time one part alone say so; "shared layouts" rows
-send e-mails as ``BUS_SHARED_EMAIL_LAYOUTS=true`` does.
+worker: to a ``PROMETHEUS_MULTIPROC_DIR``. Rows that time one part alone say
+so; "shared layouts" rows send e-mails as ``BUS_SHARED_EMAIL_LAYOUTS=true`` does.
 "New recipients" send each round to addresses not seen before (a first campaign
 to a list); "the same recipients" send one batch again (the next campaign).
 

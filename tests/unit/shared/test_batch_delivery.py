@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from brandcast.shared import email_layouts
 from brandcast.shared.delivery import Outcome, RetryPolicy, process_batch
 from brandcast.shared.errors import PermanentProviderError, TransientProviderError
 from brandcast.shared.worker import mark_attempted
@@ -238,3 +239,32 @@ def test_a_stop_mid_batch_hands_the_rest_back_unsent() -> None:
     assert result.handed_back.campaign_id == "c1"
     assert result.retry is None
     assert result.exhausted is None
+
+
+def test_retries_and_dead_letters_of_laid_out_emails_keep_their_layouts() -> None:
+    """A retried or parked sub-batch still puts its e-mails together (shared layouts)."""
+    batch = bus_pb2.DispatchBatch(
+        batch_id="b1", campaign_id="c1", channel=campaign_pb2.CHANNEL_EMAIL
+    )
+    batch.email_layouts.add(html_parts=["<p>", "preheader", "</p>"], text_parts=["text"])
+    for i, address in enumerate(("ok", "transient", "transient")):
+        item = batch.items.add(delivery_id=f"d{i}", address=address, attempt=2 if i == 2 else 0)
+        item.laid_out_email.variant.subject = f"Hi {i}"
+        item.laid_out_email.html_values.append(f"for d{i}")
+
+    def deliver(batch: bus_pb2.DispatchBatch, item: bus_pb2.DispatchItem) -> Outcome:
+        email_layouts.bodies(batch, item.laid_out_email)  # as the email adapter does
+        return _deliver(batch, item)
+
+    result = process_batch(batch, deliver, RetryPolicy(max_attempts=3))
+    assert result.retry is not None
+    assert result.exhausted is not None
+    for sub_batch, delivery_id in ((result.retry, "d1"), (result.exhausted, "d2")):
+        # As the next worker (or a dead-letter reader) gets it: parsed from bytes.
+        again = bus_pb2.DispatchBatch.FromString(sub_batch.SerializeToString())
+        (item,) = again.items
+        assert item.delivery_id == delivery_id
+        assert email_layouts.bodies(again, item.laid_out_email) == (
+            f"<p>for {delivery_id}</p>",
+            "text",
+        )

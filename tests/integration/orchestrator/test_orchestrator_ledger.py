@@ -1196,3 +1196,19 @@ def test_revisions_0011_to_0013_keep_a_filled_database(database_url: str) -> Non
             for index in _ID_INDEXES:
                 assert reloptions(conn, index) is None, index
     engine.dispose()
+
+
+def test_a_receipt_from_an_impossible_time_is_applied_at_its_arrival(store: Store) -> None:
+    """Its time cannot be a microsecond count; raised, it would fail the flush,
+    and the redelivered flush again, holding up every receipt behind it."""
+    cid, ids = add_campaign(store, [S.DELIVERY_STATUS_PENDING] * 2)
+    with store.claim_due(limit=10) as claim:
+        claim.mark_queued(cid, ids)
+    broken = receipt(cid, ids[0], S.DELIVERY_STATUS_SENT, provider="smtp")
+    broken.occurred_at.seconds = 10**12  # after the year 9999
+    before = now_us()
+    store.apply_receipts([broken, receipt(cid, ids[1], S.DELIVERY_STATUS_SENT)])
+    assert read_counters(store, cid) == {(S.CHANNEL_EMAIL, S.DELIVERY_STATUS_SENT): 2}
+    (event,) = [e for e in store.read_ledger(0, 100, campaign_id=cid) if e.delivery_id == ids[0]]
+    assert event.type == L.LEDGER_EVENT_TYPE_SENT
+    assert before <= event.at.ToMicroseconds() <= now_us()

@@ -183,6 +183,19 @@ def test_sent_permanent_and_exhausted_deliveries(
     assert [i.delivery_id for i in parked.items] == ["d-transient-1"]
 
 
+def test_a_batch_from_an_impossible_time_is_still_delivered(
+    broker_url: str, worker: subprocess.Popen[bytes]
+) -> None:
+    """Its queue lag cannot be measured; raised outside the task's handling, the
+    error would have Celery acknowledge the batch with nothing sent."""
+    batch = _batch("ok-1", "ok-2")
+    batch.created_at.seconds = 10**12  # after the year 9999
+    with BusPublisher(broker_url) as publisher:
+        publisher.publish_dispatch(batch)
+    receipts = _collect_receipts(broker_url, expected=2)
+    assert {r.status for r in receipts.values()} == {campaign_pb2.DELIVERY_STATUS_SENT}
+
+
 def test_poison_message_is_bounded_and_dead_lettered(
     broker_url: str, worker: subprocess.Popen[bytes]
 ) -> None:

@@ -423,9 +423,16 @@ def _item_context(
 
 
 def _observe_queue_lag(batch: bus_pb2.DispatchBatch, channel: str) -> None:
-    if batch.HasField("created_at"):
-        lag = time.time() - batch.created_at.ToNanoseconds() / 1e9
-        metrics.QUEUE_LAG.labels(channel).observe(max(lag, 0.0))
+    if not batch.HasField("created_at"):
+        return
+    try:
+        created_ns = batch.created_at.ToNanoseconds()
+    except ValueError:
+        # Not a time a Timestamp may hold: raised here, outside the task's
+        # handling, Celery would acknowledge the batch and nothing would be sent.
+        logger.warning("batch %s has an impossible creation time", batch.batch_id)
+        return
+    metrics.QUEUE_LAG.labels(channel).observe(max(time.time() - created_ns / 1e9, 0.0))
 
 
 _FAILURE_STATUSES: Final = frozenset(

@@ -15,6 +15,7 @@ import base64
 import collections
 import functools
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -64,6 +65,8 @@ from brandcast.orchestrator.store.schema import (
     suppressions,
 )
 from brandcast.v1 import bus_pb2, campaign_pb2, campaign_service_pb2
+
+log = logging.getLogger(__name__)
 
 # Nothing is left to cancel: every delivery has left or ended.
 _SETTLED_STATES = (
@@ -1416,11 +1419,25 @@ def _record_receipts(
 ) -> None:
     """One ledger event per receipt of an existing delivery, repeats included
     (they are what the provider said, even when they change nothing)."""
+    unreadable = 0
     for r in receipts:
         channel = known.get(r.delivery_id)
         if r.status in _RECEIPT_STATUSES and channel is not None:
-            at = r.occurred_at.ToMicroseconds() if r.HasField("occurred_at") else now
+            at = now
+            if r.HasField("occurred_at"):
+                try:
+                    at = r.occurred_at.ToMicroseconds()
+                except ValueError:
+                    # Outside what a Timestamp may hold (a worker's broken clock):
+                    # raised here, it would fail the flush, whose redelivery would
+                    # fail again and hold up every receipt behind it.
+                    unreadable += 1
             pending.receipt(r, at, applied=id(r) in applied, channel=channel)
+    if unreadable:
+        log.warning(
+            "%d receipts said they happened at an impossible time; recorded at their arrival",
+            unreadable,
+        )
 
 
 def _current(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, Any]:

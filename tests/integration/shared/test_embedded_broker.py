@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -115,3 +117,61 @@ def test_workers_binding_at_the_same_moment_keep_every_binding(tmp_path: Path) -
         assert sorted(queue for _key, _pattern, queue in table) == sorted(
             topology.dispatch_queue_name(channel) for channel in channels
         ), f"round {round_}"
+
+
+def test_a_message_being_written_is_never_taken_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kombu's own transport created the file, then wrote it: a consumer that came
+    between read an empty message, failed to decode it and had deleted it."""
+    monkeypatch.setenv("BROKER_FILESYSTEM_DIR", str(tmp_path / "broker"))
+    with connect("filesystem://") as writing, connect("filesystem://") as reading:
+        sent, taken = writing.SimpleQueue("whole"), reading.SimpleQueue("whole")
+        seen_while_written: list[object] = []
+        rename = os.replace
+
+        def take_then_rename(src: str, dst: str) -> None:
+            # The moment kombu's consumer used to catch: the bytes are on disk,
+            # the message is not in the queue yet.
+            try:
+                seen_while_written.append(taken.get(timeout=0.01).payload)
+            except queue.Empty:
+                seen_while_written.append(None)
+            rename(src, dst)
+
+        monkeypatch.setattr(os, "replace", take_then_rename)
+        sent.put({"n": 1})
+        monkeypatch.setattr(os, "replace", rename)
+        assert seen_while_written == [None]
+        message = taken.get(timeout=5)
+        assert message.payload == {"n": 1}
+        message.ack()
+
+
+def test_every_message_arrives_once_while_another_thread_publishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROKER_FILESYSTEM_DIR", str(tmp_path / "broker"))
+    count = 2000
+
+    def publish() -> None:
+        with connect("filesystem://") as writing:
+            sent = writing.SimpleQueue("busy")
+            for n in range(count):
+                sent.put({"n": n})
+
+    with connect("filesystem://") as reading:
+        taken = reading.SimpleQueue("busy")
+        writer = threading.Thread(target=publish)
+        writer.start()
+        received: list[int] = []
+        deadline = time.monotonic() + 120
+        while len(received) < count and time.monotonic() < deadline:
+            try:
+                message = taken.get(timeout=1)
+            except queue.Empty:
+                continue
+            received.append(message.payload["n"])
+            message.ack()
+        writer.join()
+    assert sorted(received) == list(range(count))

@@ -25,7 +25,7 @@ from amqp.exceptions import ChannelError
 from kombu import Connection, Exchange, Producer
 from kombu.exceptions import OperationalError
 
-from brandcast.shared import bus_compression, topology
+from brandcast.shared import bus_compression, embedded_broker, topology
 from brandcast.v1 import bus_pb2
 
 #: Reconnection attempts of one publish before the error reaches the caller.
@@ -33,6 +33,10 @@ PUBLISH_MAX_RETRIES: Final = 5
 
 #: Where the embedded broker (``BROKER_URL=filesystem://``) keeps its messages.
 EMBEDDED_BROKER_DIR_ENV: Final = "BROKER_FILESYSTEM_DIR"
+
+# Every process that talks to the bus imports this module: from here on,
+# filesystem:// writes each message whole (see embedded_broker).
+embedded_broker.register()
 
 
 def is_embedded(broker_url: str) -> bool:

@@ -199,11 +199,25 @@ def test_scheduled_campaign_says_when_it_starts(
     assert f"scheduled: starts {when:%Y-%m-%d %H:%M} UTC (in 5 h " in out
 
 
+#: Runs the command with Ctrl-C's signal at its default, as a terminal runs a
+#: foreground job. A shell without job control starts background commands with
+#: SIGINT ignored (POSIX), and exec keeps that: a test suite started that way
+#: (``make test &`` from a script) would hand it to the CLI, which then rightly
+#: ignores the Ctrl-C this test sends.
+AS_FOREGROUND_JOB = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def test_ctrl_c_while_watching_stops_cleanly(served: Served, tmp_path: Path) -> None:
     when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1, hours=2, seconds=50)
     path = _scheduled_copy(tmp_path, when)
+    command = [str(BIN / "brandcast"), "send", str(path), "--watch", *_server(served)]
     cli = subprocess.Popen(
-        [str(BIN / "brandcast"), "send", str(path), "--watch", *_server(served)],
+        [*AS_FOREGROUND_JOB, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -34,10 +32,6 @@ T = TypeVar("T")
 
 #: Seconds a watch keeps reconnecting without hearing from the server before it gives up.
 WATCH_RECONNECT_FOR = 60.0
-#: Seconds :meth:`Client.close` waits for grpcio to close the channel.
-CLOSE_WAIT = 5.0
-
-log = logging.getLogger(__name__)
 
 
 class Client:
@@ -77,23 +71,7 @@ class Client:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the channel, cancelling calls in flight.
-
-        grpcio's close can wait forever for a call that a signal (Ctrl-C) broke
-        off mid-way to drain (grpc/grpc#19973, #20026); a CLI stuck there ignores
-        further Ctrl-C. So the close runs on a thread of its own, and after
-        ``CLOSE_WAIT`` seconds this returns anyway: the process can exit, and
-        the operating system closes the connection.
-        """
-        closing = threading.Thread(target=self._channel.close, name="close-channel", daemon=True)
-        closing.start()
-        closing.join(CLOSE_WAIT)
-        if closing.is_alive():
-            log.warning(
-                "the gRPC channel to %s did not close within %.0f s; left to the process's exit",
-                self.config.address,
-                CLOSE_WAIT,
-            )
+        self._channel.close()
 
     def __enter__(self) -> Client:
         return self

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.process_groups import stop_group
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -23,15 +25,20 @@ def test_demo_completes_on_the_embedded_broker(
 ) -> None:
     env = {**os.environ, "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//", **own_redis_keys}
     env.pop("BROKER_FILESYSTEM_DIR", None)
-    demo = subprocess.run(
+    demo = subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / "demo.py"), "--exit", "--data-dir", str(tmp_path)],
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    output = demo.stdout + demo.stderr
+    try:
+        out, err = demo.communicate(timeout=240)
+    finally:
+        # A demo that timed out would leave its whole stack running (seen: orphaned
+        # orchestrators, workers and emulators from an earlier run).
+        stop_group(demo)
+    output = (out + err).decode()
     assert demo.returncode == 0, output
     assert "using the embedded broker" in output
     assert "': completed" in output

@@ -22,7 +22,7 @@ import psutil
 
 from brandcast.orchestrator.server import bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
-from brandcast.orchestrator.store import STATUS_RANK, Store
+from brandcast.orchestrator.store import STATUS_RANK, NewDelivery, Store
 from brandcast.v1 import campaign_pb2, campaign_service_pb2, campaign_service_pb2_grpc
 
 S = campaign_pb2
@@ -33,31 +33,31 @@ def _load(store: Store, deliveries: int) -> str:
     now = int(time.time() * 1_000_000)
     spec = S.CampaignSpec(name="Export bench")
     with store.campaign_writer() as writer:
-        batch: list[dict[str, object]] = []
+        batch: list[NewDelivery] = []
         for n in range(deliveries):
             delivery_id = str(uuid.uuid4())
             status = S.DELIVERY_STATUS_DELIVERED if n % 10 else S.DELIVERY_STATUS_FAILED
             batch.append(
-                {
-                    "id": delivery_id,
-                    "campaign_id": campaign_id,
-                    "channel": S.CHANNEL_SMS if n % 2 else S.CHANNEL_EMAIL,
-                    "recipient_id": f"r{n}",
-                    "address": f"r{n}@example.com" if n % 2 == 0 else f"+1415555{n % 10_000:04d}",
-                    "status": status,
-                    "status_rank": STATUS_RANK[status],
-                    "attempts": 1,
-                    "provider": "smtp" if n % 2 == 0 else "twilio",
-                    "provider_message_id": f"m-{n}",
-                    "error_code": "" if n % 10 else "550",
-                    "error_message": "" if n % 10 else "mailbox unavailable",
-                    "public_url": "",
-                    "idempotency_key": delivery_id,
-                    "not_before_us": now,
-                    "created_us": now,
-                    "updated_us": now,
-                    "seq": 1,
-                }
+                NewDelivery(
+                    id=delivery_id,
+                    campaign_id=campaign_id,
+                    channel=S.CHANNEL_SMS if n % 2 else S.CHANNEL_EMAIL,
+                    recipient_id=f"r{n}",
+                    address=f"r{n}@example.com" if n % 2 == 0 else f"+1415555{n % 10_000:04d}",
+                    status=status,
+                    status_rank=STATUS_RANK[status],
+                    attempts=1,
+                    provider="smtp" if n % 2 == 0 else "twilio",
+                    provider_message_id=f"m-{n}",
+                    error_code="" if n % 10 else "550",
+                    error_message="" if n % 10 else "mailbox unavailable",
+                    public_url="",
+                    idempotency_key=delivery_id,
+                    not_before_us=now,
+                    created_us=now,
+                    updated_us=now,
+                    seq=1,
+                )
             )
             if len(batch) == 10_000:
                 writer.insert_deliveries(batch)

@@ -9,7 +9,10 @@
   copies it) against one added to the batch and filled in place (now);
 - a list of delivery ids bound as one PostgreSQL array parameter: psycopg's
   text form for a plain list (before) against the binary form a
-  ``BinaryArray`` gets (now).
+  ``BinaryArray`` gets (now);
+- an accepted delivery's row at submit, built and formatted as COPY sends it:
+  a dict read back column by column (before) against a ``NewDelivery`` tuple
+  written as it is (now).
 
 One core, in-process; the rows come from SQLite in memory (SQLAlchemy's row
 objects are the same whatever the database).
@@ -24,11 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import campaign_spec, recipient
+from psycopg._copy_base import TextFormatter  # what Copy.write_row runs per row
 from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import create_engine, text
+from uuid_utils import uuid7
 
+from brandcast.orchestrator import intake
 from brandcast.orchestrator.rendering import CampaignRenderer
-from brandcast.orchestrator.store import DueDelivery
+from brandcast.orchestrator.store import STATUS_RANK, DueDelivery
 from brandcast.orchestrator.store._bulk import BinaryArray
 from brandcast.v1 import bus_pb2
 
@@ -66,6 +72,59 @@ def _claimed_rows() -> Sequence[Any]:
 
 def _per_item_us(fn: Callable[[], object], items: int, repeat: int) -> float:
     return min(timeit.repeat(fn, number=5, repeat=repeat)) / 5 / items * 1e6
+
+
+def _accepted_row_as_dict(plan: intake._DeliveryPlan, i: int) -> dict[str, Any]:
+    """A delivery's row as intake built it before: a dict of every column."""
+    delivery_id = str(uuid7())
+    return {
+        "id": delivery_id,
+        "campaign_id": plan.campaign_id,
+        "channel": 1,
+        "recipient_id": f"r{i}",
+        "address": f"person{i}@example.com",
+        "status": plan.status,
+        "status_rank": STATUS_RANK[plan.status],
+        "attempts": 0,
+        "provider": "",
+        "provider_message_id": "",
+        "error_code": "",
+        "error_message": "",
+        "public_url": "",
+        "idempotency_key": delivery_id,
+        "not_before_us": plan.not_before,
+        "created_us": plan.now,
+        "updated_us": plan.now,
+        "seq": 1,
+    }
+
+
+def _accepted_rows(repeat: int) -> tuple[float, float]:
+    """µs per delivery to build and format its row: as a dict, as a ``NewDelivery``."""
+    plan = intake._DeliveryPlan(
+        campaign_id="0193a7c2-0000-7000-8000-000000000001",
+        now=1_764_000_000_000_000,
+        not_before=1_764_000_000_000_000,
+        status=1,
+        email=True,
+        sms=False,
+    )
+    formatter = TextFormatter(Transformer())
+
+    def as_dicts() -> None:
+        rows = [_accepted_row_as_dict(plan, i) for i in range(ROWS)]
+        names = list(rows[0])
+        for row in rows:
+            formatter.write_row([row[name] for name in names])
+
+    def as_tuples() -> None:
+        rows = [plan._row(1, f"r{i}", f"person{i}@example.com", plan.status) for i in range(ROWS)]
+        for row in rows:
+            formatter.write_row(row)
+
+    as_tuple = plan._row(1, "r1", "person1@example.com", plan.status)
+    assert tuple(_accepted_row_as_dict(plan, 1)) == as_tuple._fields
+    return _per_item_us(as_dicts, ROWS, repeat), _per_item_us(as_tuples, ROWS, repeat)
 
 
 def main() -> None:
@@ -145,6 +204,10 @@ def main() -> None:
     binary_us = _per_item_us(dumped_as_binary, ROWS, args.repeat)
     print(f"  a list, text form                {text_us:6.2f} µs")
     print(f"  a BinaryArray, binary form       {binary_us:6.2f} µs")
+    dict_us, tuple_us = _accepted_rows(args.repeat)
+    print(f"{ROWS} accepted deliveries' rows at submit, built and formatted for COPY:")
+    print(f"  a dict, read back by column      {dict_us:6.2f} µs")
+    print(f"  a NewDelivery tuple, as it is    {tuple_us:6.2f} µs")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,15 @@ from sqlalchemy import Engine, func, inspect, select, text
 
 from brandcast.orchestrator.server import bootstrap, create_server
 from brandcast.orchestrator.settings import OrchestratorSettings
-from brandcast.orchestrator.store import STATUS_RANK, FinalUpdate, Store, _ledger, now_us
+from brandcast.orchestrator.store import (
+    STATUS_RANK,
+    FinalUpdate,
+    NewDelivery,
+    NewRecipient,
+    Store,
+    _ledger,
+    now_us,
+)
 from brandcast.orchestrator.store import _store as store_module
 from brandcast.orchestrator.store._engine import MIGRATIONS, migrate, open_engine
 from brandcast.orchestrator.store.schema import DELIVERIES_FILLFACTOR, deliveries
@@ -31,29 +39,29 @@ S = campaign_pb2
 L = campaign_pb2
 
 
-def _row(cid: str, i: int, status: int, error: str = "") -> dict[str, Any]:
+def _row(cid: str, i: int, status: int, error: str = "") -> NewDelivery:
     delivery_id = f"{cid[:8]}-{i:04d}"
     now = now_us()
-    return {
-        "id": delivery_id,
-        "campaign_id": cid,
-        "channel": S.CHANNEL_EMAIL,
-        "recipient_id": f"r{i}",
-        "address": f"r{i}@example.com",
-        "status": status,
-        "status_rank": STATUS_RANK[status],
-        "attempts": 0,
-        "provider": "",
-        "provider_message_id": "",
-        "error_code": "invalid_address" if error else "",
-        "error_message": error,
-        "public_url": "",
-        "idempotency_key": delivery_id,
-        "not_before_us": now,
-        "created_us": now,
-        "updated_us": now,
-        "seq": 1,
-    }
+    return NewDelivery(
+        id=delivery_id,
+        campaign_id=cid,
+        channel=S.CHANNEL_EMAIL,
+        recipient_id=f"r{i}",
+        address=f"r{i}@example.com",
+        status=status,
+        status_rank=STATUS_RANK[status],
+        attempts=0,
+        provider="",
+        provider_message_id="",
+        error_code="invalid_address" if error else "",
+        error_message=error,
+        public_url="",
+        idempotency_key=delivery_id,
+        not_before_us=now,
+        created_us=now,
+        updated_us=now,
+        seq=1,
+    )
 
 
 def add_campaign(store: Store, statuses: Sequence[int]) -> tuple[str, list[str]]:
@@ -65,11 +73,11 @@ def add_campaign(store: Store, statuses: Sequence[int]) -> tuple[str, list[str]]
     with store.campaign_writer() as writer:
         writer.insert_recipients(
             [
-                {
-                    "campaign_id": cid,
-                    "recipient_id": f"r{i}",
-                    "data": S.Recipient(id=f"r{i}", email=f"r{i}@example.com").SerializeToString(),
-                }
+                NewRecipient(
+                    cid,
+                    f"r{i}",
+                    S.Recipient(id=f"r{i}", email=f"r{i}@example.com").SerializeToString(),
+                )
                 for i in range(len(statuses))
             ],
             first=True,
@@ -91,7 +99,7 @@ def add_campaign(store: Store, statuses: Sequence[int]) -> tuple[str, list[str]]
                 "updated_us": now,
             }
         )
-    return cid, [r["id"] for r in rows]
+    return cid, [r.id for r in rows]
 
 
 def counted(store: Store, cid: str) -> dict[tuple[int, int], int]:
@@ -242,8 +250,8 @@ def test_a_merged_duplicate_leaves_no_count_and_no_event(store: Store) -> None:
     cid = str(uuid.uuid4())
     rows = [_row(cid, i, S.DELIVERY_STATUS_PENDING) for i in range(3)]
     rows.append(_row(cid, 3, S.DELIVERY_STATUS_SUPPRESSED))
-    rows[1]["address"] = rows[0]["address"]
-    rows[3]["address"] = rows[0]["address"]
+    rows[1] = rows[1]._replace(address=rows[0].address)
+    rows[3] = rows[3]._replace(address=rows[0].address)
     with store.campaign_writer() as writer:
         writer.insert_deliveries(rows)
         assert sorted(writer.merge_duplicate_addresses(cid)) == [

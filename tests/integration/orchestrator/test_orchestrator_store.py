@@ -24,6 +24,8 @@ from brandcast.orchestrator.store import (
     CampaignSettledError,
     FinalUpdate,
     IdempotencyKeyTakenError,
+    NewDelivery,
+    NewRecipient,
     QueryDeadlineError,
     Store,
     _retention,
@@ -47,36 +49,36 @@ def add_campaign(
     with store.campaign_writer() as writer:
         writer.insert_recipients(
             [
-                {
-                    "campaign_id": cid,
-                    "recipient_id": f"r{i}",
-                    "data": S.Recipient(id=f"r{i}", email=f"r{i}@example.com").SerializeToString(),
-                }
+                NewRecipient(
+                    cid,
+                    f"r{i}",
+                    S.Recipient(id=f"r{i}", email=f"r{i}@example.com").SerializeToString(),
+                )
                 for i in range(n)
             ]
         )
         writer.insert_deliveries(
             [
-                {
-                    "id": ids[i],
-                    "campaign_id": cid,
-                    "channel": channel,
-                    "recipient_id": f"r{i}",
-                    "address": f"r{i}@example.com",
-                    "status": S.DELIVERY_STATUS_PENDING,
-                    "status_rank": STATUS_RANK[S.DELIVERY_STATUS_PENDING],
-                    "attempts": 0,
-                    "provider": "",
-                    "provider_message_id": "",
-                    "error_code": "",
-                    "error_message": "",
-                    "public_url": "",
-                    "idempotency_key": ids[i],
-                    "not_before_us": not_before or now,
-                    "created_us": now,
-                    "updated_us": now,
-                    "seq": 1,
-                }
+                NewDelivery(
+                    id=ids[i],
+                    campaign_id=cid,
+                    channel=channel,
+                    recipient_id=f"r{i}",
+                    address=f"r{i}@example.com",
+                    status=S.DELIVERY_STATUS_PENDING,
+                    status_rank=STATUS_RANK[S.DELIVERY_STATUS_PENDING],
+                    attempts=0,
+                    provider="",
+                    provider_message_id="",
+                    error_code="",
+                    error_message="",
+                    public_url="",
+                    idempotency_key=ids[i],
+                    not_before_us=not_before or now,
+                    created_us=now,
+                    updated_us=now,
+                    seq=1,
+                )
                 for i in range(n)
             ]
         )
@@ -528,6 +530,37 @@ def test_a_sliced_audience_is_written_whole_and_in_order(store: Store) -> None:
         ).all()
     assert [row.recipient_id for row in in_id_order] == [f"r{i}" for i in range(3 * SLICE + 500)]
     assert {uuid.UUID(row.id).version for row in in_id_order} == {7}
+
+
+def test_suppressed_addresses_are_found_in_every_slice(store: Store) -> None:
+    # Rows are built while validating and suppressed while writing (on another
+    # thread on PostgreSQL): the suppressed ones of every slice, and only they,
+    # are written SUPPRESSED, counted so and recorded in the ledger.
+    suppressed = {5, SLICE + 7, 3 * SLICE + 499}
+    for i in suppressed:
+        store.add_suppression(S.CHANNEL_EMAIL, f"r{i}@example.com", "unsubscribe")
+    request, chunks = intake_request(3 * SLICE + 500)
+    result = CampaignIntake(store).submit(request, chunks)
+    total = 3 * SLICE + 500
+    assert [(c.total, c.pending, c.suppressed) for c in store.counters(result.campaign.id)] == [
+        (total, total - 3, 3)
+    ]
+    assert [(c.total, c.pending, c.suppressed) for c in result.campaign.counters] == [
+        (total, total - 3, 3)
+    ]
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.recipient_id, deliveries.c.status, deliveries.c.status_rank)
+            .where(deliveries.c.campaign_id == result.campaign.id)
+            .where(deliveries.c.status == S.DELIVERY_STATUS_SUPPRESSED)
+        ).all()
+        events = conn.execute(
+            text("SELECT count(*) FROM ledger WHERE campaign_id = :c AND event = :e"),
+            {"c": result.campaign.id, "e": S.LEDGER_EVENT_TYPE_SUPPRESSED},
+        ).scalar_one()
+    assert sorted(r.recipient_id for r in rows) == sorted(f"r{i}" for i in suppressed)
+    assert {r.status_rank for r in rows} == {STATUS_RANK[S.DELIVERY_STATUS_SUPPRESSED]}
+    assert events == 3
 
 
 def test_an_earlier_slice_error_is_reported_before_a_later_one(store: Store) -> None:

@@ -3,6 +3,7 @@
 from brandcast.orchestrator.store._convert import campaign as campaign_from_row
 from brandcast.orchestrator.store._convert import counters as counters_from_rows
 from brandcast.orchestrator.store._convert import now_us
+from brandcast.orchestrator.store._intake_rows import NewDelivery, NewRecipient
 from brandcast.orchestrator.store._ledger import MAX_READ as MAX_LEDGER_READ
 from brandcast.orchestrator.store._store import (
     RECIPIENT_OPT_OUT_REASONS,
@@ -21,9 +22,10 @@ from brandcast.orchestrator.store._store import (
     suppressed_addresses,
 )
 from brandcast.orchestrator.store._watch_changes import DeliveryChange
-from brandcast.orchestrator.store.schema import STATUS_RANK
+from brandcast.orchestrator.store.schema import INTAKE_SEQ, STATUS_RANK
 
 __all__ = [
+    "INTAKE_SEQ",
     "MAX_LEDGER_READ",
     "RECIPIENT_OPT_OUT_REASONS",
     "STATUS_RANK",
@@ -35,6 +37,8 @@ __all__ = [
     "DuplicateRecipientsError",
     "FinalUpdate",
     "IdempotencyKeyTakenError",
+    "NewDelivery",
+    "NewRecipient",
     "ProgressReading",
     "QueryDeadlineError",
     "Store",

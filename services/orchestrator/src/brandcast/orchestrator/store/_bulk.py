@@ -4,7 +4,7 @@ parameter (``BinaryArray``, ``StringArray``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import psycopg
@@ -63,9 +63,31 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         conn.execute(insert(table), list(rows[start : start + WRITE_BATCH]))
 
 
+def insert_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``insert_rows`` for rows that are tuples of ``columns``."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table, columns, rows)
+        return
+    for start in range(0, len(rows), WRITE_BATCH):
+        conn.execute(
+            insert(table),
+            [dict(zip(columns, row, strict=True)) for row in rows[start : start + WRITE_BATCH]],
+        )
+
+
 def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """``rows`` into ``table`` with PostgreSQL's COPY, inside ``conn``'s transaction."""
-    names = list(rows[0])
+    names = tuple(rows[0])
+    _copy(conn, table, names, ([row[name] for name in names] for row in rows))
+
+
+def _copy(
+    conn: Connection, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
     driver = conn.connection.driver_connection
     assert driver is not None
     columns = ", ".join(f'"{name}"' for name in names)
@@ -73,7 +95,7 @@ def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) ->
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
-                copy.write_row([row[name] for name in names])
+                copy.write_row(row)
     except conn.dialect.loaded_dbapi.IntegrityError as exc:
         # The driver's own error, raised past SQLAlchemy: callers catch
         # SQLAlchemy's, as for any other statement (a repeated recipient id).

@@ -16,6 +16,7 @@ import collections
 import functools
 import json
 import logging
+import operator
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -29,7 +30,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    Table,
     and_,
     any_,
     bindparam,
@@ -47,8 +47,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from brandcast.orchestrator.store import _convert, _ledger, _retention
-from brandcast.orchestrator.store._bulk import WRITE_BATCH, BinaryArray, StringArray, insert_rows
+from brandcast.orchestrator.store._bulk import (
+    WRITE_BATCH,
+    BinaryArray,
+    StringArray,
+    insert_tuples,
+)
 from brandcast.orchestrator.store._engine import READ_ONLY, migrate, open_engine
+from brandcast.orchestrator.store._intake_rows import NewDelivery, NewRecipient
 from brandcast.orchestrator.store._watch_changes import DeliveryChange, changes_after
 from brandcast.orchestrator.store.schema import (
     DISPATCHABLE_MAX_RANK,
@@ -910,6 +916,13 @@ class Store:
         return [_suppression(r) for r in page], next_token
 
 
+_CAMPAIGN_CHANNEL_STATUS: Final = operator.itemgetter(
+    NewDelivery._fields.index("campaign_id"),
+    NewDelivery._fields.index("channel"),
+    NewDelivery._fields.index("status"),
+)
+
+
 class CampaignWriter:
     """Writes one submission inside a single transaction (see ``Store.campaign_writer``)."""
 
@@ -947,7 +960,7 @@ class CampaignWriter:
     def suppressed(self, channel: int, addresses: Sequence[str]) -> set[str]:
         return suppressed_addresses(self._conn, channel, addresses)
 
-    def insert_recipients(self, rows: Sequence[dict[str, Any]], *, first: bool = False) -> None:
+    def insert_recipients(self, rows: Sequence[NewRecipient], *, first: bool = False) -> None:
         """Insert one slice of the audience; ``DuplicateRecipientsError`` when an
         id repeats one of an earlier slice (the table's key says so, and the slice
         is undone so the ids can be named).
@@ -959,34 +972,37 @@ class CampaignWriter:
         if not rows:
             return
         if first:
-            self._insert(recipients, rows)
+            insert_tuples(self._conn, recipients, NewRecipient._fields, rows)
             return
         try:
             with self._conn.begin_nested():
-                self._insert(recipients, rows)
+                insert_tuples(self._conn, recipients, NewRecipient._fields, rows)
         except IntegrityError as exc:
-            campaign_id = rows[0]["campaign_id"]
-            taken = self.existing_recipient_ids(campaign_id, [r["recipient_id"] for r in rows])
+            campaign_id = rows[0].campaign_id
+            taken = self.existing_recipient_ids(campaign_id, [r.recipient_id for r in rows])
             if not taken:
                 raise
             raise DuplicateRecipientsError(taken) from exc
 
-    def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._insert(deliveries, rows)
+    def insert_deliveries(self, rows: Sequence[NewDelivery]) -> None:
+        insert_tuples(self._conn, deliveries, NewDelivery._fields, rows)
+        # Counted by (campaign, channel, status) in C, not one call per row.
+        for (campaign_id, channel, status), n in collections.Counter(
+            map(_CAMPAIGN_CHANNEL_STATUS, rows)
+        ).items():
+            self.pending.added(campaign_id, channel, status, n)
         for row in rows:
-            status = row["status"]
-            self.pending.added(row["campaign_id"], row["channel"], status)
-            if STATUS_RANK[status] > UNSETTLED_MAX_RANK:
+            if row.status_rank > UNSETTLED_MAX_RANK:
                 self.pending.events.append(
                     _ledger.event_row(
-                        row["campaign_id"],
-                        row["channel"],
-                        _ledger.EVENT_OF_STATUS[status],
-                        row["created_us"],
+                        row.campaign_id,
+                        row.channel,
+                        _ledger.EVENT_OF_STATUS[row.status],
+                        row.created_us,
                         _ledger.Source.INTAKE,
-                        delivery_id=row["id"],
-                        error_code=row["error_code"],
-                        detail=row["error_message"],
+                        delivery_id=row.id,
+                        error_code=row.error_code,
+                        detail=row.error_message,
                     )
                 )
 
@@ -1005,9 +1021,6 @@ class CampaignWriter:
         if gone:
             self.pending.events = [e for e in self.pending.events if e["delivery_id"] not in gone]
         return [(int(r.channel), int(r.status)) for r in merged]
-
-    def _insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        insert_rows(self._conn, table, rows)
 
     def complete_if_settled(self, campaign_id: str) -> None:
         """Complete the campaign now if none of its deliveries waits for dispatch

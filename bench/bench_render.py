@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import time
+import uuid
 from collections.abc import Callable
 
 from brandcast.orchestrator.rendering import CampaignRenderer
+from brandcast.shared import tokens
 from brandcast.v1 import campaign_pb2
 
 
@@ -96,6 +98,41 @@ def main() -> None:
     recipients = _recipients(1000)
     for personal in (False, True):
         _bench_campaign(args, recipients, personal=personal)
+    _bench_unsubscribe_links(args.emails, recipients)
+
+
+def _bench_unsubscribe_links(count: int, recipients: list[campaign_pb2.Recipient]) -> None:
+    """Each e-mail's signed unsubscribe link: made whole per delivery (before),
+    from its campaign's ``UnsubscribeLinks`` (now)."""
+    print("-- unsubscribe links, one per e-mail")
+    secret, base, campaign_id = "s3cret", "https://acme.example/u", str(uuid.uuid4())
+    _measure(
+        "made whole per e-mail (unsubscribe_url)",
+        count,
+        lambda i: tokens.unsubscribe_url(
+            base,
+            channel="email",
+            address=recipients[i % len(recipients)].email,
+            delivery_id=str(i),
+            campaign_id=campaign_id,
+            secret=secret,
+            brand="Acme Coffee",
+            brand_color="#6f4e37",
+        ),
+    )
+    links = tokens.UnsubscribeLinks(
+        base,
+        channel="email",
+        campaign_id=campaign_id,
+        secret=secret,
+        brand="Acme Coffee",
+        brand_color="#6f4e37",
+    )
+    _measure(
+        "campaign's UnsubscribeLinks.url",
+        count,
+        lambda i: links.url(address=recipients[i % len(recipients)].email, delivery_id=str(i)),
+    )
 
 
 def _bench_campaign(

@@ -7,6 +7,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brandcast.shared import tokens
 from brandcast.shared.logs import JsonFormatter, RedactingFilter, redact
@@ -69,3 +71,82 @@ def test_json_lines_are_redacted_and_carry_context() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "to [email]"
     assert line["campaign_id"] == "c-42"
+
+
+# Any text UTF-8 can carry (surrogates cannot be encoded, so no address has one).
+_text = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    address=_text.filter(bool),
+    delivery_id=_text.filter(bool),
+    campaign_id=_text.filter(bool),
+    brand=_text,
+    brand_color=st.sampled_from(["", "#112233", "#abcdef"]),
+    base=st.sampled_from(["https://acme.example/u", "https://acme.example/u/", "http://h:1/x"]),
+)
+def test_a_campaigns_unsubscribe_links_are_tokens_any_reader_verifies(
+    address: str,
+    delivery_id: str,
+    campaign_id: str,
+    brand: str,
+    brand_color: str,
+    base: str,
+) -> None:
+    links = tokens.UnsubscribeLinks(
+        base,
+        channel="email",
+        campaign_id=campaign_id,
+        secret="s3cret",
+        brand=brand,
+        brand_color=brand_color,
+    )
+    url = links.url(address=address, delivery_id=delivery_id)
+    prefix, _, token = url.rpartition("/")
+    assert prefix == base.rstrip("/")
+    expected = {"c": "email", "a": address, "d": delivery_id, "k": campaign_id}
+    if brand:
+        expected["b"] = brand[:80]
+    if brand_color:
+        expected["p"] = brand_color
+    assert tokens.verify(token, "s3cret") == expected
+    # Checked as a reader with nothing but the standard library would: the
+    # HMAC-SHA256 of the body, and the body base64url of a JSON object.
+    body, _, mac = token.partition(".")
+    assert hmac.compare_digest(
+        base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4)),
+        hmac.new(b"s3cret", body.encode(), hashlib.sha256).digest(),
+    )
+    assert json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))) == expected
+    with pytest.raises(tokens.InvalidTokenError):
+        tokens.verify(token, "other-secret")
+    # The one-off function makes the same link as the campaign's maker.
+    assert url == tokens.unsubscribe_url(
+        base,
+        channel="email",
+        address=address,
+        delivery_id=delivery_id,
+        campaign_id=campaign_id,
+        secret="s3cret",
+        brand=brand,
+        brand_color=brand_color,
+    )
+
+
+def test_links_of_one_campaign_differ_per_delivery_and_cannot_be_swapped() -> None:
+    links = tokens.UnsubscribeLinks(
+        "https://acme.example/u", channel="email", campaign_id="c1", secret="s3cret"
+    )
+    ann = links.url(address="ann@example.com", delivery_id="d1").rpartition("/")[2]
+    bob = links.url(address="bob@example.com", delivery_id="d2").rpartition("/")[2]
+    assert ann != bob
+    # Bob's body under Ann's signature: the campaign's shared part is signed
+    # with each delivery's own, so no part of one token fits another.
+    forged = bob.partition(".")[0] + "." + ann.partition(".")[2]
+    with pytest.raises(tokens.InvalidTokenError):
+        tokens.verify(forged, "s3cret")
+    with pytest.raises(ValueError, match="secret"):
+        tokens.UnsubscribeLinks(
+            "https://acme.example/u", channel="email", campaign_id="c", secret=""
+        )

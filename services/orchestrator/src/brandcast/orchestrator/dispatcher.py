@@ -80,6 +80,10 @@ class _Campaign:
     error: str = ""
     #: None when the campaign's SMS ignore quiet hours.
     quiet_hours: QuietHours | None = None
+    #: Its e-mails' unsubscribe links; None without a base URL or a secret.
+    unsubscribe_links: tokens.UnsubscribeLinks | None = None
+    #: The link every e-mail gets without a secret (the base URL as it is).
+    unsubscribe_base: str = ""
 
 
 class Dispatcher:
@@ -160,11 +164,8 @@ class Dispatcher:
         """A campaign was accepted: keep its renderer (built and checked by the
         intake) for the first round, and look for due deliveries now."""
         if not result.duplicate and result.spec is not None and result.renderer is not None:
-            campaign = _Campaign(
-                result.renderer,
-                result.spec,
-                dict(result.trace_context),
-                quiet_hours=_quiet_hours(result.spec),
+            campaign = self._prepared(
+                result.campaign.id, result.renderer, result.spec, dict(result.trace_context)
             )
             self._remember(result.campaign.id, campaign)
             self.refresh()
@@ -499,19 +500,10 @@ class Dispatcher:
             raise RenderError.single("channel", f"no renderer for {_channel_label(due.channel)}")
 
     def _unsubscribe_url(self, campaign: _Campaign, due: DueDelivery) -> str:
-        base = campaign.spec.channels.email.unsubscribe_url or self._unsubscribe_base_url
-        if not base or not self._unsubscribe_secret:
-            return base
-        return tokens.unsubscribe_url(
-            base,
-            channel="email",
-            address=due.address,
-            delivery_id=due.id,
-            campaign_id=due.campaign_id,
-            secret=self._unsubscribe_secret,
-            brand=campaign.spec.brand_kit.name,
-            brand_color=campaign.spec.brand_kit.primary_color,
-        )
+        links = campaign.unsubscribe_links
+        if links is None:
+            return campaign.unsubscribe_base
+        return links.url(address=due.address, delivery_id=due.id)
 
     def _campaign(self, campaign_id: str) -> _Campaign:
         with self._campaigns_lock:
@@ -537,12 +529,39 @@ class Dispatcher:
             raise LookupError(f"deliveries of unknown campaign {campaign_id}")
         spec, trace_json = found
         trace = json.loads(trace_json or "{}")
-        quiet = _quiet_hours(spec)
         try:
             renderer = CampaignRenderer(spec, campaign_id=campaign_id)
-            return _Campaign(renderer, spec, trace, quiet_hours=quiet)
         except RenderError as exc:
-            return _Campaign(None, spec, trace, error=str(exc), quiet_hours=quiet)
+            return _Campaign(None, spec, trace, error=str(exc), quiet_hours=_quiet_hours(spec))
+        return self._prepared(campaign_id, renderer, spec, trace)
+
+    def _prepared(
+        self,
+        campaign_id: str,
+        renderer: CampaignRenderer,
+        spec: campaign_pb2.CampaignSpec,
+        trace: dict[str, str],
+    ) -> _Campaign:
+        """What every round needs of a campaign, made once."""
+        base = spec.channels.email.unsubscribe_url or self._unsubscribe_base_url
+        links = None
+        if base and self._unsubscribe_secret:
+            links = tokens.UnsubscribeLinks(
+                base,
+                channel="email",
+                campaign_id=campaign_id,
+                secret=self._unsubscribe_secret,
+                brand=spec.brand_kit.name,
+                brand_color=spec.brand_kit.primary_color,
+            )
+        return _Campaign(
+            renderer,
+            spec,
+            trace,
+            quiet_hours=_quiet_hours(spec),
+            unsubscribe_links=links,
+            unsubscribe_base=base,
+        )
 
     def _publisher_for(self, channel: int) -> BusPublisher:
         """The calling thread's publisher: a channel's thread, or the caller of

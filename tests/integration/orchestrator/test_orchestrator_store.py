@@ -563,6 +563,35 @@ def test_suppressed_addresses_are_found_in_every_slice(store: Store) -> None:
     assert events == 3
 
 
+def test_suppressions_are_looked_up_per_channel(store: Store) -> None:
+    # E-mail and SMS are looked up together on PostgreSQL: an address
+    # suppressed on one channel must not suppress the other's deliveries.
+    request, chunks = intake_request(2 * SLICE)
+    request.spec.channels.sms.enabled = True
+    request.spec.brand_kit.sms_sender = "+14155550100"
+    for chunk in chunks:
+        for person in chunk.recipients:
+            person.phone = f"+1415555{int(person.id[1:]):04d}"
+    store.add_suppression(S.CHANNEL_EMAIL, "r3@example.com", "unsubscribe")
+    store.add_suppression(S.CHANNEL_SMS, "+14155551500", "stop_reply")
+    # Each on the other channel: neither matches any delivery.
+    store.add_suppression(S.CHANNEL_SMS, "r4@example.com", "stop_reply")
+    store.add_suppression(S.CHANNEL_EMAIL, "+14155550005", "unsubscribe")
+    result = CampaignIntake(store).submit(request, chunks)
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.channel, deliveries.c.address)
+            .where(deliveries.c.campaign_id == result.campaign.id)
+            .where(deliveries.c.status == S.DELIVERY_STATUS_SUPPRESSED)
+        ).all()
+    assert sorted((r.channel, r.address) for r in rows) == [
+        (S.CHANNEL_EMAIL, "r3@example.com"),
+        (S.CHANNEL_SMS, "+14155551500"),
+    ]
+    counted = {c.channel: (c.total, c.suppressed) for c in store.counters(result.campaign.id)}
+    assert counted == {S.CHANNEL_EMAIL: (2 * SLICE, 1), S.CHANNEL_SMS: (2 * SLICE, 1)}
+
+
 def test_an_earlier_slice_error_is_reported_before_a_later_one(store: Store) -> None:
     request, chunks = intake_request(3 * SLICE)
     # Slice 2 repeats an id of slice 1 (found by the store while writing it);

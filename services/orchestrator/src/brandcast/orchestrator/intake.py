@@ -624,8 +624,7 @@ class _DeliveryPlan:
         writer.insert_recipients(part.recipients, first=self.slices == 0)
         self.slices += 1
         rows = part.deliveries
-        for channel, addresses in part.addressed.items():
-            suppressed = writer.suppressed(channel, addresses)
+        for channel, suppressed in writer.suppressed(part.addressed).items():
             if suppressed:
                 rows = [
                     self._suppressed(row)

@@ -957,8 +957,33 @@ class CampaignWriter:
         )
         return {r[0] for r in rows}
 
-    def suppressed(self, channel: int, addresses: Sequence[str]) -> set[str]:
-        return suppressed_addresses(self._conn, channel, addresses)
+    def suppressed(self, addressed: Mapping[int, Sequence[str]]) -> dict[int, set[str]]:
+        """Per channel, which of its addresses are on its suppression list.
+
+        On PostgreSQL e-mail and SMS are looked up in one round trip: a slice
+        of the audience is written on its own thread while the next is
+        validated, and each round trip there waits for the interpreter lock
+        as well as for the database.
+        """
+        if self._conn.dialect.name != "postgresql" or len(addressed) != 2:
+            return {
+                channel: suppressed_addresses(self._conn, channel, addresses)
+                for channel, addresses in addressed.items()
+            }
+        (first, first_addresses), (second, second_addresses) = addressed.items()
+        found: dict[int, set[str]] = {first: set(), second: set()}
+        rows = self._conn.execute(
+            _SUPPRESSED_ON_TWO_CHANNELS,
+            {
+                "first": first,
+                "first_addresses": list(dict.fromkeys(first_addresses)),
+                "second": second,
+                "second_addresses": list(dict.fromkeys(second_addresses)),
+            },
+        )
+        for channel, address in rows:
+            found[channel].add(address)
+        return found
 
     def insert_recipients(self, rows: Sequence[NewRecipient], *, first: bool = False) -> None:
         """Insert one slice of the audience; ``DuplicateRecipientsError`` when an
@@ -1794,6 +1819,19 @@ def _suppressed(postgres: bool) -> Select[Any]:
 
 
 _SUPPRESSED: Final = {postgres: _suppressed(postgres) for postgres in (False, True)}
+# Each side by the suppressions' unique key (channel, address); PostgreSQL only.
+_SUPPRESSED_ON_TWO_CHANNELS: Final = select(suppressions.c.channel, suppressions.c.address).where(
+    or_(
+        and_(
+            suppressions.c.channel == bindparam("first"),
+            _among(suppressions.c.address, "first_addresses", True),
+        ),
+        and_(
+            suppressions.c.channel == bindparam("second"),
+            _among(suppressions.c.address, "second_addresses", True),
+        ),
+    )
+)
 
 
 def _current_statement(postgres: bool) -> Select[Any]:

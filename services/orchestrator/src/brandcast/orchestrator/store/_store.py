@@ -1416,19 +1416,12 @@ def _complete_candidates(
             if not waiting:
                 conn.execute(_COMPLETE_DISPATCHED, {"campaign_ids": [row.id], "now": now})
             continue
-        values: dict[str, Any] = {"dispatched_us": now, "updated_us": now}
+        params = {"campaign_id": row.id, "from_state": row.state, "now": now}
         if waiting:
-            values.update(
-                state=campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
-                report_window_ends_us=now + max(windows_us[c] for c in waiting),
-            )
+            ends = now + max(windows_us[c] for c in waiting)
+            conn.execute(_DISPATCHED, {**params, "report_window_ends_us": ends})
         else:
-            values.update(state=campaign_pb2.CAMPAIGN_STATE_COMPLETED, completed_us=now)
-        conn.execute(
-            update(campaigns)
-            .where(campaigns.c.id == row.id, campaigns.c.state == row.state)
-            .values(**values)
-        )
+            conn.execute(_DISPATCHED_AND_COMPLETED, params)
 
 
 def _live_counts(
@@ -1935,6 +1928,33 @@ _LOCK_CAMPAIGN_STATES: Final = (
     .where(campaigns.c.id.in_(bindparam("campaign_ids", expanding=True)))
     .order_by(campaigns.c.id)
     .with_for_update(key_share=True)
+)
+# A campaign whose every delivery has left: built once (a statement built per
+# call is compiled, or at least looked up in SQLAlchemy's cache, every time,
+# and this runs on a one-recipient campaign's way to its last receipt).
+_LEFT: Final = (
+    campaigns.c.id == bindparam("campaign_id"),
+    campaigns.c.state == bindparam("from_state"),
+)
+_DISPATCHED: Final = (
+    update(campaigns)
+    .where(*_LEFT)
+    .values(
+        state=campaign_pb2.CAMPAIGN_STATE_DISPATCHED,
+        dispatched_us=bindparam("now"),
+        updated_us=bindparam("now"),
+        report_window_ends_us=bindparam("report_window_ends_us"),
+    )
+)
+_DISPATCHED_AND_COMPLETED: Final = (
+    update(campaigns)
+    .where(*_LEFT)
+    .values(
+        state=campaign_pb2.CAMPAIGN_STATE_COMPLETED,
+        dispatched_us=bindparam("now"),
+        updated_us=bindparam("now"),
+        completed_us=bindparam("now"),
+    )
 )
 _COMPLETE_DISPATCHED: Final = (
     update(campaigns)

@@ -12,7 +12,9 @@
   ``BinaryArray`` gets (now);
 - an accepted delivery's row at submit, built and formatted as COPY sends it:
   a dict read back column by column (before) against a ``NewDelivery`` tuple
-  written as it is (now).
+  written as it is (now);
+- a receipt's ledger event, the same way: a dict from ``event_row``'s keywords
+  (before) against the ``LedgerRow`` tuple ``Pending.receipt`` builds (now).
 
 One core, in-process; the rows come from SQLite in memory (SQLAlchemy's row
 objects are the same whatever the database).
@@ -34,9 +36,9 @@ from uuid_utils import uuid7
 
 from brandcast.orchestrator import intake
 from brandcast.orchestrator.rendering import CampaignRenderer
-from brandcast.orchestrator.store import STATUS_RANK, DueDelivery
+from brandcast.orchestrator.store import STATUS_RANK, DueDelivery, _ledger
 from brandcast.orchestrator.store._bulk import BinaryArray
-from brandcast.v1 import bus_pb2
+from brandcast.v1 import bus_pb2, campaign_pb2
 
 ROWS = 1000
 
@@ -127,6 +129,93 @@ def _accepted_rows(repeat: int) -> tuple[float, float]:
     return _per_item_us(as_dicts, ROWS, repeat), _per_item_us(as_tuples, ROWS, repeat)
 
 
+def _receipt_event_as_dict(r: bus_pb2.DeliveryReceipt, at_us: int) -> dict[str, Any]:
+    """A receipt's ledger row as it was built before: a dict from keywords."""
+
+    def event_row(
+        campaign_id: str,
+        channel: int,
+        event: int,
+        at_us: int,
+        source: int,
+        *,
+        delivery_id: str = "",
+        attempt: int = 0,
+        provider: str = "",
+        provider_message_id: str = "",
+        error_code: str = "",
+        detail: str = "",
+        applied: bool = True,
+    ) -> dict[str, Any]:
+        return {
+            "campaign_id": campaign_id,
+            "delivery_id": delivery_id,
+            "channel": channel,
+            "event": event,
+            "at_us": at_us,
+            "attempt": attempt,
+            "provider": provider[:100],
+            "provider_message_id": provider_message_id[:300],
+            "error_code": error_code[:100],
+            "detail": detail,
+            "applied": int(applied),
+            "batch_id": "",
+            "delivery_ids": "",
+            "source": source,
+        }
+
+    return event_row(
+        r.campaign_id,
+        1,
+        _ledger.EVENT_OF_STATUS[r.status],
+        at_us,
+        int(_ledger.Source.RECEIPT),
+        delivery_id=r.delivery_id,
+        attempt=r.attempts,
+        provider=r.provider,
+        provider_message_id=r.provider_message_id,
+        error_code=r.error_code,
+        detail=r.error_message or r.public_url,
+        applied=True,
+    )
+
+
+def _receipt_events(repeat: int) -> tuple[float, float]:
+    """µs per receipt to build and format its ledger row: as a dict, as a ``LedgerRow``."""
+    receipts = [
+        bus_pb2.DeliveryReceipt(
+            campaign_id="0193a7c2-0000-7000-8000-000000000001",
+            delivery_id=f"0193a7c2-{i:04d}-7000-8000-000000000001",
+            status=campaign_pb2.DELIVERY_STATUS_SENT,
+            attempts=1,
+            provider="null",
+            provider_message_id=f"null-{i}",
+        )
+        for i in range(ROWS)
+    ]
+    formatter = TextFormatter(Transformer())
+
+    def as_dicts() -> None:
+        rows = [_receipt_event_as_dict(r, 1_764_000_000_000_000) for r in receipts]
+        names = list(rows[0])
+        for row in rows:
+            formatter.write_row([row[name] for name in names])
+
+    def as_tuples() -> None:
+        pending = _ledger.Pending()
+        for r in receipts:
+            pending.receipt(r, 1_764_000_000_000_000, applied=True, channel=1)
+        for row in pending.events:
+            formatter.write_row(row)
+
+    pending = _ledger.Pending()
+    pending.receipt(receipts[0], 1_764_000_000_000_000, applied=True, channel=1)
+    assert _receipt_event_as_dict(receipts[0], 1_764_000_000_000_000) == (
+        pending.events[0]._asdict()
+    )
+    return _per_item_us(as_dicts, ROWS, repeat), _per_item_us(as_tuples, ROWS, repeat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -208,6 +297,10 @@ def main() -> None:
     print(f"{ROWS} accepted deliveries' rows at submit, built and formatted for COPY:")
     print(f"  a dict, read back by column      {dict_us:6.2f} µs")
     print(f"  a NewDelivery tuple, as it is    {tuple_us:6.2f} µs")
+    dict_us, tuple_us = _receipt_events(args.repeat)
+    print(f"{ROWS} receipts' ledger events, built and formatted for COPY:")
+    print(f"  a dict from event_row's keywords {dict_us:6.2f} µs")
+    print(f"  a LedgerRow tuple, as it is      {tuple_us:6.2f} µs")
 
 
 if __name__ == "__main__":

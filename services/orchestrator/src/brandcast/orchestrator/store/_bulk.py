@@ -51,25 +51,15 @@ class StringArray(TypeDecorator[list[str]]):
         return process
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``rows``, tuples of ``columns``, into ``table`` inside ``conn``'s transaction."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         # COPY costs PostgreSQL a fraction of multi-row INSERTs (no statement
         # to parse and plan per 1,000 rows) and psycopg streams the rows.
-        copy_rows(conn, table, rows)
-        return
-    for start in range(0, len(rows), WRITE_BATCH):
-        conn.execute(insert(table), list(rows[start : start + WRITE_BATCH]))
-
-
-def insert_tuples(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """``insert_rows`` for rows that are tuples of ``columns``."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
         _copy(conn, table, columns, rows)
         return
     for start in range(0, len(rows), WRITE_BATCH):
@@ -77,12 +67,6 @@ def insert_tuples(
             insert(table),
             [dict(zip(columns, row, strict=True)) for row in rows[start : start + WRITE_BATCH]],
         )
-
-
-def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """``rows`` into ``table`` with PostgreSQL's COPY, inside ``conn``'s transaction."""
-    names = tuple(rows[0])
-    _copy(conn, table, names, ([row[name] for name in names] for row in rows))
 
 
 def _copy(

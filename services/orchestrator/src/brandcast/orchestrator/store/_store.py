@@ -1044,7 +1044,7 @@ class CampaignWriter:
         for r in merged:
             self.pending.added(campaign_id, int(r.channel), int(r.status), -1)
         if gone:
-            self.pending.events = [e for e in self.pending.events if e["delivery_id"] not in gone]
+            self.pending.events = [e for e in self.pending.events if e.delivery_id not in gone]
         return [(int(r.channel), int(r.status)) for r in merged]
 
     def complete_if_settled(self, campaign_id: str) -> None:

@@ -215,7 +215,8 @@ def unsubscribe_link(token: str, secret: str) -> UnsubscribeLink:
 def unsubscribe_event(token: str, secret: str) -> bus_pb2.SuppressionEvent:
     """The suppression a one-click unsubscribe token asks for.
 
-    Tokens are ``brandcast.shared.tokens.sign({"c": "email", "a": address,
-    "d": delivery_id, "k": campaign_id}, UNSUBSCRIBE_SECRET)`` made by the orchestrator.
+    Tokens are made by the orchestrator (``brandcast.shared.tokens.UnsubscribeLinks``,
+    signed with ``UNSUBSCRIBE_SECRET``) and carry ``{"c": "email", "a": address,
+    "d": delivery_id, "k": campaign_id}``; ``tokens.verify`` reads them.
     """
     return unsubscribe_link(token, secret).event(bus_pb2.SuppressionEvent.ACTION_SUPPRESS)

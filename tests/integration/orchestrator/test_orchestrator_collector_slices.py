@@ -10,6 +10,7 @@ the real queue, a real store on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,5 +114,78 @@ def test_a_backlog_is_committed_and_acknowledged_slice_by_slice(
         with Connection(broker_url) as connection:
             queue = topology.receipts_queue()(connection.default_channel)
             assert queue.get(no_ack=True) is None
+    finally:
+        store.close()
+
+
+class FlushRecordingCollector(ReceiptCollector):
+    """The real collector, noting the messages and body bytes of each flush."""
+
+    flushes: list[tuple[int, int]]
+
+    def _flush(self) -> None:
+        self.flushes.append((len(self._pending), sum(len(m.body) for m in self._pending)))
+        super()._flush()
+
+
+def test_a_backlog_is_taken_from_the_broker_a_budget_of_bytes_at_a_time(
+    broker_url: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The prefetch window counts messages: a full one of adapters' batch
+    # reports held tens of megabytes of bodies while they waited for a flush.
+    # The collector now stops taking messages once their bodies pass
+    # FLUSH_BYTES; the rest wait on the socket for the next flush.
+    store = Store.open(database_url)
+    try:
+        submitted = CampaignIntake(store).submit(
+            campaign_service_pb2.SubmitCampaignRequest(spec=sms_spec(DELIVERIES))
+        )
+        campaign_id = submitted.campaign.id
+        with store.engine.connect() as conn:
+            ids = list(
+                conn.execute(
+                    select(deliveries.c.id).where(deliveries.c.campaign_id == campaign_id)
+                ).scalars()
+            )
+        batches = [
+            bus_pb2.ReceiptBatch(
+                receipts=[
+                    bus_pb2.DeliveryReceipt(
+                        delivery_id=delivery_id,
+                        campaign_id=campaign_id,
+                        channel=S.CHANNEL_SMS,
+                        status=S.DELIVERY_STATUS_SENT,
+                        provider="twilio",
+                        provider_message_id=f"SM{delivery_id}",
+                        attempts=1,
+                    )
+                    for delivery_id in ids[start : start + PER_MESSAGE]
+                ]
+            )
+            for start in range(0, DELIVERIES, PER_MESSAGE)
+        ]
+        largest = max(len(b.SerializeToString()) for b in batches)
+        budget = 2 * largest
+        monkeypatch.setattr(collector_module, "FLUSH_BYTES", budget)
+        with BusPublisher(broker_url) as publisher:
+            publisher.declare_topology()
+            for batch in batches:
+                publisher.publish_receipts(batch, "sms")
+
+        # The whole backlog fits the prefetch window; only the bytes stop it.
+        collector = FlushRecordingCollector(store, broker_url, prefetch=200, flush_interval=1.0)
+        collector.flushes = []
+        collector.start()
+        try:
+            deadline = time.monotonic() + 30
+            while sum(c.sent for c in store.counters(campaign_id)) < DELIVERIES:
+                assert time.monotonic() < deadline, collector.flushes
+                time.sleep(0.05)
+        finally:
+            collector.stop()
+        assert sum(n for n, _ in collector.flushes) == len(batches)
+        # Never more than the budget and the one message that crossed it.
+        assert max(size for _, size in collector.flushes) < budget + largest
+        assert len(collector.flushes) >= len(batches) // 3
     finally:
         store.close()

@@ -34,6 +34,12 @@ MAX_BACKOFF: Final = 10.0
 READY_WAIT: Final = 0.001
 #: Receipts per transaction, and about the most a flush holds parsed at once.
 APPLY_CHUNK: Final = 2000
+#: Bytes of message bodies a flush takes from the broker at most (one message
+#: more can cross it). The prefetch window counts messages: 200 of an adapter's
+#: batch reports (~120 KB each once decompressed) held 24 MB while they waited,
+#: the orchestrator's peak at 1M recipients; 200 provider callbacks of one
+#: receipt each hold 40 KB. The rest of the window waits on the socket.
+FLUSH_BYTES: Final = 1 << 20
 #: Traces one ``apply receipts`` span links to at most.
 MAX_TRACE_LINKS: Final = 32
 
@@ -56,6 +62,8 @@ class ReceiptCollector:
         self._prefetch = prefetch
         self._flush_interval = flush_interval
         self._pending: list[Any] = []
+        #: Bytes of the pending messages' bodies.
+        self._pending_bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: Set once the consumer is subscribed (tests and readiness wait on it).
@@ -81,6 +89,7 @@ class ReceiptCollector:
                 log.exception("receipt collector lost its connection; reconnecting")
                 # Unacknowledged messages return to the queue with the connection.
                 self._pending.clear()
+                self._pending_bytes = 0
                 self.ready.clear()
                 backoff = min(MAX_BACKOFF, max(0.5, backoff * 2))
                 self._stop.wait(backoff)
@@ -116,9 +125,14 @@ class ReceiptCollector:
 
     def _drain_ready(self, connection: Any) -> None:
         """Buffer receipt messages while they keep arriving within ``READY_WAIT`` of
-        each other, up to the prefetch count or the flush interval."""
+        each other, up to the prefetch count, ``FLUSH_BYTES`` of bodies or the
+        flush interval."""
         deadline = time.monotonic() + self._flush_interval
-        while len(self._pending) < self._prefetch and time.monotonic() < deadline:
+        while (
+            len(self._pending) < self._prefetch
+            and self._pending_bytes < FLUSH_BYTES
+            and time.monotonic() < deadline
+        ):
             before = len(self._pending)
             with contextlib.suppress(TimeoutError):
                 connection.drain_events(timeout=READY_WAIT)
@@ -127,6 +141,7 @@ class ReceiptCollector:
 
     def _on_message(self, message: Any) -> None:
         self._pending.append(message)
+        self._pending_bytes += len(message.body)
 
     def _flush(self) -> None:
         """Apply, commit and acknowledge the buffered messages, a slice at a time.
@@ -137,6 +152,7 @@ class ReceiptCollector:
         ``APPLY_CHUNK`` receipts, and is acknowledged when its commit is done.
         """
         messages, self._pending = self._pending, []
+        self._pending_bytes = 0
         # Popped as taken: an acknowledged message's body is freed with its slice.
         messages.reverse()
         part = _Slice()

@@ -53,6 +53,39 @@ class RecordingStore(Store):
         return super().apply_receipts(receipts, changed)
 
 
+def _sent_reports(store: Store) -> tuple[str, list[bus_pb2.ReceiptBatch]]:
+    """A campaign of ``DELIVERIES`` SMS, and an adapter's SENT reports for all
+    of them, ``PER_MESSAGE`` receipts a message."""
+    submitted = CampaignIntake(store).submit(
+        campaign_service_pb2.SubmitCampaignRequest(spec=sms_spec(DELIVERIES))
+    )
+    campaign_id = submitted.campaign.id
+    with store.engine.connect() as conn:
+        ids = list(
+            conn.execute(
+                select(deliveries.c.id).where(deliveries.c.campaign_id == campaign_id)
+            ).scalars()
+        )
+    batches = [
+        bus_pb2.ReceiptBatch(
+            receipts=[
+                bus_pb2.DeliveryReceipt(
+                    delivery_id=delivery_id,
+                    campaign_id=campaign_id,
+                    channel=S.CHANNEL_SMS,
+                    status=S.DELIVERY_STATUS_SENT,
+                    provider="twilio",
+                    provider_message_id=f"SM{delivery_id}",
+                    attempts=1,
+                )
+                for delivery_id in ids[start : start + PER_MESSAGE]
+            ]
+        )
+        for start in range(0, len(ids), PER_MESSAGE)
+    ]
+    return campaign_id, batches
+
+
 def test_a_backlog_is_committed_and_acknowledged_slice_by_slice(
     broker_url: str, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,38 +94,13 @@ def test_a_backlog_is_committed_and_acknowledged_slice_by_slice(
     assert isinstance(store, RecordingStore)
     store.messages, store.calls = [], []
     try:
-        submitted = CampaignIntake(store).submit(
-            campaign_service_pb2.SubmitCampaignRequest(spec=sms_spec(DELIVERIES))
-        )
-        campaign_id = submitted.campaign.id
-        with store.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    select(deliveries.c.id).where(deliveries.c.campaign_id == campaign_id)
-                ).scalars()
-            )
-        assert len(ids) == DELIVERIES
+        campaign_id, batches = _sent_reports(store)
+        assert sum(len(b.receipts) for b in batches) == DELIVERIES
 
         with BusPublisher(broker_url) as publisher:
             publisher.declare_topology()
-            for start in range(0, DELIVERIES, PER_MESSAGE):
-                publisher.publish_receipts(
-                    bus_pb2.ReceiptBatch(
-                        receipts=[
-                            bus_pb2.DeliveryReceipt(
-                                delivery_id=delivery_id,
-                                campaign_id=campaign_id,
-                                channel=S.CHANNEL_SMS,
-                                status=S.DELIVERY_STATUS_SENT,
-                                provider="twilio",
-                                provider_message_id=f"SM{delivery_id}",
-                                attempts=1,
-                            )
-                            for delivery_id in ids[start : start + PER_MESSAGE]
-                        ]
-                    ),
-                    "sms",
-                )
+            for batch in batches:
+                publisher.publish_receipts(batch, "sms")
 
         collector = ReceiptCollector(store, broker_url)
         with Connection(broker_url) as connection:
@@ -137,33 +145,7 @@ def test_a_backlog_is_taken_from_the_broker_a_budget_of_bytes_at_a_time(
     # FLUSH_BYTES; the rest wait on the socket for the next flush.
     store = Store.open(database_url)
     try:
-        submitted = CampaignIntake(store).submit(
-            campaign_service_pb2.SubmitCampaignRequest(spec=sms_spec(DELIVERIES))
-        )
-        campaign_id = submitted.campaign.id
-        with store.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    select(deliveries.c.id).where(deliveries.c.campaign_id == campaign_id)
-                ).scalars()
-            )
-        batches = [
-            bus_pb2.ReceiptBatch(
-                receipts=[
-                    bus_pb2.DeliveryReceipt(
-                        delivery_id=delivery_id,
-                        campaign_id=campaign_id,
-                        channel=S.CHANNEL_SMS,
-                        status=S.DELIVERY_STATUS_SENT,
-                        provider="twilio",
-                        provider_message_id=f"SM{delivery_id}",
-                        attempts=1,
-                    )
-                    for delivery_id in ids[start : start + PER_MESSAGE]
-                ]
-            )
-            for start in range(0, DELIVERIES, PER_MESSAGE)
-        ]
+        campaign_id, batches = _sent_reports(store)
         largest = max(len(b.SerializeToString()) for b in batches)
         budget = 2 * largest
         monkeypatch.setattr(collector_module, "FLUSH_BYTES", budget)

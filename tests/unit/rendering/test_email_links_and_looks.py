@@ -6,7 +6,11 @@ import pytest
 
 from brandcast.orchestrator.rendering import CampaignRenderer
 from brandcast.orchestrator.rendering._contrast import contrast_ratio
-from brandcast.orchestrator.rendering._html_links import rewrite_links
+from brandcast.orchestrator.rendering._html_links import (
+    _parsed_layout,
+    rewrite_layout_links,
+    rewrite_links,
+)
 from brandcast.orchestrator.rendering._links import Utm
 from brandcast.v1 import campaign_pb2, variant_pb2
 
@@ -58,6 +62,31 @@ def test_allowed_schemes_stay_and_http_links_are_tracked() -> None:
     assert '<img src="cid:logo">' in out
     assert "<img>" in out  # the javascript: source is gone
     assert 'src="https://acme.example/%C3%BC.png"' in out
+
+
+def test_a_layout_sent_again_gets_the_new_campaigns_utm(spec: campaign_pb2.CampaignSpec) -> None:
+    # The layout's parse is cached: the same message sent by two campaigns differs
+    # only in the UTM campaign name, which must never leak from one to the other.
+    spec.name = "Spring sale"
+    first = _email(spec).html
+    parsed = _parsed_layout.cache_info().misses
+    spec.name = "Autumn sale"
+    second = _email(spec).html
+    assert _parsed_layout.cache_info().misses == parsed  # the layout was not parsed again
+    assert "utm_campaign=spring-sale" in first
+    assert "utm_campaign=autumn-sale" in second
+    assert "spring-sale" not in second
+    assert second == first.replace("utm_campaign=spring-sale", "utm_campaign=autumn-sale")
+
+
+def test_a_cached_parse_writes_the_same_document_as_a_fresh_one() -> None:
+    document = (
+        '<a href="https://acme.example/a?x=1" onclick="x()" class="b">a</a>'
+        '<img src="javascript:x" alt="&lt;b&gt;"><area href="https://acme.example/m">'
+        "<script>alert(1)</script><br/><!-- note --><p>&amp; &#169;</p>"
+    )
+    for utm in (UTM, Utm("email", "email", "autumn"), None, UTM):
+        assert rewrite_layout_links(document, utm) == rewrite_links(document, utm)
 
 
 def test_script_and_event_handlers_are_dropped() -> None:

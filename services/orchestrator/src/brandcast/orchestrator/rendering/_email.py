@@ -8,6 +8,7 @@ value can never be mistaken for another slot.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import secrets
@@ -22,7 +23,12 @@ from markupsafe import Markup
 
 from brandcast.orchestrator.rendering._contrast import label_on, readable_on
 from brandcast.orchestrator.rendering._errors import RenderError
-from brandcast.orchestrator.rendering._html_links import rewrite_links, safe_url
+from brandcast.orchestrator.rendering._html_links import (
+    LAYOUT_CACHE,
+    rewrite_layout_links,
+    rewrite_links,
+    safe_url,
+)
 from brandcast.orchestrator.rendering._links import Utm
 from brandcast.orchestrator.rendering._locale import LocalizedContent, unsubscribe_label
 from brandcast.orchestrator.rendering._sandbox import CompiledTemplate, escape_html
@@ -65,6 +71,13 @@ _TEXT_LAYOUT = _TEXT_LAYOUT_ENV.from_string(_resource("email.txt.j2"))
 _TEXT_CONTENT = _TEXT_LAYOUT_ENV.from_string(_resource("email_content.txt.j2"))
 # Remote stylesheets are never fetched: a template must not make the renderer call out.
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+@functools.lru_cache(maxsize=LAYOUT_CACHE)
+def _inlined(layout: str) -> str:
+    """The layout with its CSS inlined: a pure function of the layout, which repeats
+    for the campaigns that send the same message again."""
+    return _INLINER.inline(layout)
 
 
 def slot(name: str) -> str:
@@ -138,7 +151,11 @@ class EmailLayout:
         self._spec = spec
         self._templates = templates
         self._utm = utm
+        # The layout carries the link as the marketer wrote it: the link pass tracks
+        # it, so the layout (and its cached parse) is the same for every campaign
+        # sending this message, whatever the campaign's name in the UTM.
         self._cta_url = cta_url
+        self._tracked_cta_url = utm.apply(cta_url) if cta_url else ""
 
     def shared(self, content: LocalizedContent, context: Mapping[str, Any]) -> LocaleEmail:
         kit = self._spec.brand_kit
@@ -175,14 +192,14 @@ class EmailLayout:
             preheader_slot=Markup(slot("preheader")),  # noqa: S704 - a fixed identifier
             unsubscribe_slot=Markup(slot("unsubscribe")),  # noqa: S704 - a fixed identifier
         )
-        inlined = rewrite_links(_INLINER.inline(layout), self._utm)
+        inlined = rewrite_layout_links(_inlined(layout), self._utm)
         if t.text is None:
             text_content: str = self._utm.apply_in_text(
                 _TEXT_CONTENT.render(
                     headline=content.headline,
                     body=content.body,
                     cta_text=content.cta_text,
-                    cta_url=self._cta_url,
+                    cta_url=self._tracked_cta_url,
                 )
             )
         elif t.text.is_personal:

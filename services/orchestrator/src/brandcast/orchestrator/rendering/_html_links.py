@@ -16,9 +16,11 @@ Runs after CSS inlining, on what the inliner serialised:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from html.parser import HTMLParser
+from typing import Final, NamedTuple
 
 from brandcast.orchestrator.rendering._links import SIMPLE_HTTP_URL, Utm, encode_url
 
@@ -31,6 +33,8 @@ _DROPPED_ELEMENTS = frozenset({"script"})
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
 # Browsers ignore ASCII control characters and spaces inside a URL's scheme.
 _IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20]")
+#: Email layouts whose parse is kept: one per locale of the campaigns sent lately.
+LAYOUT_CACHE: Final = 64
 
 
 def safe_url(attribute: str, value: str, *, tag: str, utm: Utm | None) -> str | None:
@@ -60,43 +64,70 @@ def safe_url(attribute: str, value: str, *, tag: str, utm: Utm | None) -> str | 
         return None  # a malformed URL (an unclosed IPv6 bracket, ...) is no link
 
 
+class _UrlAttribute(NamedTuple):
+    """A URL attribute of the parsed document, written out once the UTM is known."""
+
+    tag: str
+    name: str
+    raw: str
+
+    def written(self, utm: Utm | None) -> str:
+        value = safe_url(self.name, self.raw, tag=self.tag, utm=utm)
+        return "" if value is None else f' {self.name}="{html.escape(value, quote=True)}"'
+
+
+_Piece = str | _UrlAttribute
+
+
 class _LinkRewriter(HTMLParser):
-    def __init__(self, utm: Utm | None) -> None:
+    """The document as text with its URL attributes set apart: parsing is most of the
+    cost, and what a URL becomes depends on the channel's UTM alone."""
+
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=False)
-        self._utm = utm
-        self._out: list[str] = []
+        self._out: list[_Piece] = []
         self._dropping: str | None = None
 
-    def result(self) -> str:
+    def pieces(self) -> tuple[_Piece, ...]:
         self.close()
-        return "".join(self._out)
+        merged: list[_Piece] = []
+        text: list[str] = []
+        for piece in self._out:
+            if isinstance(piece, str):
+                text.append(piece)
+                continue
+            if text:
+                merged.append("".join(text))
+                text = []
+            merged.append(piece)
+        if text:
+            merged.append("".join(text))
+        return tuple(merged)
 
-    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], end: str) -> str:
-        parts = [f"<{tag}"]
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], end: str) -> None:
+        out = self._out
+        out.append(f"<{tag}")
         for name, raw in attrs:
             if name.startswith("on"):
                 continue
-            value = raw
-            if raw is not None and (name in _LINK_ATTRIBUTES or name in _MEDIA_ATTRIBUTES):
-                value = safe_url(name, raw, tag=tag, utm=self._utm)
-                if value is None:
-                    continue
-            if value is None:
-                parts.append(f" {name}")
+            if raw is None:
+                out.append(f" {name}")
+            elif name in _LINK_ATTRIBUTES or name in _MEDIA_ATTRIBUTES:
+                out.append(_UrlAttribute(tag, name, raw))
             else:
-                parts.append(f' {name}="{html.escape(value, quote=True)}"')
-        return "".join(parts) + end
+                out.append(f' {name}="{html.escape(raw, quote=True)}"')
+        out.append(end)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _DROPPED_ELEMENTS:
             self._dropping = tag
             return
         if self._dropping is None:
-            self._out.append(self._tag(tag, attrs, ">"))
+            self._tag(tag, attrs, ">")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._dropping is None and tag not in _DROPPED_ELEMENTS:
-            self._out.append(self._tag(tag, attrs, "/>"))
+            self._tag(tag, attrs, "/>")
 
     def handle_endtag(self, tag: str) -> None:
         if self._dropping is not None:
@@ -131,8 +162,27 @@ class _LinkRewriter(HTMLParser):
         pass  # processing instructions have no place in an email
 
 
+def _parsed(document: str) -> tuple[_Piece, ...]:
+    rewriter = _LinkRewriter()
+    rewriter.feed(document)
+    return rewriter.pieces()
+
+
+#: A campaign's layout is the same for every recipient of a locale, and often for
+#: the campaigns after it (the same message sent again, to other people), with only
+#: the UTM's campaign name changed: the parse is kept, the links written per call.
+_parsed_layout = functools.lru_cache(maxsize=LAYOUT_CACHE)(_parsed)
+
+
+def _written(pieces: tuple[_Piece, ...], utm: Utm | None) -> str:
+    return "".join(p if isinstance(p, str) else p.written(utm) for p in pieces)
+
+
 def rewrite_links(document: str, utm: Utm | None) -> str:
     """`document` (inlined HTML) with safe, encoded, tracked links and escaped attributes."""
-    rewriter = _LinkRewriter(utm)
-    rewriter.feed(document)
-    return rewriter.result()
+    return _written(_parsed(document), utm)
+
+
+def rewrite_layout_links(document: str, utm: Utm | None) -> str:
+    """`rewrite_links` for a campaign's shared layout: its parse is cached."""
+    return _written(_parsed_layout(document), utm)

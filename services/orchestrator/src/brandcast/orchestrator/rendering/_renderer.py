@@ -133,7 +133,7 @@ class CampaignRenderer:
         self._posts: dict[str, Rendered[variant_pb2.SocialVariant]] = {}
         if self._email_templates is not None:
             self._email_layout = EmailLayout(
-                spec, self._email_templates, self._email_utm, self._email_utm.apply(self._cta_url)
+                spec, self._email_templates, self._email_utm, self._cta_url
             )
             for content in self._resolver.all():
                 self._collect(partial(self._shared_email, content))

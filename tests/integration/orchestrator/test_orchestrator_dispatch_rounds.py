@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from brandcast.orchestrator import dispatcher as dispatcher_module
 from brandcast.orchestrator.dispatcher import Dispatcher
-from brandcast.orchestrator.intake import CampaignIntake, SubmitResult
+from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.pacing import PROBE, Pacer
 from brandcast.orchestrator.store import Store
 from brandcast.shared.bus import BusPublisher
@@ -33,11 +32,6 @@ class CountingStore(Store):
     """The real store, counting the SMS dispatcher's claims."""
 
     sms_claims = 0
-    open_reads = 0
-
-    def open_campaigns(self) -> list[tuple[str, int]]:
-        self.open_reads += 1
-        return super().open_campaigns()
 
     @contextlib.contextmanager
     def claim_due(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -64,10 +58,6 @@ def publisher(broker_url: str) -> Iterator[BusPublisher]:
 
 
 def submit(store: Store, size: int) -> str:
-    return accept(store, size).campaign.id
-
-
-def accept(store: Store, size: int) -> SubmitResult:
     spec = S.CampaignSpec(
         name="rounds",
         brand_kit=S.BrandKit(name="Acme", sms_sender="+14155550100"),
@@ -76,7 +66,7 @@ def accept(store: Store, size: int) -> SubmitResult:
         audience=[S.Recipient(id=f"r{i}", phone=f"+1415555{i:04d}") for i in range(size)],
     )
     request = campaign_service_pb2.SubmitCampaignRequest(spec=spec)
-    return CampaignIntake(store).submit(request)
+    return CampaignIntake(store).submit(request).campaign.id
 
 
 def queued(store: Store, *campaign_ids: str) -> int:
@@ -133,50 +123,9 @@ def test_a_round_that_claimed_less_than_allowed_waits_for_a_wake(
         dispatcher.wake([S.CHANNEL_SMS])
         wait_for(lambda: queued(store, second) == 2)
         time.sleep(0.5)
-        # One claim from the whole outbox (the first campaign, still open as it
-        # waits for its receipts, had nothing due at the last), then none.
-        assert store.sms_claims == 2
-    finally:
-        dispatcher.stop()
-
-
-def test_a_campaign_accepted_here_is_claimed_alone(
-    store: CountingStore, publisher: BusPublisher, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # No periodic read of the open campaigns during the test: what it shows
-    # comes from acceptance and hand-backs alone.
-    monkeypatch.setattr(dispatcher_module, "OPEN_REFRESH", 60.0)
-    first = submit(store, 3)
-    dispatcher = running(store, publisher, batch_size=10)
-    try:
-        wait_for(lambda: queued(store, first) == 3)
-        time.sleep(0.5)
-        assert (store.sms_claims, store.open_reads) == (1, 1)
-
-        # The first campaign, still open (its receipts are out), was found with
-        # nothing due: the second joins without a read of the open campaigns,
-        # and its round claims once, from the outbox, not once per campaign.
-        second = accept(store, 2)
-        dispatcher.accepted(second)
-        wait_for(lambda: queued(store, second.campaign.id) == 2)
-        time.sleep(0.5)
-        assert (store.sms_claims, store.open_reads) == (2, 1)
-
-        # Handed-back deliveries make the idle campaign due again at once.
-        ids = [d.id for d in store.list_deliveries(first, status=S.DELIVERY_STATUS_QUEUED)[0]]
-        store.apply_receipts(
-            [
-                bus_pb2.DeliveryReceipt(
-                    delivery_id=ids[0],
-                    campaign_id=first,
-                    channel=S.CHANNEL_SMS,
-                    status=S.DELIVERY_STATUS_DEFERRED,
-                )
-            ]
-        )
-        dispatcher.room_freed(S.CHANNEL_SMS, handed_back=1)
-        wait_for(lambda: queued(store, first) == 3 and store.sms_claims >= 3)
-        assert store.open_reads == 1
+        # One claim for each open campaign (the first still waits for its
+        # receipts), then none: neither used its share of the round.
+        assert store.sms_claims == 3
     finally:
         dispatcher.stop()
 

@@ -122,10 +122,6 @@ class Dispatcher:
         self._open: tuple[float, list[str], bool] = (-OPEN_REFRESH, [], False)
         #: Per channel: campaigns that had nothing due there, until the next refresh.
         self._idle: dict[int | None, set[str]] = {}
-        #: Per channel: the campaigns open when a claim over the whole outbox last
-        #: took everything due. They do not compete with a campaign accepted
-        #: after, so its round is one claim, not one per open campaign.
-        self._swept: dict[int | None, frozenset[str]] = {}
         self._rounds = 0
         #: Channels whose last round claimed less than it allowed each open
         #: campaign: nothing more was due, so the next round can wait for a wake.
@@ -172,7 +168,7 @@ class Dispatcher:
                 result.campaign.id, result.renderer, result.spec, dict(result.trace_context)
             )
             self._remember(result.campaign.id, campaign)
-            self._admit(result.campaign.id)
+            self.refresh()
             # Only the channels it uses: the other threads' empty claims would
             # compete with this one for the interpreter and the database.
             self.wake(_channels_of(result.spec))
@@ -185,28 +181,12 @@ class Dispatcher:
         with self._open_lock:
             self._open = (-OPEN_REFRESH, [], False)
 
-    def _admit(self, campaign_id: str) -> None:
-        """A campaign accepted here joins the open ones without a read of the
-        store: the campaigns found idle stay idle, so a round claims from the new
-        one only (reading them all again, and claiming from each, cost a lone
-        delivery two round trips before its own claim)."""
-        with self._open_lock:
-            read_at, open_ids, any_paused = self._open
-            if campaign_id not in open_ids:
-                self._open = (read_at, [*open_ids, campaign_id], any_paused)
-            for idle in self._idle.values():
-                idle.discard(campaign_id)
-
     def room_freed(self, channel: int, handed_back: int = 0) -> None:
         """Receipts of ``channel`` were applied (the pacer's ``on_drain``): wake
         its thread when its last round waited for room on the bus, or when
         ``handed_back`` deliveries returned to the outbox. A thread that had
         emptied the outbox would only claim nothing: for a lone delivery that
         empty claim competed with its own receipt and watch."""
-        if handed_back:
-            # Deliveries are due again: their campaigns are idle no longer.
-            with self._open_lock:
-                self._idle.pop(channel, None)
         if handed_back or channel in self._held_by_lead:
             self.wake([channel])
 
@@ -277,19 +257,12 @@ class Dispatcher:
         active, any_paused = self._open_campaigns(channel)
         if not active:
             return 0
-        swept = self._swept.get(channel, frozenset())
-        if sum(1 for c in active if c not in swept) <= 1 and not any_paused:
-            # One campaign, or one beside those the last claim left with nothing
-            # due, nothing paused: the outbox's own order, one claim. It takes
-            # what came due of the others too (a retry, the end of quiet hours).
+        if len(active) == 1 and not any_paused:
+            # One campaign, nothing paused: the outbox's own order, one claim.
             released = self._release(allowance, batch_size, channel)
             if released < allowance:
                 self._drained.add(channel)
-                self._swept[channel] = frozenset(active)
-            else:
-                self._swept.pop(channel, None)  # a backlog: fair shares again
             return released
-        self._swept.pop(channel, None)
         self._rounds += 1
         weighted = [(campaign_id, self._priority(campaign_id)) for campaign_id in active]
         claimed = 0
@@ -299,8 +272,7 @@ class Dispatcher:
         for campaign_id, share in shares:
             got = self._release(share, batch_size, channel, campaign_id)
             if got == 0:
-                with self._open_lock:
-                    self._idle.setdefault(channel, set()).add(campaign_id)
+                self._idle.setdefault(channel, set()).add(campaign_id)
             drained = drained and got < share
             claimed += got
         if drained:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection
 
+from brandcast.orchestrator import dispatcher as dispatcher_module
 from brandcast.orchestrator.dispatcher import Dispatcher
 from brandcast.orchestrator.intake import CampaignIntake
 from brandcast.orchestrator.pacing import Pacer
@@ -80,3 +81,36 @@ def test_a_round_is_the_lead_shared_transactional_first_skipping_paused(
     assert max(len(b.items) for b in batches) <= 4  # a batch is 2 s of sending
     assert pacer.in_flight(S.CHANNEL_SMS) == 10
     assert relay.dispatch_once(S.CHANNEL_SMS) == 0  # the lead is on the bus: wait
+
+
+class SpecCountingStore(Store):
+    """The real store, counting the campaign specs the dispatcher reads."""
+
+    spec_reads = 0
+
+    def campaign_spec(self, campaign_id: str) -> tuple[S.CampaignSpec, str] | None:
+        self.spec_reads += 1
+        return super().campaign_spec(campaign_id)
+
+
+def test_more_open_campaigns_than_renderers_kept_cost_no_rebuild_per_round(
+    database_url: str, publisher: BusPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "RENDERER_CACHE", 2)
+    store = SpecCountingStore.open(database_url)
+    assert isinstance(store, SpecCountingStore)
+    try:
+        ids = [submit(store, f"c{n}", 2, S.CAMPAIGN_PRIORITY_MARKETING, 10 * n) for n in range(5)]
+        relay = Dispatcher(store, lambda: publisher, batch_size=1000)
+        assert relay.dispatch_once(S.CHANNEL_SMS) == 10
+        reads = store.spec_reads
+        # Their deliveries are on the bus: the five stay open, and every round
+        # after a refresh weighs each by its priority, without reading or
+        # building its campaign again.
+        for _ in range(3):
+            relay.refresh()
+            assert relay.dispatch_once(S.CHANNEL_SMS) == 0
+        assert store.spec_reads == reads
+        assert {c for c, _ in store.open_campaigns()} == set(ids)
+    finally:
+        store.close()

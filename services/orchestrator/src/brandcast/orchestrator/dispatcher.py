@@ -140,6 +140,9 @@ class Dispatcher:
         self._default_timezone = zone(default_timezone)
         self._clock = clock
         self._campaigns: OrderedDict[str, _Campaign] = OrderedDict()
+        #: The priority of every campaign seen open, however many: fair shares
+        #: need it for each at every round.
+        self._priorities: dict[str, int] = {}
         self._campaigns_lock = threading.Lock()
         self._stop = threading.Event()
         self._wakes: dict[int, threading.Event] = {
@@ -291,10 +294,20 @@ class Dispatcher:
                 any_paused = len(open_ids) < len(rows)
                 self._open = (now, open_ids, any_paused)
                 self._idle.clear()
+                still_open = set(open_ids)
+                with self._campaigns_lock:
+                    self._priorities = {
+                        c: p for c, p in self._priorities.items() if c in still_open
+                    }
             idle = self._idle.get(channel, set())
             return [c for c in open_ids if c not in idle], any_paused
 
     def _priority(self, campaign_id: str) -> int:
+        # Kept apart from the renderers: with more open campaigns than those
+        # keep, every round would build renderers again only to read this.
+        priority = self._priorities.get(campaign_id)
+        if priority is not None:
+            return priority
         try:
             return int(self._campaign(campaign_id).spec.priority)
         except LookupError:
@@ -518,6 +531,7 @@ class Dispatcher:
 
     def _remember(self, campaign_id: str, campaign: _Campaign) -> None:
         with self._campaigns_lock:
+            self._priorities[campaign_id] = int(campaign.spec.priority)
             self._campaigns[campaign_id] = campaign
             self._campaigns.move_to_end(campaign_id)
             if len(self._campaigns) > RENDERER_CACHE:

@@ -23,6 +23,7 @@ import bench_bus
 import bench_e2e
 import bench_latency
 import bench_naive
+import bench_one_recipient
 from harness import SERVERS, machine
 
 HERE = Path(__file__).resolve().parent
@@ -204,6 +205,16 @@ def main() -> None:
         "{:.1f} ms later; SENT seen {:.1f} ms after that.".format(*latency.phase_medians()),
         "",
         f"CPU per campaign (user + system, servers included): {latency.cpu_summary()}.",
+        "",
+        "The orchestrator's parts of it, in process (`bench/bench_one_recipient.py`, "
+        "CPU, best of 7 rounds of 300):",
+        "",
+        "| part | CPU per campaign |",
+        "|---|---:|",
+        *(
+            f"| {label} | {us:,.0f} µs |"
+            for label, us in bench_one_recipient.measure(campaigns=300, rounds=7)
+        ),
         "",
     ]
 

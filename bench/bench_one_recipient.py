@@ -45,6 +45,10 @@ def _spec(i: int, *, new_message: bool) -> campaign_pb2.CampaignSpec:
     return spec
 
 
+def _renderers(specs: list[campaign_pb2.CampaignSpec]) -> Callable[[int], object]:
+    return lambda i: CampaignRenderer(specs[i])
+
+
 def _cpu_us(work: Callable[[int], object], count: int, rounds: int) -> float:
     """The fewest CPU microseconds per call of ``work(i)`` over ``rounds``."""
     per_call = []
@@ -66,9 +70,7 @@ def measure(campaigns: int, rounds: int) -> list[tuple[str, float]]:
     ):
         specs = [_spec(i, new_message=new_message) for i in range(campaigns * (rounds + 1))]
         CampaignRenderer(specs[-1])  # warm-up: templates compiled, caches filled
-        results.append(
-            (label, _cpu_us(lambda i: CampaignRenderer(specs[i]), campaigns, rounds))
-        )
+        results.append((label, _cpu_us(_renderers(specs), campaigns, rounds)))
     with throwaway_postgres() as database_url:
         store = Store.open(database_url)
         try:

@@ -232,18 +232,20 @@ class BusPublisher:
     def _queues(self, key: str, define: Callable[[], list[Queue]]) -> list[Queue]:
         queues = self._declares.get(key)
         if queues is None:
-            if self._producer is None:
-                self._producer = Producer(self._connection)
-            queues = [queue.bind(self._producer.channel) for queue in define()]
-            self._declares[key] = queues
+            channel = self._current_producer().channel
+            queues = self._declares[key] = [queue.bind(channel) for queue in define()]
         return queues
+
+    def _current_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(self._connection)
+        return self._producer
 
     def _publish(self, body: str | bytes, *, exchange: Exchange, **kwargs: Any) -> None:
         for attempt in (1, 2):
-            if self._producer is None:
-                self._producer = Producer(self._connection)
+            producer = self._current_producer()
             publish = self._connection.ensure(
-                self._producer, self._producer.publish, max_retries=PUBLISH_MAX_RETRIES
+                producer, producer.publish, max_retries=PUBLISH_MAX_RETRIES
             )
             try:
                 publish(body, exchange=exchange, delivery_mode=2, retry=False, **kwargs)
